@@ -1,0 +1,60 @@
+import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import type { ConfigError } from "effect/ConfigError"
+import * as path from "node:path"
+
+/** Settings of a hub process, read once through `effect/Config` (see ConfigSources for precedence). */
+export interface ServerConfigShape {
+  readonly dataDir: string
+  readonly host: string
+  readonly port: number
+  readonly tcpPort: number
+  /** HS256 secret for access tokens; generated into the data dir when not configured. */
+  readonly jwtSecret: Option.Option<Redacted.Redacted>
+  readonly tokenTtlSeconds: number
+  /** Largest accepted RPC frame (NDJSON line or WebSocket message), in bytes. */
+  readonly maxFrameBytes: number
+  /** Project databases close after this long unused. */
+  readonly projectIdleSeconds: number
+  /** Per-subscriber event buffer; a subscriber further behind is told how many events it missed. */
+  readonly eventBuffer: number
+  readonly leaseSeconds: number
+  readonly kirosuPort: Option.Option<number>
+  readonly kirosuKey: Option.Option<Redacted.Redacted>
+  readonly kirosuAllowShutdown: boolean
+  readonly kirosuProject: string
+}
+
+export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig, ServerConfigShape>() {
+  static readonly config: Config.Config<ServerConfigShape> = Config.all({
+    dataDir: Config.string("dataDir").pipe(Config.withDefault(".kiris"), Config.map((d) => path.resolve(d))),
+    host: Config.string("host").pipe(Config.withDefault("127.0.0.1")),
+    port: Config.integer("port").pipe(Config.withDefault(7420)),
+    tcpPort: Config.integer("tcpPort").pipe(Config.withDefault(7421)),
+    jwtSecret: Config.option(Config.redacted("jwtSecret")),
+    tokenTtlSeconds: Config.integer("tokenTtlSeconds").pipe(Config.withDefault(12 * 3600)),
+    maxFrameBytes: Config.integer("maxFrameBytes").pipe(Config.withDefault(4 * 1024 * 1024)),
+    projectIdleSeconds: Config.integer("projectIdleSeconds").pipe(Config.withDefault(300)),
+    eventBuffer: Config.integer("eventBuffer").pipe(Config.withDefault(16_384)),
+    leaseSeconds: Config.integer("leaseSeconds").pipe(Config.withDefault(300)),
+    kirosuPort: Config.option(Config.integer("kirosuPort")),
+    kirosuKey: Config.option(Config.redacted("kirosuKey")).pipe(
+      Config.zipWith(Config.option(Config.redacted(Config.string("KIRO_SWARM_KEY"))), (a, b) => Option.orElse(a, () => b))
+    ),
+    kirosuAllowShutdown: Config.boolean("kirosuAllowShutdown").pipe(Config.withDefault(false)),
+    kirosuProject: Config.string("kirosuProject").pipe(Config.withDefault("kirosu"))
+  })
+
+  static readonly layer: Layer.Layer<ServerConfig, ConfigError> = Layer.effect(
+    ServerConfig,
+    ServerConfig.config
+  )
+
+  /** For tests and embedding: defaults with the given overrides. */
+  static readonly layerWith = (overrides: Partial<ServerConfigShape> & { readonly dataDir: string }) =>
+    Layer.effect(
+      ServerConfig,
+      Effect.map(Effect.withConfigProvider(ServerConfig.config, emptyProvider), (c) => ({ ...c, ...overrides }))
+    ).pipe(Layer.orDie)
+}
+
+const emptyProvider = ConfigProvider.fromMap(new Map())

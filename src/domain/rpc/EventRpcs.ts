@@ -1,0 +1,15 @@
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+import { SubscriptionItem } from "../Event.js"
+import { Forbidden, NotFound } from "../Errors.js"
+import { ProjectId } from "../Ids.js"
+import { AuthMiddleware } from "./Middleware.js"
+
+export class EventRpcs extends RpcGroup.make(
+  Rpc.make("subscribe", {
+    payload: { projectId: ProjectId },
+    success: SubscriptionItem,
+    error: Schema.Union(NotFound, Forbidden),
+    stream: true
+  })
+).prefix("events.").middleware(AuthMiddleware) {}

@@ -1,0 +1,51 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Duration, Effect, Option, RcMap, Scope } from "effect"
+import * as path from "node:path"
+import { ServerConfig } from "../config/ServerConfig.js"
+import type { ProjectId } from "../domain/Ids.js"
+import { projectMigrations } from "./migrations/project.js"
+import { outsideTransaction } from "./RootDb.js"
+import { openSqlite } from "./Sqlite.js"
+
+/** The project whose database the current fiber is scoped to. */
+export class CurrentProject extends Context.Tag("kiris/CurrentProject")<CurrentProject, ProjectId>() {}
+
+export const projectDir = (dataDir: string, id: ProjectId) => path.join(dataDir, "projects", id)
+
+/**
+ * One SQLite file per project (`<data-dir>/projects/<id>/project.db`), opened on first use and
+ * closed after `projectIdleSeconds` unused. `withProject` provides the project's `SqlClient` and
+ * `CurrentProject` to an effect; it does not check membership (ProjectAccess does).
+ */
+export class ProjectDb extends Effect.Service<ProjectDb>()("kiris/ProjectDb", {
+  scoped: Effect.gen(function* () {
+    const config = yield* ServerConfig
+    const clients = yield* RcMap.make({
+      lookup: (id: ProjectId) => openSqlite(path.join(projectDir(config.dataDir, id), "project.db"), projectMigrations),
+      idleTimeToLive: Duration.seconds(config.projectIdleSeconds)
+    })
+
+    const withProject =
+      (id: ProjectId) =>
+      <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<Exclude<R, SqlClient.SqlClient>, CurrentProject>> =>
+        Effect.flatMap(Effect.serviceOption(CurrentProject), (current) =>
+          Option.isSome(current) && current.value === id
+            ? (effect as Effect.Effect<A, E, Exclude<Exclude<R, SqlClient.SqlClient>, CurrentProject>>)
+            : Effect.acquireUseRelease(
+                Scope.make(),
+                (scope) =>
+                  Effect.flatMap(Scope.extend(RcMap.get(clients, id), scope), (client) =>
+                    outsideTransaction(
+                      effect.pipe(Effect.provideService(SqlClient.SqlClient, client), Effect.provideService(CurrentProject, id))
+                    )
+                  ),
+                (scope, exit) => Scope.close(scope, exit)
+              )
+        )
+
+    /** Opens (and migrates) the project's database now, e.g. right after the project is created. */
+    const touch = (id: ProjectId) => withProject(id)(Effect.void)
+
+    return { withProject, touch } as const
+  })
+}) {}

@@ -1,0 +1,59 @@
+import { Effect, Layer, Stream } from "effect"
+import { ApiKeys } from "../../auth/ApiKeys.js"
+import { Users } from "../../auth/Users.js"
+import { EventRpcs } from "../../domain/rpc/EventRpcs.js"
+import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
+import { ProjectRpcs } from "../../domain/rpc/ProjectRpcs.js"
+import { UserRpcs } from "../../domain/rpc/UserRpcs.js"
+import { EventBus } from "../../events/EventBus.js"
+import { ProjectAccess } from "../../project/ProjectAccess.js"
+import { Projects } from "../../project/Projects.js"
+
+/** Thin RPC handlers: each reads the caller and calls one service method. */
+const ProjectHandlers = ProjectRpcs.toLayer(
+  Effect.gen(function* () {
+    const projects = yield* Projects
+    const as = <A, E, R>(f: (caller: CurrentPrincipal["Type"]) => Effect.Effect<A, E, R>) => Effect.flatMap(CurrentPrincipal, f)
+    return ProjectRpcs.of({
+      "project.create": (input) => as((c) => projects.create(c, input)),
+      "project.list": () => as((c) => projects.list(c)),
+      "project.get": ({ projectId }) => as((c) => projects.get(c, projectId)),
+      "project.members": ({ projectId }) => as((c) => projects.members(c, projectId)),
+      "project.addMember": ({ projectId, role, user }) => as((c) => projects.addMember(c, projectId, user, role)),
+      "project.removeMember": ({ projectId, user }) => as((c) => projects.removeMember(c, projectId, user))
+    })
+  })
+)
+
+const UserHandlers = UserRpcs.toLayer(
+  Effect.gen(function* () {
+    const users = yield* Users
+    const keys = yield* ApiKeys
+    return UserRpcs.of({
+      "user.whoami": () => CurrentPrincipal,
+      "user.create": (input) => Effect.flatMap(CurrentPrincipal, (c) => users.create(c, input)),
+      "user.list": () => Effect.flatMap(CurrentPrincipal, (c) => users.list(c)),
+      "key.create": (input) => Effect.flatMap(CurrentPrincipal, (c) => keys.create(c, input)),
+      "key.list": () => Effect.flatMap(CurrentPrincipal, (c) => keys.list(c)),
+      "key.revoke": ({ id }) => Effect.flatMap(CurrentPrincipal, (c) => keys.revoke(c, id))
+    })
+  })
+)
+
+const EventHandlers = EventRpcs.toLayer(
+  Effect.gen(function* () {
+    const bus = yield* EventBus
+    const access = yield* ProjectAccess
+    return EventRpcs.of({
+      "events.subscribe": ({ projectId }) =>
+        Stream.unwrapScoped(
+          Effect.gen(function* () {
+            yield* access.authorize(yield* CurrentPrincipal, projectId, "viewer")
+            return yield* bus.subscribeProject(projectId)
+          })
+        )
+    })
+  })
+)
+
+export const CoreHandlers = Layer.mergeAll(ProjectHandlers, UserHandlers, EventHandlers)

@@ -1,0 +1,48 @@
+import { HttpServer, SocketServer } from "@effect/platform"
+import { NodeContext } from "@effect/platform-node"
+import { Context, Effect, Layer, Scope } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { HubLayer } from "../../src/AppLayer.js"
+import { makeHubClient } from "../../src/client/HubClient.js"
+import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
+
+export interface TestHub {
+  readonly dataDir: string
+  readonly httpPort: number
+  readonly tcpPort: number
+  readonly httpUrl: string
+  readonly wsUrl: string
+  readonly adminKey: string
+  readonly tcpClient: (token?: string) => ReturnType<typeof makeHubClient>
+  readonly wsClient: (token?: string) => ReturnType<typeof makeHubClient>
+}
+
+export const tempDir = (prefix = "kiris-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/**
+ * Runs a whole hub in this process on ports 0 with its data in `dataDir` (a fresh temp dir by
+ * default), for the lifetime of the caller's scope. Run it again on the same dir to "restart".
+ */
+export const startHub = (options: Partial<ServerConfigShape> = {}) =>
+  Effect.gen(function* () {
+    const dataDir = options.dataDir ?? tempDir()
+    const config = ServerConfig.layerWith({ port: 0, tcpPort: 0, ...options, dataDir })
+    const scope = yield* Scope.Scope
+    const context = yield* Layer.buildWithScope(HubLayer.pipe(Layer.provide(config), Layer.provide(NodeContext.layer)), scope)
+    const http = Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress
+    const tcp = Context.get(context, SocketServer.SocketServer).address as SocketServer.TcpAddress
+    const adminKey = fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()
+    const hub: TestHub = {
+      dataDir,
+      httpPort: http.port,
+      tcpPort: tcp.port,
+      httpUrl: `http://127.0.0.1:${http.port}`,
+      wsUrl: `ws://127.0.0.1:${http.port}/rpc`,
+      adminKey,
+      tcpClient: (token = adminKey) => makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcp.port }, token),
+      wsClient: (token = adminKey) => makeHubClient({ transport: "ws", url: `ws://127.0.0.1:${http.port}/rpc` }, token)
+    }
+    return hub
+  })

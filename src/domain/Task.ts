@@ -1,0 +1,126 @@
+import { Schema } from "effect"
+import { ProjectId, TaskId, WorkerId } from "./Ids.js"
+
+export const TaskKind = Schema.Literal("agent", "chat", "cli", "shell", "python", "human", "noop")
+export type TaskKind = typeof TaskKind.Type
+
+/**
+ * `waiting` (on dependencies) → `queued` → `leased` → `done` | `failed` (non-retryable, or given up
+ * by the caller) | `dead` (retries exhausted) | `cancelled`. `retry` moves failed/dead back to queued.
+ */
+export const TaskStatus = Schema.Literal("waiting", "queued", "leased", "done", "failed", "dead", "cancelled")
+export type TaskStatus = typeof TaskStatus.Type
+export const terminalStatuses: ReadonlyArray<TaskStatus> = ["done", "failed", "dead", "cancelled"]
+
+/** Where a task runs on the worker. */
+export const Workdir = Schema.Union(
+  Schema.TaggedStruct("shared", { path: Schema.String }),
+  Schema.TaggedStruct("isolated", { keep: Schema.optionalWith(Schema.Boolean, { default: () => false }) }),
+  Schema.TaggedStruct("worktree", { repo: Schema.String, ref: Schema.optional(Schema.String) })
+)
+export type Workdir = typeof Workdir.Type
+
+export const ChatPayload = Schema.Struct({
+  prompt: Schema.String,
+  system: Schema.optional(Schema.String),
+  /** `provider:model`, e.g. `openai:gpt-4o-mini`, `anthropic:claude-sonnet-4-5`, `openai-compatible:llama3`. */
+  model: Schema.optional(Schema.String),
+  workdir: Schema.optional(Workdir)
+})
+export const CliPayload = Schema.Struct({
+  prompt: Schema.String,
+  /** `codex`, `kiro`, `claude`, or `custom` with `template` (`{prompt}` is replaced, shell-quoted). */
+  adapter: Schema.Literal("codex", "kiro", "claude", "custom"),
+  template: Schema.optional(Schema.String),
+  timeoutMs: Schema.optional(Schema.Number),
+  workdir: Schema.optional(Workdir)
+})
+export const ShellPayload = Schema.Struct({
+  command: Schema.String,
+  timeoutMs: Schema.optional(Schema.Number),
+  workdir: Schema.optional(Workdir)
+})
+
+export class Task extends Schema.Class<Task>("Task")({
+  id: TaskId,
+  /** Integer id, unique per hub (the Kirosu-compatible id). */
+  seq: Schema.Number,
+  projectId: ProjectId,
+  kind: TaskKind,
+  payload: Schema.Unknown,
+  priority: Schema.Number,
+  runAfter: Schema.Number,
+  attempts: Schema.Number,
+  maxAttempts: Schema.Number,
+  idempotencyKey: Schema.NullOr(Schema.String),
+  dependsOn: Schema.Array(TaskId),
+  concurrencyKey: Schema.NullOr(Schema.String),
+  concurrencyLimit: Schema.Number,
+  status: TaskStatus,
+  workerId: Schema.NullOr(WorkerId),
+  leaseExpiresAt: Schema.NullOr(Schema.Number),
+  /** Changes on every lease; completions must carry the current one. */
+  fencingToken: Schema.Number,
+  progress: Schema.NullOr(Schema.Unknown),
+  result: Schema.NullOr(Schema.Unknown),
+  error: Schema.NullOr(Schema.String),
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number,
+  finishedAt: Schema.NullOr(Schema.Number)
+}) {}
+
+export class EnqueueTask extends Schema.Class<EnqueueTask>("EnqueueTask")({
+  projectId: ProjectId,
+  kind: TaskKind,
+  payload: Schema.Unknown,
+  priority: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  /** Epoch ms before which the task is not leased. */
+  runAfter: Schema.optional(Schema.Number),
+  maxAttempts: Schema.optionalWith(Schema.Number, { default: () => 3 }),
+  idempotencyKey: Schema.optional(Schema.String),
+  dependsOn: Schema.optionalWith(Schema.Array(TaskId), { default: () => [] }),
+  concurrencyKey: Schema.optional(Schema.String),
+  concurrencyLimit: Schema.optionalWith(Schema.Number, { default: () => 1 })
+}) {}
+
+/** Handed to a worker: the task plus the fencing token its completion must carry. */
+export class Lease extends Schema.Class<Lease>("Lease")({
+  task: Task,
+  fencingToken: Schema.Number,
+  expiresAt: Schema.Number,
+  /** Results of the tasks this one depended on, by id. */
+  inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+}) {}
+
+export class TaskStats extends Schema.Class<TaskStats>("TaskStats")({
+  waiting: Schema.Number,
+  queued: Schema.Number,
+  leased: Schema.Number,
+  done: Schema.Number,
+  failed: Schema.Number,
+  dead: Schema.Number,
+  cancelled: Schema.Number,
+  workers: Schema.Number
+}) {}
+
+export class WorkerInfo extends Schema.Class<WorkerInfo>("WorkerInfo")({
+  id: WorkerId,
+  name: Schema.String,
+  kinds: Schema.Array(TaskKind),
+  capacity: Schema.Number,
+  inFlight: Schema.Number,
+  connected: Schema.Boolean,
+  connectedAt: Schema.Number,
+  lastSeenAt: Schema.Number
+}) {}
+
+/** A completion or failure carried a fencing token that is no longer current: nothing changed. */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  taskId: TaskId,
+  reason: Schema.String
+}) {}
+
+/** The task cannot be run as asked (e.g. shell without the execute capability). */
+export class TaskRefused extends Schema.TaggedError<TaskRefused>()("TaskRefused", {
+  reason: Schema.String
+}) {}

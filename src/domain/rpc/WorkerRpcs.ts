@@ -1,0 +1,57 @@
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+import { Forbidden, NotFound } from "../Errors.js"
+import { TaskId, WorkerId } from "../Ids.js"
+import { Lease, LeaseLost, TaskKind } from "../Task.js"
+import { AuthMiddleware } from "./Middleware.js"
+
+/** What the hub pushes down a worker's `worker.connect` stream. */
+export const WorkerPush = Schema.Union(
+  Schema.TaggedStruct("Registered", { workerId: WorkerId, leaseSeconds: Schema.Number }),
+  Schema.TaggedStruct("WorkAvailable", { kinds: Schema.Array(TaskKind) }),
+  Schema.TaggedStruct("CancelTask", { taskId: TaskId })
+)
+export type WorkerPush = typeof WorkerPush.Type
+
+const Fenced = { taskId: TaskId, fencingToken: Schema.Number }
+const WorkerErrors = Schema.Union(Forbidden, NotFound, LeaseLost)
+
+/** The worker side of the swarm. Callers need a key with the `worker` scope. */
+export class WorkerRpcs extends RpcGroup.make(
+  Rpc.make("worker.connect", {
+    payload: {
+      /** Reuse an id to reclaim a registration after a reconnect. */
+      workerId: Schema.optional(WorkerId),
+      name: Schema.String,
+      kinds: Schema.Array(TaskKind),
+      capacity: Schema.Number
+    },
+    success: WorkerPush,
+    error: Forbidden,
+    stream: true
+  }),
+  Rpc.make("task.lease", {
+    payload: { workerId: WorkerId, kinds: Schema.Array(TaskKind), max: Schema.Number, leaseSeconds: Schema.optional(Schema.Number) },
+    success: Schema.Array(Lease),
+    error: WorkerErrors
+  }),
+  Rpc.make("task.heartbeat", {
+    payload: { ...Fenced, progress: Schema.optional(Schema.Unknown) },
+    success: Schema.Struct({ expiresAt: Schema.Number, cancelled: Schema.Boolean }),
+    error: WorkerErrors
+  }),
+  Rpc.make("task.complete", { payload: { ...Fenced, result: Schema.Unknown }, success: Schema.Void, error: WorkerErrors }),
+  Rpc.make("task.fail", {
+    payload: { ...Fenced, error: Schema.String, retryable: Schema.optionalWith(Schema.Boolean, { default: () => true }) },
+    success: Schema.Void,
+    error: WorkerErrors
+  }),
+  /** Completes many tasks in one call (one group commit); each item reports its own outcome. */
+  Rpc.make("task.completeBatch", {
+    payload: { items: Schema.Array(Schema.Struct({ ...Fenced, result: Schema.Unknown })) },
+    success: Schema.Array(Schema.Struct({ taskId: TaskId, ok: Schema.Boolean, error: Schema.optional(Schema.String) })),
+    error: Forbidden
+  }),
+  /** Streamed parts of a remote agent turn, appended to the task's child session. */
+  Rpc.make("task.progress", { payload: { ...Fenced, parts: Schema.Array(Schema.Unknown) }, success: Schema.Void, error: WorkerErrors })
+).middleware(AuthMiddleware) {}

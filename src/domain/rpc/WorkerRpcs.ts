@@ -42,7 +42,7 @@ export class WorkerRpcs extends RpcGroup.make(
   }),
   Rpc.make("task.complete", { payload: { ...Fenced, result: Schema.Unknown }, success: Schema.Void, error: WorkerErrors }),
   Rpc.make("task.fail", {
-    payload: { ...Fenced, message: Schema.String, retryable: Schema.optionalWith(Schema.Boolean, { default: () => true }) },
+    payload: Schema.Struct({ ...Fenced, message: Schema.String, retryable: Schema.optionalWith(Schema.Boolean, { default: () => true }) }),
     success: Schema.Void,
     error: WorkerErrors
   }),

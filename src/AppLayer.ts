@@ -12,6 +12,7 @@ import { ProjectAccess } from "./project/ProjectAccess.js"
 import { Projects } from "./project/Projects.js"
 import { ProjectDb } from "./storage/ProjectDb.js"
 import { RootDb } from "./storage/RootDb.js"
+import { ApiRoutes } from "./transport/http/ApiRoutes.js"
 import { OpsRoutes } from "./transport/http/OpsRoutes.js"
 import { Metrics } from "./transport/metrics/Metrics.js"
 import { AuthLive } from "./transport/rpc/AuthLive.js"
@@ -30,7 +31,7 @@ export const ServicesLive = Layer.mergeAll(Projects.Default, Users.Default, ApiK
 
 const HttpLive = Layer.unwrapEffect(
   Effect.map(ServerConfig, (config) =>
-    HttpLayerRouter.serve(Layer.mergeAll(WsRpcServer, OpsRoutes), { disableLogger: true, disableListenLog: true }).pipe(
+    HttpLayerRouter.serve(Layer.mergeAll(WsRpcServer, OpsRoutes, ApiRoutes), { disableLogger: true, disableListenLog: true }).pipe(
       Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
     )
   )

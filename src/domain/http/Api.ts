@@ -1,0 +1,25 @@
+import { HttpApi, OpenApi } from "@effect/platform"
+import { AuthApi } from "./AuthApi.js"
+import { KeysApi } from "./KeysApi.js"
+import { ProjectsApi } from "./ProjectsApi.js"
+import { UsersApi } from "./UsersApi.js"
+
+export const ApiVersion = "0.1.0"
+
+/**
+ * The hub's REST API (`/api/...`), described at `/openapi.json` and `/docs`. Each area declares one
+ * HttpApiGroup in its own file and adds it here; its handlers go in src/transport/http/ApiHandlers.ts.
+ */
+export class Api extends HttpApi.make("kiris")
+  .add(AuthApi)
+  .add(KeysApi)
+  .add(UsersApi)
+  .add(ProjectsApi)
+  .annotateContext(
+    OpenApi.annotations({
+      title: "Kiris hub API",
+      version: ApiVersion,
+      description: "Administration of a Kiris hub: login, API keys, users, projects and their members. " +
+        "Authenticate with `Authorization: Bearer <token>` (a login JWT or a kiris_ API key)."
+    })
+  ) {}

@@ -1,0 +1,5 @@
+import { Layer } from "effect"
+import { CoreApiHandlers } from "./CoreApiHandlers.js"
+
+/** Every REST group's handlers, merged once; `addHttpApi` needs one for each group of `Api`. */
+export const ApiHandlers = Layer.mergeAll(CoreApiHandlers)

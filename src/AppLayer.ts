@@ -8,19 +8,28 @@ import { JwtSecret } from "./auth/JwtSecret.js"
 import { Users } from "./auth/Users.js"
 import { ServerConfig } from "./config/ServerConfig.js"
 import { EventBus } from "./events/EventBus.js"
+import { KirosuAdapter } from "./kirosu/KirosuAdapter.js"
+import { KirosuServer } from "./kirosu/KirosuServer.js"
+import { Permission } from "./permission/Permission.js"
 import { ProjectAccess } from "./project/ProjectAccess.js"
 import { Projects } from "./project/Projects.js"
+import { QueueLive } from "./queue/QueueLive.js"
+import { TaskAccess } from "./queue/TaskAccess.js"
 import { ProjectDb } from "./storage/ProjectDb.js"
 import { RootDb } from "./storage/RootDb.js"
+import { ToolRegistry } from "./tools/ToolRegistry.js"
 import { ApiRoutes } from "./transport/http/ApiRoutes.js"
 import { OpsRoutes } from "./transport/http/OpsRoutes.js"
 import { Metrics } from "./transport/metrics/Metrics.js"
+import { Orchestrator } from "./orchestrator/Orchestrator.js"
+import { Session } from "./session/Session.js"
 import { AuthLive } from "./transport/rpc/AuthLive.js"
 import { RpcHandlers } from "./transport/rpc/RpcHandlers.js"
 import { TcpRpcServer, WsRpcServer } from "./transport/rpc/RpcServers.js"
 
 /** Services and storage, with no transport: what handlers and tests build on. */
-export const ServicesLive = Layer.mergeAll(Projects.Default, Users.Default, ApiKeys.Default, ProjectAccess.Default).pipe(
+export const ServicesLive = Layer.mergeAll(Projects.Default, Users.Default, ApiKeys.Default, ProjectAccess.Default, Permission.Default, ToolRegistry.Default, Session.Default, Orchestrator.Default, TaskAccess.Default).pipe(
+  Layer.provideMerge(QueueLive),
   Layer.provideMerge(ProjectDb.Default),
   Layer.provideMerge(EventBus.Default),
   Layer.provideMerge(JwtSecret.layer),
@@ -43,6 +52,16 @@ const TcpLive = Layer.unwrapEffect(
   )
 )
 
+/**
+ * The Kirosu-compatible port, only when `kirosuPort` is set (otherwise a KirosuServer with no
+ * address). Built after Announce, so the admin user exists before the first Kirosu request.
+ */
+const KirosuLive = Layer.unwrapEffect(
+  Effect.map(ServerConfig, (config) =>
+    Option.isSome(config.kirosuPort) ? KirosuServer.layer.pipe(Layer.provide(KirosuAdapter.Default)) : KirosuServer.disabled
+  )
+)
+
 /** Creates the admin on first start, then prints the line scripts wait for. */
 const Announce = Layer.effectDiscard(
   Effect.gen(function* () {
@@ -62,5 +81,6 @@ export const HubLayer = Layer.mergeAll(HttpLive, TcpLive).pipe(
   Layer.provide(RpcHandlers),
   Layer.provide(AuthLive),
   (transports) => Announce.pipe(Layer.provideMerge(transports)),
+  (announced) => KirosuLive.pipe(Layer.provideMerge(announced)),
   Layer.provideMerge(ServicesLive)
 )

@@ -1,9 +1,16 @@
 import { Command } from "@effect/cli"
 import { serve } from "./Serve.js"
+import { chatCommand } from "./Chat.js"
+import { memberCommand, projectCommand } from "./ProjectCommands.js"
+import { keyCommand, userCommand, whoamiCommand } from "./UserCommands.js"
+import { mapCommand } from "./MapCommand.js"
+import { taskCommands } from "./TaskCommands.js"
+import { upCommand } from "./Up.js"
+import { workerCommand } from "./Worker.js"
 
 const kiris = Command.make("kiris").pipe(
   Command.withDescription("Kiris: a headless agent server and swarm hub"),
-  Command.withSubcommands([serve])
+  Command.withSubcommands([serve, projectCommand, memberCommand, userCommand, keyCommand, whoamiCommand, chatCommand, upCommand, workerCommand, ...taskCommands, mapCommand])
 )
 
 export const cli = Command.run(kiris, { name: "kiris", version: "0.1.0" })

@@ -1,14 +1,35 @@
 import { Command, Options } from "@effect/cli"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { HubLayer } from "../AppLayer.js"
 import { configProvider } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
+import { KirosuServer } from "../kirosu/KirosuServer.js"
 
 export const hubOptions = {
   dataDir: Options.directory("data-dir").pipe(Options.withDescription("Data directory (default ./.kiris)"), Options.optional),
   host: Options.text("host").pipe(Options.withDescription("Interface to bind (default 127.0.0.1; 0.0.0.0 exposes the hub)"), Options.optional),
   port: Options.integer("port").pipe(Options.withDescription("HTTP/WebSocket port (default 7420; 0 picks a free one)"), Options.optional),
   tcpPort: Options.integer("tcp-port").pipe(Options.withDescription("TCP NDJSON RPC port (default 7421; 0 picks a free one)"), Options.optional)
+}
+
+/** The Kirosu-compatible port (off unless `--kirosu-port` or `kirosuPort` is set). */
+export const kirosuOptions = {
+  kirosuPort: Options.integer("kirosu-port").pipe(
+    Options.withDescription("Also speak the Kirosu hub protocol (NDJSON over TCP) on this port (0 picks a free one)"),
+    Options.optional
+  ),
+  kirosuKey: Options.text("kirosu-key").pipe(
+    Options.withDescription("Shared key Kirosu clients must send as params.auth_token (default $KIRO_SWARM_KEY)"),
+    Options.optional
+  ),
+  kirosuAllowShutdown: Options.boolean("kirosu-allow-shutdown").pipe(
+    Options.withDescription("Let a Kirosu `shutdown` request stop the hub (otherwise it only closes that connection)"),
+    Options.map((on) => (on ? Option.some("true") : Option.none()))
+  ),
+  kirosuProject: Options.text("kirosu-project").pipe(
+    Options.withDescription("Project (name or id) holding Kirosu tasks; created on first use (default kirosu)"),
+    Options.optional
+  )
 }
 
 type HubFlags = { readonly [K in keyof typeof hubOptions]: Option.Option<string | number> }
@@ -19,10 +40,15 @@ export const hubFlags = (o: HubFlags, extra: Record<string, Option.Option<string
     Object.entries({ ...o, ...extra }).map(([k, v]) => [k, Option.getOrUndefined(Option.map(v, String))])
   ) as Record<string, string | undefined>
 
-/** Runs the hub until interrupted (SIGINT/SIGTERM close every layer in order). */
+/**
+ * Runs the hub until interrupted (SIGINT/SIGTERM close every layer in order), or until a Kirosu
+ * client sends `shutdown` to a hub started with `--kirosu-allow-shutdown`.
+ */
 export const runHub = (flags: Record<string, string | undefined>) =>
-  Layer.launch(HubLayer.pipe(Layer.provide(ServerConfig.layer))).pipe(Effect.withConfigProvider(configProvider(flags)))
+  Effect.scoped(
+    Effect.flatMap(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer))), (context) => Context.get(context, KirosuServer).stopRequested)
+  ).pipe(Effect.withConfigProvider(configProvider(flags)))
 
-export const serve = Command.make("serve", hubOptions, (o) => runHub(hubFlags(o))).pipe(
+export const serve = Command.make("serve", { ...hubOptions, ...kirosuOptions }, (o) => runHub(hubFlags(o))).pipe(
   Command.withDescription("Run the hub: HTTP + WebSocket RPC, REST API, and the TCP NDJSON RPC port")
 )

@@ -18,10 +18,19 @@ export interface ServerConfigShape {
   /** Per-subscriber event buffer; a subscriber further behind is told how many events it missed. */
   readonly eventBuffer: number
   readonly leaseSeconds: number
+  /** First retry delay of a failed task; doubles per attempt (with jitter) up to `taskRetryMaxMs`. */
+  readonly taskRetryBaseMs: number
+  readonly taskRetryMaxMs: number
+  /** How often expired leases are returned to the queue. */
+  readonly reaperIntervalMs: number
+  /** A tool call waiting on a permission `ask` is rejected after this long without an answer. */
+  readonly permissionTimeoutSeconds: number
   readonly kirosuPort: Option.Option<number>
   readonly kirosuKey: Option.Option<Redacted.Redacted>
   readonly kirosuAllowShutdown: boolean
   readonly kirosuProject: string
+  /** Most model calls (steps of the tool loop) in one agent turn. */
+  readonly agentMaxSteps: number
 }
 
 export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig, ServerConfigShape>() {
@@ -36,12 +45,17 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     projectIdleSeconds: Config.integer("projectIdleSeconds").pipe(Config.withDefault(300)),
     eventBuffer: Config.integer("eventBuffer").pipe(Config.withDefault(16_384)),
     leaseSeconds: Config.integer("leaseSeconds").pipe(Config.withDefault(300)),
+    taskRetryBaseMs: Config.integer("taskRetryBaseMs").pipe(Config.withDefault(1000)),
+    taskRetryMaxMs: Config.integer("taskRetryMaxMs").pipe(Config.withDefault(300_000)),
+    reaperIntervalMs: Config.integer("reaperIntervalMs").pipe(Config.withDefault(1000)),
+    permissionTimeoutSeconds: Config.number("permissionTimeoutSeconds").pipe(Config.withDefault(300)),
     kirosuPort: Config.option(Config.integer("kirosuPort")),
     kirosuKey: Config.option(Config.redacted("kirosuKey")).pipe(
       Config.zipWith(Config.option(Config.redacted(Config.string("KIRO_SWARM_KEY"))), (a, b) => Option.orElse(a, () => b))
     ),
     kirosuAllowShutdown: Config.boolean("kirosuAllowShutdown").pipe(Config.withDefault(false)),
-    kirosuProject: Config.string("kirosuProject").pipe(Config.withDefault("kirosu"))
+    kirosuProject: Config.string("kirosuProject").pipe(Config.withDefault("kirosu")),
+    agentMaxSteps: Config.integer("agentMaxSteps").pipe(Config.withDefault(25))
   })
 
   static readonly layer: Layer.Layer<ServerConfig, ConfigError> = Layer.effect(

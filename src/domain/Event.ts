@@ -1,9 +1,12 @@
 import { Schema } from "effect"
 import { ProjectId } from "./Ids.js"
 import { ProjectEvent } from "./ProjectEvents.js"
+import { PermissionEvent } from "./PermissionEvents.js"
+import { SessionEvent } from "./SessionEvents.js"
+import { TaskEvent } from "./TaskEvents.js"
 
 /** Every state change a client can watch. Each area contributes its own union. */
-export const EventBody = Schema.Union(ProjectEvent)
+export const EventBody = Schema.Union(ProjectEvent, SessionEvent, PermissionEvent, TaskEvent)
 export type EventBody = typeof EventBody.Type
 
 /**

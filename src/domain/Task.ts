@@ -69,6 +69,18 @@ export class Task extends Schema.Class<Task>("Task")({
   finishedAt: Schema.NullOr(Schema.Number)
 }) {}
 
+/**
+ * When a task with dependencies runs. `all` (the default): once every dependency is done; it fails as
+ * soon as one fails. `fail-fast`: like `all`, and the remaining dependencies are cancelled. `partial`:
+ * once every dependency has ended, whatever the outcome. `quorum:K`: once every dependency has ended
+ * and at least K are done; it fails as soon as K can no longer be reached.
+ */
+export const DependencyPolicy = Schema.Union(
+  Schema.Literal("all", "fail-fast", "partial"),
+  Schema.TemplateLiteral(Schema.Literal("quorum:"), Schema.Number)
+)
+export type DependencyPolicy = typeof DependencyPolicy.Type
+
 export class EnqueueTask extends Schema.Class<EnqueueTask>("EnqueueTask")({
   projectId: ProjectId,
   kind: TaskKind,
@@ -80,7 +92,8 @@ export class EnqueueTask extends Schema.Class<EnqueueTask>("EnqueueTask")({
   idempotencyKey: Schema.optional(Schema.String),
   dependsOn: Schema.optionalWith(Schema.Array(TaskId), { default: () => [] }),
   concurrencyKey: Schema.optional(Schema.String),
-  concurrencyLimit: Schema.optionalWith(Schema.Number, { default: () => 1 })
+  concurrencyLimit: Schema.optionalWith(Schema.Number, { default: () => 1 }),
+  dependencyPolicy: Schema.optional(DependencyPolicy)
 }) {}
 
 /** Handed to a worker: the task plus the fencing token its completion must carry. */

@@ -1,12 +1,13 @@
 import { HttpServer, SocketServer } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { Context, Effect, Layer, Scope } from "effect"
+import { Context, Effect, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { HubLayer } from "../../src/AppLayer.js"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
+import { KirosuServer } from "../../src/kirosu/KirosuServer.js"
 
 export interface TestHub {
   readonly dataDir: string
@@ -17,6 +18,10 @@ export interface TestHub {
   readonly adminKey: string
   readonly tcpClient: (token?: string) => ReturnType<typeof makeHubClient>
   readonly wsClient: (token?: string) => ReturnType<typeof makeHubClient>
+  /** The hub's own services, to run server-side effects (e.g. a tool call) inside this hub. */
+  readonly context: Context.Context<Layer.Layer.Success<typeof HubLayer>>
+  /** The Kirosu-compatible port, when started with `kirosuPort` (e.g. `Option.some(0)`). */
+  readonly kirosuPort: number | undefined
 }
 
 export const tempDir = (prefix = "kiris-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -42,7 +47,9 @@ export const startHub = (options: Partial<ServerConfigShape> = {}) =>
       wsUrl: `ws://127.0.0.1:${http.port}/rpc`,
       adminKey,
       tcpClient: (token = adminKey) => makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcp.port }, token),
-      wsClient: (token = adminKey) => makeHubClient({ transport: "ws", url: `ws://127.0.0.1:${http.port}/rpc` }, token)
+      wsClient: (token = adminKey) => makeHubClient({ transport: "ws", url: `ws://127.0.0.1:${http.port}/rpc` }, token),
+      context,
+      kirosuPort: Option.getOrUndefined(Option.map(Context.get(context, KirosuServer).address, (a) => a.port))
     }
     return hub
   })

@@ -1,6 +1,10 @@
 import { EventRpcs } from "./EventRpcs.js"
+import { PermissionRpcs } from "./PermissionRpcs.js"
 import { ProjectRpcs } from "./ProjectRpcs.js"
+import { SessionRpcs } from "./SessionRpcs.js"
+import { TaskRpcs } from "./TaskRpcs.js"
 import { UserRpcs } from "./UserRpcs.js"
+import { WorkerRpcs } from "./WorkerRpcs.js"
 
 /** Every RPC a client or worker can call, served identically over WebSocket and TCP NDJSON. */
-export class ClientRpcs extends ProjectRpcs.merge(UserRpcs, EventRpcs) {}
+export class ClientRpcs extends ProjectRpcs.merge(UserRpcs, EventRpcs, PermissionRpcs, SessionRpcs, TaskRpcs, WorkerRpcs) {}

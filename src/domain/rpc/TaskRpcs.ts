@@ -48,6 +48,8 @@ export class TaskRpcs extends RpcGroup.make(
   }),
   Rpc.make("cancel", { payload: { taskId: TaskId }, success: Task, error: TaskErrors }),
   Rpc.make("retry", { payload: { taskId: TaskId }, success: Task, error: TaskErrors }),
+  /** Ends a waiting `human` task as done, with the approver's result. */
+  Rpc.make("approve", { payload: { taskId: TaskId, result: Schema.optional(Schema.Unknown) }, success: Task, error: TaskErrors }),
   /** Resolves once every given task has ended (or after `timeoutMs`, with their current state). */
   Rpc.make("wait", {
     payload: { taskIds: Schema.Array(TaskId), timeoutMs: Schema.optional(Schema.Number) },

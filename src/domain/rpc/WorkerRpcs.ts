@@ -1,6 +1,6 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
-import { Forbidden, NotFound } from "../Errors.js"
+import { Forbidden, InvalidInput, NotFound } from "../Errors.js"
 import { TaskId, WorkerId } from "../Ids.js"
 import { Lease, LeaseLost, TaskKind } from "../Task.js"
 import { AuthMiddleware } from "./Middleware.js"
@@ -14,7 +14,7 @@ export const WorkerPush = Schema.Union(
 export type WorkerPush = typeof WorkerPush.Type
 
 const Fenced = { taskId: TaskId, fencingToken: Schema.Number }
-const WorkerErrors = Schema.Union(Forbidden, NotFound, LeaseLost)
+const WorkerErrors = Schema.Union(Forbidden, NotFound, LeaseLost, InvalidInput)
 
 /** The worker side of the swarm. Callers need a key with the `worker` scope. */
 export class WorkerRpcs extends RpcGroup.make(

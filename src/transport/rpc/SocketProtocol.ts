@@ -6,6 +6,12 @@ import { Metrics } from "../metrics/Metrics.js"
 
 export type Framing = "ndjson" | "message"
 
+/** Request ids are strings of decimal digits (the server turns them into bigints; anything else would throw). */
+const isRequestId = (u: unknown): u is string => typeof u === "string" && /^\d{1,20}$/.test(u)
+const invalidId = (u: unknown) => `invalid request id: ${JSON.stringify(u) ?? String(u)} (ids are strings of decimal digits)`
+const isHeaderPairs = (u: unknown): boolean =>
+  Array.isArray(u) && u.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === "string" && typeof h[1] === "string")
+
 /**
  * The RPC server protocol for both of our socket transports (TCP NDJSON and WebSocket JSON
  * messages). It differs from @effect/rpc's built-in socket protocol in what it does with bad
@@ -73,8 +79,14 @@ export const makeSocketProtocol = (options: { readonly maxFrameBytes: number }) 
           }
           if (message._tag === "Request") {
             const request = message as RequestEncoded & { headers?: ReadonlyArray<[string, string]> }
+            if (!isRequestId(request.id)) return reject("malformed", invalidId(request.id))
+            if (request.headers !== undefined && !isHeaderPairs(request.headers)) {
+              return reject("malformed", "malformed frame: headers must be a list of [name, value] string pairs")
+            }
             ;(request as { headers: ReadonlyArray<[string, string]> }).headers = [...(headers ?? []), ...(Array.isArray(request.headers) ? request.headers : [])]
             if (typeof request.id === "string") tags.set(request.id, String(request.tag))
+          } else if ((message._tag === "Ack" || message._tag === "Interrupt") && !isRequestId(message.requestId)) {
+            return reject("malformed", invalidId(message.requestId))
           }
           return writeRequest(id, message)
         }

@@ -1,0 +1,57 @@
+/**
+ * Throughput of the TaskQueue service alone (no transport): producers enqueue in batches while
+ * workers lease and complete in batches, as `kiris worker` does. Usage:
+ *   npx tsx scripts/bench/queue-service.ts [tasks=100000] [workers=8] [batch=100]
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { Context, Effect, Layer } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { ServerConfig } from "../../src/config/ServerConfig.js"
+import type { ProjectId, WorkerId } from "../../src/domain/Ids.js"
+import { EnqueueTask } from "../../src/domain/Task.js"
+import { EventBus } from "../../src/events/EventBus.js"
+import { QueueLive } from "../../src/queue/QueueLive.js"
+import { TaskQueue } from "../../src/queue/TaskQueue.js"
+
+const [total = 100_000, workers = 8, batch = 100] = process.argv.slice(2).map(Number)
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kiris-bench-queue-"))
+const projectId = "prj_bench" as ProjectId
+
+const program = Effect.gen(function* () {
+  const queue = Context.get(yield* Layer.build(QueueLive.pipe(
+    Layer.provideMerge(EventBus.Default),
+    Layer.provideMerge(ServerConfig.layerWith({ dataDir })),
+    Layer.provideMerge(Reactivity.layer)
+  )), TaskQueue)
+  const started = Date.now()
+  let enqueued = 0
+  let completed = 0
+  const producer = Effect.gen(function* () {
+    while (enqueued < total) {
+      const n = Math.min(batch * 10, total - enqueued)
+      enqueued += n
+      yield* queue.enqueueBatch(Array.from({ length: n }, (_, i) => EnqueueTask.make({ projectId, kind: "noop", payload: { i } })))
+    }
+  })
+  const worker = (w: number) =>
+    Effect.gen(function* () {
+      while (completed < total) {
+        const leases = yield* queue.lease(`w${w}` as WorkerId, ["noop", "chat"], batch)
+        if (leases.length === 0) {
+          yield* Effect.sleep("1 millis")
+          continue
+        }
+        yield* queue.completeBatch(leases.map((l) => ({ taskId: l.task.id, fencingToken: l.fencingToken, result: { ok: true } })))
+        completed += leases.length
+      }
+    })
+  yield* Effect.all([producer, ...Array.from({ length: workers }, (_, w) => worker(w))], { concurrency: "unbounded" })
+  const seconds = (Date.now() - started) / 1000
+  const stats = yield* queue.stats()
+  console.log(`${total} tasks through enqueue → lease → complete in ${seconds.toFixed(2)} s: ${Math.round(total / seconds)} tasks/s`)
+  console.log(`done=${stats.done} queued=${stats.queued} leased=${stats.leased}`)
+})
+
+Effect.runPromise(Effect.scoped(program)).finally(() => fs.rmSync(dataDir, { recursive: true, force: true }))

@@ -1,0 +1,110 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Effect, Option } from "effect"
+import * as path from "node:path"
+import { Role } from "../domain/Auth.js"
+import type { ProjectId } from "../domain/Ids.js"
+import type { Member, Project } from "../domain/Project.js"
+import { clientOptions, output, outputOptions, withClient } from "./ClientOptions.js"
+import { formatTable, formatTime } from "./Table.js"
+
+/** `kiris project …` and `kiris member …`: projects and their members, over the hub's RPC protocol. */
+
+const projectTable = (projects: ReadonlyArray<Project>) =>
+  formatTable(projects, [
+    { header: "id", value: (p) => p.id },
+    { header: "name", value: (p) => p.name },
+    { header: "role", value: (p) => p.role ?? "-" },
+    { header: "created", value: (p) => formatTime(p.createdAt) },
+    { header: "description", value: (p) => p.description }
+  ])
+
+const memberTable = (members: ReadonlyArray<Member>) =>
+  formatTable(members, [
+    { header: "user", value: (m) => m.userName },
+    { header: "user id", value: (m) => m.userId },
+    { header: "role", value: (m) => m.role },
+    { header: "added", value: (m) => formatTime(m.addedAt) }
+  ])
+
+const projectArg = Args.text({ name: "project" }).pipe(
+  Args.withDescription("Project id (prj_…)"),
+  Args.map((id) => id as ProjectId)
+)
+const userArg = Args.text({ name: "user" }).pipe(Args.withDescription("User name or id"))
+
+const create = Command.make(
+  "create",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    name: Args.text({ name: "name" }).pipe(Args.withDescription("Project name")),
+    description: Options.text("description").pipe(Options.withPseudoName("TEXT"), Options.withDescription("A line describing the project"), Options.optional),
+    workspace: Options.directory("workspace").pipe(
+      Options.withPseudoName("DIR"),
+      Options.withDescription("Use this existing directory as the project's workspace (default: a new directory in the hub's data dir)"),
+      Options.optional
+    )
+  },
+  (o) =>
+    withClient(o, (client) =>
+      client.project
+        .create({
+          name: o.name,
+          description: Option.getOrElse(o.description, () => ""),
+          ...(Option.isSome(o.workspace) ? { workspace: path.resolve(o.workspace.value) } : {})
+        })
+        .pipe(
+          Effect.flatMap((project) =>
+            output(o.json, project, () => `${projectTable([project])}\n\nworkspace: ${project.workspace}`)
+          )
+        )
+    )
+).pipe(Command.withDescription("Create a project (you become its owner)"))
+
+const list = Command.make("list", { ...clientOptions, ...outputOptions }, (o) =>
+  withClient(o, (client) => client.project.list().pipe(Effect.flatMap((projects) => output(o.json, projects, () => projectTable(projects)))))
+).pipe(Command.withDescription("List the projects you can see (server admins see all)"))
+
+export const projectCommand = Command.make("project").pipe(
+  Command.withDescription("Create and list projects"),
+  Command.withSubcommands([create, list])
+)
+
+const memberAdd = Command.make(
+  "add",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    project: projectArg,
+    user: userArg,
+    role: Options.choice("role", Role.literals).pipe(
+      Options.withDescription("Role in the project: viewer (read), member (read and work), admin (manage members), owner; default member"),
+      Options.withDefault("member" as const)
+    )
+  },
+  (o) =>
+    withClient(o, (client) =>
+      client.project
+        .addMember({ projectId: o.project, user: o.user, role: o.role })
+        .pipe(Effect.flatMap((member) => output(o.json, member, () => memberTable([member]))))
+    )
+).pipe(Command.withDescription("Add a user to a project, or change their role (needs admin in the project)"))
+
+const memberRemove = Command.make("remove", { ...clientOptions, ...outputOptions, project: projectArg, user: userArg }, (o) =>
+  withClient(o, (client) =>
+    client.project
+      .removeMember({ projectId: o.project, user: o.user })
+      .pipe(Effect.zipRight(output(o.json, { projectId: o.project, user: o.user, removed: true }, () => `removed ${o.user} from ${o.project}`)))
+  )
+).pipe(Command.withDescription("Remove a user from a project (needs admin in the project)"))
+
+const memberList = Command.make("list", { ...clientOptions, ...outputOptions, project: projectArg }, (o) =>
+  withClient(o, (client) =>
+    client.project.members({ projectId: o.project }).pipe(Effect.flatMap((members) => output(o.json, members, () => memberTable(members))))
+  )
+).pipe(Command.withDescription("List a project's members and their roles"))
+
+export const memberCommand = Command.make("member").pipe(
+  Command.withDescription("Manage who belongs to a project"),
+  Command.withSubcommands([memberAdd, memberRemove, memberList])
+)

@@ -1,0 +1,221 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import type { HubRpcClient } from "../client/HubClient.js"
+import type { TaskId } from "../domain/Ids.js"
+import { type Task, TaskKind, TaskStatus, type WorkerInfo } from "../domain/Task.js"
+import { CliError, clientOptions, output, outputOptions, withClient } from "./ClientOptions.js"
+import {
+  buildPayload,
+  failureLine,
+  parseAfter,
+  payloadOptions,
+  payloadSummary,
+  projectOption,
+  resolveProject,
+  resultOutput,
+  taskTable,
+  waitForTasks
+} from "./SwarmShared.js"
+import { formatFields, formatJson, formatTable, formatTime } from "./Table.js"
+
+/** The swarm queue from the command line: enqueue, list, inspect, wait for, cancel and retry tasks. */
+
+export const enqueueKinds = ["chat", "cli", "shell", "python", "noop"] as const
+
+const taskIdArg = Args.text({ name: "task-id" }).pipe(Args.withDescription("Task id (tsk_…)"), Args.map((id) => id as TaskId))
+
+const printResult = (task: Task) =>
+  Effect.sync(() => {
+    process.stdout.write(resultOutput(task))
+    const stderr = (task.result as { stderr?: unknown } | null)?.stderr
+    if (typeof stderr === "string" && stderr !== "") process.stderr.write(stderr)
+  })
+
+/** Says once, after a few seconds, when no connected worker can run a task that is still queued. */
+const idleHint = (client: HubRpcClient, kind: TaskKind) => {
+  const since = Date.now()
+  let hinted = false
+  return (tasks: ReadonlyArray<Task>) =>
+    Effect.gen(function* () {
+      if (hinted || Date.now() - since < 3000 || !tasks.some((t) => t.status === "queued")) return
+      hinted = true
+      const workers = yield* client.task.workers().pipe(Effect.orElseSucceed((): ReadonlyArray<WorkerInfo> => []))
+      if (!workers.some((w) => w.connected && w.kinds.includes(kind))) {
+        yield* Console.error(`waiting: no connected worker runs ${kind} tasks (start one with \`kiris worker\` or \`kiris up\`)`)
+      }
+    })
+}
+
+/** Waits for one task, prints its result, and fails with its error unless it is done. */
+export const waitAndPrint = (client: HubRpcClient, task: Task, json: boolean) =>
+  Effect.gen(function* () {
+    const [ended] = yield* waitForTasks(client, [task.id], idleHint(client, task.kind))
+    const final = ended ?? task
+    if (json) yield* Console.log(formatJson(final))
+    else if (final.status === "done") yield* printResult(final)
+    if (final.status !== "done") return yield* new CliError({ message: failureLine(final) })
+  })
+
+const enqueue = Command.make(
+  "enqueue",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    ...payloadOptions,
+    text: Args.text({ name: "prompt|command" }).pipe(Args.withDescription("The prompt (chat, cli) or command (shell, python)")),
+    kind: Options.choice("kind", enqueueKinds).pipe(Options.withDescription("What runs it"), Options.withDefault("chat" as const)),
+    priority: Options.integer("priority").pipe(Options.withDescription("Higher runs first"), Options.withDefault(0)),
+    after: Options.text("after").pipe(Options.withDescription("Not before: a delay (30s, 5m, 2h) or an ISO time"), Options.optional),
+    dependsOn: Options.text("depends-on").pipe(Options.withDescription("Run after this task (repeatable)"), Options.repeated),
+    idempotencyKey: Options.text("idempotency-key").pipe(
+      Options.withDescription("Enqueue at most once per key and project (the existing task is returned)"),
+      Options.optional
+    ),
+    maxAttempts: Options.integer("max-attempts").pipe(Options.withDescription("Attempts before the task is dead (default 3)"), Options.optional),
+    project: projectOption,
+    wait: Options.boolean("wait").pipe(Options.withDescription("Wait for the task and print its result; exit 1 if it does not succeed"))
+  },
+  (o) =>
+    withClient(o, (client) =>
+      Effect.gen(function* () {
+        const projectId = yield* resolveProject(client, o.project)
+        const payload = yield* buildPayload(o.kind, o.text, o)
+        const runAfter = Option.isSome(o.after) ? yield* parseAfter(o.after.value) : undefined
+        const task = yield* client.task.enqueue({
+          projectId,
+          kind: o.kind,
+          payload,
+          priority: o.priority,
+          dependsOn: o.dependsOn.flatMap((d) => d.split(",")).map((d) => d.trim() as TaskId).filter((d) => d !== ""),
+          maxAttempts: Option.getOrElse(o.maxAttempts, () => 3),
+          ...(runAfter === undefined ? {} : { runAfter }),
+          ...(Option.isSome(o.idempotencyKey) ? { idempotencyKey: o.idempotencyKey.value } : {})
+        })
+        if (o.wait) return yield* waitAndPrint(client, task, o.json)
+        yield* output(o.json, task, () => task.id)
+      })
+    )
+).pipe(Command.withDescription("Add a task to the swarm queue (prints its id, or with --wait its result)"))
+
+const list = Command.make(
+  "tasks",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    status: Options.choice("status", TaskStatus.literals).pipe(Options.optional),
+    kind: Options.choice("kind", TaskKind.literals).pipe(Options.optional),
+    project: Options.text("project").pipe(Options.withDescription("Project name or id (default: every project you can see)"), Options.optional),
+    limit: Options.integer("limit").pipe(Options.withDefault(50))
+  },
+  (o) =>
+    withClient(o, (client) =>
+      Effect.gen(function* () {
+        const projectId = Option.isSome(o.project) ? yield* resolveProject(client, o.project, false) : undefined
+        const tasks = yield* client.task.list({
+          limit: o.limit,
+          ...(projectId === undefined ? {} : { projectId }),
+          ...(Option.isSome(o.status) ? { status: o.status.value } : {}),
+          ...(Option.isSome(o.kind) ? { kind: o.kind.value } : {})
+        })
+        yield* output(o.json, tasks, () => (tasks.length === 0 ? "no tasks" : taskTable(tasks)))
+      })
+    )
+).pipe(Command.withDescription("List tasks, newest first"))
+
+const taskDetails = (t: Task) => {
+  const fields = formatFields([
+    ["id", `${t.id} (#${t.seq})`],
+    ["project", t.projectId],
+    ["kind", t.kind],
+    ["status", t.status],
+    ["attempts", `${t.attempts}/${t.maxAttempts}`],
+    ["priority", String(t.priority)],
+    ["worker", t.workerId ?? "-"],
+    ["depends on", t.dependsOn.length === 0 ? "-" : t.dependsOn.join(", ")],
+    ["created", formatTime(t.createdAt)],
+    ["finished", formatTime(t.finishedAt)],
+    ["task", payloadSummary(t.payload)],
+    ["error", t.error ?? "-"]
+  ])
+  return t.result === null ? fields : `${fields}\n\n${resultOutput(t).trimEnd()}`
+}
+
+const show = Command.make("task", { ...clientOptions, ...outputOptions, taskId: taskIdArg }, (o) =>
+  withClient(o, (client) => client.task.get({ taskId: o.taskId }).pipe(Effect.flatMap((t) => output(o.json, t, () => taskDetails(t)))))
+).pipe(Command.withDescription("Show one task with its result or error"))
+
+const wait = Command.make(
+  "wait",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    taskIds: taskIdArg.pipe(Args.atLeast(1)),
+    timeout: Options.integer("timeout").pipe(Options.withDescription("Give up after this many seconds"), Options.optional)
+  },
+  (o) =>
+    withClient(o, (client) =>
+      Effect.gen(function* () {
+        const tasks = yield* waitForTasks(client, o.taskIds, undefined, Option.getOrUndefined(Option.map(o.timeout, (s) => s * 1000)))
+        if (o.json) yield* Console.log(formatJson(tasks))
+        else if (tasks.length === 1 && tasks[0]!.status === "done") yield* printResult(tasks[0]!)
+        else yield* Console.log(taskTable(tasks))
+        const bad = tasks.filter((t) => t.status !== "done")
+        if (bad.length > 0) return yield* new CliError({ message: bad.map(failureLine).join("\n       ") })
+      })
+    )
+).pipe(Command.withDescription("Wait until tasks end; exit 1 unless all succeeded"))
+
+const cancel = Command.make("cancel", { ...clientOptions, ...outputOptions, taskId: taskIdArg }, (o) =>
+  withClient(o, (client) => client.task.cancel({ taskId: o.taskId }).pipe(Effect.flatMap((t) => output(o.json, t, () => `${t.id} ${t.status}`))))
+).pipe(Command.withDescription("Cancel a task (a running one is stopped on its worker)"))
+
+const retry = Command.make("retry", { ...clientOptions, ...outputOptions, taskId: taskIdArg }, (o) =>
+  withClient(o, (client) => client.task.retry({ taskId: o.taskId }).pipe(Effect.flatMap((t) => output(o.json, t, () => `${t.id} ${t.status}`))))
+).pipe(Command.withDescription("Queue a failed, dead or cancelled task again"))
+
+const workers = Command.make("workers", { ...clientOptions, ...outputOptions }, (o) =>
+  withClient(o, (client) =>
+    client.task.workers().pipe(
+      Effect.flatMap((ws) =>
+        output(o.json, ws, () =>
+          ws.length === 0
+            ? "no workers"
+            : formatTable(ws, [
+                { header: "id", value: (w) => w.id },
+                { header: "name", value: (w) => w.name },
+                { header: "connected", value: (w) => (w.connected ? "yes" : "no") },
+                { header: "running", value: (w) => `${w.inFlight}/${w.capacity}` },
+                { header: "kinds", value: (w) => w.kinds.join(",") },
+                { header: "last seen", value: (w) => formatTime(w.lastSeenAt) }
+              ])
+        )
+      )
+    )
+  )
+).pipe(Command.withDescription("List the workers known to the hub"))
+
+const stats = Command.make(
+  "stats",
+  { ...clientOptions, ...outputOptions, project: Options.text("project").pipe(Options.withDescription("Only this project"), Options.optional) },
+  (o) =>
+    withClient(o, (client) =>
+      Effect.gen(function* () {
+        const projectId = Option.isSome(o.project) ? yield* resolveProject(client, o.project, false) : undefined
+        const s = yield* client.task.stats(projectId === undefined ? {} : { projectId })
+        yield* output(o.json, s, () =>
+          formatFields([
+            ["waiting", String(s.waiting)],
+            ["queued", String(s.queued)],
+            ["running", String(s.leased)],
+            ["done", String(s.done)],
+            ["failed", String(s.failed)],
+            ["dead", String(s.dead)],
+            ["cancelled", String(s.cancelled)],
+            ["workers", String(s.workers)]
+          ])
+        )
+      })
+    )
+).pipe(Command.withDescription("Count tasks by status, and connected workers"))
+
+export const taskCommands = [enqueue, list, show, wait, cancel, retry, workers, stats] as const

@@ -1,0 +1,163 @@
+import { Command, Options } from "@effect/cli"
+import { SocketServer } from "@effect/platform"
+import { Console, Context, Deferred, Duration, Effect, Exit, Layer, Option } from "effect"
+import { spawn, type ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { HubLayer } from "../AppLayer.js"
+import { ApiKeys } from "../auth/ApiKeys.js"
+import { Users } from "../auth/Users.js"
+import { makeHubClient } from "../client/HubClient.js"
+import { configProvider } from "../config/ConfigSources.js"
+import { ServerConfig } from "../config/ServerConfig.js"
+import type { TaskStats } from "../domain/Task.js"
+import { hubFlags, hubOptions } from "./Serve.js"
+import { WORKER_KEY_FILE } from "./Worker.js"
+
+/**
+ * `kiris up`: the hub in this process plus N local `kiris worker` child processes (restarted if
+ * they die), with a live status line; Ctrl-C stops the workers, then the hub.
+ */
+
+const binPath = fileURLToPath(new URL("../../bin/kiris.js", import.meta.url))
+
+const upOptions = {
+  ...hubOptions,
+  workers: Options.integer("workers").pipe(Options.withDescription("Local worker processes"), Options.withDefault(2)),
+  concurrency: Options.integer("concurrency").pipe(Options.withDescription("Tasks each worker runs at once"), Options.withDefault(4)),
+  trustShell: Options.boolean("trust-shell").pipe(Options.withDescription("Let the local workers run shell and python tasks (arbitrary code)"))
+}
+
+/** The key the local workers use: created once, kept in the data dir (mode 0600), re-created if revoked. */
+const localWorkerKey = (dataDir: string) =>
+  Effect.gen(function* () {
+    const keys = yield* ApiKeys
+    const users = yield* Users
+    const file = path.join(dataDir, WORKER_KEY_FILE)
+    const existing = yield* Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : ""))
+    if (existing !== "") {
+      const ok = yield* keys.authenticate(`Bearer ${existing}`).pipe(
+        Effect.map((p) => p.kind === "worker"),
+        Effect.orElseSucceed(() => false)
+      )
+      if (ok) return existing
+    }
+    const admin = yield* users.byName("admin").pipe(Effect.orDie)
+    if (Option.isNone(admin)) return yield* Effect.dieMessage("no admin user to own the local worker key")
+    const created = yield* keys.mint(admin.value.user.id, "local workers (kiris up)", ["worker"], "worker")
+    yield* Effect.sync(() => fs.writeFileSync(file, created.key + "\n", { mode: 0o600 }))
+    return created.key
+  })
+
+interface WorkerProcess {
+  readonly child: ChildProcess
+  readonly exited: Deferred.Deferred<number | null>
+}
+
+/** One worker child, kept running: restarted with a growing delay when it exits on its own. */
+const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, logFile: string | undefined) => {
+  const name = `worker-${index}`
+  const start = Effect.gen(function* () {
+    const exited = yield* Deferred.make<number | null>()
+    const out = logFile === undefined ? "pipe" : fs.openSync(logFile, "a")
+    const child = spawn(process.execPath, [binPath, "worker", ...args, "--name", `local-${index}`], {
+      env,
+      stdio: ["pipe", out, out],
+      // its own session: a terminal's Ctrl-C reaches only `up`, which stops the workers in order
+      detached: true
+    })
+    if (typeof out === "number") fs.closeSync(out)
+    child.on("exit", (code) => Deferred.unsafeDone(exited, Exit.succeed(code)))
+    child.on("error", () => Deferred.unsafeDone(exited, Exit.succeed(null)))
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(`[${name}] ${line}\n`))
+    }
+    return { child, exited } satisfies WorkerProcess
+  })
+  const stop = (w: WorkerProcess) =>
+    Effect.gen(function* () {
+      if (Option.isSome(yield* Deferred.poll(w.exited))) return
+      w.child.kill("SIGTERM")
+      const code = yield* Deferred.await(w.exited).pipe(Effect.timeout(Duration.seconds(40)), Effect.option)
+      if (Option.isNone(code)) w.child.kill("SIGKILL")
+    })
+  return Effect.gen(function* () {
+    let delay = 1000
+    for (;;) {
+      const startedAt = Date.now()
+      const code = yield* Effect.acquireUseRelease(start, (w) => Deferred.await(w.exited), stop)
+      if (Date.now() - startedAt > 60_000) delay = 1000
+      yield* Console.error(`${name} exited (code ${code ?? "?"}); restarting in ${delay / 1000}s`)
+      yield* Effect.sleep(Duration.millis(delay))
+      delay = Math.min(delay * 2, 30_000)
+    }
+  })
+}
+
+const statusLine = (s: TaskStats, workers: number) =>
+  `queued ${s.queued + s.waiting} · running ${s.leased} · done ${s.done} · failed ${s.failed + s.dead} · cancelled ${s.cancelled} · workers ${s.workers}/${workers}`
+
+/** Refreshes the status from `task.stats`: redrawn in place on a terminal, a plain line per change otherwise. */
+const showStatus = (tcpPort: number, adminKey: string, workers: number) =>
+  Effect.gen(function* () {
+    const client = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, adminKey)
+    const tty = process.stdout.isTTY === true
+    let last = ""
+    for (;;) {
+      const stats = yield* Effect.either(client.task.stats({}))
+      if (stats._tag === "Right") {
+        const line = statusLine(stats.right, workers)
+        if (line !== last) yield* Effect.sync(() => process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`))
+        last = line
+      }
+      yield* Effect.sleep(tty ? "250 millis" : "1 second")
+    }
+  }).pipe(
+    Effect.scoped,
+    Effect.ensuring(Effect.sync(() => (process.stdout.isTTY ? process.stdout.write("\n") : undefined)))
+  )
+
+export const upCommand = Command.make("up", upOptions, (o) =>
+  Effect.gen(function* () {
+    const flags = hubFlags({ dataDir: o.dataDir, host: o.host, port: o.port, tcpPort: o.tcpPort })
+    const context = yield* Layer.build(HubLayer.pipe(Layer.provideMerge(ServerConfig.layer))).pipe(Effect.withConfigProvider(configProvider(flags)))
+    const config = Context.get(context, ServerConfig)
+    const tcp = Context.get(context, SocketServer.SocketServer).address as SocketServer.TcpAddress
+    const key = yield* localWorkerKey(config.dataDir).pipe(Effect.provide(context))
+    const adminKey = yield* Effect.sync(() => fs.readFileSync(path.join(config.dataDir, "admin.key"), "utf8").trim())
+    const tty = process.stdout.isTTY === true
+    const logDir = path.join(config.dataDir, "logs")
+    if (tty) fs.mkdirSync(logDir, { recursive: true })
+    const hub = `127.0.0.1:${tcp.port}`
+    const args = [
+      "--hub",
+      hub,
+      "--data-dir",
+      config.dataDir,
+      "--concurrency",
+      String(o.concurrency),
+      "--grace-seconds",
+      "10",
+      "--stop-on-stdin-end",
+      ...(o.trustShell ? ["--trust-shell"] : [])
+    ]
+    const env = { ...process.env, KIRIS_TOKEN: key, KIRIS_HUB: hub }
+    yield* Console.log(
+      `kiris up: ${o.workers} local worker(s)${o.trustShell ? " trusting shell/python" : " (shell/python refused: add --trust-shell to run them)"}` +
+        (tty ? `, logs in ${logDir}` : "")
+    )
+    yield* Console.log(`try: kiris enqueue --kind shell --wait "echo hi"    (Ctrl-C stops everything)`)
+    // one fiber for all, so Ctrl-C stops them in parallel
+    const indexes = Array.from({ length: o.workers }, (_, i) => i + 1)
+    yield* Effect.forkScoped(
+      Effect.forEach(indexes, (i) => supervise(i, args, env, tty ? path.join(logDir, `worker-${i}.log`) : undefined), {
+        concurrency: "unbounded",
+        discard: true
+      })
+    )
+    yield* Effect.forkScoped(showStatus(tcp.port, adminKey, o.workers))
+    return yield* Effect.never
+  }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Run the hub and local workers in one command (the quick start)"))

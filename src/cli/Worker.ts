@@ -1,0 +1,146 @@
+import { Command, Options } from "@effect/cli"
+import { Config, Console, Effect, Layer, Option, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { makeHubClient, parseHub } from "../client/HubClient.js"
+import { TaskKind } from "../domain/Task.js"
+import { Models } from "../llm/Models.js"
+import { executableKinds, Executors } from "../worker/Executors.js"
+import { runWorker } from "../worker/Worker.js"
+import { WorkerConfig } from "../worker/WorkerConfig.js"
+import { CliError, CommandFailed, resolveHub } from "./ClientOptions.js"
+
+/** `kiris worker`: a swarm worker process connected to a hub's TCP NDJSON port. */
+
+export const WORKER_KEY_FILE = "worker.key"
+
+const workerOptions = {
+  hub: Options.text("hub").pipe(Options.withDescription("Hub address host:port (default $KIRIS_HUB, else 127.0.0.1:7421)"), Options.optional),
+  token: Options.redacted("token").pipe(
+    Options.withDescription("Worker key (default $KIRIS_TOKEN, else <data-dir>/worker.key as written by `kiris up`)"),
+    Options.optional
+  ),
+  name: Options.text("name").pipe(Options.withDescription("Name shown by `kiris workers` (default host-pid)"), Options.optional),
+  kinds: Options.text("kinds").pipe(
+    Options.withDescription(`Comma-separated task kinds to run (default ${executableKinds.join(",")})`),
+    Options.optional
+  ),
+  concurrency: Options.integer("concurrency").pipe(Options.withDescription("Tasks run at once"), Options.withDefault(4)),
+  trustShell: Options.boolean("trust-shell").pipe(
+    Options.withDescription("Run shell and python tasks (arbitrary code on this machine) and custom CLI templates")
+  ),
+  dataDir: Options.text("data-dir").pipe(
+    Options.withDescription("Directory for isolated workdirs and worktrees (default $KIRIS_DATA_DIR, else ./.kiris)"),
+    Options.optional
+  ),
+  leaseSeconds: Options.integer("lease-seconds").pipe(Options.withDescription("Lease length asked of the hub (default: the hub's)"), Options.optional),
+  workdir: Options.text("workdir").pipe(
+    Options.withDescription("Shared directory for tasks that name no workdir (default: a fresh isolated directory per task)"),
+    Options.optional
+  ),
+  graceSeconds: Options.integer("grace-seconds").pipe(
+    Options.withDescription("On SIGTERM/SIGINT, how long running tasks may finish before they are released for retry"),
+    Options.withDefault(30)
+  ),
+  maxOutputBytes: Options.integer("max-output-bytes").pipe(
+    Options.withDescription("Output kept per stream of a command (head and tail beyond it)"),
+    Options.withDefault(256 * 1024)
+  ),
+  quiet: Options.boolean("quiet").pipe(Options.withDescription("No line per task")),
+  stopOnStdinEnd: Options.boolean("stop-on-stdin-end").pipe(
+    Options.withDescription("Stop (gracefully) when standard input closes, e.g. when a supervising process exits")
+  )
+}
+
+type WorkerFlags = Command.Command.ParseConfig<typeof workerOptions>
+
+const parseKinds = (given: Option.Option<string>) =>
+  Option.match(given, {
+    onNone: () => Effect.succeed(executableKinds),
+    onSome: (text) => {
+      const kinds = text.split(",").map((k) => k.trim()).filter((k) => k !== "")
+      const bad = kinds.filter((k) => !(TaskKind.literals as ReadonlyArray<string>).includes(k))
+      return bad.length > 0 || kinds.length === 0
+        ? Effect.fail(new CliError({ message: `--kinds: unknown kind ${bad.join(", ") || "(none)"}; use ${TaskKind.literals.join(", ")}` }))
+        : Effect.succeed(kinds as ReadonlyArray<TaskKind>)
+    }
+  })
+
+const resolveDataDir = (given: Option.Option<string>) =>
+  Option.match(given, {
+    onSome: (d) => Effect.succeed(path.resolve(d)),
+    onNone: () => Config.string("KIRIS_DATA_DIR").pipe(Config.withDefault(".kiris"), Effect.orElseSucceed(() => ".kiris"), Effect.map((d) => path.resolve(d)))
+  })
+
+const resolveWorkerToken = (given: Option.Option<Redacted.Redacted<string>>, dataDir: string) =>
+  Effect.gen(function* () {
+    if (Option.isSome(given)) return Redacted.value(given.value)
+    const env = yield* Config.option(Config.string("KIRIS_TOKEN")).pipe(Effect.orElseSucceed(() => Option.none<string>()))
+    if (Option.isSome(env) && env.value.trim() !== "") return env.value.trim()
+    const file = path.join(dataDir, WORKER_KEY_FILE)
+    const content = yield* Effect.option(Effect.try(() => fs.readFileSync(file, "utf8").trim()))
+    if (Option.isSome(content) && content.value !== "") return content.value
+    return yield* new CliError({
+      message: `no worker key: pass --token <key> or set KIRIS_TOKEN (create one with \`kiris key create NAME --scope worker\`), or run where \`kiris up\` wrote ${file}`
+    })
+  })
+
+/** Resolves when standard input ends (never, when it is a terminal). */
+const stdinEnded = Effect.async<void>((resume) => {
+  if (process.stdin.isTTY) return
+  const done = () => resume(Effect.void)
+  process.stdin.on("end", done).on("close", done).on("error", done)
+  process.stdin.resume()
+})
+
+/** The child environment: the worker's own, without its hub credentials. */
+const childEnv = () => {
+  const env: Record<string, string | undefined> = { ...process.env }
+  delete env["KIRIS_TOKEN"]
+  return env
+}
+
+export const runWorkerCommand = (o: WorkerFlags) =>
+  Effect.gen(function* () {
+    const hub = yield* resolveHub(o)
+    const dataDir = yield* resolveDataDir(o.dataDir)
+    const kinds = yield* parseKinds(o.kinds)
+    const token = yield* resolveWorkerToken(o.token, dataDir)
+    if (o.concurrency < 1) return yield* new CliError({ message: "--concurrency must be at least 1" })
+    const name = Option.getOrElse(o.name, () => `${os.hostname()}-${process.pid}`)
+    const config = WorkerConfig.layer({
+      dataDir,
+      trustShell: o.trustShell,
+      defaultWorkdir: Option.getOrUndefined(Option.map(o.workdir, (d) => path.resolve(d))),
+      maxOutputBytes: o.maxOutputBytes,
+      childEnv: childEnv()
+    })
+    const services = Executors.Default.pipe(Layer.provide(config), Layer.provide(Models.Default))
+    yield* Console.log(
+      `kiris worker ${name}: hub ${hub}, kinds ${kinds.join(",")}, concurrency ${o.concurrency}${o.trustShell ? ", trusts shell" : ""}`
+    )
+    const work = Effect.scoped(
+      Effect.gen(function* () {
+        const client = yield* makeHubClient(parseHub(hub), token)
+        return yield* runWorker(client, {
+          name,
+          kinds,
+          concurrency: o.concurrency,
+          leaseSeconds: Option.getOrUndefined(o.leaseSeconds),
+          graceMs: o.graceSeconds * 1000,
+          quiet: o.quiet
+        })
+      })
+    ).pipe(Effect.provide(services))
+    yield* o.stopOnStdinEnd ? Effect.raceFirst(work, stdinEnded) : work
+  }).pipe(
+    Effect.catchTags({
+      CliError: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed())),
+      WorkerRejected: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed()))
+    })
+  )
+
+export const workerCommand = Command.make("worker", workerOptions, runWorkerCommand).pipe(
+  Command.withDescription("Run a swarm worker: lease tasks from the hub and run them (chat, cli, shell, python, noop)")
+)

@@ -1,0 +1,18 @@
+import { Schema } from "effect"
+import { PermissionRequestId, SessionId } from "./Ids.js"
+import { PermissionReply, PermissionRequest, PermissionRequestStatus } from "./Permission.js"
+
+/** A tool call waits for someone to answer `permission.reply`. */
+export const PermissionAsked = Schema.TaggedStruct("PermissionAsked", { request: PermissionRequest })
+
+/** A pending request was answered (or expired); clients drop their prompt. */
+export const PermissionReplied = Schema.TaggedStruct("PermissionReplied", {
+  requestId: PermissionRequestId,
+  sessionId: SessionId,
+  status: PermissionRequestStatus,
+  reply: Schema.NullOr(PermissionReply),
+  repliedBy: Schema.NullOr(Schema.String)
+})
+
+export const PermissionEvent = Schema.Union(PermissionAsked, PermissionReplied)
+export type PermissionEvent = typeof PermissionEvent.Type

@@ -1,0 +1,34 @@
+import { Rpc, RpcGroup } from "@effect/rpc"
+import { Schema } from "effect"
+import { Conflict, Forbidden, InvalidInput, NotFound } from "../Errors.js"
+import { ProjectId, SessionId } from "../Ids.js"
+import { PermissionRequest, PermissionRule, ReplyPermission, SetPermissionRule } from "../Permission.js"
+import { AuthMiddleware } from "./Middleware.js"
+
+/**
+ * Tool-call permissions. Clients call `pending` right after `events.subscribe` to see requests
+ * made before they connected; `reply` needs member or above, `setRule`/`removeRule` admin or above.
+ */
+export class PermissionRpcs extends RpcGroup.make(
+  Rpc.make("pending", {
+    payload: { projectId: ProjectId, sessionId: Schema.optional(SessionId) },
+    success: Schema.Array(PermissionRequest),
+    error: Schema.Union(NotFound, Forbidden)
+  }),
+  Rpc.make("reply", {
+    payload: ReplyPermission,
+    success: PermissionRequest,
+    error: Schema.Union(NotFound, Forbidden, Conflict)
+  }),
+  Rpc.make("rules", {
+    payload: { projectId: ProjectId, sessionId: Schema.optional(SessionId) },
+    success: Schema.Array(PermissionRule),
+    error: Schema.Union(NotFound, Forbidden)
+  }),
+  Rpc.make("setRule", { payload: SetPermissionRule, success: PermissionRule, error: Schema.Union(NotFound, Forbidden) }),
+  Rpc.make("removeRule", {
+    payload: { projectId: ProjectId, ruleId: Schema.String },
+    success: Schema.Void,
+    error: Schema.Union(NotFound, Forbidden, InvalidInput)
+  })
+).prefix("permission.").middleware(AuthMiddleware) {}

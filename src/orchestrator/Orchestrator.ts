@@ -1,0 +1,239 @@
+import { SqlClient } from "@effect/sql"
+import { Context, Deferred, Effect, FiberMap, Option, Ref } from "effect"
+import type { Principal } from "../domain/Auth.js"
+import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
+import { type PromptMode, type PromptResult, SessionBusy } from "../domain/Session.js"
+import { ServerConfig } from "../config/ServerConfig.js"
+import { EventBus } from "../events/EventBus.js"
+import { ProjectsRepo } from "../project/ProjectsRepo.js"
+import { TaskQueue } from "../queue/TaskQueue.js"
+import { Session } from "../session/Session.js"
+import { SessionRepo } from "../session/SessionRepo.js"
+import { CurrentProject, ProjectDb } from "../storage/ProjectDb.js"
+import { InvalidInput } from "../domain/Errors.js"
+import { Models } from "../llm/Models.js"
+import { agentNames, findAgent } from "./Agents.js"
+import { makeRemoteRunner } from "./RemoteAgent.js"
+import { makeSubAgents } from "./SubAgents.js"
+import { type TurnOutcome, TurnRunner } from "./TurnRunner.js"
+
+/** A turn about to run: its user message is stored; `done` hears how it ended. */
+interface Pending {
+  readonly caller: Principal
+  readonly done?: Deferred.Deferred<TurnOutcome>
+}
+
+interface Active {
+  /** Set before the turn is interrupted on purpose, so it ends `cancelled` rather than `interrupted`. */
+  readonly cancelled: Ref.Ref<boolean>
+}
+
+/** Drops the request's project scope so a turn fiber opens (and holds) its own. */
+const detached = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.mapInputContext(
+    effect,
+    (ctx: Context.Context<R>) =>
+      Context.omit(SqlClient.SqlClient, CurrentProject, SqlClient.TransactionConnection)(ctx) as Context.Context<R>
+  )
+
+/**
+ * Runs agent turns: at most one per session, each in a fiber of a FiberMap owned by this layer.
+ * A session's runner fiber runs its turn, then the prompts queued meanwhile, in order, then marks
+ * the session idle. Decisions about a session (start, queue, interrupt, cancel, stop) are taken
+ * under that session's lock. On start, messages a previous process left running are marked
+ * `interrupted` (never re-run) and sessions with queued prompts resume them.
+ */
+export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestrator", {
+  scoped: Effect.gen(function* () {
+    const sessions = yield* Session
+    const repo = yield* SessionRepo
+    const runner = yield* TurnRunner
+    const dbs = yield* ProjectDb
+    const projects = yield* ProjectsRepo
+    const models = yield* Models
+    const queue = yield* TaskQueue
+    const bus = yield* EventBus
+    const config = yield* ServerConfig
+    const fibers = yield* FiberMap.make<SessionId>()
+    const active = yield* Ref.make(new Map<SessionId, Active>())
+    const locks = new Map<SessionId, Effect.Semaphore>()
+
+    const withLock = (sessionId: SessionId) => {
+      let lock = locks.get(sessionId)
+      if (lock === undefined) {
+        lock = Effect.unsafeMakeSemaphore(1)
+        locks.set(sessionId, lock)
+      }
+      return lock.withPermits(1)
+    }
+    const activeTurn = (sessionId: SessionId) => Effect.map(Ref.get(active), (m) => Option.fromNullable(m.get(sessionId)))
+    const setActive = (sessionId: SessionId, turn: Option.Option<Active>) =>
+      Ref.update(active, (m) => {
+        const next = new Map(m)
+        if (Option.isSome(turn)) next.set(sessionId, turn.value)
+        else next.delete(sessionId)
+        return next
+      })
+
+    /** Under the session's lock: takes the next queued prompt (storing it as the user message), or marks the session idle. */
+    const takeNextOrIdle = (sessionId: SessionId) =>
+      Effect.gen(function* () {
+        const next = yield* sessions.takeQueued(sessionId)
+        if (Option.isNone(next)) {
+          yield* setActive(sessionId, Option.none())
+          yield* sessions.setStatus(sessionId, "idle")
+          return Option.none<Pending>()
+        }
+        yield* sessions.addUserMessage(sessionId, next.value.prompt.text).pipe(Effect.orDie)
+        return Option.some<Pending>({ caller: next.value.caller })
+      })
+
+    const runTurn = (sessionId: SessionId, pending: Pending, turn: Active) => {
+      const outcomeOf = Effect.map(Ref.get(turn.cancelled), (c): "cancelled" | "interrupted" => (c ? "cancelled" : "interrupted"))
+      return Effect.gen(function* () {
+        const session = yield* sessions.get(sessionId).pipe(Effect.orDie)
+        yield* runner.run({
+          session,
+          caller: pending.caller,
+          subAgents,
+          interruptedAs: outcomeOf,
+          onDone: (outcome) => (pending.done ? Deferred.succeed(pending.done, outcome) : Effect.void)
+        })
+      }).pipe(
+        Effect.onInterrupt(() =>
+          pending.done
+            ? Effect.flatMap(outcomeOf, (status) =>
+                Deferred.succeed(pending.done!, { messageId: "" as MessageId, status, answer: "", error: `the turn was ${status}` })
+              )
+            : Effect.void
+        )
+      )
+    }
+
+    /** Forks the session's runner fiber (the caller holds the lock and has stored the user message). */
+    const launch = (projectId: ProjectId, sessionId: SessionId, first: Pending) =>
+      Effect.gen(function* () {
+        const turn: Active = { cancelled: yield* Ref.make(false) }
+        yield* setActive(sessionId, Option.some(turn))
+        yield* sessions.setStatus(sessionId, "running")
+        const loop = Effect.gen(function* () {
+          let pending = Option.some(first)
+          while (Option.isSome(pending)) {
+            yield* runTurn(sessionId, pending.value, turn)
+            pending = yield* withLock(sessionId)(takeNextOrIdle(sessionId))
+          }
+        })
+        yield* FiberMap.run(fibers, sessionId, detached(dbs.withProject(projectId)(loop)))
+      })
+
+    /** Under the session's lock, after its turn was stopped: the next queued prompt starts, or the session goes idle. */
+    const startNextOrIdle = (projectId: ProjectId, sessionId: SessionId) =>
+      Effect.flatMap(takeNextOrIdle(sessionId), (next) => (Option.isSome(next) ? launch(projectId, sessionId, next.value) : Effect.void))
+
+    /** Stops the running turn (waiting until it has ended and been recorded); false when none runs. */
+    const stopTurn = (sessionId: SessionId) =>
+      Effect.gen(function* () {
+        const turn = yield* activeTurn(sessionId)
+        if (Option.isNone(turn)) return false
+        yield* Ref.set(turn.value.cancelled, true)
+        yield* FiberMap.remove(fibers, sessionId)
+        return true
+      })
+
+    const prompt = Effect.fn("Orchestrator.prompt")(function* (caller: Principal, sessionId: SessionId, text: string, mode: PromptMode) {
+      const projectId = yield* CurrentProject
+      yield* sessions.get(sessionId)
+      return yield* withLock(sessionId)(
+        Effect.gen(function* () {
+          const running = Option.isSome(yield* activeTurn(sessionId))
+          if (running && mode === "reject") return yield* new SessionBusy({ sessionId })
+          if (running && mode === "queue") {
+            const queued = yield* sessions.enqueue(sessionId, text, caller)
+            return { _tag: "Queued", prompt: queued } as PromptResult
+          }
+          if (running) yield* stopTurn(sessionId)
+          const message = yield* sessions.addUserMessage(sessionId, text).pipe(Effect.orDie)
+          yield* launch(projectId, sessionId, { caller })
+          return { _tag: "Started", messageId: message.id } as PromptResult
+        })
+      )
+    })
+
+    const cancel = Effect.fn("Orchestrator.cancel")(function* (sessionId: SessionId, clearQueue: boolean) {
+      const projectId = yield* CurrentProject
+      yield* sessions.get(sessionId)
+      return yield* withLock(sessionId)(
+        Effect.gen(function* () {
+          const stopped = yield* stopTurn(sessionId)
+          if (clearQueue) yield* sessions.clearQueue(sessionId)
+          if (stopped) yield* startNextOrIdle(projectId, sessionId)
+          return stopped
+        })
+      )
+    })
+
+    /**
+     * Starts a turn on an idle session and waits for it to end; interrupting the wait cancels the
+     * turn. Used by sub-agents, whose child sessions are new.
+     */
+    const runToCompletion = Effect.fn("Orchestrator.runToCompletion")(function* (caller: Principal, sessionId: SessionId, text: string) {
+      const projectId = yield* CurrentProject
+      const done = yield* Deferred.make<TurnOutcome>()
+      yield* withLock(sessionId)(
+        Effect.gen(function* () {
+          if (Option.isSome(yield* activeTurn(sessionId))) return yield* new SessionBusy({ sessionId })
+          yield* sessions.addUserMessage(sessionId, text).pipe(Effect.orDie)
+          yield* launch(projectId, sessionId, { caller, done })
+        })
+      )
+      return yield* Deferred.await(done).pipe(
+        Effect.onInterrupt(() => withLock(sessionId)(Effect.zipRight(stopTurn(sessionId), startNextOrIdle(projectId, sessionId))))
+      )
+    })
+
+    const isRunning = (sessionId: SessionId) => Effect.map(activeTurn(sessionId), Option.isSome)
+
+    /** Creates a session after checking its agent and model (the project's default model when none is given). */
+    const createSession = Effect.fn("Orchestrator.createSession")(function* (input: {
+      readonly title?: string | undefined
+      readonly agent?: string | undefined
+      readonly model?: string | undefined
+      readonly parentId?: SessionId | undefined
+    }) {
+      const agent = input.agent ?? "default"
+      if (findAgent(agent) === undefined) {
+        return yield* new InvalidInput({ reason: `unknown agent "${agent}"; available: ${agentNames.join(", ")}` })
+      }
+      const model = yield* models.resolve(input.model).pipe(Effect.mapError((e) => new InvalidInput({ reason: e.message })))
+      return yield* sessions.create({ ...input, agent, model: model.id })
+    })
+
+    const subAgents = makeSubAgents({
+      createChild: (parent, input) =>
+        Effect.gen(function* () {
+          const parentSession = yield* sessions.get(parent.sessionId)
+          return yield* createSession({ ...input, model: input.model ?? parentSession.model, parentId: parent.sessionId })
+        }).pipe(Effect.mapError((e) => e.message)),
+      runLocal: (caller, sessionId, text) => runToCompletion(caller, sessionId, text).pipe(Effect.mapError((e) => e.message)),
+      runRemote: makeRemoteRunner({ queue, bus, repo, sessions, maxSteps: config.agentMaxSteps })
+    })
+
+    const recover = Effect.gen(function* () {
+      for (const project of yield* projects.listAll) {
+        yield* dbs.withProject(project.id)(
+          Effect.gen(function* () {
+            const interrupted = yield* repo.interruptRunning
+            if (interrupted > 0) yield* Effect.logInfo(`marked ${interrupted} running message(s) interrupted`, { project: project.id })
+            for (const sessionId of yield* repo.sessionsWithQueue) {
+              yield* withLock(sessionId)(startNextOrIdle(project.id, sessionId))
+            }
+          })
+        )
+      }
+    })
+
+    yield* recover
+    return { createSession, prompt, cancel, runToCompletion, isRunning } as const
+  }),
+  dependencies: [TurnRunner.Default, Session.Default, SessionRepo.Default, ProjectsRepo.Default, Models.Default]
+}) {}

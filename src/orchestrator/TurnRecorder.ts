@@ -1,0 +1,222 @@
+import type { SqlClient } from "@effect/sql"
+import type { TextStreamPart, ToolSet } from "ai"
+import { Effect, Option } from "effect"
+import { newId } from "../auth/Crypto.js"
+import type { EventBody } from "../domain/Event.js"
+import type { PartId, ProjectId } from "../domain/Ids.js"
+import { Message, type MessageStatus, Part, type PartData, Usage } from "../domain/Session.js"
+import type { EventBus } from "../events/EventBus.js"
+import { errorText } from "../llm/StreamParts.js"
+import type { SessionRepo } from "../session/SessionRepo.js"
+
+type StreamPart = TextStreamPart<ToolSet>
+type Tool = Extract<PartData, { _tag: "tool" }>
+
+interface Usageish {
+  readonly inputTokens: number | undefined
+  readonly outputTokens: number | undefined
+  readonly inputTokenDetails?: { readonly cacheReadTokens: number | undefined }
+  readonly outputTokenDetails?: { readonly reasoningTokens: number | undefined }
+  readonly raw?: unknown
+}
+
+/** AI SDK usage as ours; `cost` only when the provider reports one (e.g. OpenRouter's `usage.cost`). */
+export const toUsage = (u: Usageish): Usage => {
+  const raw = u.raw as { cost?: unknown } | undefined
+  return Usage.make({
+    inputTokens: u.inputTokens ?? 0,
+    outputTokens: u.outputTokens ?? 0,
+    reasoningTokens: u.outputTokenDetails?.reasoningTokens ?? 0,
+    cachedTokens: u.inputTokenDetails?.cacheReadTokens ?? 0,
+    cost: typeof raw?.cost === "number" ? raw.cost : 0
+  })
+}
+
+const isFailedOutput = (output: unknown): output is { ok: false; error: string } =>
+  typeof output === "object" && output !== null && (output as { ok?: unknown }).ok === false
+
+export interface TurnRecorder {
+  readonly messageId: Message["id"]
+  /** Applies one stream part to the in-memory turn (no IO). */
+  readonly apply: (part: StreamPart) => void
+  /** Writes what changed since the last flush in one transaction, then publishes its events in order. */
+  readonly flush: Effect.Effect<void, never, SqlClient.SqlClient>
+  /** Sets the final status (open tool calls become errors) and flushes. */
+  readonly finish: (status: MessageStatus, error?: string) => Effect.Effect<Message, never, SqlClient.SqlClient>
+  /** The error a stream `error` part reported, if any. */
+  readonly streamError: () => string | undefined
+  /** The text of the last step that wrote any: the turn's answer. */
+  readonly answer: () => string
+}
+
+/**
+ * The state of one assistant message while its turn streams: its parts keyed by the stream's ids,
+ * the parts changed since the last flush, and the events to publish with them. Consecutive deltas
+ * of one part are merged into one event per flush.
+ */
+export const makeTurnRecorder = (deps: {
+  readonly repo: SessionRepo
+  readonly bus: EventBus
+  readonly projectId: ProjectId
+  readonly message: Message
+}): TurnRecorder => {
+  let message = deps.message
+  let messageDirty = true
+  const parts: Array<Part> = []
+  const dirty = new Set<number>()
+  let events: Array<EventBody> = [{ _tag: "MessageUpdated", message }]
+  const byStreamId = new Map<string, number>()
+  const byCallId = new Map<string, number>()
+  const stepOf: Array<number> = []
+  let step = 0
+  let streamError: string | undefined
+
+  const emit = (event: EventBody) => events.push(event)
+  const touchMessage = (m: Message) => {
+    message = m
+    messageDirty = true
+    emit({ _tag: "MessageUpdated", message })
+  }
+  const add = (data: PartData) => {
+    const part = Part.make({ id: newId("prt") as PartId, sessionId: message.sessionId, messageId: message.id, index: parts.length, data })
+    parts.push(part)
+    stepOf.push(step)
+    dirty.add(part.index)
+    emit({ _tag: "PartUpdated", part })
+    return part.index
+  }
+  const update = (index: number, data: PartData, announce = true) => {
+    const prev = parts[index]
+    if (prev === undefined) return
+    parts[index] = Part.make({ ...prev, data })
+    dirty.add(index)
+    if (announce) emit({ _tag: "PartUpdated", part: parts[index]! })
+  }
+  const appendText = (index: number | undefined, delta: string) => {
+    const part = index === undefined ? undefined : parts[index]
+    if (part === undefined || delta === "") return
+    const d = part.data
+    if (d._tag === "text" || d._tag === "reasoning") update(part.index, { ...d, text: d.text + delta }, false)
+    else if (d._tag === "tool" && typeof d.input === "string") update(part.index, { ...d, input: d.input + delta }, false)
+    else return
+    const last = events[events.length - 1]
+    if (last?._tag === "PartDelta" && last.partId === part.id) {
+      events[events.length - 1] = { ...last, delta: last.delta + delta }
+    } else {
+      emit({ _tag: "PartDelta", sessionId: part.sessionId, messageId: part.messageId, partId: part.id, delta })
+    }
+  }
+  const toolAt = (callId: string, toolName: string): number => {
+    const known = byCallId.get(callId)
+    if (known !== undefined) return known
+    const index = add({ _tag: "tool", callId, tool: toolName, status: "pending", input: "", output: null, error: null })
+    byCallId.set(callId, index)
+    return index
+  }
+  const setTool = (index: number, patch: Partial<Omit<Tool, "_tag">>) => {
+    const d = parts[index]?.data
+    if (d?._tag === "tool") update(index, { ...d, ...patch })
+  }
+
+  const apply = (p: StreamPart) => {
+    switch (p.type) {
+      case "start-step":
+        step += 1
+        byStreamId.clear()
+        add({ _tag: "step-start" })
+        break
+      case "finish-step":
+        add({ _tag: "step-finish", finishReason: p.finishReason, usage: toUsage(p.usage) })
+        touchMessage(Message.make({ ...message, usage: Usage.add(message.usage, toUsage(p.usage)), finishReason: p.finishReason }))
+        break
+      case "text-start":
+        byStreamId.set(`t:${p.id}`, add({ _tag: "text", text: "" }))
+        break
+      case "reasoning-start":
+        byStreamId.set(`r:${p.id}`, add({ _tag: "reasoning", text: "" }))
+        break
+      case "text-delta":
+        if (!byStreamId.has(`t:${p.id}`)) byStreamId.set(`t:${p.id}`, add({ _tag: "text", text: "" }))
+        appendText(byStreamId.get(`t:${p.id}`), p.text)
+        break
+      case "reasoning-delta":
+        if (!byStreamId.has(`r:${p.id}`)) byStreamId.set(`r:${p.id}`, add({ _tag: "reasoning", text: "" }))
+        appendText(byStreamId.get(`r:${p.id}`), p.text)
+        break
+      case "text-end":
+      case "reasoning-end": {
+        const index = byStreamId.get(`${p.type === "text-end" ? "t" : "r"}:${p.id}`)
+        if (index !== undefined) update(index, parts[index]!.data)
+        break
+      }
+      case "tool-input-start":
+        toolAt(p.id, p.toolName)
+        break
+      case "tool-input-delta":
+        appendText(byCallId.get(p.id), p.delta)
+        break
+      case "tool-call":
+        setTool(toolAt(p.toolCallId, p.toolName), {
+          input: p.input ?? {},
+          status: p.invalid === true ? "error" : "running",
+          error: p.invalid === true ? errorText(p.error) : null
+        })
+        break
+      case "tool-result":
+        setTool(toolAt(p.toolCallId, p.toolName), {
+          status: isFailedOutput(p.output) ? "error" : "completed",
+          output: p.output ?? null,
+          error: isFailedOutput(p.output) ? p.output.error : null
+        })
+        break
+      case "tool-error":
+        setTool(toolAt(p.toolCallId, p.toolName), { status: "error", error: errorText(p.error) })
+        break
+      case "tool-output-denied":
+        setTool(toolAt(p.toolCallId, p.toolName), { status: "error", error: "the tool call was denied" })
+        break
+      case "file":
+        add({ _tag: "file", mediaType: p.file.mediaType, name: null, url: `data:${p.file.mediaType};base64,${p.file.base64}` })
+        break
+      case "error":
+        streamError = errorText(p.error)
+        break
+      case "finish":
+        touchMessage(Message.make({ ...message, finishReason: p.finishReason }))
+        break
+      default:
+        break
+    }
+  }
+
+  const flush = Effect.suspend(() => {
+    if (!messageDirty && dirty.size === 0 && events.length === 0) return Effect.void
+    const changed = [...dirty].sort((a, b) => a - b).flatMap((i) => (parts[i] ? [parts[i]] : []))
+    const toWrite = messageDirty ? Option.some(message) : Option.none()
+    const toPublish = events
+    dirty.clear()
+    messageDirty = false
+    events = []
+    return deps.repo.writeBatch(toWrite, changed).pipe(Effect.zipRight(deps.bus.publishAll(deps.projectId, toPublish)))
+  })
+
+  const finish = (status: MessageStatus, error?: string) =>
+    Effect.suspend(() => {
+      const reason = error ?? (status === "cancelled" ? "the turn was cancelled" : "the turn ended before the tool call finished")
+      parts.forEach((p, i) => {
+        if (p.data._tag === "tool" && (p.data.status === "pending" || p.data.status === "running")) {
+          setTool(i, { status: "error", error: reason })
+        }
+      })
+      touchMessage(Message.make({ ...message, status, error: error ?? null, completedAt: Date.now() }))
+      return Effect.as(flush, message)
+    })
+
+  const answer = () => {
+    const texts = parts.flatMap((p, i) => (p.data._tag === "text" && p.data.text !== "" ? [{ step: stepOf[i] ?? 0, text: p.data.text }] : []))
+    const lastStep = texts[texts.length - 1]?.step
+    return texts.filter((t) => t.step === lastStep).map((t) => t.text).join("")
+  }
+
+  return { messageId: message.id, apply, flush, finish, streamError: () => streamError, answer }
+}

@@ -1,0 +1,58 @@
+import { Either, ParseResult, Schema } from "effect"
+import { newId } from "../auth/Crypto.js"
+import { InvalidInput } from "../domain/Errors.js"
+import type { TaskId } from "../domain/Ids.js"
+import { ChatPayload, CliPayload, ShellPayload, type TaskKind } from "../domain/Task.js"
+import type { NewTask } from "./sqlite/TaskRows.js"
+import type { EnqueueInput } from "./TaskQueue.js"
+
+/** Checks an enqueue request and normalizes it into the row to insert (pure; storage-agnostic). */
+
+const payloadSchemas: Partial<Record<TaskKind, Schema.Schema<unknown, unknown>>> = {
+  chat: ChatPayload as Schema.Schema<unknown, unknown>,
+  cli: CliPayload as Schema.Schema<unknown, unknown>,
+  shell: ShellPayload as Schema.Schema<unknown, unknown>
+}
+
+const invalid = (reason: string) => Either.left(new InvalidInput({ reason }))
+const isInt = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max
+
+export const MAX_DEPENDENCIES = 10_000
+
+export const prepareTask = (input: EnqueueInput, now: number): Either.Either<NewTask, InvalidInput> => {
+  const schema = payloadSchemas[input.kind]
+  if (schema !== undefined) {
+    const decoded = Schema.decodeUnknownEither(schema)(input.payload)
+    if (Either.isLeft(decoded)) {
+      return invalid(`invalid ${input.kind} payload: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+    }
+  }
+  if (!Number.isFinite(input.priority)) return invalid("priority must be a finite number")
+  if (!isInt(input.maxAttempts, 1, 1000)) return invalid("maxAttempts must be an integer from 1 to 1000")
+  if (!isInt(input.concurrencyLimit, 1, 1_000_000)) return invalid("concurrencyLimit must be a positive integer")
+  if (input.runAfter !== undefined && !Number.isFinite(input.runAfter)) return invalid("runAfter must be epoch milliseconds")
+  const dependsOn = [...new Set(input.dependsOn)]
+  if (dependsOn.length > MAX_DEPENDENCIES) return invalid(`a task depends on at most ${MAX_DEPENDENCIES} tasks`)
+  const policy = input.dependencyPolicy ?? null
+  if (policy !== null && policy.startsWith("quorum:")) {
+    const k = Number(policy.slice("quorum:".length))
+    if (!isInt(k, 1, Math.max(1, dependsOn.length))) {
+      return invalid(`quorum must be an integer from 1 to the number of dependencies (${dependsOn.length})`)
+    }
+  }
+  const runAfter = input.runAfter !== undefined && input.runAfter > now ? Math.round(input.runAfter) : 0
+  return Either.right({
+    id: input.id ?? (newId("tsk") as TaskId),
+    projectId: input.projectId,
+    kind: input.kind,
+    payload: input.payload === undefined ? null : input.payload,
+    priority: input.priority,
+    runAfter,
+    maxAttempts: input.maxAttempts,
+    idempotencyKey: input.idempotencyKey ?? null,
+    dependsOn,
+    dependencyPolicy: policy,
+    concurrencyKey: input.concurrencyKey ?? null,
+    concurrencyLimit: input.concurrencyLimit
+  })
+}

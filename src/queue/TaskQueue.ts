@@ -1,0 +1,101 @@
+import { Context, type Effect } from "effect"
+import type { InvalidInput, NotFound } from "../domain/Errors.js"
+import type { ProjectId, TaskId, WorkerId } from "../domain/Ids.js"
+import type { EnqueueTask, Lease, LeaseLost, Task, TaskKind, TaskStats, TaskStatus } from "../domain/Task.js"
+
+/** An enqueue request; `id` may be chosen by the caller (map-reduce wires dependencies by id in one batch). */
+export type EnqueueInput = EnqueueTask & { readonly id?: TaskId | undefined }
+
+export interface TaskFilter {
+  /** Only these projects; `undefined` means every project. */
+  readonly projectIds?: ReadonlyArray<ProjectId> | undefined
+  readonly status?: TaskStatus | undefined
+  readonly kind?: TaskKind | undefined
+  /** Default 100, at most 1000. */
+  readonly limit?: number | undefined
+  /** Only tasks with a smaller `seq` (paging newest-first). */
+  readonly beforeSeq?: number | undefined
+}
+
+export interface CompleteItem {
+  readonly taskId: TaskId
+  readonly fencingToken: number
+  readonly result: unknown
+}
+
+export type CompleteOutcome =
+  | { readonly taskId: TaskId; readonly ok: true; readonly task: Task }
+  | { readonly taskId: TaskId; readonly ok: false; readonly error: LeaseLost | NotFound }
+
+export interface HeartbeatResult {
+  readonly expiresAt: number
+  /** The task was cancelled while leased: stop working on it. */
+  readonly cancelled: boolean
+}
+
+export interface TaskQueueShape {
+  /** Idempotency key: an existing task of the same project and key is returned unchanged. */
+  readonly enqueue: (input: EnqueueInput) => Effect.Effect<Task, NotFound | InvalidInput>
+  /** All-or-nothing validation, one commit; results in input order. */
+  readonly enqueueBatch: (inputs: ReadonlyArray<EnqueueInput>) => Effect.Effect<ReadonlyArray<Task>, NotFound | InvalidInput>
+  /**
+   * Up to `max` queued tasks of `kinds` whose `runAfter` has passed, highest priority first then
+   * oldest, respecting concurrency keys. Each lease bumps the fencing token and counts an attempt.
+   */
+  readonly lease: (
+    workerId: WorkerId,
+    kinds: ReadonlyArray<TaskKind>,
+    max: number,
+    leaseSeconds?: number,
+    /** Only tasks of these projects (every project when omitted). */
+    projectIds?: ReadonlyArray<ProjectId>
+  ) => Effect.Effect<ReadonlyArray<Lease>, InvalidInput>
+  readonly heartbeat: (
+    taskId: TaskId,
+    fencingToken: number,
+    progress?: unknown
+  ) => Effect.Effect<HeartbeatResult, LeaseLost | NotFound>
+  readonly complete: (taskId: TaskId, fencingToken: number, result: unknown) => Effect.Effect<Task, LeaseLost | NotFound>
+  readonly completeBatch: (items: ReadonlyArray<CompleteItem>) => Effect.Effect<ReadonlyArray<CompleteOutcome>>
+  /**
+   * Retryable failures go back to `queued` after an exponential backoff, or to `dead` once attempts
+   * reach maxAttempts; `retryable: false` ends the task as `failed`.
+   */
+  readonly fail: (
+    taskId: TaskId,
+    fencingToken: number,
+    message: string,
+    retryable: boolean
+  ) => Effect.Effect<Task, LeaseLost | NotFound>
+  /** Checks the lease is current and publishes the parts as a `TaskProgress` event. */
+  readonly progress: (taskId: TaskId, fencingToken: number, parts: ReadonlyArray<unknown>) => Effect.Effect<void, LeaseLost | NotFound>
+  /** queued/waiting/leased → cancelled (the leasing worker is told); an ended task is returned unchanged. */
+  readonly cancel: (taskId: TaskId) => Effect.Effect<Task, NotFound>
+  /** failed/dead/cancelled → queued with attempts reset. */
+  readonly retry: (taskId: TaskId) => Effect.Effect<Task, NotFound | InvalidInput>
+  /** Ends a not-yet-ended `human` task as done with `result` (an approval). */
+  readonly approve: (taskId: TaskId, result: unknown) => Effect.Effect<Task, NotFound | InvalidInput>
+  readonly get: (taskId: TaskId) => Effect.Effect<Task, NotFound>
+  readonly getBySeq: (seq: number) => Effect.Effect<Task, NotFound>
+  /** In the order given; NotFound for the first unknown id. */
+  readonly getMany: (taskIds: ReadonlyArray<TaskId>) => Effect.Effect<ReadonlyArray<Task>, NotFound>
+  /** Newest first. */
+  readonly list: (filter: TaskFilter) => Effect.Effect<ReadonlyArray<Task>>
+  readonly stats: (projectIds?: ReadonlyArray<ProjectId>) => Effect.Effect<TaskStats>
+  /** Over the done tasks of these projects: how many, the sum of (finishedAt − createdAt) in ms, and how many finished at or after `since`. */
+  readonly doneSummary: (
+    projectIds: ReadonlyArray<ProjectId>,
+    since: number
+  ) => Effect.Effect<{ readonly count: number; readonly durationMsSum: number; readonly finishedSince: number }>
+  /** Resolves once every task has ended, or after `timeoutMs` with their current state. */
+  readonly wait: (taskIds: ReadonlyArray<TaskId>, timeoutMs?: number) => Effect.Effect<ReadonlyArray<Task>, NotFound>
+  /** Leased task count per worker id. */
+  readonly inFlight: Effect.Effect<ReadonlyMap<string, number>>
+}
+
+/**
+ * The durable swarm task queue: enqueue, lease with fencing tokens, heartbeat, complete/fail with
+ * retries and dead letters, cancel, dependencies (fan-in) and waiting. One implementation per
+ * storage engine (`layerSqlite` in TaskQueueSqlite.ts).
+ */
+export class TaskQueue extends Context.Tag("kiris/TaskQueue")<TaskQueue, TaskQueueShape>() {}

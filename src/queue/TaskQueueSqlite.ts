@@ -1,0 +1,219 @@
+import { Chunk, Effect, Either, Layer, PubSub, Queue, Schedule } from "effect"
+import { ServerConfig } from "../config/ServerConfig.js"
+import { InvalidInput, NotFound } from "../domain/Errors.js"
+import type { ProjectId, TaskId } from "../domain/Ids.js"
+import { type Lease, type Task, TaskKind, TaskStats } from "../domain/Task.js"
+import { EventBus } from "../events/EventBus.js"
+import { QueueDb } from "../storage/QueueDb.js"
+import { outsideTransaction } from "../storage/RootDb.js"
+import { prepareTask } from "./PrepareTask.js"
+import type { BatchEffects } from "./sqlite/BatchEffects.js"
+import { makeGroupCommit } from "./sqlite/GroupCommit.js"
+import { isTerminal, type TaskRow, toTask } from "./sqlite/TaskRows.js"
+import { approveOne, cancelOne, failOne, reap, refusal, retryOne } from "./sqlite/Transitions.js"
+import { TaskQueue, type TaskFilter, type TaskQueueShape } from "./TaskQueue.js"
+import { WorkerHub } from "./WorkerHub.js"
+
+const allKinds = TaskKind.literals
+const MAX_LEASE_BATCH = 1000
+
+/**
+ * TaskQueue on the hub's `queue.db`. Writes go through one group-commit writer; reads query the
+ * database directly. After each commit: workers are pushed "work available" / "cancel task",
+ * callers resolved, one `TasksChanged` event published per project, and waiters woken.
+ */
+export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | WorkerHub | ServerConfig> = Layer.scoped(
+  TaskQueue,
+  Effect.gen(function* () {
+    const sql = yield* QueueDb
+    const bus = yield* EventBus
+    const hub = yield* WorkerHub
+    const config = yield* ServerConfig
+    const ended = yield* Effect.acquireRelease(PubSub.unbounded<ReadonlyArray<TaskId>>(), PubSub.shutdown)
+    const backoff = { baseMs: config.taskRetryBaseMs, maxMs: config.taskRetryMaxMs }
+
+    const afterCommit = (fx: BatchEffects) =>
+      Effect.gen(function* () {
+        yield* hub.notify(fx.wakeKinds)
+        for (const c of fx.cancels) yield* hub.cancel(c.workerId, c.taskId)
+        if (fx.changed.length > 0) {
+          const byProject = new Map<ProjectId, Array<Task>>()
+          for (const t of fx.changed) {
+            const list = byProject.get(t.projectId)
+            if (list) list.push(t)
+            else byProject.set(t.projectId, [t])
+          }
+          for (const [projectId, tasks] of byProject) yield* bus.publish(projectId, { _tag: "TasksChanged", tasks })
+        }
+        if (fx.ended.length > 0) yield* PubSub.publish(ended, fx.ended)
+      })
+
+    const writer = yield* makeGroupCommit(sql, afterCommit)
+
+    const read = <A extends object>(text: string, params: ReadonlyArray<unknown>) =>
+      outsideTransaction(sql.unsafe<A>(text, params)).pipe(Effect.orDie, Effect.withTracerEnabled(false))
+
+    const getMany: TaskQueueShape["getMany"] = (taskIds) =>
+      Effect.gen(function* () {
+        const rows = yield* read<TaskRow>("SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(taskIds)])
+        const byId = new Map(rows.map((r) => [r.id, r]))
+        const out: Array<Task> = []
+        for (const id of taskIds) {
+          const row = byId.get(id)
+          if (row === undefined) return yield* new NotFound({ entity: "task", id })
+          out.push(toTask(row))
+        }
+        return out
+      })
+
+    const one = (rows: ReadonlyArray<TaskRow>, id: string | number) =>
+      rows[0] === undefined ? Effect.fail(new NotFound({ entity: "task", id: String(id) })) : Effect.succeed(toTask(rows[0]))
+
+    const enqueueBatch: TaskQueueShape["enqueueBatch"] = (inputs) =>
+      Effect.gen(function* () {
+        if (inputs.length === 0) return []
+        const now = Date.now()
+        const items = yield* Effect.forEach(inputs, (input) => Either.match(prepareTask(input, now), { onLeft: Effect.fail, onRight: Effect.succeed }))
+        return yield* writer.submit<ReadonlyArray<Task>, NotFound | InvalidInput>((done) => ({ _tag: "Enqueue", items, done }))
+      })
+
+    const lease: TaskQueueShape["lease"] = (workerId, kinds, max, leaseSeconds, projectIds) =>
+      Effect.gen(function* () {
+        const seconds = leaseSeconds ?? config.leaseSeconds
+        if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 7 * 86_400) {
+          return yield* new InvalidInput({ reason: "leaseSeconds must be more than 0 and at most 7 days" })
+        }
+        // `human` tasks are never handed to a worker: they wait for `approve`.
+        const wanted = [...new Set(kinds)].filter((k) => allKinds.includes(k) && k !== "human")
+        const count = Math.min(Math.floor(max), MAX_LEASE_BATCH)
+        yield* hub.touch(workerId)
+        if (wanted.length === 0 || !(count > 0) || projectIds?.length === 0) return []
+        const request = { workerId, kinds: wanted, max: count, leaseMs: Math.round(seconds * 1000), projectIds }
+        return yield* writer.submit<ReadonlyArray<Lease>, never>((done) => ({ _tag: "Lease", request, done }))
+      })
+
+    const completeBatch: TaskQueueShape["completeBatch"] = (items) =>
+      items.length === 0 ? Effect.succeed([]) : writer.submit((done) => ({ _tag: "Complete", items, done }))
+
+    const wait: TaskQueueShape["wait"] = (taskIds, timeoutMs) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const subscription = yield* PubSub.subscribe(ended)
+          const initial = yield* getMany(taskIds)
+          const pending = new Set(initial.filter((t) => !isTerminal(t.status)).map((t) => t.id))
+          if (pending.size === 0) return initial
+          const drain = Effect.gen(function* () {
+            while (pending.size > 0) {
+              const batches = yield* Queue.takeAll(subscription).pipe(
+                Effect.flatMap((c) => (Chunk.isEmpty(c) ? Effect.map(Queue.take(subscription), Chunk.of) : Effect.succeed(c)))
+              )
+              for (const batch of batches) for (const id of batch) pending.delete(id)
+            }
+          })
+          yield* timeoutMs === undefined ? drain : Effect.timeoutOption(drain, Math.max(0, timeoutMs))
+          return yield* getMany(taskIds)
+        })
+      )
+
+    const statsOf: TaskQueueShape["stats"] = (projectIds) =>
+      Effect.gen(function* () {
+        const rows =
+          projectIds === undefined
+            ? yield* read<{ status: string; n: number }>("SELECT status, count(*) AS n FROM tasks GROUP BY status", [])
+            : projectIds.length === 1
+              ? yield* read<{ status: string; n: number }>("SELECT status, count(*) AS n FROM tasks WHERE project_id = ? GROUP BY status", [projectIds[0]])
+              : yield* read<{ status: string; n: number }>(
+                  "SELECT status, count(*) AS n FROM tasks WHERE project_id IN (SELECT value FROM json_each(?)) GROUP BY status",
+                  [JSON.stringify(projectIds)]
+                )
+        const counts: Record<string, number> = { waiting: 0, queued: 0, leased: 0, done: 0, failed: 0, dead: 0, cancelled: 0 }
+        for (const r of rows) counts[r.status] = r.n
+        return TaskStats.make({
+          waiting: counts.waiting!,
+          queued: counts.queued!,
+          leased: counts.leased!,
+          done: counts.done!,
+          failed: counts.failed!,
+          dead: counts.dead!,
+          cancelled: counts.cancelled!,
+          workers: yield* hub.connectedCount
+        })
+      })
+
+    const list: TaskQueueShape["list"] = (filter: TaskFilter) => {
+      const where: Array<string> = []
+      const params: Array<unknown> = []
+      if (filter.projectIds !== undefined) {
+        if (filter.projectIds.length === 1) {
+          where.push("project_id = ?")
+          params.push(filter.projectIds[0])
+        } else {
+          where.push("project_id IN (SELECT value FROM json_each(?))")
+          params.push(JSON.stringify(filter.projectIds))
+        }
+      }
+      const add = (clause: string, value: unknown) => {
+        where.push(clause)
+        params.push(value)
+      }
+      if (filter.status !== undefined) add("status = ?", filter.status)
+      if (filter.kind !== undefined) add("kind = ?", filter.kind)
+      if (filter.beforeSeq !== undefined) add("seq < ?", filter.beforeSeq)
+      const limit = Math.max(1, Math.min(1000, Math.floor(filter.limit ?? 100) || 100))
+      const text = `SELECT * FROM tasks ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`
+      return read<TaskRow>(text, [...params, limit]).pipe(Effect.map((rows) => rows.map(toTask)))
+    }
+
+    let reapedUntil = 0
+    const reaper = writer.run((fx) => Effect.zipRight(reap(sql, fx, reapedUntil), Effect.sync(() => (reapedUntil = fx.now))))
+    yield* reaper.pipe(Effect.repeat(Schedule.spaced(config.reaperIntervalMs)), Effect.forkScoped)
+
+    return TaskQueue.of({
+      enqueue: (input) => Effect.map(enqueueBatch([input]), (tasks) => tasks[0]!),
+      enqueueBatch,
+      lease,
+      heartbeat: (taskId, fencingToken, progress) =>
+        writer.submit((done) => ({ _tag: "Heartbeat", item: { taskId, fencingToken, progress }, done })),
+      complete: (taskId, fencingToken, result) =>
+        Effect.flatMap(completeBatch([{ taskId, fencingToken, result }]), ([outcome]) =>
+          outcome!.ok ? Effect.succeed(outcome!.task) : Effect.fail(outcome!.error)
+        ),
+      completeBatch,
+      fail: (taskId, fencingToken, message, retryable) => writer.run((fx) => failOne(sql, fx, backoff, taskId, fencingToken, message, retryable)),
+      progress: (taskId, fencingToken, parts) =>
+        Effect.gen(function* () {
+          const [row] = yield* read<{ id: TaskId; status: string; fencing_token: number; project_id: ProjectId }>(
+            "SELECT id, status, fencing_token, project_id FROM tasks WHERE id = ?",
+            [taskId]
+          )
+          if (row === undefined || row.status !== "leased" || row.fencing_token !== fencingToken) {
+            return yield* refusal(taskId, fencingToken, row)
+          }
+          yield* bus.publish(row.project_id, { _tag: "TaskProgress", taskId, parts })
+        }),
+      cancel: (taskId) => writer.run((fx) => cancelOne(sql, fx, taskId)),
+      retry: (taskId) => writer.run((fx) => retryOne(sql, fx, taskId)),
+      approve: (taskId, result) => writer.run((fx) => approveOne(sql, fx, taskId, result)),
+      get: (taskId) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) => one(rows, taskId)),
+      getBySeq: (seq) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE seq = ?", [seq]), (rows) => one(rows, seq)),
+      getMany,
+      list,
+      stats: statsOf,
+      doneSummary: (projectIds, since) =>
+        Effect.map(
+          read<{ n: number; total: number | null; recent: number | null }>(
+            `SELECT count(*) AS n, sum(finished_at - created_at) AS total, sum(finished_at >= ?) AS recent FROM tasks
+             WHERE project_id IN (SELECT value FROM json_each(?)) AND status = 'done' AND finished_at IS NOT NULL`,
+            [since, JSON.stringify(projectIds)]
+          ),
+          ([r]) => ({ count: r?.n ?? 0, durationMsSum: r?.total ?? 0, finishedSince: r?.recent ?? 0 })
+        ),
+      wait,
+      inFlight: Effect.map(
+        read<{ worker_id: string; n: number }>("SELECT worker_id, count(*) AS n FROM tasks WHERE status = 'leased' GROUP BY worker_id", []),
+        (rows) => new Map(rows.map((r) => [r.worker_id, r.n]))
+      )
+    })
+  })
+)
+

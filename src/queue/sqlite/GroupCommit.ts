@@ -1,0 +1,167 @@
+import { SqlError } from "@effect/sql/SqlError"
+import { Cause, Deferred, Effect, Either, Exit, Queue } from "effect"
+import { InvalidInput, NotFound } from "../../domain/Errors.js"
+import type { TaskId } from "../../domain/Ids.js"
+import type { Lease, LeaseLost, Task } from "../../domain/Task.js"
+import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
+import { BatchEffects } from "./BatchEffects.js"
+import { insertTasks, lease, type LeaseRequest, lookupProjects, release, type Sql } from "./Statements.js"
+import type { NewTask } from "./TaskRows.js"
+import { completeMany, heartbeatMany, type HeartbeatItem } from "./Transitions.js"
+
+/**
+ * The queue's single writer. Callers enqueue operations; the writer takes whatever is pending (up to
+ * MAX_OPS), runs it in ONE transaction with one set-based statement per kind of operation, commits,
+ * then resolves every caller and hands the batch's effects (events, pushes) to `afterCommit`. If a
+ * batch dies, its operations are retried one by one so that only the culprit fails.
+ */
+export type Op =
+  | { readonly _tag: "Enqueue"; readonly items: ReadonlyArray<NewTask>; readonly done: Deferred.Deferred<ReadonlyArray<Task>, NotFound | InvalidInput> }
+  | { readonly _tag: "Complete"; readonly items: ReadonlyArray<CompleteItem>; readonly done: Deferred.Deferred<ReadonlyArray<CompleteOutcome>> }
+  | { readonly _tag: "Heartbeat"; readonly item: HeartbeatItem; readonly done: Deferred.Deferred<HeartbeatResult, LeaseLost | NotFound> }
+  | { readonly _tag: "Lease"; readonly request: LeaseRequest; readonly done: Deferred.Deferred<ReadonlyArray<Lease>> }
+  | {
+      readonly _tag: "Run"
+      readonly run: (fx: BatchEffects) => Effect.Effect<unknown, unknown>
+      readonly done: Deferred.Deferred<unknown, unknown>
+    }
+
+const MAX_OPS = 4096
+
+type Results = Array<Exit.Exit<unknown, unknown>>
+
+/** SQL failures abort the whole batch (as defects); domain failures belong to their operation. */
+const sqlDies = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.catchAll(effect, (e) => (e instanceof SqlError ? Effect.die(e) : Effect.fail(e as Exclude<E, SqlError>)))
+
+const validateDependencies = (
+  sql: Sql,
+  items: ReadonlyArray<NewTask>
+): Effect.Effect<Either.Either<ReadonlyArray<NewTask>, NotFound | InvalidInput>, SqlError> =>
+  Effect.gen(function* () {
+    const own = new Map<TaskId, string>()
+    const outside = new Set<TaskId>()
+    for (const item of items) {
+      for (const dep of item.dependsOn) if (!own.has(dep)) outside.add(dep)
+      own.set(item.id, item.projectId)
+    }
+    const known = outside.size > 0 ? yield* lookupProjects(sql, [...outside]) : new Map<TaskId, string>()
+    const seen = new Map<TaskId, string>()
+    for (const item of items) {
+      for (const dep of item.dependsOn) {
+        const project = seen.get(dep) ?? known.get(dep)
+        if (project === undefined) return Either.left(new NotFound({ entity: "task", id: dep }))
+        if (project !== item.projectId) {
+          return Either.left(new InvalidInput({ reason: `dependency ${dep} belongs to another project than ${item.id}` }))
+        }
+      }
+      seen.set(item.id, item.projectId)
+    }
+    return Either.right(items)
+  })
+
+const runBatch = (sql: Sql, ops: ReadonlyArray<Op>, fx: BatchEffects) =>
+  Effect.gen(function* () {
+    const results: Results = new Array(ops.length)
+    const enqueues: Array<[number, ReadonlyArray<NewTask>]> = []
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
+      if (op._tag !== "Enqueue") continue
+      const valid = op.items.some((t) => t.dependsOn.length > 0)
+        ? yield* validateDependencies(sql, op.items)
+        : Either.right<ReadonlyArray<NewTask>>(op.items)
+      if (Either.isLeft(valid)) results[i] = Exit.fail(valid.left)
+      else enqueues.push([i, valid.right])
+    }
+    if (enqueues.length > 0) {
+      const inserted = yield* insertTasks(sql, fx, enqueues.flatMap(([, items]) => items))
+      for (const [i, items] of enqueues) {
+        results[i] = Exit.succeed(
+          items.map((item) => {
+            const task = inserted.get(item.id)!
+            return fx.latest.get(task.id) ?? task
+          })
+        )
+      }
+    }
+    const released = fx.ended.length
+
+    const completes = ops.flatMap((op, i) => (op._tag === "Complete" ? [[i, op.items] as const] : []))
+    if (completes.length > 0) {
+      const outcomes = yield* completeMany(sql, fx, completes.flatMap(([, items]) => items))
+      let at = 0
+      for (const [i, items] of completes) {
+        results[i] = Exit.succeed(outcomes.slice(at, at + items.length))
+        at += items.length
+      }
+    }
+
+    const beats = ops.flatMap((op, i) => (op._tag === "Heartbeat" ? [[i, op.item] as const] : []))
+    if (beats.length > 0) {
+      const outcomes = yield* heartbeatMany(sql, fx, beats.map(([, item]) => item))
+      beats.forEach(([i], k) => (results[i] = outcomes[k]!))
+    }
+
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
+      if (op._tag === "Run") results[i] = yield* Effect.exit(sqlDies(op.run(fx)))
+    }
+
+    if (fx.ended.length > released) yield* release(sql, fx, [], fx.ended.slice(released))
+
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!
+      if (op._tag === "Lease") results[i] = Exit.succeed(yield* lease(sql, fx, op.request))
+    }
+    return results
+  })
+
+export const makeGroupCommit = (sql: Sql, afterCommit: (fx: BatchEffects) => Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    const queue = yield* Effect.acquireRelease(Queue.unbounded<Op>(), (q) =>
+      Effect.flatMap(Queue.takeAll(q), (pending) =>
+        Effect.forEach(pending, (op) => Deferred.die(op.done as unknown as Deferred.Deferred<unknown, unknown>, new Error("the task queue is shutting down")), { discard: true })
+      ).pipe(Effect.zipRight(Queue.shutdown(q)))
+    )
+
+    const resolve = (ops: ReadonlyArray<Op>, results: Results) => {
+      for (let i = 0; i < ops.length; i++) Deferred.unsafeDone(ops[i]!.done as unknown as Deferred.Deferred<unknown, unknown>, results[i]!)
+    }
+
+    const process = (ops: ReadonlyArray<Op>): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const fx = new BatchEffects(Date.now())
+        const exit = yield* Effect.exit(sql.withTransaction(runBatch(sql, ops, fx)))
+        if (Exit.isSuccess(exit)) {
+          yield* afterCommit(fx)
+          resolve(ops, exit.value)
+          return
+        }
+        if (ops.length > 1 && !Cause.isInterruptedOnly(exit.cause)) {
+          yield* Effect.forEach(ops, (op) => process([op]), { discard: true })
+          return
+        }
+        const failure = Exit.die(Cause.squash(exit.cause))
+        resolve(ops, ops.map(() => failure))
+      })
+
+    yield* Queue.takeBetween(queue, 1, MAX_OPS).pipe(
+      Effect.flatMap((chunk) => process([...chunk])),
+      Effect.forever,
+      Effect.withTracerEnabled(false),
+      Effect.forkScoped
+    )
+
+    /** Runs the operation built around a fresh Deferred in the next group commit and awaits its outcome. */
+    const submit = <A, E>(make: (done: Deferred.Deferred<A, E>) => Op): Effect.Effect<A, E> =>
+      Effect.flatMap(Deferred.make<A, E>(), (done) => Effect.zipRight(Queue.offer(queue, make(done)), Deferred.await(done)))
+
+    const run = <A, E>(f: (fx: BatchEffects) => Effect.Effect<A, E | SqlError>): Effect.Effect<A, Exclude<E, SqlError>> =>
+      submit<A, Exclude<E, SqlError>>((done) => ({
+        _tag: "Run",
+        run: f as (fx: BatchEffects) => Effect.Effect<unknown, unknown>,
+        done: done as Deferred.Deferred<unknown, unknown>
+      }))
+
+    return { submit, run } as const
+  })

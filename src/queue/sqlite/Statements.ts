@@ -1,0 +1,268 @@
+import type { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect } from "effect"
+import type { TaskId, WorkerId } from "../../domain/Ids.js"
+import { Lease, type Task, type TaskKind } from "../../domain/Task.js"
+import type { BatchEffects } from "./BatchEffects.js"
+import { insertedTask, type NewTask, newTaskJson, type TaskRow, toTask } from "./TaskRows.js"
+
+/**
+ * Set-based SQL of the queue, run inside the writer's group-commit transaction: one statement per
+ * batch of like operations, driven by a single JSON array parameter where rows differ.
+ */
+export type Sql = SqlClient.SqlClient
+type Q<A> = Effect.Effect<ReadonlyArray<A>, SqlError>
+
+const q = <A extends object>(sql: Sql, text: string, params: ReadonlyArray<unknown>): Q<A> => sql.unsafe<A>(text, params)
+
+const INSERT = `INSERT INTO tasks (id, project_id, kind, payload, priority, run_after, max_attempts, idempotency_key,
+    depends_on, dep_policy, concurrency_key, concurrency_limit, status, created_at, updated_at)
+  SELECT value->>'id', value->>'p', value->>'k', value->'d', value->>'pr', value->>'ra', value->>'ma', value->>'ik',
+    value->>'do', value->>'dp', value->>'ck', value->>'cl', value->>'s', ?, ?
+  FROM json_each(?) WHERE true
+  ON CONFLICT DO NOTHING
+  RETURNING seq, id`
+
+/** Inserts in order; an item whose idempotency key exists (or repeats an earlier item's) yields the existing task. */
+export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<NewTask>) =>
+  Effect.gen(function* () {
+    const out = new Map<TaskId, Task>()
+    if (items.length === 0) return out
+    const rows = yield* q<{ seq: number; id: TaskId }>(sql, INSERT, [fx.now, fx.now, JSON.stringify(items.map(newTaskJson))])
+    const seqs = new Map(rows.map((r) => [r.id, r.seq]))
+    const edges: Array<[TaskId, TaskId]> = []
+    const dependents: Array<TaskId> = []
+    for (const item of items) {
+      const seq = seqs.get(item.id)
+      if (seq === undefined) {
+        const existing = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE project_id = ? AND idempotency_key = ?", [
+          item.projectId,
+          item.idempotencyKey
+        ])
+        if (existing[0] !== undefined) out.set(item.id, toTask(existing[0]))
+        continue
+      }
+      out.set(item.id, fx.task(insertedTask(item, seq, fx.now)))
+      if (item.dependsOn.length > 0) {
+        dependents.push(item.id)
+        for (const dep of item.dependsOn) edges.push([dep, item.id])
+      }
+    }
+    if (edges.length > 0) {
+      yield* q(sql, "INSERT OR IGNORE INTO task_deps (dep_id, task_id) SELECT value->>0, value->>1 FROM json_each(?)", [
+        JSON.stringify(edges)
+      ])
+      yield* release(sql, fx, dependents, [])
+    }
+    return out
+  })
+
+/** Ids (of `ids`) that do not exist, and the project of each that does. */
+export const lookupProjects = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
+  q<{ id: TaskId; project_id: string }>(sql, "SELECT id, project_id FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [
+    JSON.stringify(ids)
+  ]).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.id, r.project_id]))))
+
+const DECIDE = `SELECT t.id AS id, t.dep_policy AS policy, count(*) AS total,
+    sum(d.status = 'done') AS ok, sum(d.status IN ('failed', 'dead', 'cancelled')) AS bad
+  FROM tasks t JOIN task_deps x ON x.task_id = t.id JOIN tasks d ON d.id = x.dep_id
+  WHERE t.status = 'waiting' AND t.id IN (
+    SELECT value FROM json_each(?) UNION SELECT task_id FROM task_deps WHERE dep_id IN (SELECT value FROM json_each(?)))
+  GROUP BY t.id`
+
+type Decision = { readonly id: TaskId; readonly policy: string | null; readonly total: number; readonly ok: number; readonly bad: number }
+
+const verdict = (d: Decision): { queue: boolean } | { fail: string; cancelSiblings: boolean } | null => {
+  const pending = d.total - d.ok - d.bad
+  const policy = d.policy ?? "all"
+  if (policy === "partial") return pending === 0 ? { queue: true } : null
+  if (policy.startsWith("quorum:")) {
+    const k = Number(policy.slice("quorum:".length))
+    if (d.ok + pending < k) return { fail: `quorum not reached: ${d.ok} of ${d.total} dependencies done, ${k} needed`, cancelSiblings: false }
+    return pending === 0 ? { queue: true } : null
+  }
+  if (d.bad > 0) {
+    return { fail: `${d.bad} of ${d.total} dependencies did not succeed (policy ${policy})`, cancelSiblings: policy === "fail-fast" }
+  }
+  return pending === 0 ? { queue: true } : null
+}
+
+/**
+ * Moves waiting tasks whose dependencies have settled per their policy: `direct` are checked
+ * themselves, `ended` are tasks that just ended (their dependents are checked). Cascades.
+ */
+export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId>, ended: ReadonlyArray<TaskId>): Effect.Effect<void, SqlError> =>
+  Effect.gen(function* () {
+    let check = direct
+    let done = ended
+    while (check.length > 0 || done.length > 0) {
+      const decisions = yield* q<Decision>(sql, DECIDE, [JSON.stringify(check), JSON.stringify(done)])
+      const toQueue: Array<TaskId> = []
+      const toFail: Array<{ id: TaskId; e: string }> = []
+      const failFast: Array<TaskId> = []
+      for (const d of decisions) {
+        const v = verdict(d)
+        if (v === null) continue
+        if ("queue" in v) toQueue.push(d.id)
+        else {
+          toFail.push({ id: d.id, e: v.fail })
+          if (v.cancelSiblings) failFast.push(d.id)
+        }
+      }
+      const mark = fx.ended.length
+      if (toQueue.length > 0) {
+        fx.rows(
+          yield* q<TaskRow>(sql, "UPDATE tasks SET status = 'queued', updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *", [
+            fx.now,
+            JSON.stringify(toQueue)
+          ])
+        )
+      }
+      if (toFail.length > 0) {
+        fx.rows(
+          yield* q<TaskRow>(
+            sql,
+            `UPDATE tasks SET status = 'failed', error = j.value->>'e', finished_at = ?, updated_at = ?
+             FROM json_each(?) AS j WHERE tasks.id = j.value->>'id' AND tasks.status = 'waiting' RETURNING *`,
+            [fx.now, fx.now, JSON.stringify(toFail)]
+          )
+        )
+      }
+      if (failFast.length > 0) {
+        const cancelled = yield* q<TaskRow>(
+          sql,
+          `UPDATE tasks SET status = 'cancelled', error = 'cancelled: a sibling dependency failed (fail-fast)', lease_expires_at = NULL,
+             finished_at = ?, updated_at = ?
+           WHERE id IN (SELECT dep_id FROM task_deps WHERE task_id IN (SELECT value FROM json_each(?)))
+             AND status IN ('waiting', 'queued', 'leased') RETURNING *`,
+          [fx.now, fx.now, JSON.stringify(failFast)]
+        )
+        for (const r of cancelled) {
+          if (r.worker_id !== null) fx.cancels.push({ workerId: r.worker_id as WorkerId, taskId: r.id as TaskId })
+        }
+        fx.rows(cancelled)
+      }
+      check = []
+      done = fx.ended.slice(mark)
+    }
+  })
+
+/** The lease-candidate subquery for one kind: straight off `tasks_ready`, no sort step. */
+const candidates = (projects: boolean) => `SELECT seq, priority FROM tasks t
+  WHERE status = 'queued' AND kind = ? AND run_after <= ?${projects ? " AND project_id IN (SELECT value FROM json_each(?))" : ""}
+    AND (concurrency_key IS NULL OR (SELECT count(*) FROM tasks c WHERE c.status = 'leased' AND c.concurrency_key IS NOT NULL
+      AND c.project_id = t.project_id AND c.concurrency_key = t.concurrency_key) < concurrency_limit)
+  ORDER BY priority DESC, seq LIMIT ?`
+
+const leaseSqlCache = new Map<string, string>()
+/** Exported for the query-plan test. */
+export const leaseSql = (kinds: number, projects: boolean): string => {
+  const key = `${kinds}:${projects}`
+  let text = leaseSqlCache.get(key)
+  if (text !== undefined) return text
+  const arm = candidates(projects)
+  const pick =
+    kinds === 1
+      ? `SELECT seq FROM (${arm})`
+      : `SELECT seq FROM (${Array.from({ length: kinds }, () => `SELECT * FROM (${arm})`).join(" UNION ALL ")})
+         ORDER BY priority DESC, seq LIMIT ?`
+  text = `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?, fencing_token = fencing_token + 1,
+      attempts = attempts + 1, updated_at = ?
+    WHERE seq IN (${pick}) AND status = 'queued' RETURNING *`
+  leaseSqlCache.set(key, text)
+  return text
+}
+
+export interface LeaseRequest {
+  readonly workerId: WorkerId
+  readonly kinds: ReadonlyArray<TaskKind>
+  readonly max: number
+  readonly leaseMs: number
+  /** Only tasks of these projects (all when undefined). */
+  readonly projectIds?: ReadonlyArray<string> | undefined
+}
+
+const byOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.seq - b.seq
+
+/** One UPDATE … RETURNING over the candidates; concurrency keys over-picked within the batch are handed back. */
+export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
+  Effect.gen(function* () {
+    const expiresAt = fx.now + req.leaseMs
+    const params: Array<unknown> = [req.workerId, expiresAt, req.leaseMs, fx.now]
+    const projects = req.projectIds === undefined ? undefined : JSON.stringify(req.projectIds)
+    for (const kind of req.kinds) {
+      params.push(kind, fx.now)
+      if (projects !== undefined) params.push(projects)
+      params.push(req.max)
+    }
+    if (req.kinds.length > 1) params.push(req.max)
+    let rows = [...(yield* q<TaskRow>(sql, leaseSql(req.kinds.length, projects !== undefined), params))].sort(byOrder)
+    if (rows.length === 0) return []
+    const keyed = rows.filter((r) => r.concurrency_key !== null)
+    if (keyed.length > 1) {
+      const excess = yield* overPicked(sql, keyed)
+      if (excess.size > 0) {
+        yield* q(
+          sql,
+          `UPDATE tasks SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
+             fencing_token = fencing_token - 1, attempts = attempts - 1 WHERE seq IN (SELECT value FROM json_each(?))`,
+          [JSON.stringify([...excess])]
+        )
+        rows = rows.filter((r) => !excess.has(r.seq))
+      }
+    }
+    const tasks = fx.rows(rows)
+    const inputs = yield* dependencyInputs(sql, rows)
+    return tasks.map((task) => new Lease({ task, fencingToken: task.fencingToken, expiresAt, inputs: inputs.get(task.id) ?? {} }, true))
+  })
+
+/** Rows of a key picked beyond its limit in this batch (the lowest-ranked ones). */
+const overPicked = (sql: Sql, keyed: ReadonlyArray<TaskRow>) =>
+  Effect.gen(function* () {
+    const groups = new Map<string, Array<TaskRow>>()
+    for (const r of keyed) {
+      const k = JSON.stringify([r.project_id, r.concurrency_key])
+      const g = groups.get(k)
+      if (g) g.push(r)
+      else groups.set(k, [r])
+    }
+    const excess = new Set<number>()
+    for (const group of groups.values()) {
+      if (group.length < 2) continue
+      const first = group[0]!
+      const [{ n } = { n: 0 }] = yield* q<{ n: number }>(
+        sql,
+        "SELECT count(*) AS n FROM tasks WHERE status = 'leased' AND concurrency_key IS NOT NULL AND project_id = ? AND concurrency_key = ?",
+        [first.project_id, first.concurrency_key]
+      )
+      const over = n - first.concurrency_limit
+      for (let i = 0; i < over && i < group.length; i++) excess.add(group[group.length - 1 - i]!.seq)
+    }
+    return excess
+  })
+
+/**
+ * Results of each leased task's dependencies by id: the bare result under `all`/`fail-fast`, or
+ * `{status, result, error}` under `partial`/`quorum:K` (where some may not have succeeded).
+ */
+const dependencyInputs = (sql: Sql, rows: ReadonlyArray<TaskRow>) =>
+  Effect.gen(function* () {
+    const out = new Map<TaskId, Record<string, unknown>>()
+    const withDeps = rows.filter((r) => r.depends_on !== null)
+    if (withDeps.length === 0) return out
+    const policies = new Map(withDeps.map((r) => [r.id, r.dep_policy ?? "all"]))
+    const deps = yield* q<{ task_id: TaskId; id: string; status: string; result: string | null; error: string | null }>(
+      sql,
+      `SELECT x.task_id AS task_id, d.id AS id, d.status AS status, d.result AS result, d.error AS error
+       FROM task_deps x JOIN tasks d ON d.id = x.dep_id WHERE x.task_id IN (SELECT value FROM json_each(?))`,
+      [JSON.stringify(withDeps.map((r) => r.id))]
+    )
+    for (const d of deps) {
+      let record = out.get(d.task_id)
+      if (record === undefined) out.set(d.task_id, (record = {}))
+      const result = d.result === null ? null : JSON.parse(d.result)
+      const policy = policies.get(d.task_id) ?? "all"
+      record[d.id] = policy === "all" || policy === "fail-fast" ? result : { status: d.status, result, error: d.error }
+    }
+    return out
+  })

@@ -1,0 +1,128 @@
+import type { ProjectId, TaskId, WorkerId } from "../../domain/Ids.js"
+import { type DependencyPolicy, Task, type TaskKind, type TaskStatus, terminalStatuses } from "../../domain/Task.js"
+
+/** A `tasks` row as SQLite returns it (JSON columns as text). */
+export interface TaskRow {
+  readonly seq: number
+  readonly id: string
+  readonly project_id: string
+  readonly kind: string
+  readonly payload: string
+  readonly priority: number
+  readonly run_after: number
+  readonly attempts: number
+  readonly max_attempts: number
+  readonly idempotency_key: string | null
+  readonly depends_on: string | null
+  readonly dep_policy: string | null
+  readonly concurrency_key: string | null
+  readonly concurrency_limit: number
+  readonly status: string
+  readonly worker_id: string | null
+  readonly lease_expires_at: number | null
+  readonly lease_ms: number
+  readonly fencing_token: number
+  readonly progress: string | null
+  readonly result: string | null
+  readonly error: string | null
+  readonly created_at: number
+  readonly updated_at: number
+  readonly finished_at: number | null
+}
+
+const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
+
+export const toTask = (r: TaskRow): Task =>
+  new Task(
+    {
+      id: r.id as TaskId,
+      seq: r.seq,
+      projectId: r.project_id as ProjectId,
+      kind: r.kind as TaskKind,
+      payload: parseJson(r.payload),
+      priority: r.priority,
+      runAfter: r.run_after,
+      attempts: r.attempts,
+      maxAttempts: r.max_attempts,
+      idempotencyKey: r.idempotency_key,
+      dependsOn: r.depends_on === null ? [] : (JSON.parse(r.depends_on) as Array<TaskId>),
+      concurrencyKey: r.concurrency_key,
+      concurrencyLimit: r.concurrency_limit,
+      status: r.status as TaskStatus,
+      workerId: r.worker_id as WorkerId | null,
+      leaseExpiresAt: r.lease_expires_at,
+      fencingToken: r.fencing_token,
+      progress: parseJson(r.progress),
+      result: parseJson(r.result),
+      error: r.error,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      finishedAt: r.finished_at
+    },
+    true
+  )
+
+export const isTerminal = (status: string): boolean => terminalStatuses.includes(status as TaskStatus)
+
+/** A validated task about to be inserted. */
+export interface NewTask {
+  readonly id: TaskId
+  readonly projectId: ProjectId
+  readonly kind: TaskKind
+  readonly payload: unknown
+  readonly priority: number
+  readonly runAfter: number
+  readonly maxAttempts: number
+  readonly idempotencyKey: string | null
+  readonly dependsOn: ReadonlyArray<TaskId>
+  readonly dependencyPolicy: DependencyPolicy | null
+  readonly concurrencyKey: string | null
+  readonly concurrencyLimit: number
+}
+
+export const newTaskJson = (t: NewTask) => ({
+  id: t.id,
+  p: t.projectId,
+  k: t.kind,
+  d: t.payload === undefined ? null : t.payload,
+  pr: t.priority,
+  ra: t.runAfter,
+  ma: t.maxAttempts,
+  ik: t.idempotencyKey,
+  do: t.dependsOn.length === 0 ? null : JSON.stringify(t.dependsOn),
+  dp: t.dependsOn.length === 0 ? null : (t.dependencyPolicy ?? "all"),
+  ck: t.concurrencyKey,
+  cl: t.concurrencyLimit,
+  s: t.dependsOn.length === 0 ? "queued" : "waiting"
+})
+
+/** The Task a fresh insert produced, built from the input rather than read back. */
+export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
+  new Task(
+    {
+      id: t.id,
+      seq,
+      projectId: t.projectId,
+      kind: t.kind,
+      payload: t.payload === undefined ? null : t.payload,
+      priority: t.priority,
+      runAfter: t.runAfter,
+      attempts: 0,
+      maxAttempts: t.maxAttempts,
+      idempotencyKey: t.idempotencyKey,
+      dependsOn: t.dependsOn,
+      concurrencyKey: t.concurrencyKey,
+      concurrencyLimit: t.concurrencyLimit,
+      status: t.dependsOn.length === 0 ? "queued" : "waiting",
+      workerId: null,
+      leaseExpiresAt: null,
+      fencingToken: 0,
+      progress: null,
+      result: null,
+      error: null,
+      createdAt: now,
+      updatedAt: now,
+      finishedAt: null
+    },
+    true
+  )

@@ -1,0 +1,196 @@
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Exit } from "effect"
+import { InvalidInput, NotFound } from "../../domain/Errors.js"
+import type { TaskId, WorkerId } from "../../domain/Ids.js"
+import { LeaseLost, type Task } from "../../domain/Task.js"
+import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
+import type { BatchEffects } from "./BatchEffects.js"
+import type { Sql } from "./Statements.js"
+import { isTerminal, type TaskRow, toTask } from "./TaskRows.js"
+
+/** Single-task and per-batch state transitions other than enqueue and lease. */
+
+const q = <A extends object>(sql: Sql, text: string, params: ReadonlyArray<unknown>) => sql.unsafe<A>(text, params)
+
+interface Current {
+  readonly id: TaskId
+  readonly status: string
+  readonly fencing_token: number
+}
+
+const currentOf = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
+  q<Current>(sql, "SELECT id, status, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(ids)]).pipe(
+    Effect.map((rows) => new Map(rows.map((r) => [r.id, r])))
+  )
+
+/** Why a fenced call was refused, given the task's current state (undefined: unknown task). */
+export const refusal = (taskId: TaskId, token: number, current: Current | undefined): LeaseLost | NotFound => {
+  if (current === undefined) return new NotFound({ entity: "task", id: taskId })
+  if (current.status === "leased") {
+    return new LeaseLost({ taskId, reason: `fencing token ${token} is stale: the task was leased again (token ${current.fencing_token})` })
+  }
+  if (current.status === "cancelled") return new LeaseLost({ taskId, reason: "the task was cancelled" })
+  return new LeaseLost({ taskId, reason: `the task is no longer leased (status ${current.status})` })
+}
+
+/** done ← leased, for every item whose token is current; the others are refused and change nothing. */
+export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<CompleteItem>) =>
+  Effect.gen(function* () {
+    const rows = yield* q<TaskRow>(
+      sql,
+      `UPDATE tasks SET status = 'done', result = j.value->'r', lease_expires_at = NULL, finished_at = ?, updated_at = ?
+       FROM json_each(?) AS j
+       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased'
+       RETURNING *`,
+      [fx.now, fx.now, JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, r: i.result })))]
+    )
+    const updated = new Map<TaskId, Task>()
+    for (const r of rows) updated.set(r.id as TaskId, fx.row(r))
+    const missing = items.filter((i) => !updated.has(i.taskId)).map((i) => i.taskId)
+    const current = missing.length > 0 ? yield* currentOf(sql, missing) : new Map<TaskId, Current>()
+    const claimed = new Set<TaskId>()
+    return items.map((i): CompleteOutcome => {
+      const task = updated.get(i.taskId)
+      if (task !== undefined && !claimed.has(i.taskId) && task.fencingToken === i.fencingToken) {
+        claimed.add(i.taskId)
+        return { taskId: i.taskId, ok: true, task }
+      }
+      const now = task !== undefined ? { id: task.id, status: task.status, fencing_token: task.fencingToken } : current.get(i.taskId)
+      return { taskId: i.taskId, ok: false, error: refusal(i.taskId, i.fencingToken, now) }
+    })
+  })
+
+export interface HeartbeatItem {
+  readonly taskId: TaskId
+  readonly fencingToken: number
+  readonly progress: unknown
+}
+
+/** Extends each current lease by its duration and records progress; a cancelled lease reports `cancelled`. */
+export const heartbeatMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<HeartbeatItem>) =>
+  Effect.gen(function* () {
+    const rows = yield* q<TaskRow>(
+      sql,
+      `UPDATE tasks SET lease_expires_at = ? + lease_ms, updated_at = ?,
+         progress = CASE WHEN j.value->>'hp' THEN j.value->'p' ELSE progress END
+       FROM json_each(?) AS j
+       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased'
+       RETURNING *`,
+      [fx.now, fx.now, JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, hp: i.progress !== undefined, p: i.progress })))]
+    )
+    const extended = new Map(rows.map((r) => [r.id as TaskId, r]))
+    const missing = items.filter((i) => !extended.has(i.taskId)).map((i) => i.taskId)
+    const current = missing.length > 0 ? yield* currentOf(sql, missing) : new Map<TaskId, Current>()
+    return items.map((i): Exit.Exit<HeartbeatResult, LeaseLost | NotFound> => {
+      const row = extended.get(i.taskId)
+      if (row !== undefined) {
+        if (i.progress !== undefined) fx.row(row)
+        return Exit.succeed({ expiresAt: row.lease_expires_at ?? fx.now, cancelled: false })
+      }
+      const cur = current.get(i.taskId)
+      if (cur?.status === "cancelled" && cur.fencing_token === i.fencingToken) return Exit.succeed({ expiresAt: fx.now, cancelled: true })
+      return Exit.fail(refusal(i.taskId, i.fencingToken, cur))
+    })
+  })
+
+const rowById = (sql: Sql, taskId: TaskId) =>
+  Effect.flatMap(q<TaskRow>(sql, "SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) =>
+    rows[0] === undefined ? Effect.fail(new NotFound({ entity: "task", id: taskId })) : Effect.succeed(rows[0])
+  )
+
+export interface Backoff {
+  readonly baseMs: number
+  readonly maxMs: number
+}
+
+/** base × 2^(attempt-1), capped, with ±20% jitter. */
+export const backoffMs = (b: Backoff, attempt: number): number =>
+  Math.round(Math.min(b.baseMs * 2 ** Math.max(0, attempt - 1), b.maxMs) * (0.8 + Math.random() * 0.4))
+
+export const failOne = (sql: Sql, fx: BatchEffects, backoff: Backoff, taskId: TaskId, token: number, message: string, retryable: boolean) =>
+  Effect.gen(function* () {
+    const row = yield* rowById(sql, taskId)
+    if (row.status !== "leased" || row.fencing_token !== token) return yield* refusal(taskId, token, { id: taskId, status: row.status, fencing_token: row.fencing_token })
+    const status = !retryable ? "failed" : row.attempts >= row.max_attempts ? "dead" : "queued"
+    const runAfter = status === "queued" ? fx.now + backoffMs(backoff, row.attempts) : row.run_after
+    const [updated] = yield* q<TaskRow>(
+      sql,
+      `UPDATE tasks SET status = ?, run_after = ?, error = ?, lease_expires_at = NULL,
+         worker_id = CASE WHEN ? = 'queued' THEN NULL ELSE worker_id END, finished_at = ?, updated_at = ?
+       WHERE id = ? RETURNING *`,
+      [status, runAfter, message, status, status === "queued" ? null : fx.now, fx.now, taskId]
+    )
+    return fx.row(updated!)
+  })
+
+export const cancelOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
+  Effect.gen(function* () {
+    const row = yield* rowById(sql, taskId)
+    if (isTerminal(row.status)) return toTask(row)
+    const [updated] = yield* q<TaskRow>(
+      sql,
+      `UPDATE tasks SET status = 'cancelled', error = 'cancelled', lease_expires_at = NULL, finished_at = ?, updated_at = ?
+       WHERE id = ? RETURNING *`,
+      [fx.now, fx.now, taskId]
+    )
+    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
+    return fx.row(updated!)
+  })
+
+export const retryOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
+  Effect.gen(function* () {
+    const row = yield* rowById(sql, taskId)
+    if (row.status !== "failed" && row.status !== "dead" && row.status !== "cancelled") {
+      return yield* new InvalidInput({ reason: `only failed, dead or cancelled tasks can be retried; ${taskId} is ${row.status}` })
+    }
+    const [updated] = yield* q<TaskRow>(
+      sql,
+      `UPDATE tasks SET status = 'queued', attempts = 0, run_after = 0, worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
+         error = NULL, result = NULL, progress = NULL, finished_at = NULL, updated_at = ?
+       WHERE id = ? RETURNING *`,
+      [fx.now, taskId]
+    )
+    return fx.row(updated!)
+  })
+
+export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: unknown) =>
+  Effect.gen(function* () {
+    const row = yield* rowById(sql, taskId)
+    if (row.kind !== "human") return yield* new InvalidInput({ reason: `only human tasks are approved; ${taskId} is a ${row.kind} task` })
+    if (isTerminal(row.status)) return yield* new InvalidInput({ reason: `task ${taskId} has already ended (${row.status})` })
+    const [updated] = yield* q<TaskRow>(
+      sql,
+      `UPDATE tasks SET status = 'done', result = ?, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ? RETURNING *`,
+      [JSON.stringify(result === undefined ? null : result), fx.now, fx.now, taskId]
+    )
+    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
+    return fx.row(updated!)
+  })
+
+/**
+ * Expired leases go back to `queued` (or `dead` when out of attempts); delayed tasks whose time came
+ * since `since` wake their workers.
+ */
+export const reap = (sql: Sql, fx: BatchEffects, since: number): Effect.Effect<void, SqlError> =>
+  Effect.gen(function* () {
+    fx.rows(
+      yield* q<TaskRow>(
+        sql,
+        `UPDATE tasks SET
+           status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
+           error = 'lease expired: worker ' || coalesce(worker_id, '?') || ' stopped renewing it',
+           worker_id = CASE WHEN attempts >= max_attempts THEN worker_id ELSE NULL END,
+           lease_expires_at = NULL,
+           finished_at = CASE WHEN attempts >= max_attempts THEN ? ELSE NULL END,
+           updated_at = ?
+         WHERE status = 'leased' AND lease_expires_at <= ? RETURNING *`,
+        [fx.now, fx.now, fx.now]
+      )
+    )
+    const due = yield* q<{ kind: Task["kind"] }>(
+      sql,
+      "SELECT DISTINCT kind FROM tasks WHERE status = 'queued' AND run_after > 0 AND run_after > ? AND run_after <= ?",
+      [since, fx.now]
+    )
+    for (const d of due) fx.wakeKinds.add(d.kind)
+  })

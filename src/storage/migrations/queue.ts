@@ -1,0 +1,60 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import type { Migrations } from "../Sqlite.js"
+
+/**
+ * Schema of the hub-wide task queue (`queue.db`). JSON columns (payload, depends_on, progress,
+ * result) hold JSON text. `tasks_ready` serves "next leasable tasks of a kind" in priority-then-FIFO
+ * order straight from the index; the other partial indexes keep the reaper, the concurrency check and
+ * the delayed-task wake-up off full scans.
+ */
+export const queueMigrations: Migrations = {
+  "1_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all(
+      [
+        sql`CREATE TABLE tasks (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          id TEXT NOT NULL UNIQUE,
+          project_id TEXT NOT NULL,
+          kind TEXT NOT NULL,
+          payload TEXT NOT NULL,
+          priority REAL NOT NULL DEFAULT 0,
+          run_after INTEGER NOT NULL DEFAULT 0,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          max_attempts INTEGER NOT NULL DEFAULT 3,
+          idempotency_key TEXT,
+          depends_on TEXT,
+          dep_policy TEXT,
+          concurrency_key TEXT,
+          concurrency_limit INTEGER NOT NULL DEFAULT 1,
+          status TEXT NOT NULL,
+          worker_id TEXT,
+          lease_expires_at INTEGER,
+          lease_ms INTEGER NOT NULL DEFAULT 0,
+          fencing_token INTEGER NOT NULL DEFAULT 0,
+          progress TEXT,
+          result TEXT,
+          error TEXT,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          finished_at INTEGER
+        )`,
+        sql`CREATE UNIQUE INDEX tasks_idempotency ON tasks(project_id, idempotency_key) WHERE idempotency_key IS NOT NULL`,
+        sql`CREATE INDEX tasks_ready ON tasks(kind, priority DESC, seq) WHERE status = 'queued'`,
+        sql`CREATE INDEX tasks_delayed ON tasks(run_after) WHERE status = 'queued' AND run_after > 0`,
+        sql`CREATE INDEX tasks_leased ON tasks(lease_expires_at) WHERE status = 'leased'`,
+        sql`CREATE INDEX tasks_concurrency ON tasks(project_id, concurrency_key)
+            WHERE status = 'leased' AND concurrency_key IS NOT NULL`,
+        sql`CREATE INDEX tasks_project ON tasks(project_id, seq)`,
+        sql`CREATE INDEX tasks_project_status ON tasks(project_id, status, seq)`,
+        sql`CREATE TABLE task_deps (
+          dep_id TEXT NOT NULL,
+          task_id TEXT NOT NULL,
+          PRIMARY KEY (dep_id, task_id)
+        ) WITHOUT ROWID`,
+        sql`CREATE INDEX task_deps_task ON task_deps(task_id)`
+      ],
+      { discard: true }
+    )
+  )
+}

@@ -1,0 +1,115 @@
+import type { SqlClient } from "@effect/sql"
+import { jsonSchema, tool, type JSONSchema7, type ToolSet } from "ai"
+import { Cause, Effect, Runtime } from "effect"
+import { hasScope, type Principal } from "../domain/Auth.js"
+import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
+import type { ToolOutput } from "../domain/ToolOutput.js"
+import { Permission } from "../permission/Permission.js"
+import { TaskAccess } from "../queue/TaskAccess.js"
+import type { CurrentProject } from "../storage/ProjectDb.js"
+import { builtinTools } from "./builtin/Builtins.js"
+import type { Tool } from "./Tool.js"
+
+/** Everything a tool call knows about where it runs and for whom. */
+export interface ToolContext {
+  readonly projectId: ProjectId
+  readonly sessionId: SessionId
+  readonly messageId: MessageId
+  /** Absolute project workspace (Project.workspace); every path a tool touches is confined to it. */
+  readonly workspace: string
+  /** Who started the turn. */
+  readonly caller: Principal
+  readonly abortSignal: AbortSignal
+}
+
+export type { ToolOutput }
+
+const aborted = (signal: AbortSignal) =>
+  Effect.async<ToolOutput>((resume) => {
+    const onAbort = () => resume(Effect.succeed({ ok: false, error: "the tool call was aborted" }))
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
+
+/** Aborts on the turn's signal or the SDK's, whichever fires first. */
+const withSignal = (ctx: ToolContext, signal: AbortSignal | undefined): ToolContext =>
+  signal === undefined || signal === ctx.abortSignal ? ctx : { ...ctx, abortSignal: AbortSignal.any([ctx.abortSignal, signal]) }
+
+/**
+ * The built-in tools and the one path every call takes: decode the arguments with the tool's
+ * Schema, check the caller's scope and the Permission rules (possibly waiting for an answer), run
+ * the tool. Failures of any step come back as `{ ok: false, error }`, never as a thrown error.
+ * `task` finds SubAgents in the caller's context (see SubAgents.ts).
+ */
+export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegistry", {
+  effect: Effect.gen(function* () {
+    const permission = yield* Permission
+    const tools: ReadonlyMap<string, Tool> = new Map((yield* builtinTools).map((t) => [t.name, t]))
+
+    const call = (t: Tool, input: unknown, ctx: ToolContext, toolCallId: string | null) =>
+      Effect.gen(function* () {
+        const prepared = yield* t.prepare(input, ctx)
+        if (t.requiresScope !== undefined && !hasScope(ctx.caller, t.requiresScope)) {
+          return { ok: false, error: `${t.name} needs the ${t.requiresScope} scope, which the caller's credentials lack` } as const
+        }
+        const verdict = yield* permission.check({
+          projectId: ctx.projectId,
+          sessionId: ctx.sessionId,
+          messageId: ctx.messageId,
+          caller: ctx.caller,
+          toolCallId,
+          tool: t.name,
+          target: prepared.target,
+          input
+        })
+        if (!verdict.allowed) return { ok: false, error: verdict.reason } as const
+        const result = yield* prepared.run
+        return result.metadata === undefined
+          ? ({ ok: true, output: result.output } as const)
+          : ({ ok: true, output: result.output, metadata: result.metadata } as const)
+      }).pipe(
+        Effect.catchTag("ToolFailure", (e) => Effect.succeed<ToolOutput>({ ok: false, error: e.message })),
+        Effect.catchAllDefect((defect) =>
+          Effect.as(
+            Effect.logError(`tool ${t.name} crashed`, Cause.die(defect)),
+            { ok: false, error: `${t.name} failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}` } as const
+          )
+        ),
+        (work) => Effect.raceFirst(work, aborted(ctx.abortSignal)),
+        Effect.withSpan("ToolRegistry.call", { attributes: { tool: t.name, sessionId: ctx.sessionId } })
+      )
+
+    const run = (name: string, input: unknown, ctx: ToolContext, toolCallId: string | null) => {
+      const t = tools.get(name)
+      return t === undefined
+        ? Effect.succeed<ToolOutput>({ ok: false, error: `unknown tool: ${name}; available: ${[...tools.keys()].join(", ")}` })
+        : call(t, input, ctx, toolCallId)
+    }
+
+    /** Runs one tool by name, the same way the model's calls run. */
+    const execute = Effect.fn("ToolRegistry.execute")(function* (name: string, input: unknown, ctx: ToolContext) {
+      return yield* run(name, input, ctx, null)
+    }) as (name: string, input: unknown, ctx: ToolContext) => Effect.Effect<ToolOutput, never, SqlClient.SqlClient | CurrentProject>
+
+    /** The AI SDK ToolSet for one turn; its execute functions run in the context toolsFor ran in. */
+    const toolsFor = (ctx: ToolContext): Effect.Effect<ToolSet, never, SqlClient.SqlClient | CurrentProject> =>
+      Effect.map(Effect.runtime<SqlClient.SqlClient | CurrentProject>(), (runtime) => {
+        const runPromise = Runtime.runPromise(runtime)
+        const set: ToolSet = {}
+        for (const t of tools.values()) {
+          set[t.name] = tool<unknown, ToolOutput, {}>({
+            description: t.description,
+            inputSchema: jsonSchema<unknown>(t.inputJsonSchema as JSONSchema7),
+            execute: (input, options) => runPromise(run(t.name, input, withSignal(ctx, options.abortSignal), options.toolCallId)),
+            toModelOutput: ({ output }) =>
+              output.ok ? { type: "text", value: output.output } : { type: "error-text", value: output.error }
+          })
+        }
+        return set
+      }).pipe(Effect.withSpan("ToolRegistry.toolsFor", { attributes: { sessionId: ctx.sessionId } }))
+
+    return { toolsFor, execute, names: [...tools.keys()] as ReadonlyArray<string> } as const
+  }),
+  dependencies: [Permission.Default, TaskAccess.Default]
+}) {}

@@ -1,0 +1,39 @@
+import { Effect } from "effect"
+import type { TaskKind } from "../domain/Task.js"
+import { Models } from "../llm/Models.js"
+import { runChat } from "./ChatExecutor.js"
+import { runCli } from "./CliExecutor.js"
+import { runShell } from "./ShellExecutor.js"
+import { TaskFailure } from "./TaskFailure.js"
+import type { TaskInput } from "./TaskInput.js"
+import { WorkerConfig } from "./WorkerConfig.js"
+
+/** Runs one leased task by kind on this worker. Interrupting a run stops it (and kills its processes). */
+
+export const executableKinds: ReadonlyArray<TaskKind> = ["chat", "cli", "shell", "python", "noop"]
+
+/** `noop`: the payload echoed, with when the worker received it (dispatch latency = receivedAt - createdAt). */
+export const runNoop = (input: TaskInput) =>
+  Effect.sync(() => ({ echo: input.payload, createdAt: input.createdAt, receivedAt: Date.now() }))
+
+export class Executors extends Effect.Service<Executors>()("kiris/Executors", {
+  effect: Effect.gen(function* () {
+    const context = yield* Effect.context<Models | WorkerConfig>()
+    const run = (input: TaskInput): Effect.Effect<unknown, TaskFailure> => {
+      switch (input.kind) {
+        case "noop":
+          return runNoop(input)
+        case "chat":
+          return Effect.provide(runChat(input), context)
+        case "cli":
+          return Effect.provide(runCli(input), context)
+        case "shell":
+        case "python":
+          return Effect.provide(runShell(input, input.kind), context)
+        default:
+          return Effect.fail(TaskFailure.permanent(`this worker cannot run ${input.kind} tasks (it runs ${executableKinds.join(", ")})`))
+      }
+    }
+    return { run, kinds: executableKinds } as const
+  })
+}) {}

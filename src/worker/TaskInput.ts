@@ -1,0 +1,53 @@
+import { Effect, ParseResult, Schema } from "effect"
+import type { TaskKind } from "../domain/Task.js"
+import { TaskFailure } from "./TaskFailure.js"
+
+/** What an executor gets from a lease: the task's identity, its payload and its dependencies' results. */
+export interface TaskInput {
+  readonly taskId: string
+  readonly kind: TaskKind
+  readonly payload: unknown
+  /** Results of the tasks this one depends on, by task id. */
+  readonly inputs: Readonly<Record<string, unknown>>
+  readonly createdAt: number
+}
+
+/** Decodes a payload; a malformed one can never succeed, so the failure is not retryable. */
+export const decodePayload = <A, I>(schema: Schema.Schema<A, I>, input: TaskInput) =>
+  Schema.decodeUnknown(schema)(input.payload).pipe(
+    Effect.mapError((e) => TaskFailure.permanent(`invalid ${input.kind} payload: ${ParseResult.TreeFormatter.formatErrorSync(e)}`))
+  )
+
+/** The most readable text of a task result: chat `text`, else process `stdout`, else its JSON. */
+export const resultText = (result: unknown): string => {
+  if (typeof result === "string") return result
+  if (typeof result === "object" && result !== null) {
+    const r = result as { text?: unknown; stdout?: unknown }
+    if (typeof r.text === "string") return r.text
+    if (typeof r.stdout === "string") return r.stdout
+  }
+  return JSON.stringify(result) ?? ""
+}
+
+const renderInputs = (inputs: Readonly<Record<string, unknown>>) =>
+  Object.entries(inputs)
+    .map(([id, result]) => `### ${id}\n${resultText(result).trim()}`)
+    .join("\n\n")
+
+/**
+ * A prompt with its dependencies' results: substituted for `{results}` when the prompt has it,
+ * otherwise appended after a heading.
+ */
+export const promptWithInputs = (prompt: string, inputs: Readonly<Record<string, unknown>>) => {
+  if (Object.keys(inputs).length === 0) return prompt.replaceAll("{results}", "")
+  const rendered = renderInputs(inputs)
+  return prompt.includes("{results}")
+    ? prompt.replaceAll("{results}", rendered)
+    : `${prompt}\n\nResults of the tasks this one depends on:\n\n${rendered}`
+}
+
+/** The last `max` characters of a process's output, for failure messages. */
+export const outputTail = (stderr: string, stdout: string, max = 2000) => {
+  const text = (stderr.trim() || stdout.trim()).trim()
+  return text.length <= max ? text : `…${text.slice(text.length - max)}`
+}

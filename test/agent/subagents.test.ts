@@ -1,0 +1,93 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type { PartData } from "../../src/domain/Session.js"
+import { fakeOpenAI, lastUserText, systemText, toolResults } from "../support/FakeOpenAI.js"
+import { startAgentHub, watchProject } from "./AgentHub.js"
+
+const isChild = (body: { readonly messages: ReadonlyArray<{ readonly role: string }> } & Parameters<typeof systemText>[0]) =>
+  systemText(body).includes("You are a sub-agent")
+
+const toolParts = (parts: ReadonlyArray<{ readonly data: PartData }>) =>
+  parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))
+
+describe("local sub-agents", () => {
+  it.scopedLive("the task tool runs a child session whose answer returns to the parent turn, watched live", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeOpenAI
+      const hub = yield* startAgentHub(fake)
+      const client = yield* hub.wsClient()
+      const project = yield* client.project.create({ name: "subs", description: "" })
+      const parent = yield* client.session.create({ projectId: project.id })
+      const watch = yield* watchProject(client, project.id)
+      fake.scriptFor(isChild, { reasoning: "counting", text: "there are three files" })
+      fake.script(
+        { toolCalls: [{ id: "call_task", name: "task", args: { prompt: "count the files", description: "count files" } }] },
+        { text: "the sub-agent found three files" }
+      )
+      yield* client.session.prompt({ projectId: project.id, sessionId: parent.id, text: "how many files?" })
+      const [done] = yield* watch.turns(parent.id)
+      assert.strictEqual(done?.status, "completed")
+
+      const children = yield* client.session.list({ projectId: project.id, parentId: parent.id })
+      assert.strictEqual(children.length, 1)
+      const child = children[0]!
+      assert.strictEqual(child.agent, "general")
+      assert.strictEqual(child.model, parent.model)
+      const childHistory = yield* client.session.get({ projectId: project.id, sessionId: child.id })
+      assert.deepStrictEqual(childHistory.messages.map((m) => [m.message.role, m.message.status]), [
+        ["user", "completed"],
+        ["assistant", "completed"]
+      ])
+
+      const parentHistory = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
+      const [task] = toolParts(parentHistory.messages[1]!.parts)
+      assert.strictEqual(task?.tool, "task")
+      assert.strictEqual(task?.status, "completed")
+      assert.strictEqual((task?.output as { output: string }).output, "there are three files")
+      const childRequest = fake.requests.find((r) => isChild(r.body))!
+      assert.strictEqual(lastUserText(childRequest.body), "count the files")
+      assert.ok(!(childRequest.body.tools ?? []).some((t) => t.function.name === "task"), "sub-agents get no task tool")
+      const parentStep2 = fake.requests.filter((r) => !isChild(r.body))[1]!
+      assert.strictEqual(toolResults(parentStep2.body)[0]?.content, "there are three files")
+
+      const events = yield* watch.events
+      const childDeltas = events.flatMap((e) => (e.event._tag === "PartDelta" && e.event.sessionId === child.id ? [e.event.delta] : []))
+      assert.strictEqual(childDeltas.join(""), "countingthere are three files")
+      const created = events.find((e) => e.event._tag === "SessionCreated" && e.event.session.id === child.id)
+      assert.ok(created, "the child session's creation was published")
+      const childDoneAt = events.findIndex(
+        (e) => e.event._tag === "MessageUpdated" && e.event.message.sessionId === child.id && e.event.message.role === "assistant" && e.event.message.status === "completed"
+      )
+      const parentDoneAt = events.findIndex(
+        (e) => e.event._tag === "MessageUpdated" && e.event.message.sessionId === parent.id && e.event.message.role === "assistant" && e.event.message.status === "completed"
+      )
+      assert.isAbove(childDoneAt, 0)
+      assert.isAbove(parentDoneAt, childDoneAt)
+    }))
+
+  it.scopedLive("cancelling the parent cancels the running sub-agent and its upstream request", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeOpenAI
+      const hub = yield* startAgentHub(fake)
+      const client = yield* hub.tcpClient()
+      const project = yield* client.project.create({ name: "subs", description: "" })
+      const parent = yield* client.session.create({ projectId: project.id })
+      const watch = yield* watchProject(client, project.id)
+      fake.scriptFor(isChild, { hang: true, text: "child working" })
+      fake.script({ toolCalls: [{ name: "task", args: { prompt: "work forever" } }] })
+      yield* client.session.prompt({ projectId: project.id, sessionId: parent.id, text: "delegate" })
+      yield* watch.until((events) => (events.some((e) => e.event._tag === "PartDelta" && e.event.delta === "child working") ? true : undefined))
+      const closed = fake.onClosed()
+      yield* client.session.cancel({ projectId: project.id, sessionId: parent.id })
+      yield* Effect.promise(() => closed).pipe(Effect.timeout("10 seconds"))
+      const [child] = yield* client.session.list({ projectId: project.id, parentId: parent.id })
+      const childTurns = yield* watch.turns(child!.id)
+      assert.strictEqual(childTurns[0]?.status, "cancelled")
+      const parentTurns = yield* watch.turns(parent.id)
+      assert.strictEqual(parentTurns[0]?.status, "cancelled")
+      const history = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
+      assert.strictEqual(toolParts(history.messages[1]!.parts)[0]?.status, "error")
+      const childSession = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
+      assert.strictEqual(childSession.session.status, "idle")
+    }))
+})

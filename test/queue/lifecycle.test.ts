@@ -1,0 +1,297 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Either, Exit, Fiber, Scope, Stream } from "effect"
+import type { TaskId } from "../../src/domain/Ids.js"
+import { eventually, otherProject, startQueue, task, worker } from "./support.js"
+
+const failure = <A, E>(exit: Either.Either<A, E>) => (Either.isLeft(exit) ? exit.left : undefined)
+
+describe("TaskQueue lifecycle", () => {
+  it.scopedLive("leases by priority, then oldest first, across kinds", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const low = yield* queue.enqueue(task({ priority: 0 }))
+      const high = yield* queue.enqueue(task({ priority: 5, kind: "chat", payload: { prompt: "hi" } }))
+      const low2 = yield* queue.enqueue(task({ priority: 0 }))
+      const mid = yield* queue.enqueue(task({ priority: 2 }))
+      const other = yield* queue.enqueue(task({ priority: 9, kind: "cli", payload: { prompt: "x", adapter: "codex" } }))
+      const first = yield* queue.lease(worker("w"), ["noop", "chat"], 3)
+      assert.deepStrictEqual(
+        first.map((l) => l.task.id),
+        [high.id, mid.id, low.id]
+      )
+      const rest = yield* queue.lease(worker("w"), ["noop", "chat"], 10)
+      assert.deepStrictEqual(
+        rest.map((l) => l.task.id),
+        [low2.id]
+      )
+      assert.strictEqual((yield* queue.get(other.id)).status, "queued", "a kind the worker does not run is left alone")
+    }))
+
+  it.scopedLive("does not lease a task before its runAfter", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const later = yield* queue.enqueue(task({ runAfter: Date.now() + 400 }))
+      assert.strictEqual((yield* queue.lease(worker("w"), ["noop"], 10)).length, 0)
+      const leases = yield* eventually(queue.lease(worker("w"), ["noop"], 10), (ls) => ls.length > 0)
+      assert.strictEqual(leases[0]!.task.id, later.id)
+      assert.isAtLeast(Date.now(), later.runAfter)
+    }))
+
+  it.scopedLive("retries a failure after an exponential backoff, then dead-letters it", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue({ taskRetryBaseMs: 200 })
+      const t = yield* queue.enqueue(task({ maxAttempts: 3 }))
+      const [l1] = yield* queue.lease(worker("w"), ["noop"], 1)
+      const before = Date.now()
+      const f1 = yield* queue.fail(t.id, l1!.fencingToken, "boom 1", true)
+      assert.strictEqual(f1.status, "queued")
+      assert.strictEqual(f1.error, "boom 1")
+      assert.isAtLeast(f1.runAfter - before, 200 * 0.8 - 5)
+      assert.isAtMost(f1.runAfter - before, 200 * 1.2 + 50)
+      assert.strictEqual((yield* queue.lease(worker("w"), ["noop"], 1)).length, 0, "backing off")
+
+      const [l2] = yield* eventually(queue.lease(worker("w"), ["noop"], 1), (ls) => ls.length > 0)
+      assert.strictEqual(l2!.task.attempts, 2)
+      const f2 = yield* queue.fail(t.id, l2!.fencingToken, "boom 2", true)
+      assert.isAtLeast(f2.runAfter - f2.updatedAt, 400 * 0.8 - 5, "the second delay doubles")
+
+      const [l3] = yield* eventually(queue.lease(worker("w"), ["noop"], 1), (ls) => ls.length > 0)
+      const dead = yield* queue.fail(t.id, l3!.fencingToken, "boom 3", true)
+      assert.strictEqual(dead.status, "dead")
+      assert.strictEqual(dead.attempts, 3)
+      assert.isNotNull(dead.finishedAt)
+
+      const revived = yield* queue.retry(t.id)
+      assert.strictEqual(revived.status, "queued")
+      assert.strictEqual(revived.attempts, 0)
+      assert.strictEqual(failure(yield* Effect.either(queue.retry(t.id)))?._tag, "InvalidInput")
+    }))
+
+  it.scopedLive("a non-retryable failure ends the task as failed at once", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const t = yield* queue.enqueue(task({ maxAttempts: 5 }))
+      const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
+      const failed = yield* queue.fail(t.id, l!.fencingToken, "bad input", false)
+      assert.strictEqual(failed.status, "failed")
+      assert.strictEqual(failed.attempts, 1)
+    }))
+
+  it.scopedLive("an idempotency key returns the existing task of that project", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const a = yield* queue.enqueue(task({ idempotencyKey: "k1", payload: { v: 1 } }))
+      const b = yield* queue.enqueue(task({ idempotencyKey: "k1", payload: { v: 2 } }))
+      assert.strictEqual(b.id, a.id)
+      assert.deepStrictEqual(b.payload, { v: 1 })
+      const batch = yield* queue.enqueueBatch([task({ idempotencyKey: "k2" }), task({ idempotencyKey: "k2" }), task({ idempotencyKey: "k1" })])
+      assert.strictEqual(batch[0]!.id, batch[1]!.id)
+      assert.strictEqual(batch[2]!.id, a.id)
+      const elsewhere = yield* queue.enqueue(task({ idempotencyKey: "k1", projectId: otherProject }))
+      assert.notStrictEqual(elsewhere.id, a.id)
+      assert.strictEqual((yield* queue.stats()).queued, 3)
+    }))
+
+  it.scopedLive("a concurrency key keeps at most its limit leased at once", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const keyed = yield* queue.enqueueBatch([1, 2, 3].map((i) => task({ concurrencyKey: "repo", payload: { i } })))
+      const free = yield* queue.enqueue(task())
+      const first = yield* queue.lease(worker("w"), ["noop"], 10)
+      assert.deepStrictEqual(
+        first.map((l) => l.task.id),
+        [keyed[0]!.id, free.id]
+      )
+      assert.strictEqual((yield* queue.lease(worker("w2"), ["noop"], 10)).length, 0)
+      yield* queue.complete(keyed[0]!.id, first[0]!.fencingToken, null)
+      const next = yield* queue.lease(worker("w2"), ["noop"], 10)
+      assert.deepStrictEqual(
+        next.map((l) => l.task.id),
+        [keyed[1]!.id]
+      )
+
+      const wide = yield* queue.enqueueBatch([1, 2, 3].map(() => task({ concurrencyKey: "pool", concurrencyLimit: 2 })))
+      const two = yield* queue.lease(worker("w3"), ["noop"], 10)
+      assert.deepStrictEqual(
+        two.map((l) => l.task.id),
+        [wide[0]!.id, wide[1]!.id]
+      )
+      assert.strictEqual((yield* queue.get(wide[2]!.id)).fencingToken, 0, "a lease handed back leaves no trace")
+    }))
+
+  it.scopedLive("a stale fencing token is refused and changes nothing", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const t = yield* queue.enqueue(task())
+      const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
+      const stale = yield* Effect.either(queue.complete(t.id, l!.fencingToken + 1, "nope"))
+      assert.strictEqual(failure(stale)?._tag, "LeaseLost")
+      const staleFail = yield* Effect.either(queue.fail(t.id, l!.fencingToken - 1, "nope", false))
+      assert.strictEqual(failure(staleFail)?._tag, "LeaseLost")
+      const unchanged = yield* queue.get(t.id)
+      assert.strictEqual(unchanged.status, "leased")
+      assert.isNull(unchanged.result)
+      const unknown = yield* Effect.either(queue.complete("tsk_nope" as TaskId, 1, null))
+      assert.strictEqual(failure(unknown)?._tag, "NotFound")
+      const outcomes = yield* queue.completeBatch([
+        { taskId: t.id, fencingToken: 99, result: 1 },
+        { taskId: t.id, fencingToken: l!.fencingToken, result: 2 }
+      ])
+      assert.deepStrictEqual(
+        outcomes.map((o) => o.ok),
+        [false, true]
+      )
+      assert.strictEqual((yield* queue.get(t.id)).result, 2)
+    }))
+
+  it.scopedLive("an expired lease goes back to the queue and to another worker with a new token", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const t = yield* queue.enqueue(task())
+      const [first] = yield* queue.lease(worker("a"), ["noop"], 1, 0.2)
+      const [second] = yield* eventually(queue.lease(worker("b"), ["noop"], 1), (ls) => ls.length > 0)
+      assert.strictEqual(second!.task.id, t.id)
+      assert.strictEqual(second!.task.workerId, "b")
+      assert.isAbove(second!.fencingToken, first!.fencingToken)
+      assert.strictEqual(second!.task.attempts, 2)
+      const late = yield* Effect.either(queue.complete(t.id, first!.fencingToken, "late"))
+      assert.strictEqual(failure(late)?._tag, "LeaseLost")
+      const beat = yield* Effect.either(queue.heartbeat(t.id, first!.fencingToken))
+      assert.strictEqual(failure(beat)?._tag, "LeaseLost")
+      yield* queue.complete(t.id, second!.fencingToken, "on time")
+      assert.strictEqual((yield* queue.get(t.id)).result, "on time")
+    }))
+
+  it.scopedLive("an expired lease of a task out of attempts dead-letters it", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const t = yield* queue.enqueue(task({ maxAttempts: 1 }))
+      yield* queue.lease(worker("a"), ["noop"], 1, 0.1)
+      const dead = yield* eventually(queue.get(t.id), (x) => x.status === "dead")
+      assert.match(dead.error ?? "", /lease expired/)
+    }))
+
+  it.scopedLive("a heartbeat extends the lease and records progress", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const t = yield* queue.enqueue(task())
+      const [l] = yield* queue.lease(worker("a"), ["noop"], 1, 0.5)
+      for (let i = 0; i < 4; i++) {
+        yield* Effect.sleep("200 millis")
+        const beat = yield* queue.heartbeat(t.id, l!.fencingToken, { step: i })
+        assert.isFalse(beat.cancelled)
+        assert.isAbove(beat.expiresAt, Date.now())
+      }
+      const current = yield* queue.get(t.id)
+      assert.strictEqual(current.status, "leased", "kept alive past its first expiry")
+      assert.deepStrictEqual(current.progress, { step: 3 })
+    }))
+
+  it.scopedLive("cancels queued tasks, and leased ones with a push to their worker", () =>
+    Effect.gen(function* () {
+      const { hub, queue } = yield* startQueue()
+      const queued = yield* queue.enqueue(task({ kind: "chat", payload: { prompt: "x" } }))
+      const cancelled = yield* queue.cancel(queued.id)
+      assert.strictEqual(cancelled.status, "cancelled")
+      assert.strictEqual((yield* queue.lease(worker("w"), ["chat"], 1)).length, 0)
+
+      const pushes = yield* hub.connect({ workerId: worker("w1"), name: "w1", kinds: ["noop"], capacity: 1 }).pipe(
+        Stream.filter((p) => p._tag === "CancelTask"),
+        Stream.take(1),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* eventually(hub.list(new Map()), (ws) => ws.some((w) => w.id === "w1" && w.connected))
+      const leased = yield* queue.enqueue(task())
+      const [l] = yield* queue.lease(worker("w1"), ["noop"], 1)
+      yield* queue.cancel(leased.id)
+      const [push] = yield* Fiber.join(pushes)
+      assert.deepStrictEqual(push, { _tag: "CancelTask", taskId: leased.id })
+      assert.deepStrictEqual(yield* queue.heartbeat(leased.id, l!.fencingToken).pipe(Effect.map((b) => b.cancelled)), true)
+      assert.strictEqual(failure(yield* Effect.either(queue.complete(leased.id, l!.fencingToken, null)))?._tag, "LeaseLost")
+      assert.strictEqual((yield* queue.cancel(leased.id)).status, "cancelled", "cancelling again is harmless")
+    }))
+
+  it.scopedLive("wait resolves when every task has ended, or at its timeout", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const [a, b] = yield* queue.enqueueBatch([task(), task()])
+      const waiting = yield* Effect.fork(queue.wait([a!.id, b!.id]))
+      const early = yield* queue.wait([a!.id], 50)
+      assert.strictEqual(early[0]!.status, "queued")
+      const leases = yield* queue.lease(worker("w"), ["noop"], 2)
+      yield* queue.complete(a!.id, leases[0]!.fencingToken, 1)
+      assert.isNull(yield* Fiber.poll(waiting).pipe(Effect.map((o) => (o._tag === "Some" ? "done" : null))))
+      yield* queue.fail(b!.id, leases[1]!.fencingToken, "x", false)
+      const ended = yield* Fiber.join(waiting)
+      assert.deepStrictEqual(
+        ended.map((t) => t.status),
+        ["done", "failed"]
+      )
+      assert.strictEqual(failure(yield* Effect.either(queue.wait(["tsk_missing" as TaskId])))?._tag, "NotFound")
+    }))
+
+  it.scopedLive("a human task is completed by approval", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const t = yield* queue.enqueue(task({ kind: "human", payload: { question: "ship it?" } }))
+      const approved = yield* queue.approve(t.id, "yes")
+      assert.strictEqual(approved.status, "done")
+      assert.strictEqual(approved.result, "yes")
+      const chat = yield* queue.enqueue(task({ kind: "chat", payload: { prompt: "x" } }))
+      assert.strictEqual(failure(yield* Effect.either(queue.approve(chat.id, "yes")))?._tag, "InvalidInput")
+    }))
+
+  it.scopedLive("rejects malformed tasks with InvalidInput", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      const bad = [
+        task({ kind: "chat", payload: { nope: 1 } }),
+        task({ maxAttempts: 0 }),
+        task({ priority: Number.NaN }),
+        task({ dependsOn: ["tsk_x" as TaskId], dependencyPolicy: "quorum:2" })
+      ]
+      for (const t of bad) assert.strictEqual(failure(yield* Effect.either(queue.enqueue(t)))?._tag, "InvalidInput")
+      assert.strictEqual(failure(yield* Effect.either(queue.enqueue(task({ dependsOn: ["tsk_x" as TaskId] }))))?._tag, "NotFound")
+      assert.strictEqual(failure(yield* Effect.either(queue.lease(worker("w"), ["noop"], 1, -1)))?._tag, "InvalidInput")
+      assert.strictEqual((yield* queue.stats()).queued, 0)
+    }))
+
+  it.scopedLive("concurrent batch leases never hand out the same task twice", () =>
+    Effect.gen(function* () {
+      const { queue } = yield* startQueue()
+      yield* queue.enqueueBatch(Array.from({ length: 500 }, (_, i) => task({ payload: { i }, priority: i % 3 })))
+      const leaser = (w: string) =>
+        Effect.gen(function* () {
+          const got: Array<string> = []
+          for (;;) {
+            const leases = yield* queue.lease(worker(w), ["noop"], 7)
+            if (leases.length === 0) return got
+            got.push(...leases.map((l) => l.task.id))
+          }
+        })
+      const all = (yield* Effect.all(["a", "b", "c", "d", "e"].map(leaser), { concurrency: "unbounded" })).flat()
+      assert.strictEqual(all.length, 500)
+      assert.strictEqual(new Set(all).size, 500)
+    }))
+
+  it.scopedLive("tasks survive a restart", () =>
+    Effect.gen(function* () {
+      const first = yield* Scope.make()
+      const { dataDir, queue } = yield* startQueue().pipe(Scope.extend(first))
+      const kept = yield* queue.enqueue(task({ payload: { keep: true } }))
+      const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
+      const leased = l!.task
+      const queued = yield* queue.enqueue(task())
+      yield* Scope.close(first, Exit.void)
+
+      const again = yield* startQueue({ dataDir })
+      assert.deepStrictEqual((yield* again.queue.get(kept.id)).payload, { keep: true })
+      assert.strictEqual((yield* again.queue.get(leased.id)).status, "leased")
+      const [next] = yield* again.queue.lease(worker("w"), ["noop"], 5)
+      assert.strictEqual(next!.task.id, queued.id)
+      yield* again.queue.complete(leased.id, l!.fencingToken, "finished after restart")
+      const later = yield* again.queue.enqueue(task())
+      assert.isAbove(later.seq, queued.seq)
+    }))
+})

@@ -1,0 +1,50 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { Context, Effect, Layer, Scope } from "effect"
+import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
+import type { ProjectId, WorkerId } from "../../src/domain/Ids.js"
+import { EnqueueTask, type TaskKind } from "../../src/domain/Task.js"
+import { EventBus } from "../../src/events/EventBus.js"
+import { QueueLive } from "../../src/queue/QueueLive.js"
+import { TaskQueue } from "../../src/queue/TaskQueue.js"
+import { WorkerHub } from "../../src/queue/WorkerHub.js"
+import { tempDir } from "../support/Hub.js"
+
+/**
+ * The queue, its worker registry and the event bus on a real `queue.db` in a temp dir (or `dataDir`,
+ * to "restart"), for the caller's scope.
+ */
+export const startQueue = (overrides: Partial<ServerConfigShape> = {}) =>
+  Effect.gen(function* () {
+    const dataDir = overrides.dataDir ?? tempDir("kiris-queue-")
+    const layer = QueueLive.pipe(
+      Layer.provideMerge(EventBus.Default),
+      Layer.provideMerge(ServerConfig.layerWith({ taskRetryBaseMs: 50, reaperIntervalMs: 100, ...overrides, dataDir })),
+      Layer.provideMerge(Reactivity.layer)
+    )
+    const context = yield* Layer.buildWithScope(layer, yield* Scope.Scope)
+    return {
+      dataDir,
+      queue: Context.get(context, TaskQueue),
+      hub: Context.get(context, WorkerHub),
+      bus: Context.get(context, EventBus)
+    }
+  })
+
+export const project = "prj_test" as ProjectId
+export const otherProject = "prj_other" as ProjectId
+export const worker = (name: string) => name as WorkerId
+
+export const task = (fields: Partial<ConstructorParameters<typeof EnqueueTask>[0]> & { kind?: TaskKind } = {}) =>
+  EnqueueTask.make({ projectId: project, kind: "noop", payload: {}, ...fields })
+
+/** Repeats `effect` until `done` holds for its value, or fails after `ms`. */
+export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, ms = 5000) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const value = yield* effect
+      if (done(value)) return value
+      if (Date.now() > deadline) return yield* Effect.dieMessage(`condition not met within ${ms} ms`)
+      yield* Effect.sleep("20 millis")
+    }
+  })

@@ -1,0 +1,63 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import type { TaskId } from "../../src/domain/Ids.js"
+import { EnqueueTask } from "../../src/domain/Task.js"
+import { startHub } from "../support/Hub.js"
+import { byId, newProject, startWorker, until, waitAll, workerKey } from "./support.js"
+
+describe("swarm chaos", () => {
+  it.scopedLive(
+    "a worker killed mid-task loses its leases; others finish every task exactly once and stale completions are refused",
+    () =>
+      Effect.gen(function* () {
+        const hub = yield* startHub()
+        const admin = yield* hub.tcpClient()
+        const key = yield* workerKey(admin)
+        const asWorker = yield* hub.tcpClient(key)
+        const projectId = yield* newProject(admin)
+        // tasks outlive the 2 s lease: only heartbeats keep a healthy worker's leases
+        const args = ["--trust-shell", "--concurrency", "2", "--lease-seconds", "2"]
+        const [victim, ...survivors] = yield* Effect.forEach(["victim", "s1", "s2"], (name) => startWorker({ name, tcpPort: hub.tcpPort, key, args }), {
+          concurrency: "unbounded"
+        })
+        const tasks = yield* admin.task.enqueueBatch({
+          tasks: Array.from({ length: 12 }, (_, i) =>
+            EnqueueTask.make({ projectId, kind: "shell", payload: { command: `sleep 3; echo ok-${i}` }, maxAttempts: 5 })
+          )
+        })
+        const held = yield* until(
+          "the victim to hold leases",
+          Effect.map(admin.task.list({ projectId, status: "leased" }), (ts) => {
+            const mine = ts.filter((t) => t.workerId === victim!.workerId)
+            return mine.length > 0 ? mine : undefined
+          })
+        )
+        victim!.proc.child.kill("SIGKILL")
+        const ended = yield* waitAll(admin, tasks.map((t) => t.id as TaskId))
+        ended.forEach((t, i) => {
+          assert.strictEqual(t.status, "done", `${t.id}: ${t.error}`)
+          assert.strictEqual((t.result as { stdout: string }).stdout, `ok-${i}\n`)
+          assert.include(
+            survivors.map((s) => s.workerId),
+            t.workerId
+          )
+        })
+        const final = byId(ended)
+        for (const stale of held) {
+          const now = final.get(stale.id)!
+          assert.isAtLeast(now.attempts, 2)
+          assert.notStrictEqual(now.fencingToken, stale.fencingToken)
+          const refused = yield* Effect.flip(asWorker.task.complete({ taskId: stale.id, fencingToken: stale.fencingToken, result: "late" }))
+          assert.strictEqual(refused._tag, "LeaseLost")
+          const failRefused = yield* Effect.flip(asWorker.task.fail({ taskId: stale.id, fencingToken: stale.fencingToken, message: "late" }))
+          assert.strictEqual(failRefused._tag, "LeaseLost")
+          const after = yield* admin.task.get({ taskId: stale.id })
+          assert.deepStrictEqual(after.result, now.result)
+        }
+        // the healthy workers kept their leases through heartbeats: their first-wave tasks ran once
+        const heldIds = new Set(held.map((t) => t.id))
+        assert.isTrue(ended.filter((t) => !heldIds.has(t.id)).every((t) => t.attempts === 1))
+      }),
+    180_000
+  )
+})

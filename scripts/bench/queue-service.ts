@@ -26,6 +26,7 @@ const program = Effect.gen(function* () {
     Layer.provideMerge(Reactivity.layer)
   )), TaskQueue)
   const started = Date.now()
+  const cpu = process.cpuUsage()
   let enqueued = 0
   let completed = 0
   const producer = Effect.gen(function* () {
@@ -49,8 +50,10 @@ const program = Effect.gen(function* () {
     })
   yield* Effect.all([producer, ...Array.from({ length: workers }, (_, w) => worker(w))], { concurrency: "unbounded" })
   const seconds = (Date.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
   const stats = yield* queue.stats()
   console.log(`${total} tasks through enqueue → lease → complete in ${seconds.toFixed(2)} s: ${Math.round(total / seconds)} tasks/s`)
+  console.log(`CPU ${((used.user + used.system) / total).toFixed(1)} µs per task (${Math.round(1e6 / ((used.user + used.system) / total))} tasks per CPU-second)`)
   console.log(`done=${stats.done} queued=${stats.queued} leased=${stats.leased}`)
 })
 

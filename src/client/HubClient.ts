@@ -30,7 +30,7 @@ export const parseHub = (hub: string): HubTarget => {
 const protocol = (target: HubTarget, retryTransientErrors: boolean) =>
   target.transport === "tcp"
     ? RpcClient.layerProtocolSocket({ retryTransientErrors }).pipe(
-        Layer.provide(NodeSocket.layerNet({ host: target.host, port: target.port })),
+        Layer.provide(NodeSocket.layerNet({ host: target.host, port: target.port, noDelay: true })),
         Layer.provide(RpcSerialization.layerNdjson)
       )
     : RpcClient.layerProtocolSocket({ retryTransientErrors }).pipe(

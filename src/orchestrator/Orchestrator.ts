@@ -1,17 +1,17 @@
 import { SqlClient } from "@effect/sql"
 import { Context, Deferred, Effect, FiberMap, Option, Ref } from "effect"
-import type { Principal } from "../domain/Auth.js"
-import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
-import { type PromptMode, type PromptResult, SessionBusy } from "../domain/Session.js"
 import { ServerConfig } from "../config/ServerConfig.js"
+import type { Principal } from "../domain/Auth.js"
+import { InvalidInput } from "../domain/Errors.js"
+import type { ProjectId, SessionId } from "../domain/Ids.js"
+import { type PromptMode, type PromptResult, SessionBusy } from "../domain/Session.js"
 import { EventBus } from "../events/EventBus.js"
+import { Models } from "../llm/Models.js"
 import { ProjectsRepo } from "../project/ProjectsRepo.js"
 import { TaskQueue } from "../queue/TaskQueue.js"
 import { Session } from "../session/Session.js"
 import { SessionRepo } from "../session/SessionRepo.js"
 import { CurrentProject, ProjectDb } from "../storage/ProjectDb.js"
-import { InvalidInput } from "../domain/Errors.js"
-import { Models } from "../llm/Models.js"
 import { agentNames, findAgent } from "./Agents.js"
 import { makeRemoteRunner } from "./RemoteAgent.js"
 import { makeSubAgents } from "./SubAgents.js"
@@ -27,6 +27,8 @@ interface Active {
   /** Set before the turn is interrupted on purpose, so it ends `cancelled` rather than `interrupted`. */
   readonly cancelled: Ref.Ref<boolean>
 }
+
+const describe = (e: InvalidInput | { readonly message: string }) => ("reason" in e ? e.reason : e.message)
 
 /** Drops the request's project scope so a turn fiber opens (and holds) its own. */
 const detached = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -103,7 +105,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
         Effect.onInterrupt(() =>
           pending.done
             ? Effect.flatMap(outcomeOf, (status) =>
-                Deferred.succeed(pending.done!, { messageId: "" as MessageId, status, answer: "", error: `the turn was ${status}` })
+                Deferred.succeed(pending.done!, { messageId: null, status, answer: "", error: `the turn was ${status}` })
               )
             : Effect.void
         )
@@ -191,8 +193,6 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       )
     })
 
-    const isRunning = (sessionId: SessionId) => Effect.map(activeTurn(sessionId), Option.isSome)
-
     /** Creates a session after checking its agent and model (the project's default model when none is given). */
     const createSession = Effect.fn("Orchestrator.createSession")(function* (input: {
       readonly title?: string | undefined
@@ -213,8 +213,8 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
         Effect.gen(function* () {
           const parentSession = yield* sessions.get(parent.sessionId)
           return yield* createSession({ ...input, model: input.model ?? parentSession.model, parentId: parent.sessionId })
-        }).pipe(Effect.mapError((e) => e.message)),
-      runLocal: (caller, sessionId, text) => runToCompletion(caller, sessionId, text).pipe(Effect.mapError((e) => e.message)),
+        }).pipe(Effect.mapError(describe)),
+      runLocal: (caller, sessionId, text) => runToCompletion(caller, sessionId, text).pipe(Effect.mapError(describe)),
       runRemote: makeRemoteRunner({ queue, bus, repo, sessions, maxSteps: config.agentMaxSteps })
     })
 
@@ -233,7 +233,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
     })
 
     yield* recover
-    return { createSession, prompt, cancel, runToCompletion, isRunning } as const
+    return { createSession, prompt, cancel, runToCompletion } as const
   }),
   dependencies: [TurnRunner.Default, Session.Default, SessionRepo.Default, ProjectsRepo.Default, Models.Default]
 }) {}

@@ -88,7 +88,7 @@ export const makeTurnRecorder = (deps: {
   const update = (index: number, data: PartData, announce = true) => {
     const prev = parts[index]
     if (prev === undefined) return
-    parts[index] = Part.make({ ...prev, data })
+    parts[index] = Part.make({ ...prev, data }, true)
     dirty.add(index)
     if (announce) emit({ _tag: "PartUpdated", part: parts[index]! })
   }
@@ -189,6 +189,8 @@ export const makeTurnRecorder = (deps: {
     }
   }
 
+  // One flush at a time, never cut in half: what it took from the buffers is written and published.
+  const flushLock = Effect.unsafeMakeSemaphore(1)
   const flush = Effect.suspend(() => {
     if (!messageDirty && dirty.size === 0 && events.length === 0) return Effect.void
     const changed = [...dirty].sort((a, b) => a - b).flatMap((i) => (parts[i] ? [parts[i]] : []))
@@ -198,7 +200,7 @@ export const makeTurnRecorder = (deps: {
     messageDirty = false
     events = []
     return deps.repo.writeBatch(toWrite, changed).pipe(Effect.zipRight(deps.bus.publishAll(deps.projectId, toPublish)))
-  })
+  }).pipe(Effect.uninterruptible, flushLock.withPermits(1))
 
   const finish = (status: MessageStatus, error?: string) =>
     Effect.suspend(() => {

@@ -21,7 +21,8 @@ import { makeTurnRecorder } from "./TurnRecorder.js"
 
 /** How a turn ended; `answer` is the text of its last step. */
 export interface TurnOutcome {
-  readonly messageId: MessageId
+  /** The assistant message; null when the turn was stopped before it wrote one. */
+  readonly messageId: MessageId | null
   readonly status: MessageStatus
   readonly answer: string
   readonly error: string | null
@@ -128,7 +129,7 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
             if (Option.isNone(failure)) yield* Effect.logError("turn crashed", exit.cause)
           }
           const done = yield* recorder.finish(status, error)
-          yield* sessions.addUsage(input.session.id, done.usage).pipe(Effect.catchAll(() => Effect.void))
+          yield* sessions.addUsage(input.session.id, done.usage)
           yield* input.onDone({ messageId: message.id, status, answer: recorder.answer(), error: error ?? null })
         })
 

@@ -6,11 +6,12 @@ import { type Lease, type Task, TaskKind, TaskStats } from "../domain/Task.js"
 import { EventBus } from "../events/EventBus.js"
 import { QueueDb } from "../storage/QueueDb.js"
 import { outsideTransaction } from "../storage/RootDb.js"
-import { prepareTask } from "./PrepareTask.js"
+import { prepareTask, taskIdSource } from "./PrepareTask.js"
 import type { BatchEffects } from "./sqlite/BatchEffects.js"
 import { makeGroupCommit } from "./sqlite/GroupCommit.js"
+import { StatusCounts } from "./sqlite/StatusCounts.js"
 import { isTerminal, type TaskRow, toTask } from "./sqlite/TaskRows.js"
-import { approveOne, cancelOne, failOne, reap, refusal, retryOne } from "./sqlite/Transitions.js"
+import { approveOne, cancelOne, failOne, reap, refusal, retryOne, unlease } from "./sqlite/Transitions.js"
 import { TaskQueue, type TaskFilter, type TaskQueueShape } from "./TaskQueue.js"
 import { WorkerHub } from "./WorkerHub.js"
 
@@ -31,9 +32,25 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
     const config = yield* ServerConfig
     const ended = yield* Effect.acquireRelease(PubSub.unbounded<ReadonlyArray<TaskId>>(), PubSub.shutdown)
     const backoff = { baseMs: config.taskRetryBaseMs, maxMs: config.taskRetryMaxMs }
+    const newTaskId = taskIdSource()
+
+    const counts = new StatusCounts()
+    counts.load(
+      yield* sql
+        .unsafe<{ project_id: string; status: string; n: number }>("SELECT project_id, status, count(*) AS n FROM tasks GROUP BY project_id, status")
+        .pipe(Effect.orDie)
+    )
+
+    /** Tasks leased as of the last commit, so that completing one needs no read-back of its row. */
+    const leased = new Map<TaskId, Task>()
 
     const afterCommit = (fx: BatchEffects) =>
       Effect.gen(function* () {
+        for (const [projectId, status, delta] of fx.counts) counts.add(projectId, status, delta)
+        for (const [id, task] of fx.leasedChanges) {
+          if (task === null) leased.delete(id)
+          else leased.set(id, task)
+        }
         yield* hub.notify(fx.wakeKinds)
         for (const c of fx.cancels) yield* hub.cancel(c.workerId, c.taskId)
         if (fx.changed.length > 0) {
@@ -48,7 +65,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         if (fx.ended.length > 0) yield* PubSub.publish(ended, fx.ended)
       })
 
-    const writer = yield* makeGroupCommit(sql, afterCommit)
+    const writer = yield* makeGroupCommit(sql, afterCommit, leased)
 
     const read = <A extends object>(text: string, params: ReadonlyArray<unknown>) =>
       outsideTransaction(sql.unsafe<A>(text, params)).pipe(Effect.orDie, Effect.withTracerEnabled(false))
@@ -73,7 +90,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       Effect.gen(function* () {
         if (inputs.length === 0) return []
         const now = Date.now()
-        const items = yield* Effect.forEach(inputs, (input) => Either.match(prepareTask(input, now), { onLeft: Effect.fail, onRight: Effect.succeed }))
+        const items = yield* Effect.forEach(inputs, (input) => Either.match(prepareTask(input, now, newTaskId), { onLeft: Effect.fail, onRight: Effect.succeed }))
         return yield* writer.submit<ReadonlyArray<Task>, NotFound | InvalidInput>((done) => ({ _tag: "Enqueue", items, done }))
       })
 
@@ -89,7 +106,13 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         yield* hub.touch(workerId)
         if (wanted.length === 0 || !(count > 0) || projectIds?.length === 0) return []
         const request = { workerId, kinds: wanted, max: count, leaseMs: Math.round(seconds * 1000), projectIds }
-        return yield* writer.submit<ReadonlyArray<Lease>, never>((done) => ({ _tag: "Lease", request, done }))
+        return yield* writer.submit<ReadonlyArray<Lease>, never>(
+          (done) => ({ _tag: "Lease", request, done }),
+          (leases) =>
+            leases.length === 0
+              ? Effect.void
+              : Effect.asVoid(writer.run((fx) => unlease(sql, fx, leases.map((l) => ({ taskId: l.task.id, fencingToken: l.fencingToken })))))
+        )
       })
 
     const completeBatch: TaskQueueShape["completeBatch"] = (items) =>
@@ -116,29 +139,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       )
 
     const statsOf: TaskQueueShape["stats"] = (projectIds) =>
-      Effect.gen(function* () {
-        const rows =
-          projectIds === undefined
-            ? yield* read<{ status: string; n: number }>("SELECT status, count(*) AS n FROM tasks GROUP BY status", [])
-            : projectIds.length === 1
-              ? yield* read<{ status: string; n: number }>("SELECT status, count(*) AS n FROM tasks WHERE project_id = ? GROUP BY status", [projectIds[0]])
-              : yield* read<{ status: string; n: number }>(
-                  "SELECT status, count(*) AS n FROM tasks WHERE project_id IN (SELECT value FROM json_each(?)) GROUP BY status",
-                  [JSON.stringify(projectIds)]
-                )
-        const counts: Record<string, number> = { waiting: 0, queued: 0, leased: 0, done: 0, failed: 0, dead: 0, cancelled: 0 }
-        for (const r of rows) counts[r.status] = r.n
-        return TaskStats.make({
-          waiting: counts.waiting!,
-          queued: counts.queued!,
-          leased: counts.leased!,
-          done: counts.done!,
-          failed: counts.failed!,
-          dead: counts.dead!,
-          cancelled: counts.cancelled!,
-          workers: yield* hub.connectedCount
-        })
-      })
+      Effect.map(hub.connectedCount, (workers) => TaskStats.make({ ...counts.sum(projectIds), workers }))
 
     const list: TaskQueueShape["list"] = (filter: TaskFilter) => {
       const where: Array<string> = []
@@ -191,13 +192,13 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
           }
           yield* bus.publish(row.project_id, { _tag: "TaskProgress", taskId, parts })
         }),
-      cancel: (taskId) => writer.run((fx) => cancelOne(sql, fx, taskId)),
-      retry: (taskId) => writer.run((fx) => retryOne(sql, fx, taskId)),
-      approve: (taskId, result) => writer.run((fx) => approveOne(sql, fx, taskId, result)),
+      cancel: Effect.fn("TaskQueue.cancel")((taskId: TaskId) => writer.run((fx) => cancelOne(sql, fx, taskId))),
+      retry: Effect.fn("TaskQueue.retry")((taskId: TaskId) => writer.run((fx) => retryOne(sql, fx, taskId))),
+      approve: Effect.fn("TaskQueue.approve")((taskId: TaskId, result: unknown) => writer.run((fx) => approveOne(sql, fx, taskId, result))),
       get: (taskId) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) => one(rows, taskId)),
       getBySeq: (seq) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE seq = ?", [seq]), (rows) => one(rows, seq)),
       getMany,
-      list,
+      list: Effect.fn("TaskQueue.list")(list),
       stats: statsOf,
       doneSummary: (projectIds, since) =>
         Effect.map(
@@ -208,7 +209,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
           ),
           ([r]) => ({ count: r?.n ?? 0, durationMsSum: r?.total ?? 0, finishedSince: r?.recent ?? 0 })
         ),
-      wait,
+      wait: Effect.fn("TaskQueue.wait")(wait),
       inFlight: Effect.map(
         read<{ worker_id: string; n: number }>("SELECT worker_id, count(*) AS n FROM tasks WHERE status = 'leased' GROUP BY worker_id", []),
         (rows) => new Map(rows.map((r) => [r.worker_id, r.n]))

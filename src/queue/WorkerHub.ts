@@ -15,8 +15,8 @@ interface Entry {
   /** The live connection's push queue; null while disconnected. */
   mailbox: Queue.Queue<WorkerPush> | null
   generation: number
-  /** A WorkAvailable sits unread in the mailbox: don't add another. */
-  workPending: boolean
+  /** Kinds of a WorkAvailable still unread in the mailbox (then no other is added; its kinds grow). */
+  pendingKinds: Set<TaskKind> | null
 }
 
 export interface ConnectInput {
@@ -61,7 +61,7 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
             lastSeenAt: now,
             mailbox,
             generation,
-            workPending: true
+            pendingKinds: new Set(input.kinds)
           }
           workers.set(id, entry)
           yield* Effect.addFinalizer(() =>
@@ -76,9 +76,11 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
           Queue.unsafeOffer(mailbox, { _tag: "Registered", workerId: id, leaseSeconds: config.leaseSeconds })
           Queue.unsafeOffer(mailbox, { _tag: "WorkAvailable", kinds: input.kinds })
           return Stream.fromQueue(mailbox).pipe(
-            Stream.map((message) => {
-              if (message._tag === "WorkAvailable") entry.workPending = false
-              return message
+            Stream.map((message): WorkerPush => {
+              if (message._tag !== "WorkAvailable") return message
+              const kinds = entry.pendingKinds === null ? message.kinds : [...entry.pendingKinds]
+              entry.pendingKinds = null
+              return { _tag: "WorkAvailable", kinds }
             })
           )
         })
@@ -89,10 +91,14 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       Effect.sync(() => {
         if (kinds.size === 0) return
         for (const entry of workers.values()) {
-          if (entry.mailbox === null || entry.workPending) continue
+          if (entry.mailbox === null) continue
           const matching = entry.kinds.filter((k) => kinds.has(k))
           if (matching.length === 0) continue
-          entry.workPending = true
+          if (entry.pendingKinds !== null) {
+            for (const k of matching) entry.pendingKinds.add(k)
+            continue
+          }
+          entry.pendingKinds = new Set(matching)
           push(entry, { _tag: "WorkAvailable", kinds: matching })
         }
       })

@@ -188,8 +188,7 @@ export class Session extends Effect.Service<Session>()("kiris/Session", {
       dequeue,
       clearQueue,
       queue,
-      totals,
-      repo
+      totals
     } as const
   }),
   dependencies: [SessionRepo.Default]

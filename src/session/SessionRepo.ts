@@ -205,11 +205,18 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toMessage))
       ),
 
-    /** Marks every message left `running` as `interrupted` and every session idle; returns how many messages. */
+    /**
+     * Marks every message left `running` as `interrupted` (and their unfinished tool calls as
+     * errors) and every session idle; returns how many messages.
+     */
     interruptRunning: Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const rows = yield* sql<{ id: string }>`UPDATE messages SET status = 'interrupted', completed_at = ${Date.now()}
         WHERE status = 'running' RETURNING id`
+      for (const { id } of rows) {
+        yield* sql`UPDATE parts SET data = json_set(data, '$.status', 'error', '$.error', 'the hub stopped before the tool call finished')
+          WHERE message_id = ${id} AND json_extract(data, '$._tag') = 'tool' AND json_extract(data, '$.status') IN ('pending', 'running')`
+      }
       yield* sql`UPDATE sessions SET status = 'idle' WHERE status <> 'idle'`
       return rows.length
     }).pipe(Effect.orDie),

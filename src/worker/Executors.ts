@@ -1,6 +1,7 @@
 import { Effect } from "effect"
 import type { TaskKind } from "../domain/Task.js"
 import { Models } from "../llm/Models.js"
+import { runAgent } from "./AgentExecutor.js"
 import { runChat } from "./ChatExecutor.js"
 import { runCli } from "./CliExecutor.js"
 import { runShell } from "./ShellExecutor.js"
@@ -10,7 +11,7 @@ import { WorkerConfig } from "./WorkerConfig.js"
 
 /** Runs one leased task by kind on this worker. Interrupting a run stops it (and kills its processes). */
 
-export const executableKinds: ReadonlyArray<TaskKind> = ["chat", "cli", "shell", "python", "noop"]
+export const executableKinds: ReadonlyArray<TaskKind> = ["chat", "agent", "cli", "shell", "python", "noop"]
 
 /** `noop`: the payload echoed, with when the worker received it (dispatch latency = receivedAt - createdAt). */
 export const runNoop = (input: TaskInput) =>
@@ -21,6 +22,8 @@ export class Executors extends Effect.Service<Executors>()("kiris/Executors", {
     const context = yield* Effect.context<Models | WorkerConfig>()
     const run = (input: TaskInput): Effect.Effect<unknown, TaskFailure> => {
       switch (input.kind) {
+        case "agent":
+          return Effect.provide(runAgent(input, input.progress ?? (() => Effect.void)), context)
         case "noop":
           return runNoop(input)
         case "chat":

@@ -10,6 +10,8 @@ export interface TaskInput {
   /** Results of the tasks this one depends on, by task id. */
   readonly inputs: Readonly<Record<string, unknown>>
   readonly createdAt: number
+  /** Streams parts of the run to the hub (`task.progress` with the lease's fencing token). */
+  readonly progress?: (parts: ReadonlyArray<unknown>) => Effect.Effect<void>
 }
 
 /** Decodes a payload; a malformed one can never succeed, so the failure is not retryable. */

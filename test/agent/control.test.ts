@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import type { PartData } from "../../src/domain/Session.js"
-import { fakeOpenAI, lastUserText } from "../support/FakeOpenAI.js"
+import { fakeOpenAI, lastUserText, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { spawnKiris } from "../support/KirisProcess.js"
 import { startAgentHub, transports, watchProject } from "./AgentHub.js"
@@ -152,7 +152,7 @@ describe("turn events and restarts", () => {
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
       const dataDir = tempDir()
-      fake.script({ hang: true, text: "working" })
+      fake.script({ text: "working", toolCalls: [{ id: "call_sh", name: "bash", args: { command: "echo hi" } }] })
       const proc = yield* spawnKiris(["serve", "--data-dir", dataDir, "--port", "0", "--tcp-port", "0"], {
         cwd: tempDir("kiris-cwd-"),
         env: { KIRIS_MODEL: "openai-compatible:fake", KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL, KIRIS_LLM_MAX_RETRIES: "0" }
@@ -167,7 +167,10 @@ describe("turn events and restarts", () => {
           const session = yield* client.session.create({ projectId: project.id })
           const watch = yield* watchProject(client, project.id)
           yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "never finishes" })
-          yield* streaming(watch, "working")
+          // the bash call waits for a permission answer that never comes
+          yield* watch.until((events) => (events.some((e) => e.event._tag === "PermissionAsked") ? true : undefined))
+          const running = yield* client.session.get({ projectId: project.id, sessionId: session.id })
+          assert.strictEqual(running.messages[1]?.parts.find((p) => p.data._tag === "tool")?.data._tag, "tool")
           return { projectId: project.id, sessionId: session.id }
         })
       )
@@ -180,11 +183,18 @@ describe("turn events and restarts", () => {
       const history = yield* client.session.get({ projectId, sessionId })
       assert.strictEqual(history.session.status, "idle")
       assert.deepStrictEqual(history.messages.map((m) => m.message.status), ["completed", "interrupted"])
+      const tool = history.messages[1]!.parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))[0]
+      assert.deepStrictEqual([tool?.callId, tool?.status], ["call_sh", "error"])
+      assert.match(tool?.error ?? "", /hub stopped/)
+      assert.strictEqual(texts(history.messages[1]!.parts), "working")
       assert.strictEqual(fake.requests.length, requestsBefore)
       fake.script({ text: "fresh start" })
-      yield* client.session.prompt({ projectId, sessionId, text: "again" })
       const watch = yield* watchProject(client, projectId)
+      yield* client.session.prompt({ projectId, sessionId, text: "again" })
       const turns = yield* watch.turns(sessionId, 1)
       assert.strictEqual(turns[0]?.status, "completed")
+      const replayed = fake.requests.at(-1)!.body
+      assert.deepStrictEqual(toolResults(replayed).map((r) => r.tool_call_id), ["call_sh"])
+      assert.match(toolResults(replayed)[0]!.content, /hub stopped/)
     }))
 })

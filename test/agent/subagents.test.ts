@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { PartData } from "../../src/domain/Session.js"
 import { fakeOpenAI, lastUserText, systemText, toolResults } from "../support/FakeOpenAI.js"
+import { startWorker, workerKey } from "../swarm/support.js"
 import { startAgentHub, watchProject } from "./AgentHub.js"
 
 const isChild = (body: { readonly messages: ReadonlyArray<{ readonly role: string }> } & Parameters<typeof systemText>[0]) =>
@@ -10,7 +11,7 @@ const isChild = (body: { readonly messages: ReadonlyArray<{ readonly role: strin
 const toolParts = (parts: ReadonlyArray<{ readonly data: PartData }>) =>
   parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))
 
-describe("local sub-agents", () => {
+describe("sub-agents", () => {
   it.scopedLive("the task tool runs a child session whose answer returns to the parent turn, watched live", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
@@ -90,4 +91,49 @@ describe("local sub-agents", () => {
       const childSession = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
       assert.strictEqual(childSession.session.status, "idle")
     }))
+
+  it.scopedLive("a remote sub-agent runs on a real `kiris worker` and streams its parts into the child session", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeOpenAI
+      const hub = yield* startAgentHub(fake)
+      const client = yield* hub.wsClient()
+      const key = yield* workerKey(client)
+      yield* startWorker({
+        name: "agent-worker",
+        tcpPort: hub.tcpPort,
+        key,
+        env: { KIRIS_MODEL: "openai-compatible:fake", KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL, KIRIS_LLM_MAX_RETRIES: "0" }
+      })
+      const project = yield* client.project.create({ name: "remote", description: "" })
+      const parent = yield* client.session.create({ projectId: project.id })
+      const watch = yield* watchProject(client, project.id)
+      fake.scriptFor(isChild, { reasoning: "thinking remotely", text: "answer from the swarm" })
+      fake.script(
+        { toolCalls: [{ id: "call_remote", name: "task", args: { prompt: "research this", remote: true } }] },
+        { text: "the swarm answered" }
+      )
+      yield* client.session.prompt({ projectId: project.id, sessionId: parent.id, text: "ask the swarm" })
+      const [done] = yield* watch.turns(parent.id)
+      assert.strictEqual(done?.status, "completed")
+
+      const parentHistory = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
+      const [task] = toolParts(parentHistory.messages[1]!.parts)
+      assert.strictEqual(task?.status, "completed", JSON.stringify(task))
+      assert.strictEqual((task?.output as { output: string }).output, "answer from the swarm")
+      const [child] = yield* client.session.list({ projectId: project.id, parentId: parent.id })
+      const childHistory = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
+      assert.deepStrictEqual(childHistory.messages.map((m) => [m.message.role, m.message.status]), [
+        ["user", "completed"],
+        ["assistant", "completed"]
+      ])
+      const parts = childHistory.messages[1]!.parts.map((p) => p.data)
+      assert.deepStrictEqual(parts.map((p) => p._tag), ["step-start", "reasoning", "text", "step-finish"])
+      assert.deepStrictEqual(parts.flatMap((p) => (p._tag === "text" ? [p.text] : [])), ["answer from the swarm"])
+      assert.isAbove(childHistory.messages[1]!.message.usage.outputTokens, 0)
+      const events = yield* watch.events
+      const childDeltas = events.flatMap((e) => (e.event._tag === "PartDelta" && e.event.sessionId === child!.id ? [e.event.delta] : []))
+      assert.strictEqual(childDeltas.join(""), "thinking remotelyanswer from the swarm")
+      const tasks = yield* client.task.list({ projectId: project.id, kind: "agent" })
+      assert.deepStrictEqual(tasks.map((t) => t.status), ["done"])
+    }), { timeout: 120_000 })
 })

@@ -80,7 +80,6 @@ describe("kirosu port", () => {
         }
       )
       assert.isTrue(oldest.created_at >= before - 1 && oldest.created_at <= nowSeconds() + 1, "created_at is epoch seconds")
-      assert.isFalse(Number.isInteger(oldest.created_at * 1000) && oldest.created_at > 1e12, "not milliseconds")
       assert.deepStrictEqual(Object.keys(list.stats), statsKeys)
       assert.deepStrictEqual(list.stats, {
         queued: 2,
@@ -173,16 +172,13 @@ describe("kirosu port", () => {
       assert.include(missing.error?.message, "task_id")
 
       const { tasks, stats } = yield* c.ok("list", { limit: 0 })
-      const byId = new Map(tasks.map((t: { task_id: number }) => [t.task_id, t]))
-      assert.deepStrictEqual(
-        (({ status, result, error, leased_until, worker_id }) => ({ status, result, error, leased_until, worker_id }))(byId.get(a) as any),
-        { status: "done", result: "A!", error: null, leased_until: null, worker_id: "w" }
-      )
-      assert.deepStrictEqual(
-        (({ status, result, error }) => ({ status, result, error }))(byId.get(b) as any),
-        { status: "failed", result: null, error: "boom" }
-      )
-      assert.strictEqual((byId.get(queued) as any).status, "queued")
+      const shown = (id: number) => {
+        const t = tasks.find((x: { task_id: number }) => x.task_id === id)
+        return [t.status, t.result, t.error, t.leased_until, t.worker_id]
+      }
+      assert.deepStrictEqual(shown(a), ["done", "A!", null, null, "w"])
+      assert.deepStrictEqual(shown(b), ["failed", null, "boom", null, "w"])
+      assert.deepStrictEqual(shown(queued), ["queued", null, null, null, null])
       assert.strictEqual(stats.done, 1)
       assert.strictEqual(stats.failed, 1)
       assert.strictEqual(stats.completed_last_hour, 1)
@@ -238,7 +234,7 @@ describe("kirosu port", () => {
       assert.deepStrictEqual(yield* c.ok("retry_failed"), { retried: 2 })
       const queued = (yield* c.ok("list", { status: "queued" })).tasks
       assert.deepStrictEqual(
-        queued.map((t: any) => [t.task_id, t.worker_id, t.result, t.error, t.leased_until]),
+        queued.map((t: Record<string, unknown>) => [t.task_id, t.worker_id, t.result, t.error, t.leased_until]),
         [
           [ids[1], null, null, null, null],
           [ids[0], null, null, null, null]

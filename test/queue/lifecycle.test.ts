@@ -275,6 +275,33 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual(new Set(all).size, 500)
     }))
 
+  it.scopedLive("stats stay exact through every kind of transition (checked against a recount on restart)", () =>
+    Effect.gen(function* () {
+      const first = yield* Scope.make()
+      const { dataDir, queue } = yield* startQueue().pipe(Scope.extend(first))
+      const [a, b, c, d, e] = yield* queue.enqueueBatch([task(), task(), task(), task({ maxAttempts: 1 }), task({ kind: "human" })])
+      const dependent = yield* queue.enqueue(task({ kind: "chat", payload: { prompt: "x" }, dependsOn: [a!.id, b!.id], dependencyPolicy: "fail-fast" }))
+      yield* queue.enqueue(task({ projectId: otherProject, idempotencyKey: "x" }))
+      const leases = yield* queue.lease(worker("w"), ["noop"], 3)
+      const byId = new Map(leases.map((l) => [l.task.id, l]))
+      yield* queue.fail(a!.id, byId.get(a!.id)!.fencingToken, "x", false)
+      yield* queue.fail(c!.id, byId.get(c!.id)!.fencingToken, "retry me", true)
+      yield* queue.lease(worker("w"), ["noop"], 1, 0.1)
+      yield* eventually(queue.get(d!.id), (t) => t.status === "dead")
+      yield* queue.approve(e!.id, "ok")
+      yield* queue.retry(d!.id)
+      const before = yield* queue.stats()
+      assert.deepStrictEqual(
+        { ...before },
+        { waiting: 0, queued: 3, leased: 0, done: 1, failed: 2, dead: 0, cancelled: 1, workers: 0 }
+      )
+      assert.strictEqual((yield* queue.get(dependent.id)).status, "failed")
+      assert.strictEqual((yield* queue.stats([otherProject])).queued, 1)
+      yield* Scope.close(first, Exit.void)
+      const again = yield* startQueue({ dataDir })
+      assert.deepStrictEqual({ ...(yield* again.queue.stats()) }, { ...before })
+    }))
+
   it.scopedLive("tasks survive a restart", () =>
     Effect.gen(function* () {
       const first = yield* Scope.make()

@@ -26,7 +26,6 @@ describe("queue query plans", () => {
   it.scopedLive("leasing several kinds merges per-kind index scans and only sorts their few candidates", () =>
     Effect.gen(function* () {
       const steps = yield* plan(leaseSql(3, true), ["w", 1, 1, 1, ...["noop", "chat", "agent"].flatMap((k) => [k, 1, "[]", 10]), 10])
-      console.log(steps.join("\n"))
       assert.strictEqual(steps.filter((s) => s.includes("tasks_ready")).length, 3, steps.join("\n"))
       assert.isFalse(steps.some((s) => /SCAN tasks\b(?! USING)/.test(s)), steps.join("\n"))
     }).pipe(Effect.provide(QueueDbTest)))
@@ -48,7 +47,6 @@ describe("queue query plans", () => {
          WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased'`,
         ["[]"]
       )
-      console.log(complete.join("\n"))
       assert.isFalse(complete.some((s) => /SCAN tasks\b/.test(s)), complete.join("\n"))
     }).pipe(Effect.provide(QueueDbTest)))
 })

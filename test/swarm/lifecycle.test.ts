@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { startHub } from "../support/Hub.js"
+import { runKiris } from "../support/KirisProcess.js"
 import { fakeCli, isAlive, tempDir } from "../worker/support.js"
 import { newProject, startWorker, until, waitAll, workerKey } from "./support.js"
 
@@ -123,6 +124,25 @@ describe("swarm worker lifecycle", () => {
         const released = yield* admin.task.get({ taskId: stuck.id })
         assert.strictEqual(released.status, "queued")
         assert.include(released.error, "hasty stopped before the task finished")
+      }),
+    120_000
+  )
+
+  it.scopedLive(
+    "a worker whose key the hub refuses exits 1 and says why",
+    () =>
+      Effect.gen(function* () {
+        const hub = yield* startHub()
+        const admin = yield* hub.tcpClient()
+        const readKey = (yield* admin.key.create({ name: "reader", scopes: ["read"] })).key
+        for (const [token, expected] of [
+          [readKey, /error: the hub refused this worker: Forbidden: worker operations need a worker key/],
+          ["kiris_unknown", /error: the hub refused this worker: Unauthorized: unknown API key/]
+        ] as const) {
+          const run = yield* runKiris(["worker", "--hub", `127.0.0.1:${hub.tcpPort}`, "--token", token, "--data-dir", tempDir()], { cwd: tempDir() })
+          assert.strictEqual(run.code, 1)
+          assert.match(run.stderr, expected)
+        }
       }),
     120_000
   )

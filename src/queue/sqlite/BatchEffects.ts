@@ -12,14 +12,28 @@ export class BatchEffects {
   readonly wakeKinds = new Set<TaskKind>()
   readonly ended: Array<TaskId> = []
   readonly cancels: Array<{ readonly workerId: WorkerId; readonly taskId: TaskId }> = []
-  constructor(readonly now: number) {}
+  /** Status count changes by project: `[projectId, status, delta]`. */
+  readonly counts: Array<readonly [string, string, number]> = []
+  /** Changes to the leased-task cache, applied once the batch commits (null: no longer leased). */
+  readonly leasedChanges: Array<readonly [TaskId, Task | null]> = []
+  /** `leased`: the committed leased tasks as of the batch start (see TaskQueueSqlite). */
+  constructor(
+    readonly now: number,
+    readonly leased: ReadonlyMap<TaskId, Task>
+  ) {}
 
-  /** Records a row as it is after a transition and returns it as a Task. */
-  row(r: TaskRow): Task {
-    return this.task(toTask(r), r.concurrency_key !== null)
+  /** Records a row as it is after a transition from status `from` (null: new) and returns it as a Task. */
+  row(r: TaskRow, from: string | null): Task {
+    return this.task(toTask(r), from, r.concurrency_key !== null)
   }
 
-  task(t: Task, keyed = t.concurrencyKey !== null): Task {
+  task(t: Task, from: string | null, keyed = t.concurrencyKey !== null): Task {
+    if (from !== t.status) {
+      if (from !== null) this.counts.push([t.projectId, from, -1])
+      this.counts.push([t.projectId, t.status, 1])
+    }
+    if (t.status === "leased") this.leasedChanges.push([t.id, t])
+    else if (from === "leased") this.leasedChanges.push([t.id, null])
     this.changed.push(t)
     this.latest.set(t.id, t)
     if (t.status === "queued" && t.runAfter <= this.now) this.wakeKinds.add(t.kind)
@@ -28,7 +42,7 @@ export class BatchEffects {
     return t
   }
 
-  rows(rs: ReadonlyArray<TaskRow>): Array<Task> {
-    return rs.map((r) => this.row(r))
+  rows(rs: ReadonlyArray<TaskRow>, from: string | ((r: TaskRow) => string)): Array<Task> {
+    return rs.map((r) => this.row(r, typeof from === "string" ? from : from(r)))
   }
 }

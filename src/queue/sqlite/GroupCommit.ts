@@ -116,8 +116,13 @@ const runBatch = (sql: Sql, ops: ReadonlyArray<Op>, fx: BatchEffects) =>
     return results
   })
 
-export const makeGroupCommit = (sql: Sql, afterCommit: (fx: BatchEffects) => Effect.Effect<void>) =>
+export const makeGroupCommit = (
+  sql: Sql,
+  afterCommit: (fx: BatchEffects) => Effect.Effect<void>,
+  leased: ReadonlyMap<TaskId, Task> = new Map()
+) =>
   Effect.gen(function* () {
+    const scope = yield* Effect.scope
     const queue = yield* Effect.acquireRelease(Queue.unbounded<Op>(), (q) =>
       Effect.flatMap(Queue.takeAll(q), (pending) =>
         Effect.forEach(pending, (op) => Deferred.die(op.done as unknown as Deferred.Deferred<unknown, unknown>, new Error("the task queue is shutting down")), { discard: true })
@@ -130,11 +135,13 @@ export const makeGroupCommit = (sql: Sql, afterCommit: (fx: BatchEffects) => Eff
 
     const process = (ops: ReadonlyArray<Op>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const fx = new BatchEffects(Date.now())
+        const fx = new BatchEffects(Date.now(), leased)
         const exit = yield* Effect.exit(sql.withTransaction(runBatch(sql, ops, fx)))
         if (Exit.isSuccess(exit)) {
-          yield* afterCommit(fx)
-          resolve(ops, exit.value)
+          yield* afterCommit(fx).pipe(
+            Effect.catchAllCause((cause) => Effect.logError("task queue: post-commit step failed", cause)),
+            Effect.ensuring(Effect.sync(() => resolve(ops, exit.value)))
+          )
           return
         }
         if (ops.length > 1 && !Cause.isInterruptedOnly(exit.cause)) {
@@ -146,15 +153,37 @@ export const makeGroupCommit = (sql: Sql, afterCommit: (fx: BatchEffects) => Eff
       })
 
     yield* Queue.takeBetween(queue, 1, MAX_OPS).pipe(
-      Effect.flatMap((chunk) => process([...chunk])),
+      Effect.flatMap((chunk) => {
+        const ops = [...chunk]
+        return process(ops).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.zipRight(
+              Effect.logError("task queue: batch failed", cause),
+              Effect.sync(() => resolve(ops, ops.map(() => Exit.die(Cause.squash(cause)))))
+            )
+          )
+        )
+      }),
       Effect.forever,
       Effect.withTracerEnabled(false),
       Effect.forkScoped
     )
 
-    /** Runs the operation built around a fresh Deferred in the next group commit and awaits its outcome. */
-    const submit = <A, E>(make: (done: Deferred.Deferred<A, E>) => Op): Effect.Effect<A, E> =>
-      Effect.flatMap(Deferred.make<A, E>(), (done) => Effect.zipRight(Queue.offer(queue, make(done)), Deferred.await(done)))
+    /**
+     * Runs the operation built around a fresh Deferred in the next group commit and awaits its outcome.
+     * If the caller is interrupted meanwhile, the operation still commits; `abandoned` then gets its result.
+     */
+    const submit = <A, E>(make: (done: Deferred.Deferred<A, E>) => Op, abandoned?: (a: A) => Effect.Effect<void>): Effect.Effect<A, E> =>
+      Effect.flatMap(Deferred.make<A, E>(), (done) =>
+        Effect.zipRight(
+          Queue.offer(queue, make(done)),
+          abandoned === undefined
+            ? Deferred.await(done)
+            : Deferred.await(done).pipe(
+                Effect.onInterrupt(() => Deferred.await(done).pipe(Effect.flatMap(abandoned), Effect.ignore, Effect.forkIn(scope)))
+              )
+        )
+      )
 
     const run = <A, E>(f: (fx: BatchEffects) => Effect.Effect<A, E | SqlError>): Effect.Effect<A, Exclude<E, SqlError>> =>
       submit<A, Exclude<E, SqlError>>((done) => ({

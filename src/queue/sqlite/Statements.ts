@@ -42,7 +42,7 @@ export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<New
         if (existing[0] !== undefined) out.set(item.id, toTask(existing[0]))
         continue
       }
-      out.set(item.id, fx.task(insertedTask(item, seq, fx.now)))
+      out.set(item.id, fx.task(insertedTask(item, seq, fx.now), null))
       if (item.dependsOn.length > 0) {
         dependents.push(item.id)
         for (const dep of item.dependsOn) edges.push([dep, item.id])
@@ -115,7 +115,8 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
           yield* q<TaskRow>(sql, "UPDATE tasks SET status = 'queued', updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *", [
             fx.now,
             JSON.stringify(toQueue)
-          ])
+          ]),
+          "waiting"
         )
       }
       if (toFail.length > 0) {
@@ -125,22 +126,31 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
             `UPDATE tasks SET status = 'failed', error = j.value->>'e', finished_at = ?, updated_at = ?
              FROM json_each(?) AS j WHERE tasks.id = j.value->>'id' AND tasks.status = 'waiting' RETURNING *`,
             [fx.now, fx.now, JSON.stringify(toFail)]
-          )
+          ),
+          "waiting"
         )
       }
       if (failFast.length > 0) {
+        const siblings = yield* q<{ id: TaskId; status: string }>(
+          sql,
+          `SELECT id, status FROM tasks WHERE id IN (SELECT dep_id FROM task_deps WHERE task_id IN (SELECT value FROM json_each(?)))
+             AND status IN ('waiting', 'queued', 'leased')`,
+          [JSON.stringify(failFast)]
+        )
+        const before = new Map(siblings.map((r) => [r.id, r.status]))
         const cancelled = yield* q<TaskRow>(
           sql,
           `UPDATE tasks SET status = 'cancelled', error = 'cancelled: a sibling dependency failed (fail-fast)', lease_expires_at = NULL,
              finished_at = ?, updated_at = ?
-           WHERE id IN (SELECT dep_id FROM task_deps WHERE task_id IN (SELECT value FROM json_each(?)))
-             AND status IN ('waiting', 'queued', 'leased') RETURNING *`,
-          [fx.now, fx.now, JSON.stringify(failFast)]
+           WHERE id IN (SELECT value FROM json_each(?)) RETURNING *`,
+          [fx.now, fx.now, JSON.stringify(siblings.map((r) => r.id))]
         )
         for (const r of cancelled) {
-          if (r.worker_id !== null) fx.cancels.push({ workerId: r.worker_id as WorkerId, taskId: r.id as TaskId })
+          if (before.get(r.id as TaskId) === "leased" && r.worker_id !== null) {
+            fx.cancels.push({ workerId: r.worker_id as WorkerId, taskId: r.id as TaskId })
+          }
         }
-        fx.rows(cancelled)
+        fx.rows(cancelled, (r) => before.get(r.id as TaskId)!)
       }
       check = []
       done = fx.ended.slice(mark)
@@ -211,7 +221,7 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
         rows = rows.filter((r) => !excess.has(r.seq))
       }
     }
-    const tasks = fx.rows(rows)
+    const tasks = fx.rows(rows, "queued")
     const inputs = yield* dependencyInputs(sql, rows)
     return tasks.map((task) => new Lease({ task, fencingToken: task.fencingToken, expiresAt, inputs: inputs.get(task.id) ?? {} }, true))
   })

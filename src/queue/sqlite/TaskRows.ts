@@ -32,8 +32,14 @@ export interface TaskRow {
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
 
+/**
+ * A Task instance from trusted fields without the Schema.Class constructor's per-field default merge:
+ * this runs for every task of every batch (an instance of Task, so it encodes and compares as one).
+ */
+const makeTask = (fields: ConstructorParameters<typeof Task>[0]): Task => Object.assign(Object.create(Task.prototype) as Task, fields)
+
 export const toTask = (r: TaskRow): Task =>
-  new Task(
+  makeTask(
     {
       id: r.id as TaskId,
       seq: r.seq,
@@ -58,8 +64,7 @@ export const toTask = (r: TaskRow): Task =>
       createdAt: r.created_at,
       updatedAt: r.updated_at,
       finishedAt: r.finished_at
-    },
-    true
+    }
   )
 
 export const isTerminal = (status: string): boolean => terminalStatuses.includes(status as TaskStatus)
@@ -98,7 +103,7 @@ export const newTaskJson = (t: NewTask) => ({
 
 /** The Task a fresh insert produced, built from the input rather than read back. */
 export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
-  new Task(
+  makeTask(
     {
       id: t.id,
       seq,
@@ -123,6 +128,9 @@ export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
       createdAt: now,
       updatedAt: now,
       finishedAt: null
-    },
-    true
+    }
   )
+
+/** The task as `completeMany` leaves it, from the task as it was leased (what the row now holds). */
+export const completedTask = (leased: Task, result: unknown, now: number): Task =>
+  makeTask({ ...leased, status: "done", result: result === undefined ? null : result, leaseExpiresAt: null, finishedAt: now, updatedAt: now })

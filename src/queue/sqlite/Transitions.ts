@@ -6,7 +6,7 @@ import { LeaseLost, type Task } from "../../domain/Task.js"
 import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
 import type { BatchEffects } from "./BatchEffects.js"
 import type { Sql } from "./Statements.js"
-import { isTerminal, type TaskRow, toTask } from "./TaskRows.js"
+import { completedTask, isTerminal, type TaskRow, toTask } from "./TaskRows.js"
 
 /** Single-task and per-batch state transitions other than enqueue and lease. */
 
@@ -36,16 +36,26 @@ export const refusal = (taskId: TaskId, token: number, current: Current | undefi
 /** done ← leased, for every item whose token is current; the others are refused and change nothing. */
 export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<CompleteItem>) =>
   Effect.gen(function* () {
-    const rows = yield* q<TaskRow>(
+    const done = yield* q<{ id: TaskId; fencing_token: number }>(
       sql,
       `UPDATE tasks SET status = 'done', result = j.value->'r', lease_expires_at = NULL, finished_at = ?, updated_at = ?
        FROM json_each(?) AS j
        WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased'
-       RETURNING *`,
+       RETURNING tasks.id AS id, tasks.fencing_token AS fencing_token`,
       [fx.now, fx.now, JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, r: i.result })))]
     )
+    const results = new Map(items.map((i) => [i.taskId, i.result]))
     const updated = new Map<TaskId, Task>()
-    for (const r of rows) updated.set(r.id as TaskId, fx.row(r))
+    const uncached: Array<TaskId> = []
+    for (const r of done) {
+      const before = fx.leased.get(r.id)
+      if (before === undefined || before.fencingToken !== r.fencing_token) uncached.push(r.id)
+      else updated.set(r.id, fx.task(completedTask(before, results.get(r.id), fx.now), "leased"))
+    }
+    if (uncached.length > 0) {
+      const rows = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(uncached)])
+      for (const r of rows) updated.set(r.id as TaskId, fx.row(r, "leased"))
+    }
     const missing = items.filter((i) => !updated.has(i.taskId)).map((i) => i.taskId)
     const current = missing.length > 0 ? yield* currentOf(sql, missing) : new Map<TaskId, Current>()
     const claimed = new Set<TaskId>()
@@ -84,7 +94,7 @@ export const heartbeatMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<H
     return items.map((i): Exit.Exit<HeartbeatResult, LeaseLost | NotFound> => {
       const row = extended.get(i.taskId)
       if (row !== undefined) {
-        if (i.progress !== undefined) fx.row(row)
+        if (i.progress !== undefined) fx.row(row, "leased")
         return Exit.succeed({ expiresAt: row.lease_expires_at ?? fx.now, cancelled: false })
       }
       const cur = current.get(i.taskId)
@@ -120,7 +130,7 @@ export const failOne = (sql: Sql, fx: BatchEffects, backoff: Backoff, taskId: Ta
        WHERE id = ? RETURNING *`,
       [status, runAfter, message, status, status === "queued" ? null : fx.now, fx.now, taskId]
     )
-    return fx.row(updated!)
+    return fx.row(updated!, row.status)
   })
 
 export const cancelOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
@@ -134,7 +144,7 @@ export const cancelOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
       [fx.now, fx.now, taskId]
     )
     if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
-    return fx.row(updated!)
+    return fx.row(updated!, row.status)
   })
 
 export const retryOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
@@ -150,7 +160,7 @@ export const retryOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
        WHERE id = ? RETURNING *`,
       [fx.now, taskId]
     )
-    return fx.row(updated!)
+    return fx.row(updated!, row.status)
   })
 
 export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: unknown) =>
@@ -164,7 +174,7 @@ export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: u
       [JSON.stringify(result === undefined ? null : result), fx.now, fx.now, taskId]
     )
     if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
-    return fx.row(updated!)
+    return fx.row(updated!, row.status)
   })
 
 /**
@@ -185,7 +195,8 @@ export const reap = (sql: Sql, fx: BatchEffects, since: number): Effect.Effect<v
            updated_at = ?
          WHERE status = 'leased' AND lease_expires_at <= ? RETURNING *`,
         [fx.now, fx.now, fx.now]
-      )
+      ),
+      "leased"
     )
     const due = yield* q<{ kind: Task["kind"] }>(
       sql,
@@ -194,3 +205,16 @@ export const reap = (sql: Sql, fx: BatchEffects, since: number): Effect.Effect<v
     )
     for (const d of due) fx.wakeKinds.add(d.kind)
   })
+
+/** Hands back leases whose taker went away before receiving them: as if they were never leased. */
+export const unlease = (sql: Sql, fx: BatchEffects, leases: ReadonlyArray<{ readonly taskId: TaskId; readonly fencingToken: number }>) =>
+  Effect.map(
+    q<TaskRow>(
+      sql,
+      `UPDATE tasks SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, lease_ms = 0, attempts = attempts - 1, updated_at = ?
+       FROM json_each(?) AS j
+       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased' RETURNING *`,
+      [fx.now, JSON.stringify(leases.map((l) => ({ id: l.taskId, t: l.fencingToken })))]
+    ),
+    (rows) => fx.rows(rows, "leased").length
+  )

@@ -6,7 +6,8 @@ import type { Migrations } from "../Sqlite.js"
  * Schema of the hub-wide task queue (`queue.db`). JSON columns (payload, depends_on, progress,
  * result) hold JSON text. `tasks_ready` serves "next leasable tasks of a kind" in priority-then-FIFO
  * order straight from the index; the other partial indexes keep the reaper, the concurrency check and
- * the delayed-task wake-up off full scans.
+ * the delayed-task wake-up off full scans. No index contains `status` beyond the partial ones, so a
+ * transition touches few B-trees (per-status counts are kept in memory by the writer).
  */
 export const queueMigrations: Migrations = {
   "1_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -46,7 +47,6 @@ export const queueMigrations: Migrations = {
         sql`CREATE INDEX tasks_concurrency ON tasks(project_id, concurrency_key)
             WHERE status = 'leased' AND concurrency_key IS NOT NULL`,
         sql`CREATE INDEX tasks_project ON tasks(project_id, seq)`,
-        sql`CREATE INDEX tasks_project_status ON tasks(project_id, status, seq)`,
         sql`CREATE TABLE task_deps (
           dep_id TEXT NOT NULL,
           task_id TEXT NOT NULL,

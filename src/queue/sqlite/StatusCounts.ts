@@ -1,0 +1,34 @@
+import type { TaskStatus } from "../../domain/Task.js"
+
+export type Counts = Record<TaskStatus, number>
+
+const zero = (): Counts => ({ waiting: 0, queued: 0, leased: 0, done: 0, failed: 0, dead: 0, cancelled: 0 })
+
+/**
+ * Task counts per project and status, loaded once from the database and then kept current by the
+ * writer's committed batches (it is the only writer), so stats cost no query.
+ */
+export class StatusCounts {
+  private readonly byProject = new Map<string, Counts>()
+
+  load(rows: ReadonlyArray<{ readonly project_id: string; readonly status: string; readonly n: number }>): void {
+    for (const r of rows) this.add(r.project_id, r.status, r.n)
+  }
+
+  add(projectId: string, status: string, delta: number): void {
+    let counts = this.byProject.get(projectId)
+    if (counts === undefined) this.byProject.set(projectId, (counts = zero()))
+    counts[status as TaskStatus] += delta
+  }
+
+  /** Summed over `projectIds`, or over every project when undefined. */
+  sum(projectIds: ReadonlyArray<string> | undefined): Counts {
+    const out = zero()
+    const pick = projectIds === undefined ? this.byProject.values() : projectIds.map((id) => this.byProject.get(id))
+    for (const counts of pick) {
+      if (counts === undefined) continue
+      for (const status in out) out[status as TaskStatus] += counts[status as TaskStatus]
+    }
+    return out
+  }
+}

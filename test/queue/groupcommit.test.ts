@@ -1,0 +1,62 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Fiber, Layer } from "effect"
+import { ServerConfig } from "../../src/config/ServerConfig.js"
+import { makeGroupCommit } from "../../src/queue/sqlite/GroupCommit.js"
+import { QueueDb } from "../../src/storage/QueueDb.js"
+import { tempDir } from "../support/Hub.js"
+
+const QueueDbTest = Layer.suspend(() =>
+  QueueDb.layer.pipe(Layer.provide(ServerConfig.layerWith({ dataDir: tempDir("kiris-gc-") })), Layer.provide(Reactivity.layer))
+)
+
+describe("group commit", () => {
+  it.scopedLive("runs concurrent operations in one transaction and resolves each caller", () =>
+    Effect.gen(function* () {
+      const sql = yield* QueueDb
+      let batches = 0
+      const writer = yield* makeGroupCommit(sql, () => Effect.sync(() => batches++))
+      const results = yield* Effect.all(
+        Array.from({ length: 50 }, (_, i) =>
+          writer.run(() => Effect.as(sql.unsafe("SELECT 1"), i))
+        ),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(results, Array.from({ length: 50 }, (_, i) => i))
+      assert.isBelow(batches, 50, "operations were grouped")
+    }).pipe(Effect.provide(QueueDbTest)))
+
+  it.scopedLive("one operation's SQL failure fails only that operation", () =>
+    Effect.gen(function* () {
+      const sql = yield* QueueDb
+      const gate = yield* Deferred.make<void>()
+      let first = true
+      const writer = yield* makeGroupCommit(sql, () => (first ? Effect.sync(() => (first = false)).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void))
+      const blocker = yield* Effect.fork(writer.run(() => Effect.void))
+      const good = yield* Effect.fork(writer.run(() => Effect.as(sql.unsafe("SELECT 1"), "ok")))
+      const bad = yield* Effect.fork(writer.run(() => sql.unsafe("SELECT * FROM no_such_table")))
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(blocker)
+      assert.strictEqual(yield* Fiber.join(good), "ok")
+      const badExit = yield* Fiber.await(bad)
+      assert.strictEqual(badExit._tag, "Failure")
+    }).pipe(Effect.provide(QueueDbTest)))
+
+  it.scopedLive("an interrupted caller's committed result is handed to its abandon handler", () =>
+    Effect.gen(function* () {
+      const sql = yield* QueueDb
+      const gate = yield* Deferred.make<void>()
+      const writer = yield* makeGroupCommit(sql, () => Deferred.await(gate))
+      const abandoned = yield* Deferred.make<string>()
+      const caller = yield* Effect.fork(
+        writer.submit<string, never>(
+          (done) => ({ _tag: "Run", run: () => Effect.succeed("leased"), done: done as unknown as Deferred.Deferred<unknown, unknown> }),
+          (result) => Deferred.succeed(abandoned, result)
+        )
+      )
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(caller)
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual(yield* Deferred.await(abandoned), "leased")
+    }).pipe(Effect.provide(QueueDbTest)))
+})

@@ -17,6 +17,7 @@ import { WorkerHub } from "./WorkerHub.js"
 
 const allKinds = TaskKind.literals
 const MAX_LEASE_BATCH = 1000
+const HOT_QUEUED = 20_000
 
 /**
  * TaskQueue on the hub's `queue.db`. Writes go through one group-commit writer; reads query the
@@ -41,15 +42,18 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         .pipe(Effect.orDie)
     )
 
-    /** Tasks leased as of the last commit, so that completing one needs no read-back of its row. */
-    const leased = new Map<TaskId, Task>()
+    /**
+     * The latest committed version of every leased task and of up to HOT_QUEUED queued ones, so that
+     * leasing and completing build their Tasks without reading whole rows back (misses read them).
+     */
+    const hot = new Map<TaskId, Task>()
 
     const afterCommit = (fx: BatchEffects) =>
       Effect.gen(function* () {
         for (const [projectId, status, delta] of fx.counts) counts.add(projectId, status, delta)
-        for (const [id, task] of fx.leasedChanges) {
-          if (task === null) leased.delete(id)
-          else leased.set(id, task)
+        for (const [id, task] of fx.hotChanges) {
+          if (task === null) hot.delete(id)
+          else if (task.status === "leased" || hot.size < HOT_QUEUED || hot.has(id)) hot.set(id, task)
         }
         yield* hub.notify(fx.wakeKinds)
         for (const c of fx.cancels) yield* hub.cancel(c.workerId, c.taskId)
@@ -65,7 +69,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         if (fx.ended.length > 0) yield* PubSub.publish(ended, fx.ended)
       })
 
-    const writer = yield* makeGroupCommit(sql, afterCommit, leased)
+    const writer = yield* makeGroupCommit(sql, afterCommit, hot)
 
     const read = <A extends object>(text: string, params: ReadonlyArray<unknown>) =>
       outsideTransaction(sql.unsafe<A>(text, params)).pipe(Effect.orDie, Effect.withTracerEnabled(false))

@@ -14,12 +14,12 @@ export class BatchEffects {
   readonly cancels: Array<{ readonly workerId: WorkerId; readonly taskId: TaskId }> = []
   /** Status count changes by project: `[projectId, status, delta]`. */
   readonly counts: Array<readonly [string, string, number]> = []
-  /** Changes to the leased-task cache, applied once the batch commits (null: no longer leased). */
-  readonly leasedChanges: Array<readonly [TaskId, Task | null]> = []
-  /** `leased`: the committed leased tasks as of the batch start (see TaskQueueSqlite). */
+  /** Changes to the hot-task cache, applied once the batch commits (null: neither queued nor leased now). */
+  readonly hotChanges: Array<readonly [TaskId, Task | null]> = []
+  /** `hot`: committed queued (some) and leased (all) tasks as of the batch start (see TaskQueueSqlite). */
   constructor(
     readonly now: number,
-    readonly leased: ReadonlyMap<TaskId, Task>
+    readonly hot: ReadonlyMap<TaskId, Task>
   ) {}
 
   /** Records a row as it is after a transition from status `from` (null: new) and returns it as a Task. */
@@ -32,8 +32,7 @@ export class BatchEffects {
       if (from !== null) this.counts.push([t.projectId, from, -1])
       this.counts.push([t.projectId, t.status, 1])
     }
-    if (t.status === "leased") this.leasedChanges.push([t.id, t])
-    else if (from === "leased") this.leasedChanges.push([t.id, null])
+    this.hotChanges.push([t.id, t.status === "queued" || t.status === "leased" ? t : null])
     this.changed.push(t)
     this.latest.set(t.id, t)
     if (t.status === "queued" && t.runAfter <= this.now) this.wakeKinds.add(t.kind)

@@ -119,7 +119,7 @@ const runBatch = (sql: Sql, ops: ReadonlyArray<Op>, fx: BatchEffects) =>
 export const makeGroupCommit = (
   sql: Sql,
   afterCommit: (fx: BatchEffects) => Effect.Effect<void>,
-  leased: ReadonlyMap<TaskId, Task> = new Map()
+  hot: ReadonlyMap<TaskId, Task> = new Map()
 ) =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
@@ -135,7 +135,7 @@ export const makeGroupCommit = (
 
     const process = (ops: ReadonlyArray<Op>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const fx = new BatchEffects(Date.now(), leased)
+        const fx = new BatchEffects(Date.now(), hot)
         const exit = yield* Effect.exit(sql.withTransaction(runBatch(sql, ops, fx)))
         if (Exit.isSuccess(exit)) {
           yield* afterCommit(fx).pipe(

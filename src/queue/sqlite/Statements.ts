@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
 import { Lease, type Task, type TaskKind } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
-import { insertedTask, type NewTask, newTaskJson, type TaskRow, toTask } from "./TaskRows.js"
+import { insertedTask, leasedTask, type NewTask, newTaskJson, type TaskRow, toTask } from "./TaskRows.js"
 
 /**
  * Set-based SQL of the queue, run inside the writer's group-commit transaction: one statement per
@@ -178,7 +178,8 @@ export const leaseSql = (kinds: number, projects: boolean): string => {
          ORDER BY priority DESC, seq LIMIT ?`
   text = `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?, fencing_token = fencing_token + 1,
       attempts = attempts + 1, updated_at = ?
-    WHERE seq IN (${pick}) AND status = 'queued' RETURNING *`
+    WHERE seq IN (${pick}) AND status = 'queued'
+    RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token`
   leaseSqlCache.set(key, text)
   return text
 }
@@ -192,7 +193,13 @@ export interface LeaseRequest {
   readonly projectIds?: ReadonlyArray<string> | undefined
 }
 
-const byOrder = (a: TaskRow, b: TaskRow) => b.priority - a.priority || a.seq - b.seq
+/** What the lease UPDATE returns; the rest of each Task comes from the hot cache (or a read on a miss). */
+type LeaseRow = Pick<
+  TaskRow,
+  "seq" | "id" | "project_id" | "priority" | "concurrency_key" | "concurrency_limit" | "depends_on" | "dep_policy" | "fencing_token"
+>
+
+const byOrder = (a: { priority: number; seq: number }, b: { priority: number; seq: number }) => b.priority - a.priority || a.seq - b.seq
 
 /** One UPDATE … RETURNING over the candidates; concurrency keys over-picked within the batch are handed back. */
 export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
@@ -206,7 +213,7 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
       params.push(req.max)
     }
     if (req.kinds.length > 1) params.push(req.max)
-    let rows = [...(yield* q<TaskRow>(sql, leaseSql(req.kinds.length, projects !== undefined), params))].sort(byOrder)
+    let rows = [...(yield* q<LeaseRow>(sql, leaseSql(req.kinds.length, projects !== undefined), params))].sort(byOrder)
     if (rows.length === 0) return []
     const keyed = rows.filter((r) => r.concurrency_key !== null)
     if (keyed.length > 1) {
@@ -221,15 +228,26 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
         rows = rows.filter((r) => !excess.has(r.seq))
       }
     }
-    const tasks = fx.rows(rows, "queued")
+    const tasks: Array<Task> = []
+    const misses: Array<number> = []
+    for (const r of rows) {
+      const before = fx.hot.get(r.id as TaskId)
+      if (before === undefined || before.status !== "queued" || before.fencingToken !== r.fencing_token - 1) misses.push(r.seq)
+      else tasks.push(fx.task(leasedTask(before, req.workerId, expiresAt, fx.now), "queued"))
+    }
+    if (misses.length > 0) {
+      const full = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE seq IN (SELECT value FROM json_each(?))", [JSON.stringify(misses)])
+      tasks.push(...fx.rows(full, "queued"))
+      tasks.sort(byOrder)
+    }
     const inputs = yield* dependencyInputs(sql, rows)
     return tasks.map((task) => new Lease({ task, fencingToken: task.fencingToken, expiresAt, inputs: inputs.get(task.id) ?? {} }, true))
   })
 
 /** Rows of a key picked beyond its limit in this batch (the lowest-ranked ones). */
-const overPicked = (sql: Sql, keyed: ReadonlyArray<TaskRow>) =>
+const overPicked = (sql: Sql, keyed: ReadonlyArray<LeaseRow>) =>
   Effect.gen(function* () {
-    const groups = new Map<string, Array<TaskRow>>()
+    const groups = new Map<string, Array<LeaseRow>>()
     for (const r of keyed) {
       const k = JSON.stringify([r.project_id, r.concurrency_key])
       const g = groups.get(k)
@@ -255,7 +273,7 @@ const overPicked = (sql: Sql, keyed: ReadonlyArray<TaskRow>) =>
  * Results of each leased task's dependencies by id: the bare result under `all`/`fail-fast`, or
  * `{status, result, error}` under `partial`/`quorum:K` (where some may not have succeeded).
  */
-const dependencyInputs = (sql: Sql, rows: ReadonlyArray<TaskRow>) =>
+const dependencyInputs = (sql: Sql, rows: ReadonlyArray<LeaseRow>) =>
   Effect.gen(function* () {
     const out = new Map<TaskId, Record<string, unknown>>()
     const withDeps = rows.filter((r) => r.depends_on !== null)

@@ -134,3 +134,15 @@ export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
 /** The task as `completeMany` leaves it, from the task as it was leased (what the row now holds). */
 export const completedTask = (leased: Task, result: unknown, now: number): Task =>
   makeTask({ ...leased, status: "done", result: result === undefined ? null : result, leaseExpiresAt: null, finishedAt: now, updatedAt: now })
+
+/** The task as the lease UPDATE leaves it, from the task as it was queued. */
+export const leasedTask = (queued: Task, workerId: WorkerId, expiresAt: number, now: number): Task =>
+  makeTask({
+    ...queued,
+    status: "leased",
+    workerId,
+    leaseExpiresAt: expiresAt,
+    fencingToken: queued.fencingToken + 1,
+    attempts: queued.attempts + 1,
+    updatedAt: now
+  })

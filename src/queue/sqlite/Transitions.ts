@@ -48,7 +48,7 @@ export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<Co
     const updated = new Map<TaskId, Task>()
     const uncached: Array<TaskId> = []
     for (const r of done) {
-      const before = fx.leased.get(r.id)
+      const before = fx.hot.get(r.id)
       if (before === undefined || before.fencingToken !== r.fencing_token) uncached.push(r.id)
       else updated.set(r.id, fx.task(completedTask(before, results.get(r.id), fx.now), "leased"))
     }

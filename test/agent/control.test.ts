@@ -51,7 +51,9 @@ for (const transport of transports) {
     it.scopedLive("queues prompts sent during a turn and runs them in order", () =>
       Effect.gen(function* () {
         const { client, fake, project, session, watch } = yield* setup(transport)
-        fake.script({ slow: { text: "first answer here", delayMs: 100 } })
+        let release!: () => void
+        const gate = new Promise<void>((resolve) => (release = resolve))
+        fake.script({ slow: { text: "first answer here", delayMs: 0, until: gate } })
         fake.setDefault((body) => ({ text: `answer to ${lastUserText(body)}` }))
         const p = { projectId: project.id, sessionId: session.id }
         yield* client.session.prompt({ ...p, text: "one" })
@@ -62,6 +64,7 @@ for (const transport of transports) {
         assert.strictEqual(three._tag, "Queued")
         const queue = yield* client.session.queue(p)
         assert.deepStrictEqual(queue.map((q) => q.text), ["two", "three"])
+        release()
         yield* watch.turns(session.id, 3)
         assert.deepStrictEqual(fake.requests.map((r) => lastUserText(r.body)), ["one", "two", "three"])
         const history = yield* client.session.get(p)

@@ -121,6 +121,8 @@ export interface SlowReply {
     readonly text: string
     readonly delayMs: number
     readonly chunks?: number
+    /** When given, the stream stops after its first text chunk until this settles. */
+    readonly until?: Promise<unknown>
   }
 }
 
@@ -224,6 +226,7 @@ type Step =
   | { readonly _tag: "delay"; readonly ms: number }
   | { readonly _tag: "destroy" }
   | { readonly _tag: "hang" }
+  | { readonly _tag: "await"; readonly until: Promise<unknown> }
 
 interface Plan {
   readonly reasoning: string
@@ -235,6 +238,7 @@ interface Plan {
   readonly ending: "finish" | "destroy" | "errorChunk" | "hang"
   readonly errorMessage: string
   readonly usage: UsageSpec | undefined
+  readonly until?: Promise<unknown>
 }
 
 const DEFAULT_REPLY: Reply = { text: "ok" }
@@ -335,7 +339,8 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
         ...base,
         text: reply.slow.text,
         textChunks: splitText(reply.slow.text, reply.slow.chunks),
-        delayMs: reply.slow.delayMs
+        delayMs: reply.slow.delayMs,
+        ...(reply.slow.until ? { until: reply.slow.until } : {})
       }
     }
     if ("toolCalls" in reply) {
@@ -391,10 +396,11 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
       delay()
       steps.push(chunk({ ...role(), content: null, reasoning_content: r }))
     }
-    for (const t of plan.textChunks) {
+    plan.textChunks.forEach((t, i) => {
       delay()
       steps.push(chunk({ ...role(), content: t }))
-    }
+      if (i === 0 && plan.until) steps.push({ _tag: "await", until: plan.until })
+    })
     if (plan.ending === "hang") {
       if (first) steps.push(chunk({ ...role(), content: "" }))
       steps.push({ _tag: "hang" })
@@ -564,6 +570,9 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
           break
         case "delay":
           await wait(step.ms)
+          break
+        case "await":
+          await Promise.race([step.until, closed])
           break
         case "hang":
           await closed

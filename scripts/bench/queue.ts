@@ -1,6 +1,6 @@
 /**
  * Swarm queue throughput, end to end, against a raw SQLite baseline. Usage:
- *   npm run bench -- queue [--tasks 50000] [--workers 4] [--concurrency 256] [--batch 1000] [--samples 500]
+ *   npm run bench -- queue [--tasks 50000] [--workers 4] [--concurrency 256] [--batch 1000] [--samples 500] [--profile DIR]
  *
  * (a) raw better-sqlite3 (WAL, synchronous=NORMAL): enqueue → lease → ack, one transaction per step.
  * (b) Kiris: a `kiris serve` process, W `kiris worker --kinds noop` processes over TCP NDJSON RPC; a
@@ -28,6 +28,9 @@ const W = flag("workers", 4)
 const C = flag("concurrency", 256)
 const B = flag("batch", 1000)
 const SAMPLES = flag("samples", 500)
+const profileAt = process.argv.indexOf("--profile")
+/** Writes a V8 CPU profile of the hub there (open it in Chrome DevTools). */
+const PROFILE_DIR = profileAt === -1 ? undefined : path.resolve(process.argv[profileAt + 1] ?? "profiles")
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const bin = path.join(root, "bin", "kiris.js")
@@ -67,8 +70,8 @@ const baseline = () => {
 
 // == (b) processes
 const children: Array<ChildProcess> = []
-const launch = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: tmp, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+const launch = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}, nodeFlags: ReadonlyArray<string> = []) => {
+  const child = spawn(process.execPath, [...nodeFlags, bin, ...args], { cwd: tmp, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
   children.push(child)
   let out = ""
   child.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-10_000)))
@@ -94,7 +97,11 @@ const peakRss = (pid: number) => {
 }
 
 const endToEnd = Effect.gen(function* () {
-  const hub = launch(["serve", "--port", "0", "--tcp-port", "0", "--data-dir", path.join(tmp, "hub")])
+  const hub = launch(
+    ["serve", "--port", "0", "--tcp-port", "0", "--data-dir", path.join(tmp, "hub")],
+    {},
+    PROFILE_DIR === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR]
+  )
   const port = Number((yield* Effect.promise(() => hub.waitFor(/tcp=[\d.]+:(\d+)/)))[1])
   const adminKey = fs.readFileSync(path.join(tmp, "hub", "admin.key"), "utf8").trim()
   const target = { transport: "tcp" as const, host: "127.0.0.1", port }

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 const here = path.dirname(fileURLToPath(import.meta.url))
 const available = fs
   .readdirSync(here)
-  .filter((f) => f.endsWith(".ts") && f !== "run.ts")
+  .filter((f) => f.endsWith(".ts") && f !== "run.ts" && !f.startsWith(".") && !f.startsWith("_"))
   .map((f) => f.slice(0, -3))
   .sort()
 

@@ -111,9 +111,9 @@ const statusLine = (s: TaskStats, workers: number) =>
   `queued ${s.queued + s.waiting} · running ${s.leased} · done ${s.done} · failed ${s.failed + s.dead} · cancelled ${s.cancelled} · workers ${s.workers}/${workers}`
 
 /** Refreshes the status from `task.stats`: redrawn in place on a terminal, a plain line per change otherwise. */
-const showStatus = (tcpPort: number, adminKey: string, workers: number) =>
+const showStatus = (host: string, tcpPort: number, adminKey: string, workers: number) =>
   Effect.gen(function* () {
-    const client = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, adminKey)
+    const client = yield* makeHubClient({ transport: "tcp", host, port: tcpPort }, adminKey)
     const tty = process.stdout.isTTY === true
     let last = ""
     for (;;) {
@@ -142,11 +142,12 @@ export const upCommand = Command.make("up", upOptions, (o) =>
     const config = Context.get(context, ServerConfig)
     const tcp = Context.get(context, SocketServer.SocketServer).address as SocketServer.TcpAddress
     const key = yield* localWorkerKey(config.dataDir).pipe(Effect.provide(context))
-    const adminKey = yield* Effect.sync(() => fs.readFileSync(path.join(config.dataDir, "admin.key"), "utf8").trim())
+    const adminKey = yield* Effect.option(Effect.try(() => fs.readFileSync(path.join(config.dataDir, "admin.key"), "utf8").trim()))
     const tty = process.stdout.isTTY === true
     const logDir = path.join(config.dataDir, "logs")
     if (tty) fs.mkdirSync(logDir, { recursive: true })
-    const hub = `127.0.0.1:${tcp.port}`
+    const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host
+    const hub = `${host}:${tcp.port}`
     const args = [
       "--hub",
       hub,
@@ -173,7 +174,7 @@ export const upCommand = Command.make("up", upOptions, (o) =>
         discard: true
       })
     )
-    yield* Effect.forkScoped(showStatus(tcp.port, adminKey, o.workers))
+    if (Option.isSome(adminKey)) yield* Effect.forkScoped(showStatus(host, tcp.port, adminKey.value, o.workers))
     return yield* Effect.never
   }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Run the hub and local workers in one command (the quick start)"))

@@ -5,6 +5,9 @@ import type { TaskId, WorkerId } from "../domain/Ids.js"
 import type { WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import { type TaskKind, WorkerInfo } from "../domain/Task.js"
 
+/** A disconnected worker holding no lease is forgotten after this long. */
+const FORGET_AFTER_MS = 15 * 60_000
+
 interface Entry {
   readonly id: WorkerId
   name: string
@@ -117,8 +120,12 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
 
     /** Every known worker, connected first; `inFlight` comes from the queue's leases. */
     const list = (inFlight: ReadonlyMap<string, number>) =>
-      Effect.sync(() =>
-        [...workers.values()]
+      Effect.sync(() => {
+        const forgetBefore = Date.now() - FORGET_AFTER_MS
+        for (const [id, e] of workers) {
+          if (e.mailbox === null && e.lastSeenAt < forgetBefore && !inFlight.has(id)) workers.delete(id)
+        }
+        return [...workers.values()]
           .map((e) =>
             WorkerInfo.make({
               id: e.id,
@@ -132,7 +139,7 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
             })
           )
           .sort((a, b) => Number(b.connected) - Number(a.connected) || a.connectedAt - b.connectedAt)
-      )
+      })
 
     const connectedCount = Effect.sync(() => {
       let n = 0

@@ -110,11 +110,12 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     const flush = Effect.gen(function* () {
       const batch = yield* Queue.takeBetween(completions, 1, 1000)
       const items = [...batch]
-      const outcomes = yield* retryTransport(client.task.completeBatch({ items }), yield* reportWindowMs).pipe(
-        Effect.catchAll((e) => log(`could not report ${items.length} completion(s): ${describe(e)}`).pipe(Effect.as([])))
-      )
-      for (const o of outcomes) if (!o.ok) yield* log(`completion of ${o.taskId} refused: ${o.error ?? "unknown"}`)
-      yield* Ref.update(pendingCompletions, (n) => n - items.length)
+      yield* Effect.gen(function* () {
+        const outcomes = yield* retryTransport(client.task.completeBatch({ items }), yield* reportWindowMs).pipe(
+          Effect.catchAll((e) => log(`could not report ${items.length} completion(s): ${describe(e)}`).pipe(Effect.as([])))
+        )
+        for (const o of outcomes) if (!o.ok) yield* log(`completion of ${o.taskId} refused: ${o.error ?? "unknown"}`)
+      }).pipe(Effect.ensuring(Ref.update(pendingCompletions, (n) => n - items.length)))
     })
 
     const report = (task: RunningTask, exit: Exit.Exit<unknown, TaskFailure>) =>
@@ -272,9 +273,12 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
       yield* log("stopped")
     })
 
-    yield* Effect.forkIn(Effect.forever(flush), scope)
-    yield* Effect.forkIn(Effect.forever(Effect.zipRight(Queue.take(wake), leaseOnce)), scope)
-    yield* Effect.forkIn(Effect.forever(heartbeats), scope)
+    /** A background loop that survives a bad round (a defect is logged, the loop goes on). */
+    const loop = (what: string, round: Effect.Effect<void>) =>
+      Effect.forkIn(Effect.forever(Effect.catchAllDefect(round, (d) => log(`${what} failed: ${describe(d)}`))), scope)
+    yield* loop("reporting completions", flush)
+    yield* loop("leasing", Effect.zipRight(Queue.take(wake), leaseOnce))
+    yield* loop("heartbeat", heartbeats)
     // a slow safety net in case a push was missed while a lease was in flight
     yield* Effect.forkIn(Effect.forever(Effect.zipRight(Effect.sleep("30 seconds"), Queue.offer(wake, undefined))), scope)
     yield* Effect.addFinalizer(() => drain)

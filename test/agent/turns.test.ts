@@ -133,16 +133,19 @@ for (const transport of transports) {
     it.scopedLive("streams a slow reply as several deltas in order", () =>
       Effect.gen(function* () {
         const { client, fake, project, session, watch } = yield* setup(transport)
-        fake.script({ slow: { text: "one two three four", delayMs: 80 } })
+        let release!: () => void
+        const gate = new Promise<void>((resolve) => (release = resolve))
+        fake.script({ slow: { text: "one two three four", delayMs: 80, until: gate } })
         yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "count" })
         const firstDelta = yield* watch.until((events) => (deltas(events).length > 0 ? deltas(events)[0] : undefined))
         assert.strictEqual(firstDelta, "one")
         const running = yield* client.session.get({ projectId: project.id, sessionId: session.id })
         assert.strictEqual(running.session.status, "running")
         assert.strictEqual(running.messages[1]?.message.status, "running")
+        release()
         yield* watch.turns(session.id)
         const all = deltas(yield* watch.events)
-        assert.ok(all.length >= 3, `expected several deltas, got ${JSON.stringify(all)}`)
+        assert.ok(all.length >= 2, `expected several deltas, got ${JSON.stringify(all)}`)
         assert.strictEqual(all.join(""), "one two three four")
       }))
   })

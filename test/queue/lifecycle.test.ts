@@ -175,9 +175,9 @@ describe("TaskQueue lifecycle", () => {
     Effect.gen(function* () {
       const { queue } = yield* startQueue()
       const t = yield* queue.enqueue(task())
-      const [l] = yield* queue.lease(worker("a"), ["noop"], 1, 0.5)
+      const [l] = yield* queue.lease(worker("a"), ["noop"], 1, 1.5)
       for (let i = 0; i < 4; i++) {
-        yield* Effect.sleep("200 millis")
+        yield* Effect.sleep("500 millis")
         const beat = yield* queue.heartbeat(t.id, l!.fencingToken, { step: i })
         assert.isFalse(beat.cancelled)
         assert.isAbove(beat.expiresAt, Date.now())

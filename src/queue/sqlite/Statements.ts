@@ -2,9 +2,9 @@ import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
-import { Lease, type Task, type TaskKind } from "../../domain/Task.js"
+import type { Task, TaskKind } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
-import { insertedTask, leasedTask, type NewTask, newTaskJson, type TaskRow, toTask } from "./TaskRows.js"
+import { insertedTask, leasedTask, makeLease, type NewTask, newTaskJson, type TaskRow, toTask } from "./TaskRows.js"
 
 /**
  * Set-based SQL of the queue, run inside the writer's group-commit transaction: one statement per
@@ -39,7 +39,8 @@ export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<New
           item.projectId,
           item.idempotencyKey
         ])
-        if (existing[0] !== undefined) out.set(item.id, toTask(existing[0]))
+        if (existing[0] === undefined) return yield* Effect.dieMessage(`task id ${item.id} already exists`)
+        out.set(item.id, toTask(existing[0]))
         continue
       }
       out.set(item.id, fx.task(insertedTask(item, seq, fx.now), null))
@@ -57,7 +58,7 @@ export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<New
     return out
   })
 
-/** Ids (of `ids`) that do not exist, and the project of each that does. */
+/** The project of each of `ids` that exists. */
 export const lookupProjects = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
   q<{ id: TaskId; project_id: string }>(sql, "SELECT id, project_id FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [
     JSON.stringify(ids)
@@ -164,24 +165,18 @@ const candidates = (projects: boolean) => `SELECT seq, priority FROM tasks t
       AND c.project_id = t.project_id AND c.concurrency_key = t.concurrency_key) < concurrency_limit)
   ORDER BY priority DESC, seq LIMIT ?`
 
-const leaseSqlCache = new Map<string, string>()
 /** Exported for the query-plan test. */
 export const leaseSql = (kinds: number, projects: boolean): string => {
-  const key = `${kinds}:${projects}`
-  let text = leaseSqlCache.get(key)
-  if (text !== undefined) return text
   const arm = candidates(projects)
   const pick =
     kinds === 1
       ? `SELECT seq FROM (${arm})`
       : `SELECT seq FROM (${Array.from({ length: kinds }, () => `SELECT * FROM (${arm})`).join(" UNION ALL ")})
          ORDER BY priority DESC, seq LIMIT ?`
-  text = `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?, fencing_token = fencing_token + 1,
+  return `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?, fencing_token = fencing_token + 1,
       attempts = attempts + 1, updated_at = ?
     WHERE seq IN (${pick}) AND status = 'queued'
     RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token`
-  leaseSqlCache.set(key, text)
-  return text
 }
 
 export interface LeaseRequest {
@@ -241,7 +236,7 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
       tasks.sort(byOrder)
     }
     const inputs = yield* dependencyInputs(sql, rows)
-    return tasks.map((task) => new Lease({ task, fencingToken: task.fencingToken, expiresAt, inputs: inputs.get(task.id) ?? {} }, true))
+    return tasks.map((task) => makeLease({ task, fencingToken: task.fencingToken, expiresAt, inputs: inputs.get(task.id) ?? {} }))
   })
 
 /** Rows of a key picked beyond its limit in this batch (the lowest-ranked ones). */

@@ -117,7 +117,18 @@ const EXPECTED_OPERATIONS = [
   "get /api/projects/{projectId}",
   "get /api/projects/{projectId}/members",
   "post /api/projects/{projectId}/members",
-  "delete /api/projects/{projectId}/members/{user}"
+  "delete /api/projects/{projectId}/members/{user}",
+  "post /api/tasks",
+  "get /api/tasks",
+  "post /api/tasks/batch",
+  "get /api/tasks/stats",
+  "post /api/tasks/wait",
+  "post /api/tasks/map",
+  "get /api/tasks/{taskId}",
+  "post /api/tasks/{taskId}/cancel",
+  "post /api/tasks/{taskId}/retry",
+  "post /api/tasks/{taskId}/approve",
+  "get /api/workers"
 ].sort()
 
 const UNAUTHENTICATED = new Set(["post /api/auth/login"])

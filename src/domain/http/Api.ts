@@ -2,6 +2,7 @@ import { HttpApi, OpenApi } from "@effect/platform"
 import { AuthApi } from "./AuthApi.js"
 import { KeysApi } from "./KeysApi.js"
 import { ProjectsApi } from "./ProjectsApi.js"
+import { TasksApi } from "./TasksApi.js"
 import { UsersApi } from "./UsersApi.js"
 
 export const ApiVersion = "0.1.0"
@@ -15,11 +16,12 @@ export class Api extends HttpApi.make("kiris")
   .add(KeysApi)
   .add(UsersApi)
   .add(ProjectsApi)
+  .add(TasksApi)
   .annotateContext(
     OpenApi.annotations({
       title: "Kiris hub API",
       version: ApiVersion,
-      description: "Administration of a Kiris hub: login, API keys, users, projects and their members. " +
+      description: "Administration of a Kiris hub: login, API keys, users, projects and their members, and the swarm task queue. " +
         "Authenticate with `Authorization: Bearer <token>` (a login JWT or a kiris_ API key)."
     })
   ) {}

@@ -1,9 +1,10 @@
 import { Command, Options } from "@effect/cli"
-import { Context, Effect, Layer, Option } from "effect"
+import { Cause, Console, Context, Effect, Layer, Option } from "effect"
 import { HubLayer } from "../AppLayer.js"
 import { configProvider } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { KirosuServer } from "../kirosu/KirosuServer.js"
+import { CommandFailed } from "./ClientOptions.js"
 
 export const hubOptions = {
   dataDir: Options.directory("data-dir").pipe(Options.withDescription("Data directory (default ./.kiris)"), Options.optional),
@@ -46,8 +47,30 @@ export const hubFlags = (o: HubFlags, extra: Record<string, Option.Option<string
  */
 export const runHub = (flags: Record<string, string | undefined>) =>
   Effect.scoped(
-    Effect.flatMap(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer))), (context) => Context.get(context, KirosuServer).stopRequested)
+    Effect.flatMap(reportStartFailure(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer)))), (context) =>
+      Context.get(context, KirosuServer).stopRequested
+    )
   ).pipe(Effect.withConfigProvider(configProvider(flags)))
+
+/** The innermost readable reason of a start-up failure (e.g. `listen EADDRINUSE: address already in use 127.0.0.1:7421`). */
+const startError = (e: unknown): string => {
+  let best = String(e)
+  for (let c = e, depth = 0; typeof c === "object" && c !== null && depth < 6; c = (c as { cause?: unknown }).cause, depth++) {
+    const message = (c as { message?: unknown }).message
+    if (typeof message === "string" && message !== "") best = message
+  }
+  return best
+}
+
+/** Turns a failure to build the hub into one line, `error: cannot start the hub: …`, and a non-zero exit. */
+export const reportStartFailure = <A, E, R>(build: Effect.Effect<A, E, R>): Effect.Effect<A, CommandFailed, R> =>
+  build.pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.failCause(cause as Cause.Cause<never>)
+        : Console.error(`error: cannot start the hub: ${startError(Cause.squash(cause))}`).pipe(Effect.zipRight(new CommandFailed()))
+    )
+  )
 
 export const serve = Command.make("serve", { ...hubOptions, ...kirosuOptions }, (o) => runHub(hubFlags(o))).pipe(
   Command.withDescription("Run the hub: HTTP + WebSocket RPC, REST API, and the TCP NDJSON RPC port")

@@ -1,6 +1,6 @@
 import { Command, Options } from "@effect/cli"
 import { SocketServer } from "@effect/platform"
-import { Cause, Console, Context, Deferred, Duration, Effect, Exit, Layer, Option } from "effect"
+import { Console, Context, Deferred, Duration, Effect, Exit, Layer, Option } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -13,8 +13,7 @@ import { makeHubClient } from "../client/HubClient.js"
 import { configProvider } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import type { TaskStats } from "../domain/Task.js"
-import { hubFlags, hubOptions } from "./Serve.js"
-import { CommandFailed } from "./ClientOptions.js"
+import { hubFlags, hubOptions, reportStartFailure } from "./Serve.js"
 import { WORKER_KEY_FILE } from "./Worker.js"
 
 /**
@@ -97,16 +96,6 @@ const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.Proce
   })
 }
 
-/** The innermost readable reason of a start-up failure (e.g. `listen EADDRINUSE: address already in use 127.0.0.1:7421`). */
-const startError = (e: unknown): string => {
-  let best = String(e)
-  for (let c = e, depth = 0; typeof c === "object" && c !== null && depth < 6; c = (c as { cause?: unknown }).cause, depth++) {
-    const message = (c as { message?: unknown }).message
-    if (typeof message === "string" && message !== "") best = message
-  }
-  return best
-}
-
 const statusLine = (s: TaskStats, workers: number) =>
   `queued ${s.queued + s.waiting} · running ${s.leased} · done ${s.done} · failed ${s.failed + s.dead} · cancelled ${s.cancelled} · workers ${s.workers}/${workers}`
 
@@ -135,9 +124,7 @@ export const upCommand = Command.make("up", upOptions, (o) =>
     const flags = hubFlags({ dataDir: o.dataDir, host: o.host, port: o.port, tcpPort: o.tcpPort })
     const context = yield* Layer.build(HubLayer.pipe(Layer.provideMerge(ServerConfig.layer))).pipe(
       Effect.withConfigProvider(configProvider(flags)),
-      Effect.catchAllCause((cause) =>
-        Console.error(`error: cannot start the hub: ${startError(Cause.squash(cause))}`).pipe(Effect.zipRight(new CommandFailed()))
-      )
+      reportStartFailure
     )
     const config = Context.get(context, ServerConfig)
     const tcp = Context.get(context, SocketServer.SocketServer).address as SocketServer.TcpAddress

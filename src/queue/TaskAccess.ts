@@ -11,6 +11,8 @@ import { TaskQueue } from "./TaskQueue.js"
 import { WorkerHub } from "./WorkerHub.js"
 
 const privileged: ReadonlyArray<TaskKind> = ["shell", "python"]
+const isCustomCli = (kind: TaskKind, payload: unknown) =>
+  kind === "cli" && typeof payload === "object" && payload !== null && (payload as { adapter?: unknown }).adapter === "custom"
 
 /** The `worker` capability: a worker key, or a key with the worker or admin scope. */
 export const requireWorker = (caller: Principal): Effect.Effect<void, Forbidden> =>
@@ -31,12 +33,13 @@ export class TaskAccess extends Effect.Service<TaskAccess>()("kiris/TaskAccess",
     const mapReduce = yield* MapReduce
     const workers = yield* WorkerHub
 
-    const checkKind = (caller: Principal, kind: TaskKind) =>
-      privileged.includes(kind) && !hasScope(caller, "execute")
-        ? Effect.fail(
-            new TaskRefused({ reason: `${kind} tasks need the execute capability: use a key with the \`execute\` scope` })
-          )
+    /** shell/python tasks, and cli tasks with a custom command template, run arbitrary commands. */
+    const checkKind = (caller: Principal, kind: TaskKind, payload: unknown) => {
+      const what = privileged.includes(kind) ? `${kind} tasks` : isCustomCli(kind, payload) ? "cli tasks with a custom command template" : undefined
+      return what !== undefined && !hasScope(caller, "execute")
+        ? Effect.fail(new TaskRefused({ reason: `${what} need the execute capability: use a key with the \`execute\` scope` }))
         : Effect.void
+    }
 
     const authorizeAll = (caller: Principal, projectIds: Iterable<ProjectId>, min: Role) =>
       Effect.forEach(new Set(projectIds), (id) => access.authorize(caller, id, min), { discard: true })
@@ -63,7 +66,7 @@ export class TaskAccess extends Effect.Service<TaskAccess>()("kiris/TaskAccess",
           : Effect.map(projects.listFor(caller.userId), (ps) => ps.map((p) => p.id) as ReadonlyArray<ProjectId> | undefined)
 
     const enqueueBatch = Effect.fn("TaskAccess.enqueueBatch")(function* (caller: Principal, inputs: ReadonlyArray<EnqueueTask>) {
-      for (const input of inputs) yield* checkKind(caller, input.kind)
+      for (const input of inputs) yield* checkKind(caller, input.kind, input.payload)
       yield* authorizeAll(
         caller,
         inputs.map((i) => i.projectId),
@@ -106,8 +109,8 @@ export class TaskAccess extends Effect.Service<TaskAccess>()("kiris/TaskAccess",
     })
 
     const map = Effect.fn("TaskAccess.map")(function* (caller: Principal, request: MapRequest) {
-      yield* checkKind(caller, request.kind)
-      if (request.reduceKind !== undefined) yield* checkKind(caller, request.reduceKind)
+      for (const item of request.items) yield* checkKind(caller, request.kind, item)
+      if (request.reduce !== undefined || request.reduceKind !== undefined) yield* checkKind(caller, request.reduceKind ?? request.kind, request.reduce)
       yield* access.authorize(caller, request.projectId, "member")
       return yield* mapReduce.map(request)
     })

@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import { tempDir } from "../support/Hub.js"
-import { spawnKiris } from "../support/KirisProcess.js"
+import { runKiris, spawnKiris } from "../support/KirisProcess.js"
 
 /** `kiris serve` as a real process: what it prints, the files it writes, and a clean SIGTERM shutdown. */
 
@@ -66,7 +66,7 @@ describe("kiris serve (process)", () => {
   )
 
   it.scopedLive(
-    "a second start on the same data dir keeps the admin and prints no created line",
+    "a second start on the same data dir keeps the admin and prints no created line; a taken port is one clear error",
     () =>
       Effect.gen(function* () {
         const dataDir = path.join(tempDir(), "data")
@@ -83,6 +83,12 @@ describe("kiris serve (process)", () => {
         )
         assert.strictEqual(fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim(), adminKey)
         assert.strictEqual((yield* whoamiOverTcp(second.tcpPort, adminKey)).name, "admin")
+
+        const clash = yield* runKiris(["serve", "--data-dir", path.join(tempDir(), "data"), "--port", "0", "--tcp-port", String(second.tcpPort)], {
+          cwd: tempDir("kiris-cwd-")
+        })
+        assert.strictEqual(clash.code, 1)
+        assert.match(clash.stderr, /^error: cannot start the hub: listen EADDRINUSE.*$/m)
         yield* stop(second.proc)
       }),
     90_000

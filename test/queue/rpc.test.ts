@@ -55,6 +55,12 @@ describe("swarm RPC authorization and events", () => {
       assert.strictEqual(python._tag, "TaskRefused")
       const mapped = yield* Effect.flip(plain.task.map({ projectId: project.id, kind: "noop", items: [1], reduceKind: "shell" }))
       assert.strictEqual(mapped._tag, "TaskRefused")
+      const custom = yield* Effect.flip(
+        plain.task.enqueue({ projectId: project.id, kind: "cli", payload: { prompt: "p", adapter: "custom", template: "rm -rf {prompt}" } })
+      )
+      assert.include(custom._tag === "TaskRefused" ? custom.reason : "", "custom command template")
+      const adapter = yield* plain.task.enqueue({ projectId: project.id, kind: "cli", payload: { prompt: "p", adapter: "codex" } })
+      assert.strictEqual(adapter.status, "queued")
       const ok = yield* plain.task.enqueue({ projectId: project.id, kind: "noop", payload: {} })
       assert.strictEqual(ok.status, "queued")
       const exec = yield* hub.tcpClient((yield* admin.key.create({ name: "exec", scopes: ["read", "write", "execute"] })).key)

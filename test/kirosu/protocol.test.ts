@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { AckParams, EnqueueParams } from "../../src/domain/Kirosu.js"
+import { statsKeys } from "../support/KirosuClient.js"
 import { describeParamError, encodeReply, kirisStatuses, kirosuStatus, makeLineSplitter, parseLine, promptOf, resultText, toKirosuStats } from "../../src/kirosu/KirosuProtocol.js"
 
 const paramError = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
@@ -84,16 +85,7 @@ describe("Kirosu protocol (pure)", () => {
       doneWithDuration: 1,
       completedLastHour: 1
     })
-    assert.deepStrictEqual(Object.keys(stats), [
-      "queued",
-      "leased",
-      "done",
-      "failed",
-      "total_tasks",
-      "completed_last_hour",
-      "avg_completion_time_sec",
-      "error_rate_percent"
-    ])
+    assert.deepStrictEqual(Object.keys(stats), statsKeys)
     assert.strictEqual(stats.total_tasks, 4)
     assert.strictEqual(stats.avg_completion_time_sec, 1.23)
     assert.strictEqual(stats.error_rate_percent, 66.67)

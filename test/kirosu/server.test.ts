@@ -2,34 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Option, Redacted, Schedule } from "effect"
 import type { WorkerId } from "../../src/domain/Ids.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
-import { kirosuConnect } from "../support/KirosuClient.js"
+import { kirosuConnect, statsKeys, taskKeys } from "../support/KirosuClient.js"
 import { startHub } from "../support/Hub.js"
 
 /** The Kirosu hub protocol spoken over a raw TCP socket against a real hub. */
-
-const taskKeys = [
-  "task_id",
-  "prompt",
-  "system_prompt",
-  "type",
-  "status",
-  "created_at",
-  "updated_at",
-  "leased_until",
-  "worker_id",
-  "result",
-  "error"
-]
-const statsKeys = [
-  "queued",
-  "leased",
-  "done",
-  "failed",
-  "total_tasks",
-  "completed_last_hour",
-  "avg_completion_time_sec",
-  "error_rate_percent"
-]
 
 const kirosuHub = (overrides: Parameters<typeof startHub>[0] = {}) =>
   Effect.gen(function* () {

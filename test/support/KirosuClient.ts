@@ -75,3 +75,28 @@ export const kirosuConnect = (port: number, options: { readonly key?: string } =
   })
 
 export type KirosuTestClient = Effect.Effect.Success<ReturnType<typeof kirosuConnect>>
+
+/** The exact keys, in order, of a Kirosu Task and Stats object. */
+export const taskKeys = [
+  "task_id",
+  "prompt",
+  "system_prompt",
+  "type",
+  "status",
+  "created_at",
+  "updated_at",
+  "leased_until",
+  "worker_id",
+  "result",
+  "error"
+]
+export const statsKeys = [
+  "queued",
+  "leased",
+  "done",
+  "failed",
+  "total_tasks",
+  "completed_last_hour",
+  "avg_completion_time_sec",
+  "error_rate_percent"
+]

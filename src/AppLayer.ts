@@ -1,7 +1,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { HttpLayerRouter, HttpServer, SocketServer } from "@effect/platform"
 import { NodeHttpServer, NodeSocketServer } from "@effect/platform-node"
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Effect, Layer, Option, Schedule } from "effect"
 import { createServer } from "node:http"
 import { ApiKeys } from "./auth/ApiKeys.js"
 import { JwtSecret } from "./auth/JwtSecret.js"
@@ -62,9 +62,21 @@ const KirosuLive = Layer.unwrapEffect(
   )
 )
 
-/** Creates the admin on first start, then prints the line scripts wait for. */
-const Announce = Layer.effectDiscard(
+/**
+ * Creates the admin on first start, then prints the line scripts wait for. Built after the
+ * transports, so on shutdown its finalizer runs before theirs: it lets the unary requests already
+ * being handled finish (for up to 10 s) before the RPC servers interrupt what is left.
+ */
+const Announce = Layer.scopedDiscard(
   Effect.gen(function* () {
+    const metrics = yield* Metrics
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => (metrics.value("kiris_rpc_in_flight") > 0 ? Effect.fail("busy" as const) : Effect.void)).pipe(
+        Effect.retry(Schedule.spaced("20 millis")),
+        Effect.timeout("10 seconds"),
+        Effect.ignore
+      )
+    )
     const users = yield* Users
     const created = yield* users.bootstrap
     if (Option.isSome(created)) {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeHubClient } from "../../src/client/HubClient.js"
@@ -60,7 +60,20 @@ describe("kiris serve (process)", () => {
         const me = yield* whoamiOverTcp(tcpPort, adminKey)
         assert.deepStrictEqual([me.name, me.isAdmin], ["admin", true])
 
-        yield* stop(proc)
+        // A unary request in flight when SIGTERM arrives still gets its answer.
+        const client = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, adminKey)
+        const project = yield* client.project.create({ name: "p", description: "" })
+        const task = yield* client.task.enqueue({ projectId: project.id, kind: "noop", payload: {} })
+        const waiting = yield* Effect.fork(client.task.wait({ taskIds: [task.id], timeoutMs: 1500 }))
+        yield* Effect.promise(() => fetch(`http://127.0.0.1:${httpPort}/metrics`).then((r) => r.text())).pipe(
+          Effect.filterOrFail((text) => /^kiris_rpc_in_flight\{\} 1$/m.test(text)),
+          Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
+        )
+        proc.child.kill("SIGTERM")
+        const answered = yield* Fiber.join(waiting)
+        assert.deepStrictEqual(answered.map((t) => [t.id, t.status]), [[task.id, "queued"]])
+        const exit = yield* proc.exited("15 seconds")
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, proc.stderr())
       }),
     60_000
   )

@@ -18,6 +18,7 @@ export class Metrics extends Effect.Service<Metrics>()("kiris/Metrics", {
       ["kiris_open_connections", { type: "gauge", help: "Open RPC connections by transport" }],
       ["kiris_connections_total", { type: "counter", help: "RPC connections accepted by transport" }],
       ["kiris_rpc_calls_total", { type: "counter", help: "RPC calls by tag and outcome" }],
+      ["kiris_rpc_in_flight", { type: "gauge", help: "Unary RPC requests being handled" }],
       ["kiris_rpc_frame_errors_total", { type: "counter", help: "Rejected RPC frames by transport and reason" }]
     ])
     const values = new Map<string, { name: string; value: number }>()
@@ -41,6 +42,7 @@ export class Metrics extends Effect.Service<Metrics>()("kiris/Metrics", {
     return {
       inc: (name: string, labels: Labels = {}) => add(name, labels, 1),
       add,
+      value: (name: string, labels: Labels = {}) => values.get(key(name, labels))?.value ?? 0,
       render
     } as const
   }

@@ -19,7 +19,7 @@ const isHeaderPairs = (u: unknown): boolean =>
  * naming the problem) and is skipped, and the connection's other requests carry on. It also counts
  * connections and RPC outcomes for `/metrics`.
  */
-export const makeSocketProtocol = (options: { readonly maxFrameBytes: number }) =>
+export const makeSocketProtocol = (options: { readonly maxFrameBytes: number; readonly isStream: (tag: string) => boolean }) =>
   Effect.gen(function* () {
     const metrics = yield* Metrics
     const disconnects = yield* Mailbox.make<number>()
@@ -34,10 +34,13 @@ export const makeSocketProtocol = (options: { readonly maxFrameBytes: number }) 
         const id = nextId++
         const writeRaw = yield* socket.writer
         const tags = new Map<string, string>()
+        /** Unary requests awaiting their Exit (streams are open-ended, so shutdown does not wait for them). */
+        const unary = new Set<string>()
         const encode = (msg: unknown) => (framing === "ndjson" ? JSON.stringify(msg) + "\n" : JSON.stringify(msg))
         const write = (msg: FromServerEncoded) => {
           if (msg._tag === "Exit") {
             const tag = tags.get(msg.requestId)
+            if (unary.delete(msg.requestId)) metrics.add("kiris_rpc_in_flight", {}, -1)
             if (tag !== undefined) {
               tags.delete(msg.requestId)
               const exit = msg.exit as { _tag: string; cause?: { _tag?: string } }
@@ -62,6 +65,8 @@ export const makeSocketProtocol = (options: { readonly maxFrameBytes: number }) 
             clientIds.delete(id)
             clients.delete(id)
             metrics.add("kiris_open_connections", { transport }, -1)
+            metrics.add("kiris_rpc_in_flight", {}, -unary.size)
+            unary.clear()
             return disconnects.offer(id)
           })
         )
@@ -84,7 +89,11 @@ export const makeSocketProtocol = (options: { readonly maxFrameBytes: number }) 
               return reject("malformed", "malformed frame: headers must be a list of [name, value] string pairs")
             }
             ;(request as { headers: ReadonlyArray<[string, string]> }).headers = [...(headers ?? []), ...(Array.isArray(request.headers) ? request.headers : [])]
-            if (typeof request.id === "string") tags.set(request.id, String(request.tag))
+            tags.set(request.id, String(request.tag))
+            if (!options.isStream(String(request.tag)) && !unary.has(request.id)) {
+              unary.add(request.id)
+              metrics.add("kiris_rpc_in_flight", {}, 1)
+            }
           } else if ((message._tag === "Ack" || message._tag === "Interrupt") && !isRequestId(message.requestId)) {
             return reject("malformed", invalidId(message.requestId))
           }

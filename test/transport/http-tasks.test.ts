@@ -2,33 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue, Stream } from "effect"
 import type { WorkerPush } from "../../src/domain/rpc/WorkerRpcs.js"
 import { startHub, type TestHub } from "../support/Hub.js"
+import { request, type Reply } from "../support/Http.js"
 
-interface Reply {
-  readonly status: number
-  readonly text: string
-  // Parsed JSON body (undefined when the body is not JSON).
-  readonly json: any
-}
-
-const request = (hub: TestHub, method: string, route: string, options: { readonly token?: string; readonly body?: unknown } = {}) =>
-  Effect.promise(async (): Promise<Reply> => {
-    const headers: Record<string, string> = {}
-    if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`
-    if (options.body !== undefined) headers["content-type"] = "application/json"
-    const res = await fetch(hub.httpUrl + route, {
-      method,
-      headers,
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {})
-    })
-    const text = await res.text()
-    let json: unknown = undefined
-    try {
-      json = text === "" ? undefined : JSON.parse(text)
-    } catch {
-      json = undefined
-    }
-    return { status: res.status, text, json }
-  })
 
 /** Asserts the status (and the error tag), then returns the JSON body. */
 const expect = (reply: Reply, status: number, tag?: string) => {

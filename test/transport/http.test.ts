@@ -3,40 +3,8 @@ import { Effect, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { startHub, type TestHub } from "../support/Hub.js"
+import { request, type Reply } from "../support/Http.js"
 
-interface Reply {
-  readonly status: number
-  readonly contentType: string
-  readonly text: string
-  // Parsed JSON body (undefined when the body is not JSON).
-  readonly json: any
-}
-
-const request = (
-  hub: TestHub,
-  method: string,
-  route: string,
-  options: { readonly token?: string; readonly authorization?: string; readonly body?: unknown } = {}
-) =>
-  Effect.promise(async (): Promise<Reply> => {
-    const headers: Record<string, string> = {}
-    if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`
-    if (options.authorization !== undefined) headers["authorization"] = options.authorization
-    if (options.body !== undefined) headers["content-type"] = "application/json"
-    const res = await fetch(hub.httpUrl + route, {
-      method,
-      headers,
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {})
-    })
-    const text = await res.text()
-    let json: unknown = undefined
-    try {
-      json = text === "" ? undefined : JSON.parse(text)
-    } catch {
-      json = undefined
-    }
-    return { status: res.status, contentType: res.headers.get("content-type") ?? "", text, json }
-  })
 
 const expectStatus = (reply: Reply, status: number, tag?: string) => {
   assert.strictEqual(reply.status, status, reply.text.slice(0, 500))

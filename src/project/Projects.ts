@@ -48,7 +48,11 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       return Project.make({ ...project, role: "owner" })
     })
 
-    const list = (caller: Principal) => (caller.isAdmin ? repo.listAll : repo.listFor(caller.userId))
+    /** Server admins see every project, as owners (ProjectAccess treats them so). */
+    const list = (caller: Principal) =>
+      caller.isAdmin
+        ? Effect.map(repo.listAll, (all) => all.map((p) => Project.make({ ...p, role: "owner" })))
+        : repo.listFor(caller.userId)
 
     const get = Effect.fn("Projects.get")(function* (caller: Principal, id: ProjectId) {
       const { project, role } = yield* access.authorize(caller, id, "viewer")

@@ -100,8 +100,8 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
         )
         const listed = yield* admin.project.list()
         assert.deepStrictEqual(
-          listed.map((p) => [p.id, p.name, p.description]),
-          [[project.id, "apollo", "moon shot"]]
+          listed.map((p) => [p.id, p.name, p.description, p.role]),
+          [[project.id, "apollo", "moon shot", "owner"]]
         )
         assert.deepStrictEqual((yield* admin.user.list()).map((u) => u.name).sort(), ["admin", "alice"])
 

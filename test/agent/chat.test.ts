@@ -9,6 +9,16 @@ import { startAgentHub } from "./AgentHub.js"
 
 /** `kiris chat` as a real process against an in-process hub whose model is the fake server. */
 
+/** The fake model, a hub using it, and a project "work" whose workspace is a fresh temp dir. */
+const workspaceHub = Effect.gen(function* () {
+  const fake = yield* fakeOpenAI
+  const hub = yield* startAgentHub(fake)
+  const workspace = tempDir("kiris-ws-")
+  const client = yield* hub.tcpClient()
+  yield* client.project.create({ name: "work", description: "", workspace })
+  return { fake, hub, workspace }
+})
+
 const chatArgs = (hub: { readonly httpUrl: string; readonly adminKey: string }, ...rest: ReadonlyArray<string>) => [
   "chat",
   "--hub-http",
@@ -43,11 +53,7 @@ describe("kiris chat", () => {
 
   it.scopedLive("-p --yes approves permission requests and shows tool calls compactly", () =>
     Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
-      const workspace = tempDir("kiris-ws-")
-      const client = yield* hub.tcpClient()
-      yield* client.project.create({ name: "work", description: "", workspace })
+      const { fake, hub, workspace } = yield* workspaceHub
       fake.script(
         { toolCalls: [{ name: "write", args: { path: "notes.txt", content: "a\nb\n" } }] },
         { toolCalls: [{ name: "read", args: { path: "notes.txt" } }] },
@@ -64,11 +70,7 @@ describe("kiris chat", () => {
 
   it.scopedLive("-p without --yes and without a terminal refuses permission requests", () =>
     Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
-      const workspace = tempDir("kiris-ws-")
-      const client = yield* hub.tcpClient()
-      yield* client.project.create({ name: "work", description: "", workspace })
+      const { fake, hub, workspace } = yield* workspaceHub
       fake.script({ toolCalls: [{ name: "write", args: { path: "x.txt", content: "x" } }] }, { text: "could not write" })
       const run = yield* runKiris(chatArgs(hub, "--project", "work", "-p", "write x"), { cwd: tempDir("kiris-cwd-") })
       assert.strictEqual(run.code, 0, run.stderr)
@@ -91,11 +93,7 @@ describe("kiris chat", () => {
 
   it.scopedLive("reads prompts and permission answers from piped input and streams the answers", () =>
     Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
-      const workspace = tempDir("kiris-ws-")
-      const client = yield* hub.tcpClient()
-      yield* client.project.create({ name: "work", description: "", workspace })
+      const { fake, hub, workspace } = yield* workspaceHub
       fake.script(
         { text: "first reply" },
         { toolCalls: [{ name: "write", args: { path: "y.txt", content: "yes" } }] },

@@ -35,3 +35,18 @@ export const request = (
     }
     return { status: res.status, contentType: res.headers.get("content-type") ?? "", text, json }
   })
+
+/** Every REST operation of the swarm task group, as `method path` in OpenAPI form. */
+export const TASK_OPERATIONS = [
+  "post /api/tasks",
+  "get /api/tasks",
+  "post /api/tasks/batch",
+  "get /api/tasks/stats",
+  "post /api/tasks/wait",
+  "post /api/tasks/map",
+  "get /api/tasks/{taskId}",
+  "post /api/tasks/{taskId}/cancel",
+  "post /api/tasks/{taskId}/retry",
+  "post /api/tasks/{taskId}/approve",
+  "get /api/workers"
+]

@@ -2,19 +2,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
-import { startHub } from "../support/Hub.js"
-import { byId, newProject, startWorker, until, waitAll, workerKey } from "./support.js"
+import { byId, startWorker, swarmHub, until, waitAll } from "./support.js"
 
 describe("swarm chaos", () => {
   it.scopedLive(
     "a worker killed mid-task loses its leases; others finish every task exactly once and stale completions are refused",
     () =>
       Effect.gen(function* () {
-        const hub = yield* startHub()
-        const admin = yield* hub.tcpClient()
-        const key = yield* workerKey(admin)
+        const { admin, hub, key, projectId } = yield* swarmHub
         const asWorker = yield* hub.tcpClient(key)
-        const projectId = yield* newProject(admin)
         // tasks outlive the 2 s lease: only heartbeats keep a healthy worker's leases
         const args = ["--trust-shell", "--concurrency", "2", "--lease-seconds", "2"]
         const [victim, ...survivors] = yield* Effect.forEach(["victim", "s1", "s2"], (name) => startWorker({ name, tcpPort: hub.tcpPort, key, args }), {

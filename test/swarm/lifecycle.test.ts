@@ -6,17 +6,14 @@ import type { TaskId } from "../../src/domain/Ids.js"
 import { startHub } from "../support/Hub.js"
 import { runKiris } from "../support/KirisProcess.js"
 import { fakeCli, isAlive, tempDir } from "../worker/support.js"
-import { newProject, startWorker, until, waitAll, workerKey } from "./support.js"
+import { newProject, startWorker, swarmHub, until, waitAll, workerKey } from "./support.js"
 
 describe("swarm worker lifecycle", () => {
   it.scopedLive(
     "cancelling a running task kills its process on the worker",
     () =>
       Effect.gen(function* () {
-        const hub = yield* startHub()
-        const admin = yield* hub.tcpClient()
-        const key = yield* workerKey(admin)
-        const projectId = yield* newProject(admin)
+        const { admin, hub, key, projectId } = yield* swarmHub
         const worker = yield* startWorker({
           name: "w",
           tcpPort: hub.tcpPort,
@@ -91,10 +88,7 @@ describe("swarm worker lifecycle", () => {
     "SIGTERM stops leasing, lets a running task finish within the grace period, and exits 0",
     () =>
       Effect.gen(function* () {
-        const hub = yield* startHub()
-        const admin = yield* hub.tcpClient()
-        const key = yield* workerKey(admin)
-        const projectId = yield* newProject(admin)
+        const { admin, hub, key, projectId } = yield* swarmHub
         const patient = yield* startWorker({ name: "patient", tcpPort: hub.tcpPort, key, args: ["--trust-shell", "--grace-seconds", "60"] })
         const marker = path.join(tempDir(), "go")
         const task = yield* admin.task.enqueue({

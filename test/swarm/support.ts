@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import type { ProjectId, TaskId, WorkerId } from "../../src/domain/Ids.js"
 import { type Task, terminalStatuses } from "../../src/domain/Task.js"
+import { startHub } from "../support/Hub.js"
 import { spawnKiris } from "../support/KirisProcess.js"
 import { tempDir } from "../worker/support.js"
 
@@ -10,6 +11,15 @@ export const workerKey = (client: HubRpcClient) =>
   Effect.map(client.key.create({ name: "test workers", scopes: ["worker"] }), (created) => created.key)
 
 export const newProject = (client: HubRpcClient, name = "swarm") => Effect.map(client.project.create({ name }), (p) => p.id as ProjectId)
+
+/** A hub in this process with an admin client, a worker key and a project for the tasks. */
+export const swarmHub = Effect.gen(function* () {
+  const hub = yield* startHub()
+  const admin = yield* hub.tcpClient()
+  const key = yield* workerKey(admin)
+  const projectId = yield* newProject(admin)
+  return { hub, admin, key, projectId }
+})
 
 export interface WorkerOptions {
   readonly name: string

@@ -5,21 +5,17 @@ import * as path from "node:path"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
 import { echoLastUser, fakeOpenAI, lastUserText } from "../support/FakeOpenAI.js"
-import { startHub } from "../support/Hub.js"
 import { fakeCli, tempDir } from "../worker/support.js"
-import { newProject, startWorker, waitAll, workerKey } from "./support.js"
+import { startWorker, swarmHub, waitAll } from "./support.js"
 
 describe("swarm: a hub and three worker processes", () => {
   it.scopedLive(
     "300 tasks of mixed kinds each finish exactly once with the right result",
     () =>
       Effect.gen(function* () {
-        const hub = yield* startHub()
+        const { admin, hub, key, projectId } = yield* swarmHub
         const fake = yield* fakeOpenAI
         fake.setDefault(echoLastUser)
-        const admin = yield* hub.tcpClient()
-        const key = yield* workerKey(admin)
-        const projectId = yield* newProject(admin)
         const env = { KIRIS_CODEX_BIN: fakeCli, KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL, KIRIS_LLM_MAX_RETRIES: "0" }
         const workers = yield* Effect.forEach(
           ["w1", "w2", "w3"],

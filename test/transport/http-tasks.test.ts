@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Queue, Stream } from "effect"
 import type { WorkerPush } from "../../src/domain/rpc/WorkerRpcs.js"
 import { startHub, type TestHub } from "../support/Hub.js"
-import { request, type Reply } from "../support/Http.js"
+import { request, TASK_OPERATIONS, type Reply } from "../support/Http.js"
 
 
 /** Asserts the status (and the error tag), then returns the JSON body. */
@@ -27,19 +27,6 @@ const newUser = (hub: TestHub, name: string) =>
     return (yield* request(hub, "POST", "/api/auth/login", { body: { name, password } })).json.token as string
   })
 
-const TASK_OPERATIONS = [
-  "post /api/tasks",
-  "get /api/tasks",
-  "post /api/tasks/batch",
-  "get /api/tasks/stats",
-  "post /api/tasks/wait",
-  "post /api/tasks/map",
-  "get /api/tasks/{taskId}",
-  "post /api/tasks/{taskId}/cancel",
-  "post /api/tasks/{taskId}/retry",
-  "post /api/tasks/{taskId}/approve",
-  "get /api/workers"
-]
 
 describe("HTTP: the swarm task endpoints", () => {
   it.scopedLive("enqueues, reads, lists, counts, cancels, retries, approves, waits and maps", () =>

@@ -3,7 +3,7 @@ import { Effect, Schedule } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { startHub, type TestHub } from "../support/Hub.js"
-import { request, type Reply } from "../support/Http.js"
+import { request, TASK_OPERATIONS, type Reply } from "../support/Http.js"
 
 
 const expectStatus = (reply: Reply, status: number, tag?: string) => {
@@ -86,17 +86,7 @@ const EXPECTED_OPERATIONS = [
   "get /api/projects/{projectId}/members",
   "post /api/projects/{projectId}/members",
   "delete /api/projects/{projectId}/members/{user}",
-  "post /api/tasks",
-  "get /api/tasks",
-  "post /api/tasks/batch",
-  "get /api/tasks/stats",
-  "post /api/tasks/wait",
-  "post /api/tasks/map",
-  "get /api/tasks/{taskId}",
-  "post /api/tasks/{taskId}/cancel",
-  "post /api/tasks/{taskId}/retry",
-  "post /api/tasks/{taskId}/approve",
-  "get /api/workers"
+  ...TASK_OPERATIONS
 ].sort()
 
 const UNAUTHENTICATED = new Set(["post /api/auth/login"])

@@ -3,8 +3,10 @@ import { HttpLayerRouter, HttpServer, SocketServer } from "@effect/platform"
 import { NodeHttpServer, NodeSocketServer } from "@effect/platform-node"
 import { Console, Effect, Layer, Option, Schedule } from "effect"
 import { createServer } from "node:http"
+import { AccessControl } from "./auth/AccessControl.js"
 import { ApiKeys } from "./auth/ApiKeys.js"
 import { JwtSecret } from "./auth/JwtSecret.js"
+import { Revocations } from "./auth/Revocations.js"
 import { Users } from "./auth/Users.js"
 import { ServerConfig } from "./config/ServerConfig.js"
 import { EventBus } from "./events/EventBus.js"
@@ -28,7 +30,19 @@ import { RpcHandlers } from "./transport/rpc/RpcHandlers.js"
 import { TcpRpcServer, WsRpcServer } from "./transport/rpc/RpcServers.js"
 
 /** Services and storage, with no transport: what handlers and tests build on. */
-export const ServicesLive = Layer.mergeAll(Projects.Default, Users.Default, ApiKeys.Default, ProjectAccess.Default, Permission.Default, ToolRegistry.Default, Session.Default, Orchestrator.Default, TaskAccess.Default).pipe(
+export const ServicesLive = Layer.mergeAll(
+  Projects.Default,
+  Users.Default,
+  ApiKeys.Default,
+  AccessControl.Default,
+  Revocations.Default,
+  ProjectAccess.Default,
+  Permission.Default,
+  ToolRegistry.Default,
+  Session.Default,
+  Orchestrator.Default,
+  TaskAccess.Default
+).pipe(
   Layer.provideMerge(QueueLive),
   Layer.provideMerge(ProjectDb.Default),
   Layer.provideMerge(EventBus.Default),

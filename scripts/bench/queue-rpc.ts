@@ -9,7 +9,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { makeHubClient } from "../../src/client/HubClient.js"
+import { type HubRpcClient, makeHubClient } from "../../src/client/HubClient.js"
 import type { WorkerId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
 
@@ -40,12 +40,30 @@ const program = Effect.gen(function* () {
   const target = { transport: "tcp" as const, host: "127.0.0.1", port: hub.port }
   const admin = yield* makeHubClient(target, key)
   const project = yield* admin.project.create({ name: "bench", description: "" })
+  const workerKey = (yield* admin.key.create({ name: "bench workers", scopes: ["worker"] })).key
+  /** A worker connection: registers with `worker.connect` (leases are bound to it), then `onPush` handles pushes. */
+  const register = (name: string, kinds: ReadonlyArray<"noop" | "chat">, onPush: (client: HubRpcClient, id: WorkerId) => Effect.Effect<void, unknown> = () => Effect.void) =>
+    Effect.gen(function* () {
+      const client = yield* makeHubClient(target, workerKey)
+      const registered = yield* Deferred.make<WorkerId>()
+      yield* client.worker.connect({ name, kinds, capacity: batch }).pipe(
+        Stream.runForEach((push) =>
+          push._tag === "Registered"
+            ? Deferred.succeed(registered, push.workerId)
+            : push._tag === "WorkAvailable"
+              ? Effect.flatMap(Deferred.await(registered), (id) => onPush(client, id))
+              : Effect.void
+        ),
+        Effect.orDie,
+        Effect.forkScoped
+      )
+      return { client, workerId: yield* Deferred.await(registered) }
+    })
   let completed = 0
   const latencies: Array<number> = []
   const worker = (w: number) =>
     Effect.gen(function* () {
-      const client = yield* makeHubClient(target, key)
-      const workerId = `bench-${w}` as WorkerId
+      const { client, workerId } = yield* register(`bench-${w}`, ["noop"])
       while (completed < total) {
         const leases = yield* client.task.lease({ workerId, kinds: ["noop"], max: batch })
         if (leases.length === 0) {
@@ -77,26 +95,16 @@ const program = Effect.gen(function* () {
   console.log(`done=${stats.done} queued=${stats.queued} leased=${stats.leased}`)
 
   // Idle dispatch: one task at a time; a worker leases when pushed WorkAvailable.
-  const client = yield* makeHubClient(target, key)
   const held = yield* Queue.unbounded<number>()
-  const registered = yield* Deferred.make<WorkerId>()
-  yield* client.worker.connect({ name: "latency", kinds: ["chat"], capacity: 1 }).pipe(
-    Stream.runForEach((push) =>
-      push._tag === "Registered"
-        ? Deferred.succeed(registered, push.workerId)
-        : push._tag !== "WorkAvailable"
-          ? Effect.void
-          : Effect.gen(function* () {
-              const leases = yield* client.task.lease({ workerId: yield* Deferred.await(registered), kinds: ["chat"], max: 10 })
-              for (const l of leases) {
-                yield* Queue.offer(held, Date.now())
-                yield* client.task.complete({ taskId: l.task.id, fencingToken: l.fencingToken, result: null })
-              }
-            })
-    ),
-    Effect.forkScoped
+  yield* register("latency", ["chat"], (client, workerId) =>
+    Effect.gen(function* () {
+      const leases = yield* client.task.lease({ workerId, kinds: ["chat"], max: 10 })
+      for (const l of leases) {
+        yield* Queue.offer(held, Date.now())
+        yield* client.task.complete({ taskId: l.task.id, fencingToken: l.fencingToken, result: null })
+      }
+    })
   )
-  yield* Deferred.await(registered)
   const dispatch: Array<number> = []
   for (let i = 0; i < 300; i++) {
     const start = performance.now()

@@ -44,7 +44,10 @@ const program = Effect.gen(function* () {
           yield* Effect.sleep("1 millis")
           continue
         }
-        yield* queue.completeBatch(leases.map((l) => ({ taskId: l.task.id, fencingToken: l.fencingToken, result: { ok: true } })))
+        yield* queue.completeBatch(
+          `w${w}` as WorkerId,
+          leases.map((l) => ({ taskId: l.task.id, fencingToken: l.fencingToken, result: { ok: true } }))
+        )
         completed += leases.length
       }
     })

@@ -1,6 +1,7 @@
 import { Effect, Option, Schema } from "effect"
 import { Scope } from "../domain/Auth.js"
-import type { ApiKeyId, UserId } from "../domain/Ids.js"
+import type { Role } from "../domain/Auth.js"
+import type { ApiKeyId, ProjectId, UserId } from "../domain/Ids.js"
 import { ApiKeyInfo, User } from "../domain/User.js"
 import { outsideTransaction, RootDb } from "../storage/RootDb.js"
 
@@ -18,6 +19,8 @@ interface KeyRow {
   readonly prefix: string
   readonly scopes: string
   readonly kind: string
+  /** JSON array of project ids, or NULL for every project. */
+  readonly projects: string | null
   readonly created_at: number
   readonly last_used_at: number | null
   readonly revoked_at: number | null
@@ -26,6 +29,7 @@ interface KeyRow {
 const toUser = (r: UserRow) =>
   User.make({ id: r.id as UserId, name: r.name, isAdmin: r.is_admin === 1, createdAt: r.created_at })
 const decodeScopes = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Scope)))
+const decodeProjects = (text: string) => JSON.parse(text) as ReadonlyArray<ProjectId>
 const toKey = (r: KeyRow) =>
   ApiKeyInfo.make({
     id: r.id as ApiKeyId,
@@ -33,6 +37,7 @@ const toKey = (r: KeyRow) =>
     name: r.name,
     prefix: r.prefix,
     scopes: decodeScopes(r.scopes),
+    ...(r.projects === null ? {} : { projects: decodeProjects(r.projects) }),
     createdAt: r.created_at,
     lastUsedAt: r.last_used_at,
     revokedAt: r.revoked_at
@@ -58,11 +63,29 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("kiris/UsersRepo", {
         ),
       byId: (id: string) =>
         run(sql<UserRow>`SELECT * FROM users WHERE id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map(toUser)))),
-      insertKey: (k: { id: ApiKeyId; userId: UserId; name: string; prefix: string; hash: string; scopes: ReadonlyArray<Scope>; kind: string; createdAt: number }) =>
+      insertKey: (k: {
+        id: ApiKeyId
+        userId: UserId
+        name: string
+        prefix: string
+        hash: string
+        scopes: ReadonlyArray<Scope>
+        projects?: ReadonlyArray<ProjectId> | undefined
+        kind: string
+        createdAt: number
+      }) =>
         run(
-          sql`INSERT INTO api_keys (id, user_id, name, prefix, hash, scopes, kind, created_at)
-              VALUES (${k.id}, ${k.userId}, ${k.name}, ${k.prefix}, ${k.hash}, ${JSON.stringify(k.scopes)}, ${k.kind}, ${k.createdAt})`
+          sql`INSERT INTO api_keys (id, user_id, name, prefix, hash, scopes, projects, kind, created_at)
+              VALUES (${k.id}, ${k.userId}, ${k.name}, ${k.prefix}, ${k.hash}, ${JSON.stringify(k.scopes)},
+                      ${k.projects === undefined ? null : JSON.stringify(k.projects)}, ${k.kind}, ${k.createdAt})`
         ).pipe(Effect.asVoid),
+      /** For each of `projectIds` that exists: the user's role in it, or null when not a member. */
+      rolesIn: (userId: UserId, projectIds: ReadonlyArray<ProjectId>) =>
+        run(
+          sql<{ id: string; role: string | null }>`SELECT p.id AS id, m.role AS role FROM projects p
+              LEFT JOIN members m ON m.project_id = p.id AND m.user_id = ${userId}
+              WHERE p.id IN (SELECT value FROM json_each(${JSON.stringify(projectIds)}))`
+        ).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.id as ProjectId, r.role as Role | null])))),
       keyByHash: (hash: string) =>
         run(sql<KeyRow>`SELECT * FROM api_keys WHERE hash = ${hash}`).pipe(
           Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map((r) => ({ info: toKey(r), kind: r.kind }))))
@@ -77,6 +100,9 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("kiris/UsersRepo", {
         ).pipe(Effect.map((rows) => rows.map(toKey))),
       revokeKey: (id: ApiKeyId, at: number) =>
         run(sql`UPDATE api_keys SET revoked_at = ${at} WHERE id = ${id} AND revoked_at IS NULL`).pipe(Effect.asVoid),
+      /** Deletes the user; their keys and memberships go with them (foreign keys cascade). */
+      deleteUser: (id: UserId) => run(sql`DELETE FROM users WHERE id = ${id}`).pipe(Effect.asVoid),
+      adminCount: run(sql<{ n: number }>`SELECT count(*) AS n FROM users WHERE is_admin = 1`).pipe(Effect.map((r) => r[0]?.n ?? 0)),
       touchKey: (id: ApiKeyId, at: number) =>
         run(sql`UPDATE api_keys SET last_used_at = ${at} WHERE id = ${id}`).pipe(Effect.asVoid)
     } as const

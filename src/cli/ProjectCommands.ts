@@ -23,6 +23,7 @@ const memberTable = (members: ReadonlyArray<Member>) =>
     { header: "user", value: (m) => m.userName },
     { header: "user id", value: (m) => m.userId },
     { header: "role", value: (m) => m.role },
+    { header: "execute", value: (m) => (m.execute ? "yes" : "no") },
     { header: "added", value: (m) => formatTime(m.addedAt) }
   ])
 
@@ -41,7 +42,10 @@ const create = Command.make(
     description: Options.text("description").pipe(Options.withPseudoName("TEXT"), Options.withDescription("A line describing the project"), Options.optional),
     workspace: Options.directory("workspace").pipe(
       Options.withPseudoName("DIR"),
-      Options.withDescription("Use this existing directory as the project's workspace (default: a new directory in the hub's data dir)"),
+      Options.withDescription(
+        "Use this existing directory as the project's workspace (default: a new directory in the hub's data dir). Server admins only; " +
+          "it must lie under one of the hub's workspaceRoots (default: the hub user's home directory) and outside its data dir"
+      ),
       Options.optional
     )
   },
@@ -80,15 +84,29 @@ const memberAdd = Command.make(
     role: Options.choice("role", Role.literals).pipe(
       Options.withDescription("Role in the project: viewer (read), member (read and work), admin (manage members), owner; default member"),
       Options.withDefault("member" as const)
-    )
+    ),
+    execute: Options.boolean("execute").pipe(
+      Options.withDescription(
+        "Give the execute grant: the user may run commands (shell, python, custom cli tasks, the agent's bash tool) on this project's workers. " +
+          "Given by server admins, or by project admins who hold it"
+      )
+    ),
+    noExecute: Options.boolean("no-execute").pipe(Options.withDescription("Withdraw the execute grant"))
   },
   (o) =>
     withClient(o, (client) =>
       client.project
-        .addMember({ projectId: o.project, user: o.user, role: o.role })
+        .addMember({
+          projectId: o.project,
+          user: o.user,
+          role: o.role,
+          ...(o.execute ? { execute: true } : o.noExecute ? { execute: false } : {})
+        })
         .pipe(Effect.flatMap((member) => output(o.json, member, () => memberTable([member]))))
     )
-).pipe(Command.withDescription("Add a user to a project, or change their role (needs admin in the project)"))
+).pipe(
+  Command.withDescription("Add a user to a project, or change their role or execute grant (needs admin in the project)")
+)
 
 const memberRemove = Command.make("remove", { ...clientOptions, ...outputOptions, project: projectArg, user: userArg }, (o) =>
   withClient(o, (client) =>
@@ -102,7 +120,7 @@ const memberList = Command.make("list", { ...clientOptions, ...outputOptions, pr
   withClient(o, (client) =>
     client.project.members({ projectId: o.project }).pipe(Effect.flatMap((members) => output(o.json, members, () => memberTable(members))))
   )
-).pipe(Command.withDescription("List a project's members and their roles"))
+).pipe(Command.withDescription("List a project's members, their roles and who holds the execute grant"))
 
 export const memberCommand = Command.make("member").pipe(
   Command.withDescription("Manage who belongs to a project"),

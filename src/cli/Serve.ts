@@ -33,6 +33,14 @@ export const kirosuOptions = {
   )
 }
 
+/** Settings of the operations endpoints. */
+export const opsOptions = {
+  metricsToken: Options.text("metrics-token").pipe(
+    Options.withDescription("Require Authorization: Bearer TOKEN on /metrics (default $KIRIS_METRICS_TOKEN; unset: open)"),
+    Options.optional
+  )
+}
+
 type HubFlags = { readonly [K in keyof typeof hubOptions]: Option.Option<string | number> }
 
 /** Flags, as strings keyed like config keys, for the highest-precedence config source. */
@@ -72,6 +80,6 @@ export const reportStartFailure = <A, E, R>(build: Effect.Effect<A, E, R>): Effe
     )
   )
 
-export const serve = Command.make("serve", { ...hubOptions, ...kirosuOptions }, (o) => runHub(hubFlags(o))).pipe(
+export const serve = Command.make("serve", { ...hubOptions, ...kirosuOptions, ...opsOptions }, (o) => runHub(hubFlags(o))).pipe(
   Command.withDescription("Run the hub: HTTP + WebSocket RPC, REST API, and the TCP NDJSON RPC port")
 )

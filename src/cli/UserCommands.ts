@@ -1,9 +1,9 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Effect, Option, Redacted } from "effect"
+import { Console, Effect, Option, Redacted } from "effect"
 import { randomToken } from "../auth/Crypto.js"
 import { Scope } from "../domain/Auth.js"
 import { NotFound } from "../domain/Errors.js"
-import type { ApiKeyId } from "../domain/Ids.js"
+import type { ApiKeyId, ProjectId } from "../domain/Ids.js"
 import type { ApiKeyInfo, User } from "../domain/User.js"
 import type { HubRpcClient } from "../client/HubClient.js"
 import { CliError, clientOptions, output, outputOptions, withClient } from "./ClientOptions.js"
@@ -26,6 +26,7 @@ const keyTable = (keys: ReadonlyArray<ApiKeyInfo>) =>
     { header: "user id", value: (k) => k.userId },
     { header: "prefix", value: (k) => `${k.prefix}…` },
     { header: "scopes", value: (k) => k.scopes.join(",") },
+    { header: "projects", value: (k) => (k.projects === undefined ? "all" : k.projects.join(",")) },
     { header: "created", value: (k) => formatTime(k.createdAt) },
     { header: "last used", value: (k) => formatTime(k.lastUsedAt) },
     { header: "revoked", value: (k) => formatTime(k.revokedAt) }
@@ -75,9 +76,15 @@ const userList = Command.make("list", { ...clientOptions, ...outputOptions }, (o
   withClient(o, (client) => client.user.list().pipe(Effect.flatMap((users) => output(o.json, users, () => userTable(users)))))
 ).pipe(Command.withDescription("List users (server admins only)"))
 
+const userDelete = Command.make(
+  "delete",
+  { ...clientOptions, user: Args.text({ name: "user" }).pipe(Args.withDescription("User name or id")) },
+  (o) => withClient(o, (client) => Effect.zipRight(client.user.delete({ user: o.user }), Console.log(`deleted user ${o.user}`)))
+).pipe(Command.withDescription("Delete a user with their API keys and memberships; their open connections lose access at once (server admins only)"))
+
 export const userCommand = Command.make("user").pipe(
   Command.withDescription("Manage user accounts"),
-  Command.withSubcommands([userAdd, userList])
+  Command.withSubcommands([userAdd, userList, userDelete])
 )
 
 /** Finds a user by name or id (needs a server admin, as does creating a key for someone else). */
@@ -101,7 +108,14 @@ const keyCreate = Command.make(
         "Scope to grant; repeat for several (admin: everything its user may do; read; write; execute: run shell/python tasks; worker: a swarm worker). Default: read and write"
       )
     ),
-    user: Options.text("user").pipe(Options.withPseudoName("USER"), Options.withDescription("Create the key for this user (name or id; server admins only); default yourself"), Options.optional)
+    user: Options.text("user").pipe(Options.withPseudoName("USER"), Options.withDescription("Create the key for this user (name or id; server admins only); default yourself"), Options.optional),
+    projects: Options.text("project").pipe(
+      Options.withPseudoName("ID"),
+      Options.repeated,
+      Options.withDescription(
+        "Limit the key to this project (repeat for several; each one the key's user is a member of). A worker key serves only these. Default: every project its user may use"
+      )
+    )
   },
   (o) =>
     withClient(o, (client) =>
@@ -110,7 +124,8 @@ const keyCreate = Command.make(
         const created = yield* client.key.create({
           name: o.name,
           ...(o.scopes.length > 0 ? { scopes: o.scopes } : {}),
-          ...(Option.isSome(userId) ? { userId: userId.value } : {})
+          ...(Option.isSome(userId) ? { userId: userId.value } : {}),
+          ...(o.projects.length > 0 ? { projects: o.projects.map((p) => p as ProjectId) } : {})
         })
         yield* output(o.json, created, () =>
           [

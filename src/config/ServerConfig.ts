@@ -1,5 +1,6 @@
 import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
 import type { ConfigError } from "effect/ConfigError"
+import * as os from "node:os"
 import * as path from "node:path"
 
 /** Settings of a hub process, read once through `effect/Config` (see ConfigSources for precedence). */
@@ -17,6 +18,21 @@ export interface ServerConfigShape {
   readonly projectIdleSeconds: number
   /** Per-subscriber event buffer; a subscriber further behind is told how many events it missed. */
   readonly eventBuffer: number
+  /** Per-subscriber event backlog, in estimated bytes; the oldest events beyond it are dropped (`Lagged`). */
+  readonly subscriberBufferBytes: number
+  /** Requests one connection may have open at once (streams included); more get an error reply each. */
+  readonly maxInFlightPerConnection: number
+  /** Reply bytes a connection may have waiting for its client to read; beyond it, the hub stops starting its requests. */
+  readonly maxQueuedOutputBytes: number
+  /**
+   * Unary calls of one connection that run at once; more wait their turn (calls marked `Waits`,
+   * such as `task.wait`, do not count). Keeps one client's heavy calls from crowding out others.
+   */
+  readonly maxRunningPerConnection: number
+  /** A connection whose queued replies stay above `maxQueuedOutputBytes` this long without draining is closed. */
+  readonly outputStallSeconds: number
+  /** A connection without one authenticated request this long after it opened is closed. */
+  readonly authTimeoutSeconds: number
   readonly leaseSeconds: number
   /** First retry delay of a failed task; doubles per attempt (with jitter) up to `taskRetryMaxMs`. */
   readonly taskRetryBaseMs: number
@@ -29,8 +45,12 @@ export interface ServerConfigShape {
   readonly kirosuKey: Option.Option<Redacted.Redacted>
   readonly kirosuAllowShutdown: boolean
   readonly kirosuProject: string
+  /** When set, `/metrics` answers only requests with `Authorization: Bearer <metricsToken>`. */
+  readonly metricsToken: Option.Option<Redacted.Redacted>
   /** Most model calls (steps of the tool loop) in one agent turn. */
   readonly agentMaxSteps: number
+  /** Directories under which server admins may point a project at an existing workspace (absolute). */
+  readonly workspaceRoots: ReadonlyArray<string>
 }
 
 export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig, ServerConfigShape>() {
@@ -44,6 +64,12 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     maxFrameBytes: Config.integer("maxFrameBytes").pipe(Config.withDefault(4 * 1024 * 1024)),
     projectIdleSeconds: Config.integer("projectIdleSeconds").pipe(Config.withDefault(300)),
     eventBuffer: Config.integer("eventBuffer").pipe(Config.withDefault(16_384)),
+    subscriberBufferBytes: Config.integer("subscriberBufferBytes").pipe(Config.withDefault(8 * 1024 * 1024)),
+    maxInFlightPerConnection: Config.integer("maxInFlightPerConnection").pipe(Config.withDefault(64)),
+    maxQueuedOutputBytes: Config.integer("maxQueuedOutputBytes").pipe(Config.withDefault(16 * 1024 * 1024)),
+    maxRunningPerConnection: Config.integer("maxRunningPerConnection").pipe(Config.withDefault(4)),
+    outputStallSeconds: Config.number("outputStallSeconds").pipe(Config.withDefault(30)),
+    authTimeoutSeconds: Config.number("authTimeoutSeconds").pipe(Config.withDefault(10)),
     leaseSeconds: Config.integer("leaseSeconds").pipe(Config.withDefault(300)),
     taskRetryBaseMs: Config.integer("taskRetryBaseMs").pipe(Config.withDefault(1000)),
     taskRetryMaxMs: Config.integer("taskRetryMaxMs").pipe(Config.withDefault(300_000)),
@@ -55,7 +81,12 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     ),
     kirosuAllowShutdown: Config.boolean("kirosuAllowShutdown").pipe(Config.withDefault(false)),
     kirosuProject: Config.string("kirosuProject").pipe(Config.withDefault("kirosu")),
-    agentMaxSteps: Config.integer("agentMaxSteps").pipe(Config.withDefault(25))
+    metricsToken: Config.option(Config.redacted("metricsToken")),
+    agentMaxSteps: Config.integer("agentMaxSteps").pipe(Config.withDefault(25)),
+    workspaceRoots: Config.array(Config.string(), "workspaceRoots").pipe(
+      Config.withDefault([os.homedir()]),
+      Config.map((roots) => roots.filter((r) => r.trim() !== "").map((r) => path.resolve(r.replace(/^~(?=$|\/)/, os.homedir()))))
+    )
   })
 
   static readonly layer: Layer.Layer<ServerConfig, ConfigError> = Layer.effect(

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { ApiKeyId, UserId } from "./Ids.js"
+import { ApiKeyId, ProjectId, UserId } from "./Ids.js"
 
 /** Project roles, weakest first. */
 export const Role = Schema.Literal("viewer", "member", "admin", "owner")
@@ -23,7 +23,9 @@ export class Principal extends Schema.Class<Principal>("Principal")({
   name: Schema.String,
   isAdmin: Schema.Boolean,
   scopes: Schema.Array(Scope),
-  keyId: Schema.optional(ApiKeyId)
+  keyId: Schema.optional(ApiKeyId),
+  /** The projects an API or worker key is limited to; absent = every project its owner may use. */
+  projects: Schema.optional(Schema.Array(ProjectId))
 }) {}
 
 export const hasScope = (p: Principal, scope: Scope): boolean =>

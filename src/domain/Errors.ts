@@ -26,3 +26,9 @@ export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
 export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
   reason: Schema.String
 }) {}
+
+/** Too many recent attempts (e.g. failed logins for one user name); try again after `retryAfterSeconds`. */
+export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", {
+  reason: Schema.String,
+  retryAfterSeconds: Schema.Int
+}) {}

@@ -25,5 +25,7 @@ export class Member extends Schema.Class<Member>("Member")({
   userId: UserId,
   userName: Schema.String,
   role: Role,
+  /** Holds the `execute` grant: may run commands (shell, python, custom cli) on this project's workers. */
+  execute: Schema.Boolean,
   addedAt: Schema.Number
 }) {}

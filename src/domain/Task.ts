@@ -59,15 +59,20 @@ export class Task extends Schema.Class<Task>("Task")({
   status: TaskStatus,
   workerId: Schema.NullOr(WorkerId),
   leaseExpiresAt: Schema.NullOr(Schema.Number),
-  /** Changes on every lease; completions must carry the current one. */
-  fencingToken: Schema.Number,
   progress: Schema.NullOr(Schema.Unknown),
   result: Schema.NullOr(Schema.Unknown),
   error: Schema.NullOr(Schema.String),
   createdAt: Schema.Number,
   updatedAt: Schema.Number,
   finishedAt: Schema.NullOr(Schema.Number)
-}) {}
+}) {
+  /**
+   * The current lease's fencing token: a fresh random number on every lease, which the holder's
+   * calls must carry. The hub keeps it on its own copies; it is not part of the schema, so it never
+   * reaches clients (the worker learns it from its `Lease`).
+   */
+  declare readonly fencingToken: number
+}
 
 /**
  * When a task with dependencies runs. `all` (the default): once every dependency is done; it fails as
@@ -127,13 +132,18 @@ export class WorkerInfo extends Schema.Class<WorkerInfo>("WorkerInfo")({
   lastSeenAt: Schema.Number
 }) {}
 
-/** A completion or failure carried a fencing token that is no longer current: nothing changed. */
+/**
+ * A worker call on a task (heartbeat, progress, completion, failure) was refused: nothing changed.
+ * It never tells a token, nor whether the task exists or who holds it (see `leaseNotHeld`).
+ */
 export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   taskId: TaskId,
   reason: Schema.String
 }) {}
 
-/** The task cannot be run as asked (e.g. shell without the execute capability). */
-export class TaskRefused extends Schema.TaggedError<TaskRefused>()("TaskRefused", {
-  reason: Schema.String
-}) {}
+/**
+ * The one refusal for a wrong token, a lease held by another worker and an unknown task alike, so
+ * that a refusal reveals nothing about other workers' leases.
+ */
+export const leaseNotHeld = (taskId: TaskId) => new LeaseLost({ taskId, reason: "the lease on this task is not held by this worker" })
+

@@ -33,6 +33,9 @@ const pageSize = 1000
 
 const fail = (message: string) => new KirosuError({ message })
 
+export const pythonNeedsKey =
+  "python tasks are refused: this hub's Kirosu port has no key (start the hub with --kirosu-key or KIRO_SWARM_KEY)"
+
 const decode =
   <A, I>(schema: Schema.Schema<A, I>) =>
   (params: unknown) =>
@@ -129,6 +132,9 @@ export class KirosuAdapter extends Effect.Service<KirosuAdapter>()("kiris/Kirosu
         return yield* fail(`Unsupported task type: ${p.type} (expected one of ${enqueueKinds.join(", ")})`)
       }
       const kind = type as TaskKind
+      // Without a key any local process may call the port; python tasks are code that
+      // `--trust-shell` workers run, so they need the key.
+      if (kind === "python" && Option.isNone(config.kirosuKey)) return yield* fail(pythonNeedsKey)
       const system = p.system_prompt ? { system: p.system_prompt } : {}
       const payload = kind === "python" ? { command: p.prompt } : { prompt: p.prompt, ...system }
       const projectId = yield* project
@@ -154,11 +160,12 @@ export class KirosuAdapter extends Effect.Service<KirosuAdapter>()("kiris/Kirosu
       const status = p.status.trim().toLowerCase()
       if (status !== "done" && status !== "failed") return yield* fail(`Invalid status: ${p.status} (expected done or failed)`)
       const task = yield* bySeq(p.task_id)
-      if (task.status !== "leased") return yield* fail(`Task ${p.task_id} is not leased (status ${task.status})`)
+      if (task.status !== "leased" || task.workerId === null) return yield* fail(`Task ${p.task_id} is not leased (status ${task.status})`)
+      // Kirosu acks by task id alone: the ack acts as the task's current holder.
       const done =
         status === "done"
-          ? queue.complete(task.id, task.fencingToken, p.result ?? null)
-          : queue.fail(task.id, task.fencingToken, p.error === undefined || p.error === null ? "failed" : String(p.error), false)
+          ? queue.complete(task.workerId, task.id, task.fencingToken, p.result ?? null)
+          : queue.fail(task.workerId, task.id, task.fencingToken, p.error === undefined || p.error === null ? "failed" : String(p.error), false)
       yield* done.pipe(Effect.mapError(toKirosuError))
       return { ok: true }
     })

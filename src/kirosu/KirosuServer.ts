@@ -11,6 +11,8 @@ import { encodeReply, type Frame, makeLineSplitter, parseLine } from "./KirosuPr
  * The Kirosu-compatible TCP listener (`kiris serve --kirosu-port`): newline-delimited JSON, one
  * long-lived connection per client, requests answered strictly in order with exactly one line each.
  * It owns sockets, framing, the shared-key check and `shutdown`; KirosuAdapter runs the methods.
+ * Without a key the port is open to any process that reaches it: it then binds to loopback only and
+ * the adapter refuses `python` tasks, which `--trust-shell` workers would run as code.
  */
 export interface KirosuServerShape {
   /** Where the listener is bound; none when no Kirosu port is configured. */
@@ -28,6 +30,22 @@ const lowWater = 256
 const lingerMs = 5_000
 
 const digest = (s: string) => crypto.createHash("sha256").update(s).digest()
+
+/** Whether `host` names only this machine (`localhost`, `127.x.x.x`, `::1`). */
+export const isLoopbackHost = (host: string): boolean => {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h)
+}
+
+/**
+ * Where the listener binds. Without a key anyone who reaches the port may call it, so it stays on
+ * loopback whatever the hub's `host` is; with a key it follows `host`.
+ */
+export const kirosuBindHost = (host: string, hasKey: boolean): string => (hasKey || isLoopbackHost(host) ? host : "127.0.0.1")
+
+/** Printed once at start by a hub whose Kirosu port has no key. */
+export const noKeyWarning =
+  "kiris warning: the Kirosu port has no key: it listens on loopback only, any local process can enqueue chat tasks, python tasks are refused (set --kirosu-key or KIRO_SWARM_KEY)"
 
 const make = Effect.gen(function* () {
   const config = yield* ServerConfig
@@ -143,10 +161,11 @@ const make = Effect.gen(function* () {
   server.on("connection", (conn) => void fork(serveConnection(conn)))
 
   const port = Option.getOrElse(config.kirosuPort, () => 0)
+  const host = kirosuBindHost(config.host, Option.isSome(config.kirosuKey))
   yield* Effect.async<void, SocketServer.SocketServerError>((resume) => {
     const onError = (cause: Error) => resume(Effect.fail(new SocketServer.SocketServerError({ reason: "Open", cause })))
     server.once("error", onError)
-    server.listen({ port, host: config.host }, () => {
+    server.listen({ port, host }, () => {
       server.off("error", onError)
       server.on("error", (cause) => void fork(Effect.logWarning("kirosu listener error", cause)))
       resume(Effect.void)
@@ -154,12 +173,13 @@ const make = Effect.gen(function* () {
   })
   const bound = server.address() as net.AddressInfo
   const address: SocketServer.TcpAddress = { _tag: "TcpAddress", hostname: bound.address, port: bound.port }
+  if (Option.isNone(config.kirosuKey)) yield* Console.error(noKeyWarning)
   yield* Console.log(`kiris kirosu listening tcp=${address.hostname}:${address.port}`)
   return { address: Option.some(address), stopRequested: Deferred.await(stop) } satisfies KirosuServerShape
 })
 
 export class KirosuServer extends Context.Tag("kiris/KirosuServer")<KirosuServer, KirosuServerShape>() {
-  /** Listens on `kirosuPort` of the hub's host. */
+  /** Listens on `kirosuPort` of the hub's host (of loopback when no `kirosuKey` is set). */
   static readonly layer: Layer.Layer<KirosuServer, SocketServer.SocketServerError, ServerConfig | KirosuAdapter | Metrics> =
     Layer.scoped(KirosuServer, make)
 

@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import type { TextStreamPart, ToolSet } from "ai"
-import { Effect, Option } from "effect"
+import { Deferred, Effect, FiberId, Option } from "effect"
 import { newId } from "../auth/Crypto.js"
 import type { EventBody } from "../domain/Event.js"
 import type { PartId, ProjectId } from "../domain/Ids.js"
@@ -47,6 +47,11 @@ export interface TurnRecorder {
   readonly streamError: () => string | undefined
   /** The text of the last step that wrote any: the turn's answer. */
   readonly answer: () => string
+  /**
+   * Waits until the call with this id is stored and its part published, so that what a tool does
+   * next (e.g. a permission request) never reaches clients before the call it belongs to.
+   */
+  readonly recorded: (toolCallId: string) => Effect.Effect<void>
 }
 
 /**
@@ -189,6 +194,24 @@ export const makeTurnRecorder = (deps: {
     }
   }
 
+  /** Tool calls a tool run waits to see stored, by call id (see `recorded`). */
+  const callWaiters = new Map<string, Deferred.Deferred<void>>()
+  const waiterOf = (callId: string) => {
+    let waiter = callWaiters.get(callId)
+    if (waiter === undefined) {
+      waiter = Deferred.unsafeMake<void>(FiberId.none)
+      callWaiters.set(callId, waiter)
+    }
+    return waiter
+  }
+  /** Calls stored by a flush: the stream's `tool-call` part (its input complete) was applied. */
+  const storedCalls = (changed: ReadonlyArray<Part>) =>
+    Effect.forEach(
+      changed,
+      (p) => (p.data._tag === "tool" && p.data.status !== "pending" ? Deferred.succeed(waiterOf(p.data.callId), undefined) : Effect.void),
+      { discard: true }
+    )
+
   // One flush at a time, never cut in half: what it took from the buffers is written and published.
   const flushLock = Effect.unsafeMakeSemaphore(1)
   const flush = Effect.suspend(() => {
@@ -199,7 +222,10 @@ export const makeTurnRecorder = (deps: {
     dirty.clear()
     messageDirty = false
     events = []
-    return deps.repo.writeBatch(toWrite, changed).pipe(Effect.zipRight(deps.bus.publishAll(deps.projectId, toPublish)))
+    return deps.repo.writeBatch(toWrite, changed).pipe(
+      Effect.zipRight(deps.bus.publishAll(deps.projectId, toPublish)),
+      Effect.zipRight(storedCalls(changed))
+    )
   }).pipe(Effect.uninterruptible, flushLock.withPermits(1))
 
   const finish = (status: MessageStatus, error?: string) =>
@@ -220,5 +246,7 @@ export const makeTurnRecorder = (deps: {
     return texts.filter((t) => t.step === lastStep).map((t) => t.text).join("")
   }
 
-  return { messageId: message.id, apply, flush, finish, streamError: () => streamError, answer }
+  const recorded = (toolCallId: string) => Deferred.await(waiterOf(toolCallId))
+
+  return { messageId: message.id, apply, flush, finish, streamError: () => streamError, answer, recorded }
 }

@@ -14,7 +14,7 @@ import { Session } from "../session/Session.js"
 import { SessionRepo } from "../session/SessionRepo.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import { SubAgents } from "../tools/SubAgents.js"
-import { type ToolContext, ToolRegistry } from "../tools/ToolRegistry.js"
+import { type ToolCallerContext, ToolRegistry } from "../tools/ToolRegistry.js"
 import { findAgent, instructionsFor, toolsForAgent } from "./Agents.js"
 import { toModelMessages } from "./History.js"
 import { makeTurnRecorder } from "./TurnRecorder.js"
@@ -58,7 +58,12 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
     const projects = yield* ProjectsRepo
     const config = yield* ServerConfig
 
-    const stream = (input: TurnInput, messageId: MessageId, apply: (chunk: Chunk.Chunk<TextStreamPart<ToolSet>>) => Effect.Effect<void, never, SqlClient.SqlClient>) =>
+    const stream = (
+      input: TurnInput,
+      messageId: MessageId,
+      apply: (chunk: Chunk.Chunk<TextStreamPart<ToolSet>>) => Effect.Effect<void, never, SqlClient.SqlClient>,
+      recorded: (toolCallId: string) => Effect.Effect<void>
+    ) =>
       Effect.gen(function* () {
         const { session } = input
         const project = yield* projects.get(session.projectId)
@@ -72,13 +77,14 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
           Effect.sync(() => new AbortController()),
           (c) => Effect.sync(() => c.abort())
         )
-        const ctx: ToolContext = {
+        const ctx: ToolCallerContext = {
           projectId: session.projectId,
           sessionId: session.id,
           messageId,
           workspace: project.value.workspace,
           caller: input.caller,
-          abortSignal: controller.signal
+          abortSignal: controller.signal,
+          recorded
         }
         const tools = yield* registry.toolsFor(ctx).pipe(Effect.provideService(SubAgents, input.subAgents))
         const result = streamText({
@@ -133,11 +139,15 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
           yield* input.onDone({ messageId: message.id, status, answer: recorder.answer(), error: error ?? null })
         })
 
-      yield* stream(input, message.id, (chunk) =>
-        Effect.zipRight(
-          Effect.sync(() => Chunk.forEach(chunk, recorder.apply)),
-          recorder.flush
-        )
+      yield* stream(
+        input,
+        message.id,
+        (chunk) =>
+          Effect.zipRight(
+            Effect.sync(() => Chunk.forEach(chunk, recorder.apply)),
+            recorder.flush
+          ),
+        recorder.recorded
       ).pipe(Effect.onExit(finalize), Effect.ignore)
       return message.id
     })

@@ -13,7 +13,6 @@ import {
   type SetPermissionRule
 } from "../domain/Permission.js"
 import { EventBus } from "../events/EventBus.js"
-import { ProjectAccess } from "../project/ProjectAccess.js"
 import { type CurrentProject, ProjectDb } from "../storage/ProjectDb.js"
 import { PermissionRepo, type Resolution } from "./PermissionRepo.js"
 import { defaultRules, evaluate, type SubjectKind } from "./Rules.js"
@@ -63,7 +62,6 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
   scoped: Effect.gen(function* () {
     const repo = yield* PermissionRepo
     const bus = yield* EventBus
-    const access = yield* ProjectAccess
     const dbs = yield* ProjectDb
     const config = yield* ServerConfig
     const waiters = yield* Ref.make(new Map<PermissionRequestId, Deferred.Deferred<Verdict>>())
@@ -156,12 +154,10 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
     }) as (req: CheckRequest) => Effect.Effect<Verdict, never, SqlClient.SqlClient | CurrentProject>
 
     const pending = Effect.fn("Permission.pending")(function* (caller: Principal, projectId: ProjectId, sessionId?: SessionId) {
-      yield* access.authorize(caller, projectId, "viewer")
       return yield* dbs.withProject(projectId)(repo.listPending(sessionId))
     })
 
     const reply = Effect.fn("Permission.reply")(function* (caller: Principal, input: ReplyPermission) {
-      yield* access.authorize(caller, input.projectId, "member")
       return yield* dbs.withProject(input.projectId)(
         Effect.uninterruptible(Effect.gen(function* () {
           const found = yield* repo.getRequest(input.requestId)
@@ -203,20 +199,17 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
 
     /** The built-in defaults, the project's rules and, with `sessionId`, that session's overrides. */
     const rules = Effect.fn("Permission.rules")(function* (caller: Principal, projectId: ProjectId, sessionId?: SessionId) {
-      yield* access.authorize(caller, projectId, "viewer")
       const stored = yield* dbs.withProject(projectId)(repo.listRules(sessionId))
       return [...defaultRuleRows, ...stored]
     })
 
     const setRule = Effect.fn("Permission.setRule")(function* (caller: Principal, input: SetPermissionRule) {
-      yield* access.authorize(caller, input.projectId, "admin")
       return yield* dbs.withProject(input.projectId)(
         repo.upsertRule({ id: newId("rule"), sessionId: null, tool: input.tool, pattern: input.pattern, action: input.action, createdBy: caller.name })
       )
     })
 
     const removeRule = Effect.fn("Permission.removeRule")(function* (caller: Principal, projectId: ProjectId, ruleId: string) {
-      yield* access.authorize(caller, projectId, "admin")
       if (ruleId.startsWith("default:")) {
         return yield* new InvalidInput({ reason: "built-in rules cannot be removed; add a project rule to override one" })
       }
@@ -235,5 +228,5 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
 
     return { check, pending, reply, rules, setRule, removeRule, expireSession } as const
   }),
-  dependencies: [PermissionRepo.Default, ProjectAccess.Default]
+  dependencies: [PermissionRepo.Default]
 }) {}

@@ -11,8 +11,10 @@ import type { ProjectId } from "../domain/Ids.js"
 import { type CreateProject, Project } from "../domain/Project.js"
 import { EventBus } from "../events/EventBus.js"
 import { projectDir, ProjectDb } from "../storage/ProjectDb.js"
+import { Revocations } from "../auth/Revocations.js"
 import { ProjectAccess } from "./ProjectAccess.js"
 import { ProjectsRepo } from "./ProjectsRepo.js"
+import { admitWorkspace } from "./WorkspacePolicy.js"
 
 /** Records an action in the project's own database (its activity log). */
 const logActivity = (actor: Principal, action: string, detail: unknown) =>
@@ -29,17 +31,13 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
     const dbs = yield* ProjectDb
     const bus = yield* EventBus
     const config = yield* ServerConfig
+    const revocations = yield* Revocations
 
     const create = Effect.fn("Projects.create")(function* (caller: Principal, input: CreateProject) {
       if (caller.kind === "worker" || !hasScope(caller, "write")) return yield* new Forbidden({ reason: "creating a project needs the write scope" })
       const id = newId("prj") as ProjectId
       let workspace = path.join(projectDir(config.dataDir, id), "files")
-      if (input.workspace !== undefined) {
-        workspace = path.resolve(input.workspace)
-        if (!fs.existsSync(workspace) || !fs.statSync(workspace).isDirectory()) {
-          return yield* new InvalidInput({ reason: `workspace is not a directory: ${input.workspace}` })
-        }
-      }
+      if (input.workspace !== undefined) workspace = yield* admitWorkspace(caller, input.workspace, config)
       yield* Effect.sync(() => fs.mkdirSync(workspace, { recursive: true }))
       const project = Project.make({ id, name: input.name, description: input.description, workspace, createdAt: Date.now() })
       yield* repo.insert(project, caller.userId)
@@ -48,21 +46,20 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       return Project.make({ ...project, role: "owner" })
     })
 
-    /** Server admins see every project, as owners (ProjectAccess treats them so). */
+    /** Server admins see every project, as owners (ProjectAccess treats them so); a key naming projects sees those. */
     const list = (caller: Principal) =>
-      caller.isAdmin
-        ? Effect.map(repo.listAll, (all) => all.map((p) => Project.make({ ...p, role: "owner" })))
-        : repo.listFor(caller.userId)
+      Effect.map(
+        caller.isAdmin ? Effect.map(repo.listAll, (all) => all.map((p) => Project.make({ ...p, role: "owner" }))) : repo.listFor(caller.userId),
+        (all) => (caller.projects === undefined ? all : all.filter((p) => caller.projects!.includes(p.id)))
+      )
 
+    /** The callers of these were authorized by AccessControl for the project's declared role. */
     const get = Effect.fn("Projects.get")(function* (caller: Principal, id: ProjectId) {
-      const { project, role } = yield* access.authorize(caller, id, "viewer")
+      const { project, role } = yield* access.roleOf(caller, id)
       return Project.make({ ...project, role })
     })
 
-    const members = Effect.fn("Projects.members")(function* (caller: Principal, id: ProjectId) {
-      yield* access.authorize(caller, id, "viewer")
-      return yield* repo.members(id)
-    })
+    const members = (id: ProjectId) => repo.members(id)
 
     const resolveUser = (name: string) =>
       Effect.flatMap(users.byName(name), (found) =>
@@ -71,18 +68,35 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
           : Effect.flatMap(users.byId(name), (byId) => (Option.isSome(byId) ? Effect.succeed(byId.value) : new NotFound({ entity: "user", id: name })))
       )
 
-    const addMember = Effect.fn("Projects.addMember")(function* (caller: Principal, id: ProjectId, userName: string, role: Role) {
-      const mine = yield* access.authorize(caller, id, "admin")
+    /**
+     * Adds a member or changes their role and, with `execute`, their `execute` grant. Only owners make
+     * owners; the grant is given by server admins, or by project admins who hold it themselves.
+     */
+    const addMember = Effect.fn("Projects.addMember")(function* (
+      caller: Principal,
+      id: ProjectId,
+      userName: string,
+      role: Role,
+      execute?: boolean | undefined
+    ) {
+      const mine = yield* access.roleOf(caller, id)
       if (role === "owner" && mine.role !== "owner") return yield* new Forbidden({ reason: "only owners make owners" })
+      if (execute === true && !caller.isAdmin) {
+        const self = yield* repo.member(id, caller.userId)
+        if (Option.isNone(self) || !self.value.execute) {
+          return yield* new Forbidden({ reason: "only server admins, or project admins holding the execute grant, grant it" })
+        }
+      }
       const user = yield* resolveUser(userName)
-      const member = yield* repo.upsertMember(id, user.id, role)
-      yield* dbs.withProject(id)(logActivity(caller, "member.add", { user: user.name, role }))
+      const member = yield* repo.upsertMember(id, user.id, role, execute)
+      yield* dbs.withProject(id)(logActivity(caller, "member.add", { user: user.name, role, execute: member.execute }))
       yield* bus.publish(id, { _tag: "MemberAdded", member })
+      yield* revocations.publish({ _tag: "Member", projectId: id, userId: user.id })
       return member
     })
 
     const removeMember = Effect.fn("Projects.removeMember")(function* (caller: Principal, id: ProjectId, userName: string) {
-      const mine = yield* access.authorize(caller, id, "admin")
+      const mine = yield* access.roleOf(caller, id)
       const user = yield* resolveUser(userName)
       const existing = yield* repo.member(id, user.id)
       if (Option.isNone(existing)) return yield* new NotFound({ entity: "member", id: userName })
@@ -93,9 +107,10 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       yield* repo.removeMember(id, user.id)
       yield* dbs.withProject(id)(logActivity(caller, "member.remove", { user: user.name }))
       yield* bus.publish(id, { _tag: "MemberRemoved", userId: user.id })
+      yield* revocations.publish({ _tag: "Member", projectId: id, userId: user.id })
     })
 
     return { create, list, get, members, addMember, removeMember } as const
   }),
-  dependencies: [ProjectsRepo.Default, UsersRepo.Default, ProjectAccess.Default]
+  dependencies: [ProjectsRepo.Default, UsersRepo.Default, ProjectAccess.Default, Revocations.Default]
 }) {}

@@ -17,6 +17,7 @@ interface MemberRow {
   readonly user_id: string
   readonly user_name: string
   readonly role: string
+  readonly can_execute: number
   readonly added_at: number
 }
 
@@ -30,7 +31,14 @@ const toProject = (r: ProjectRow) =>
     ...(r.role ? { role: r.role as Role } : {})
   })
 const toMember = (r: MemberRow) =>
-  Member.make({ projectId: r.project_id as ProjectId, userId: r.user_id as UserId, userName: r.user_name, role: r.role as Role, addedAt: r.added_at })
+  Member.make({
+    projectId: r.project_id as ProjectId,
+    userId: r.user_id as UserId,
+    userName: r.user_name,
+    role: r.role as Role,
+    execute: r.can_execute === 1,
+    addedAt: r.added_at
+  })
 
 /** Root-database tables of projects and memberships. */
 export class ProjectsRepo extends Effect.Service<ProjectsRepo>()("kiris/ProjectsRepo", {
@@ -69,10 +77,13 @@ export class ProjectsRepo extends Effect.Service<ProjectsRepo>()("kiris/Projects
           sql<MemberRow>`SELECT m.*, u.name AS user_name FROM members m JOIN users u ON u.id = m.user_id
                          WHERE m.project_id = ${projectId} ORDER BY m.added_at`
         ).pipe(Effect.map((rows) => rows.map(toMember))),
-      upsertMember: (projectId: ProjectId, userId: UserId, role: Role) =>
+      /** `execute` undefined keeps a member's grant (a new member starts without it). */
+      upsertMember: (projectId: ProjectId, userId: UserId, role: Role, execute: boolean | undefined) =>
         run(
-          sql`INSERT INTO members (project_id, user_id, role, added_at) VALUES (${projectId}, ${userId}, ${role}, ${Date.now()})
-              ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role`
+          sql`INSERT INTO members (project_id, user_id, role, can_execute, added_at)
+              VALUES (${projectId}, ${userId}, ${role}, ${execute === true ? 1 : 0}, ${Date.now()})
+              ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role,
+                can_execute = CASE WHEN ${execute === undefined ? 1 : 0} = 1 THEN members.can_execute ELSE excluded.can_execute END`
         ).pipe(Effect.zipRight(member(projectId, userId)), Effect.map(Option.getOrThrow)),
       removeMember: (projectId: ProjectId, userId: UserId) =>
         run(sql`DELETE FROM members WHERE project_id = ${projectId} AND user_id = ${userId}`).pipe(Effect.asVoid),

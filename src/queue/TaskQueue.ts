@@ -11,7 +11,7 @@ export interface TaskFilter {
   readonly projectIds?: ReadonlyArray<ProjectId> | undefined
   readonly status?: TaskStatus | undefined
   readonly kind?: TaskKind | undefined
-  /** Default 100, at most 1000. */
+  /** Default 100, at most 200 (larger values are capped). */
   readonly limit?: number | undefined
   /** Only tasks with a smaller `seq` (paging newest-first). */
   readonly beforeSeq?: number | undefined
@@ -25,7 +25,7 @@ export interface CompleteItem {
 
 export type CompleteOutcome =
   | { readonly taskId: TaskId; readonly ok: true; readonly task: Task }
-  | { readonly taskId: TaskId; readonly ok: false; readonly error: LeaseLost | NotFound }
+  | { readonly taskId: TaskId; readonly ok: false; readonly error: LeaseLost }
 
 export interface HeartbeatResult {
   readonly expiresAt: number
@@ -40,7 +40,8 @@ export interface TaskQueueShape {
   readonly enqueueBatch: (inputs: ReadonlyArray<EnqueueInput>) => Effect.Effect<ReadonlyArray<Task>, NotFound | InvalidInput>
   /**
    * Up to `max` queued tasks of `kinds` whose `runAfter` has passed, highest priority first then
-   * oldest, respecting concurrency keys. Each lease bumps the fencing token and counts an attempt.
+   * oldest, respecting concurrency keys. Each lease gets a new random fencing token and counts an
+   * attempt; the task is then held by `workerId`.
    */
   readonly lease: (
     workerId: WorkerId,
@@ -50,25 +51,37 @@ export interface TaskQueueShape {
     /** Only tasks of these projects (every project when omitted). */
     projectIds?: ReadonlyArray<ProjectId>
   ) => Effect.Effect<ReadonlyArray<Lease>, InvalidInput>
+  /*
+   * The holder's calls: each is accepted only while `workerId` holds the task's lease with
+   * `fencingToken`. Anything else (a stale or wrong token, another holder, an unknown task) is the
+   * same `leaseNotHeld` refusal; only the holder itself learns that its task was cancelled or ended.
+   */
   readonly heartbeat: (
+    workerId: WorkerId,
     taskId: TaskId,
     fencingToken: number,
     progress?: unknown
-  ) => Effect.Effect<HeartbeatResult, LeaseLost | NotFound>
-  readonly complete: (taskId: TaskId, fencingToken: number, result: unknown) => Effect.Effect<Task, LeaseLost | NotFound>
-  readonly completeBatch: (items: ReadonlyArray<CompleteItem>) => Effect.Effect<ReadonlyArray<CompleteOutcome>>
+  ) => Effect.Effect<HeartbeatResult, LeaseLost>
+  readonly complete: (workerId: WorkerId, taskId: TaskId, fencingToken: number, result: unknown) => Effect.Effect<Task, LeaseLost>
+  readonly completeBatch: (workerId: WorkerId, items: ReadonlyArray<CompleteItem>) => Effect.Effect<ReadonlyArray<CompleteOutcome>>
   /**
    * Retryable failures go back to `queued` after an exponential backoff, or to `dead` once attempts
    * reach maxAttempts; `retryable: false` ends the task as `failed`.
    */
   readonly fail: (
+    workerId: WorkerId,
     taskId: TaskId,
     fencingToken: number,
     message: string,
     retryable: boolean
-  ) => Effect.Effect<Task, LeaseLost | NotFound>
+  ) => Effect.Effect<Task, LeaseLost>
   /** Checks the lease is current and publishes the parts as a `TaskProgress` event. */
-  readonly progress: (taskId: TaskId, fencingToken: number, parts: ReadonlyArray<unknown>) => Effect.Effect<void, LeaseLost | NotFound>
+  readonly progress: (
+    workerId: WorkerId,
+    taskId: TaskId,
+    fencingToken: number,
+    parts: ReadonlyArray<unknown>
+  ) => Effect.Effect<void, LeaseLost>
   /** queued/waiting/leased → cancelled (the leasing worker is told); an ended task is returned unchanged. */
   readonly cancel: (taskId: TaskId) => Effect.Effect<Task, NotFound>
   /** failed/dead/cancelled → queued with attempts reset. */

@@ -17,6 +17,8 @@ import { WorkerHub } from "./WorkerHub.js"
 
 const allKinds = TaskKind.literals
 const MAX_LEASE_BATCH = 1000
+/** Largest page of `list`: bounds what one call can make the hub read, encode and buffer. */
+export const MAX_LIST_PAGE = 200
 const HOT_QUEUED = 20_000
 
 /**
@@ -119,8 +121,10 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         )
       })
 
-    const completeBatch: TaskQueueShape["completeBatch"] = (items) =>
-      items.length === 0 ? Effect.succeed([]) : writer.submit((done) => ({ _tag: "Complete", items, done }))
+    const completeBatch: TaskQueueShape["completeBatch"] = (workerId, items) =>
+      items.length === 0
+        ? Effect.succeed([])
+        : writer.submit((done) => ({ _tag: "Complete", items: items.map((i) => ({ ...i, workerId })), done }))
 
     const wait: TaskQueueShape["wait"] = (taskIds, timeoutMs) =>
       Effect.scoped(
@@ -164,7 +168,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       if (filter.status !== undefined) add("status = ?", filter.status)
       if (filter.kind !== undefined) add("kind = ?", filter.kind)
       if (filter.beforeSeq !== undefined) add("seq < ?", filter.beforeSeq)
-      const limit = Math.max(1, Math.min(1000, Math.floor(filter.limit ?? 100) || 100))
+      const limit = Math.max(1, Math.min(MAX_LIST_PAGE, Math.floor(filter.limit ?? 100) || 100))
       const text = `SELECT * FROM tasks ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`
       return read<TaskRow>(text, [...params, limit]).pipe(Effect.map((rows) => rows.map(toTask)))
     }
@@ -177,22 +181,23 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       enqueue: (input) => Effect.map(enqueueBatch([input]), (tasks) => tasks[0]!),
       enqueueBatch,
       lease,
-      heartbeat: (taskId, fencingToken, progress) =>
-        writer.submit((done) => ({ _tag: "Heartbeat", item: { taskId, fencingToken, progress }, done })),
-      complete: (taskId, fencingToken, result) =>
-        Effect.flatMap(completeBatch([{ taskId, fencingToken, result }]), ([outcome]) =>
+      heartbeat: (workerId, taskId, fencingToken, progress) =>
+        writer.submit((done) => ({ _tag: "Heartbeat", item: { workerId, taskId, fencingToken, progress }, done })),
+      complete: (workerId, taskId, fencingToken, result) =>
+        Effect.flatMap(completeBatch(workerId, [{ taskId, fencingToken, result }]), ([outcome]) =>
           outcome!.ok ? Effect.succeed(outcome!.task) : Effect.fail(outcome!.error)
         ),
       completeBatch,
-      fail: (taskId, fencingToken, message, retryable) => writer.run((fx) => failOne(sql, fx, backoff, taskId, fencingToken, message, retryable)),
-      progress: (taskId, fencingToken, parts) =>
+      fail: (workerId, taskId, fencingToken, message, retryable) =>
+        writer.run((fx) => failOne(sql, fx, backoff, workerId, taskId, fencingToken, message, retryable)),
+      progress: (workerId, taskId, fencingToken, parts) =>
         Effect.gen(function* () {
-          const [row] = yield* read<{ id: TaskId; status: string; fencing_token: number; project_id: ProjectId }>(
-            "SELECT id, status, fencing_token, project_id FROM tasks WHERE id = ?",
+          const [row] = yield* read<{ id: TaskId; status: string; worker_id: string | null; fencing_token: number; project_id: ProjectId }>(
+            "SELECT id, status, worker_id, fencing_token, project_id FROM tasks WHERE id = ?",
             [taskId]
           )
-          if (row === undefined || row.status !== "leased" || row.fencing_token !== fencingToken) {
-            return yield* refusal(taskId, fencingToken, row)
+          if (row === undefined || row.status !== "leased" || row.fencing_token !== fencingToken || row.worker_id !== workerId) {
+            return yield* refusal(taskId, workerId, fencingToken, row)
           }
           yield* bus.publish(row.project_id, { _tag: "TaskProgress", taskId, parts })
         }),

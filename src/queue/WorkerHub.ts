@@ -1,6 +1,7 @@
 import { Effect, Queue, Stream } from "effect"
-import { newId } from "../auth/Crypto.js"
+import { randomToken, sha256 } from "../auth/Crypto.js"
 import { ServerConfig } from "../config/ServerConfig.js"
+import { Forbidden } from "../domain/Errors.js"
 import type { TaskId, WorkerId } from "../domain/Ids.js"
 import type { WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import { type TaskKind, WorkerInfo } from "../domain/Task.js"
@@ -10,6 +11,10 @@ const FORGET_AFTER_MS = 15 * 60_000
 
 interface Entry {
   readonly id: WorkerId
+  /** Who registered it (an API key id): only the same key may reclaim it. */
+  readonly owner: string
+  /** The connection it is registered on; null while disconnected. */
+  clientId: number | null
   name: string
   kinds: ReadonlyArray<TaskKind>
   capacity: number
@@ -29,34 +34,78 @@ export interface ConnectInput {
   readonly capacity: number
 }
 
+/** Who is connecting: the connection (the RPC `clientId`) and the identity of its key. */
+export interface Connection {
+  readonly clientId: number
+  readonly owner: string
+}
+
 /**
  * The registry of swarm workers and their push channels (`worker.connect`). It owns who is
- * connected and what they run, and pushes "work available" and "cancel task"; it holds no tasks.
- * A dropped connection only marks the worker disconnected (its leases stay until they expire); a
- * reconnect with the same id reclaims the registration.
+ * connected, on which connection and with which key, and what they run, and pushes "work
+ * available" and "cancel task"; it holds no tasks. A worker id acts only from the connection it is
+ * registered on. A dropped connection releases the registration and marks the worker disconnected
+ * (its leases stay until they expire); a reconnect with the same id and the same key reclaims it.
  */
+/**
+ * Worker ids carry a tag of the key they were issued to, so that only that key can reclaim one, also
+ * after a hub restart has emptied the registry.
+ */
+const ownerTag = (owner: string) => sha256(owner).slice(0, 12)
+/** A worker id of `owner`'s, ending in `suffix`. */
+export const workerIdFor = (owner: string, suffix: string) => `wrk_${ownerTag(owner)}_${suffix}` as WorkerId
+const issueWorkerId = (owner: string) => workerIdFor(owner, randomToken(9))
+const issuedTo = (id: WorkerId, owner: string) => id.startsWith(`wrk_${ownerTag(owner)}_`)
+
 export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
   effect: Effect.gen(function* () {
     const config = yield* ServerConfig
     const workers = new Map<string, Entry>()
+    /** Worker ids registered on each live connection. */
+    const byClient = new Map<number, Set<WorkerId>>()
     let generations = 0
+
+    const attach = (entry: Entry, clientId: number) => {
+      entry.clientId = clientId
+      const ids = byClient.get(clientId)
+      if (ids) ids.add(entry.id)
+      else byClient.set(clientId, new Set([entry.id]))
+    }
+    const detach = (entry: Entry) => {
+      if (entry.clientId === null) return
+      const ids = byClient.get(entry.clientId)
+      ids?.delete(entry.id)
+      if (ids?.size === 0) byClient.delete(entry.clientId)
+      entry.clientId = null
+    }
 
     const push = (entry: Entry, message: WorkerPush) => {
       if (entry.mailbox !== null) Queue.unsafeOffer(entry.mailbox, message)
     }
 
-    /** `Registered` first, then pushes, until the caller's connection (the stream) ends. */
-    const connect = (input: ConnectInput): Stream.Stream<WorkerPush> =>
+    /**
+     * Registers the worker on `connection`: `Registered` first, then pushes, until the stream (the
+     * connection) ends. A known id is reclaimed only by the key that registered it.
+     */
+    const connect = (input: ConnectInput, connection: Connection): Stream.Stream<WorkerPush, Forbidden> =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
-          const id = input.workerId ?? (newId("wrk") as WorkerId)
+          const id = input.workerId ?? issueWorkerId(connection.owner)
+          const previous = workers.get(id)
+          if (previous !== undefined ? previous.owner !== connection.owner : !issuedTo(id, connection.owner)) {
+            return yield* new Forbidden({ reason: `worker id ${id} belongs to another key` })
+          }
           const mailbox = yield* Queue.unbounded<WorkerPush>()
           const generation = ++generations
           const now = Date.now()
-          const previous = workers.get(id)
-          if (previous?.mailbox) yield* Queue.shutdown(previous.mailbox)
+          if (previous !== undefined) {
+            detach(previous)
+            if (previous.mailbox) yield* Queue.shutdown(previous.mailbox)
+          }
           const entry: Entry = {
             id,
+            owner: connection.owner,
+            clientId: null,
             name: input.name,
             kinds: input.kinds,
             capacity: input.capacity,
@@ -67,9 +116,11 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
             pendingKinds: new Set(input.kinds)
           }
           workers.set(id, entry)
+          attach(entry, connection.clientId)
           yield* Effect.addFinalizer(() =>
             Effect.suspend(() => {
               if (entry.generation === generation && workers.get(id) === entry) {
+                detach(entry)
                 entry.mailbox = null
                 entry.lastSeenAt = Date.now()
               }
@@ -112,6 +163,16 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
         if (entry) push(entry, { _tag: "CancelTask", taskId })
       })
 
+    /** The worker ids that `connection`'s key registered on that connection (usually one). */
+    const registered = (connection: Connection) =>
+      Effect.sync((): ReadonlyArray<WorkerId> => {
+        const ids = byClient.get(connection.clientId)
+        if (ids === undefined) return []
+        const out: Array<WorkerId> = []
+        for (const id of ids) if (workers.get(id)?.owner === connection.owner) out.push(id)
+        return out
+      })
+
     const touch = (workerId: WorkerId) =>
       Effect.sync(() => {
         const entry = workers.get(workerId)
@@ -147,6 +208,6 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       return n
     })
 
-    return { connect, notify, cancel, touch, list, connectedCount } as const
+    return { connect, registered, notify, cancel, touch, list, connectedCount } as const
   })
 }) {}

@@ -4,11 +4,14 @@ import { Cause, Effect, Runtime } from "effect"
 import { hasScope, type Principal } from "../domain/Auth.js"
 import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
 import type { ToolOutput } from "../domain/ToolOutput.js"
+import { AccessControl } from "../auth/AccessControl.js"
 import { Permission } from "../permission/Permission.js"
 import { TaskAccess } from "../queue/TaskAccess.js"
 import type { CurrentProject } from "../storage/ProjectDb.js"
 import { builtinTools } from "./builtin/Builtins.js"
 import type { Tool } from "./Tool.js"
+import type { WorkspaceFence } from "./WorkspaceFence.js"
+import { WorkspaceGuard } from "./WorkspaceGuard.js"
 
 /** Everything a tool call knows about where it runs and for whom. */
 export interface ToolContext {
@@ -20,7 +23,17 @@ export interface ToolContext {
   /** Who started the turn. */
   readonly caller: Principal
   readonly abortSignal: AbortSignal
+  /** What no tool may touch, whatever the workspace holds; the registry sets it on every call. */
+  readonly fence: WorkspaceFence
+  /**
+   * In an agent turn: waits until the call with this id is stored and published, so that a
+   * permission request never reaches clients before the tool call it is about.
+   */
+  readonly recorded?: (toolCallId: string) => Effect.Effect<void>
 }
+
+/** What callers of the registry supply: a ToolContext without the fence, which comes from the hub's state. */
+export type ToolCallerContext = Omit<ToolContext, "fence">
 
 export type { ToolOutput }
 
@@ -33,26 +46,34 @@ const aborted = (signal: AbortSignal) =>
   })
 
 /** Aborts on the turn's signal or the SDK's, whichever fires first. */
-const withSignal = (ctx: ToolContext, signal: AbortSignal | undefined): ToolContext =>
+const withSignal = (ctx: ToolCallerContext, signal: AbortSignal | undefined): ToolCallerContext =>
   signal === undefined || signal === ctx.abortSignal ? ctx : { ...ctx, abortSignal: AbortSignal.any([ctx.abortSignal, signal]) }
 
 /**
  * The built-in tools and the one path every call takes: decode the arguments with the tool's
  * Schema, check the caller's scope and the Permission rules (possibly waiting for an answer), run
  * the tool. Failures of any step come back as `{ ok: false, error }`, never as a thrown error.
+ * Every call gets the project's current WorkspaceFence, whatever fence the caller passed.
  * `task` finds SubAgents in the caller's context (see SubAgents.ts).
  */
 export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegistry", {
   effect: Effect.gen(function* () {
     const permission = yield* Permission
+    const guard = yield* WorkspaceGuard
+    const control = yield* AccessControl
     const tools: ReadonlyMap<string, Tool> = new Map((yield* builtinTools).map((t) => [t.name, t]))
 
-    const call = (t: Tool, input: unknown, ctx: ToolContext, toolCallId: string | null) =>
+    const call = (t: Tool, input: unknown, caller: ToolCallerContext, toolCallId: string | null) =>
       Effect.gen(function* () {
+        const ctx: ToolContext = { ...caller, fence: yield* guard.fenceFor(caller.projectId, caller.workspace) }
         const prepared = yield* t.prepare(input, ctx)
+        if (t.requiresScope === "execute" && !(yield* control.canExecute(ctx.caller, ctx.projectId))) {
+          return { ok: false, error: `${t.name} runs commands, which needs the execute grant in this project (and, for a key, the execute scope)` } as const
+        }
         if (t.requiresScope !== undefined && !hasScope(ctx.caller, t.requiresScope)) {
           return { ok: false, error: `${t.name} needs the ${t.requiresScope} scope, which the caller's credentials lack` } as const
         }
+        if (toolCallId !== null && ctx.recorded !== undefined) yield* Effect.timeoutOption(ctx.recorded(toolCallId), "2 seconds")
         const verdict = yield* permission.check({
           projectId: ctx.projectId,
           sessionId: ctx.sessionId,
@@ -76,11 +97,11 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
             { ok: false, error: `${t.name} failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}` } as const
           )
         ),
-        (work) => Effect.raceFirst(work, aborted(ctx.abortSignal)),
-        Effect.withSpan("ToolRegistry.call", { attributes: { tool: t.name, sessionId: ctx.sessionId } })
+        (work) => Effect.raceFirst(work, aborted(caller.abortSignal)),
+        Effect.withSpan("ToolRegistry.call", { attributes: { tool: t.name, sessionId: caller.sessionId } })
       )
 
-    const run = (name: string, input: unknown, ctx: ToolContext, toolCallId: string | null) => {
+    const run = (name: string, input: unknown, ctx: ToolCallerContext, toolCallId: string | null) => {
       const t = tools.get(name)
       return t === undefined
         ? Effect.succeed<ToolOutput>({ ok: false, error: `unknown tool: ${name}; available: ${[...tools.keys()].join(", ")}` })
@@ -88,12 +109,12 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
     }
 
     /** Runs one tool by name, the same way the model's calls run. */
-    const execute = Effect.fn("ToolRegistry.execute")(function* (name: string, input: unknown, ctx: ToolContext) {
+    const execute = Effect.fn("ToolRegistry.execute")(function* (name: string, input: unknown, ctx: ToolCallerContext) {
       return yield* run(name, input, ctx, null)
-    }) as (name: string, input: unknown, ctx: ToolContext) => Effect.Effect<ToolOutput, never, SqlClient.SqlClient | CurrentProject>
+    }) as (name: string, input: unknown, ctx: ToolCallerContext) => Effect.Effect<ToolOutput, never, SqlClient.SqlClient | CurrentProject>
 
     /** The AI SDK ToolSet for one turn; its execute functions run in the context toolsFor ran in. */
-    const toolsFor = (ctx: ToolContext): Effect.Effect<ToolSet, never, SqlClient.SqlClient | CurrentProject> =>
+    const toolsFor = (ctx: ToolCallerContext): Effect.Effect<ToolSet, never, SqlClient.SqlClient | CurrentProject> =>
       Effect.map(Effect.runtime<SqlClient.SqlClient | CurrentProject>(), (runtime) => {
         const runPromise = Runtime.runPromise(runtime)
         const set: ToolSet = {}
@@ -111,5 +132,5 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
 
     return { toolsFor, execute, names: [...tools.keys()] as ReadonlyArray<string> } as const
   }),
-  dependencies: [Permission.Default, TaskAccess.Default]
+  dependencies: [Permission.Default, TaskAccess.Default, AccessControl.Default, WorkspaceGuard.Default]
 }) {}

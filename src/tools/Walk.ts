@@ -1,5 +1,6 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type { WorkspaceFence } from "./WorkspaceFence.js"
 
 /** Directories no tool descends into. */
 export const ignoredDirs: ReadonlySet<string> = new Set([".git", "node_modules"])
@@ -13,10 +14,12 @@ export interface WalkEntry {
 }
 
 /**
- * Depth-first walk in name order, without following symlinks and skipping `ignoredDirs`. Calls
- * `visit` for each entry; returns early when `visit` returns false.
+ * Depth-first walk in name order, without following symlinks and skipping `ignoredDirs` and
+ * whatever the fence hides (neither listed nor entered). `start` must be a real path (as
+ * `resolveInWorkspace` returns). Calls `visit` for each entry; returns early when `visit` returns
+ * false.
  */
-export const walk = (start: string, maxDepth: number, visit: (entry: WalkEntry) => boolean): void => {
+export const walk = (start: string, maxDepth: number, fence: WorkspaceFence, visit: (entry: WalkEntry) => boolean): void => {
   const go = (dir: string, prefix: string, depth: number): boolean => {
     let entries: Array<fs.Dirent>
     try {
@@ -29,6 +32,7 @@ export const walk = (start: string, maxDepth: number, visit: (entry: WalkEntry) 
       if (e.isDirectory() && ignoredDirs.has(e.name)) continue
       const rel = prefix === "" ? e.name : `${prefix}/${e.name}`
       const abs = path.join(dir, e.name)
+      if (fence.hides(abs)) continue
       const entry = { rel, abs, isDir: e.isDirectory(), isSymlink: e.isSymbolicLink() }
       if (!visit(entry)) return false
       if (entry.isDir && depth < maxDepth && !go(abs, rel, depth + 1)) return false

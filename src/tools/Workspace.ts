@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ToolFailure } from "./Tool.js"
+import type { WorkspaceFence } from "./WorkspaceFence.js"
 
 export interface WorkspacePath {
   /** Real absolute path (symlinks of existing ancestors resolved). */
@@ -26,18 +27,26 @@ const lexists = (p: string) => {
   }
 }
 
+/** Where a tool call's paths are confined: the workspace, minus what its fence denies. */
+export interface WorkspaceScope {
+  readonly workspace: string
+  readonly fence: WorkspaceFence
+}
+
 /**
  * Resolves a path given to a tool inside the project workspace, or fails with a clear message:
  * relative paths are taken from the workspace root; `..` escapes, absolute paths outside the
- * workspace and symlinks (of the path or any existing ancestor) leading outside are refused.
+ * workspace and symlinks (of the path or any existing ancestor) leading outside are refused, and
+ * so is any path whose real location the fence denies (the hub's data dir, other projects'
+ * workspaces), however it is reached.
  */
-export const resolveInWorkspace = (workspace: string, input: string): Effect.Effect<WorkspacePath, ToolFailure> =>
+export const resolveInWorkspace = ({ workspace, fence }: WorkspaceScope, input: string): Effect.Effect<WorkspacePath, ToolFailure> =>
   Effect.suspend(() => {
     const refuse = (message: string) => Effect.fail(new ToolFailure({ message }))
     if (input.includes("\0")) return refuse("path contains a NUL byte")
     let root: string
     try {
-      root = fs.realpathSync(workspace)
+      root = fs.realpathSync.native(workspace)
     } catch {
       return refuse(`the project workspace does not exist: ${workspace}`)
     }
@@ -57,10 +66,12 @@ export const resolveInWorkspace = (workspace: string, input: string): Effect.Eff
     }
     let real: string
     try {
-      real = path.join(fs.realpathSync(existing), ...rest)
+      real = path.join(fs.realpathSync.native(existing), ...rest)
     } catch {
       return refuse(`path goes through a broken symlink: ${input}`)
     }
     if (!isInside(root, real)) return refuse(`path leads outside the workspace through a symlink: ${input}`)
+    const denied = fence.check(real)
+    if (denied !== undefined) return refuse(`access denied: ${input} is off limits to tools because ${denied}`)
     return Effect.succeed({ absolute: real, relative: toPosix(path.relative(root, real)) || "." })
   })

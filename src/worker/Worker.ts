@@ -1,6 +1,22 @@
 import type { RpcClient } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
-import { Cause, Console, Data, Duration, Effect, Exit, ExecutionStrategy, Fiber, Option, Queue, Ref, Schedule, Scope, Stream } from "effect"
+import {
+  Cause,
+  Console,
+  Data,
+  Duration,
+  Effect,
+  Exit,
+  ExecutionStrategy,
+  Fiber,
+  Option,
+  Queue,
+  Ref,
+  Schedule,
+  Scope,
+  Stream,
+  SubscriptionRef
+} from "effect"
 import type { TaskId, WorkerId } from "../domain/Ids.js"
 import type { WorkerRpcs, WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import type { Lease, TaskKind } from "../domain/Task.js"
@@ -12,8 +28,10 @@ import type { TaskFailure } from "./TaskFailure.js"
  * A swarm worker: registers with the hub over `worker.connect`, leases tasks when the hub pushes
  * WorkAvailable (once on connect, and whenever a slot frees up), runs up to `concurrency` of them,
  * heartbeats each at a third of the lease, reports each with its fencing token, and reconnects with
- * exponential backoff when the hub goes away, keeping its running tasks and its worker id. Closing
- * its scope stops leasing, lets running tasks finish for `graceMs`, then fails the rest as retryable.
+ * exponential backoff when the hub goes away, keeping its running tasks and its worker id. The hub
+ * accepts calls on a lease only from the connection the worker is registered on, so those calls
+ * wait while the worker is not registered. Closing its scope stops leasing, lets running tasks
+ * finish for `graceMs`, then fails the rest as retryable.
  */
 
 export type WorkerClient = RpcClient.FromGroup<typeof WorkerRpcs, RpcClientError>
@@ -87,7 +105,9 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
 
     const running = new Map<TaskId, RunningTask>()
     const workerId = yield* Ref.make<WorkerId | undefined>(undefined)
-    const connected = yield* Ref.make(false)
+    /** The current registration's number (one more on every `Registered`); 0 while not registered. */
+    const session = yield* SubscriptionRef.make(0)
+    let sessions = 0
     const draining = yield* Ref.make(false)
     const hubLeaseSeconds = yield* Ref.make(300)
     const pendingCompletions = yield* Ref.make(0)
@@ -100,22 +120,62 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
       return (yield* Ref.get(draining)) ? 15_000 : Math.max(60_000, 2 * (yield* leaseMs))
     })
 
+    /** Waits until the worker is registered on the current connection; its session number and id. */
+    const registered = Effect.gen(function* () {
+      const n = yield* session.changes.pipe(Stream.filter((n) => n > 0), Stream.runHead, Effect.map(Option.getOrElse(() => 0)))
+      return { n, id: (yield* Ref.get(workerId))! }
+    })
+    const sessionChanged = (n: number) => Effect.map(SubscriptionRef.get(session), (now) => now !== n)
+
+    /**
+     * A call on a leased task, made once registered. A refusal while the session changed may come
+     * from a connection not yet registered again: the call is made again (at most twice more).
+     */
+    const asWorker = <A, E>(call: (id: WorkerId) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.gen(function* () {
+        for (let attempt = 0; ; attempt++) {
+          const { n, id } = yield* registered
+          const exit = yield* Effect.exit(call(id))
+          if (Exit.isSuccess(exit) || attempt >= 2) return yield* exit
+          const failure = Cause.failureOption(exit.cause)
+          if (Option.isNone(failure) || isTransport(failure.value) || !(yield* sessionChanged(n))) return yield* exit
+        }
+      })
+
     const stop = (task: RunningTask, reason: StopReason) =>
       Effect.suspend(() => {
         task.reason ??= reason
         return task.fiber === undefined ? Effect.void : Fiber.interruptFork(task.fiber)
       })
 
+    /** Reports completions; those refused while the session changed are sent again (at most twice more). */
+    const completeAll = (items: ReadonlyArray<Completion>) =>
+      Effect.gen(function* () {
+        let pending = items
+        for (let attempt = 0; pending.length > 0; attempt++) {
+          const { n, id } = yield* registered
+          const outcomes = yield* client.task.completeBatch({ workerId: id, items: pending })
+          const refused = outcomes.filter((o) => !o.ok)
+          const again = attempt < 2 && refused.length > 0 && (yield* sessionChanged(n))
+          if (!again) {
+            for (const o of refused) yield* log(`completion of ${o.taskId} refused: ${o.error ?? "unknown"}`)
+            return
+          }
+          const retry = new Set(refused.map((o) => o.taskId))
+          pending = pending.filter((i) => retry.has(i.taskId))
+        }
+      })
+
     // == completions: one `task.completeBatch` for whatever finished meanwhile
     const flush = Effect.gen(function* () {
       const batch = yield* Queue.takeBetween(completions, 1, 1000)
       const items = [...batch]
-      yield* Effect.gen(function* () {
-        const outcomes = yield* retryTransport(client.task.completeBatch({ items }), yield* reportWindowMs).pipe(
-          Effect.catchAll((e) => log(`could not report ${items.length} completion(s): ${describe(e)}`).pipe(Effect.as([])))
-        )
-        for (const o of outcomes) if (!o.ok) yield* log(`completion of ${o.taskId} refused: ${o.error ?? "unknown"}`)
-      }).pipe(Effect.ensuring(Ref.update(pendingCompletions, (n) => n - items.length)))
+      const window = yield* reportWindowMs
+      yield* retryTransport(completeAll(items), window).pipe(
+        Effect.timeoutFail({ duration: Duration.millis(window), onTimeout: () => "the hub did not take this worker back in time" }),
+        Effect.catchAll((e) => log(`could not report ${items.length} completion(s): ${describe(e)}`)),
+        Effect.ensuring(Ref.update(pendingCompletions, (n) => n - items.length))
+      )
     })
 
     const report = (task: RunningTask, exit: Exit.Exit<unknown, TaskFailure>) =>
@@ -137,20 +197,31 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
           (interrupted ? `worker ${settings.name} stopped before the task finished` : `worker error: ${describe(Cause.squash(exit.cause))}`)
         const retryable = failure?.retryable ?? true
         yield* taskLog(`failed ${t.id} ${t.kind} ${took}${retryable ? "" : " (permanent)"}: ${message.split("\n")[0]}`)
-        yield* retryTransport(client.task.fail({ taskId: t.id, fencingToken, message, retryable }), yield* reportWindowMs).pipe(
+        const window = yield* reportWindowMs
+        yield* retryTransport(
+          asWorker((id) => client.task.fail({ workerId: id, taskId: t.id, fencingToken, message, retryable })),
+          window
+        ).pipe(
+          Effect.timeoutFail({ duration: Duration.millis(window), onTimeout: () => "the hub did not take this worker back in time" }),
           Effect.catchAll((e) => log(`could not report the failure of ${t.id}: ${describe(e)}`))
         )
       })
 
-    /** One beat for one task: a cancelled task or a lost lease stops it; a transport error waits for the next round. */
+    /**
+     * One beat for one task (only while registered): a cancelled task or a lost lease stops it; a
+     * transport error, or a refusal while the session changed, waits for the next round.
+     */
     const beat = (task: RunningTask) =>
       Effect.gen(function* () {
+        const n = yield* SubscriptionRef.get(session)
+        const id = yield* Ref.get(workerId)
+        if (n === 0 || id === undefined) return
         task.lastBeatAt = Date.now()
         const { task: t, fencingToken } = task.lease
-        const result = yield* Effect.either(client.task.heartbeat({ taskId: t.id, fencingToken }))
+        const result = yield* Effect.either(client.task.heartbeat({ workerId: id, taskId: t.id, fencingToken }))
         if (result._tag === "Right") {
           if (result.right.cancelled) yield* stop(task, "cancelled")
-        } else if (result.left._tag === "LeaseLost" || result.left._tag === "NotFound") {
+        } else if ((result.left._tag === "LeaseLost" || result.left._tag === "NotFound") && !(yield* sessionChanged(n))) {
           yield* stop(task, "lease-lost")
         }
       })
@@ -182,10 +253,17 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
         const task: RunningTask = { lease, startedAt: now, lastBeatAt: now, fiber: undefined, reason: undefined }
         running.set(t.id, task)
         yield* taskLog(`start ${t.id} ${t.kind}${t.attempts > 1 ? ` (attempt ${t.attempts})` : ""}`)
+        /** Parts are best effort: dropped while not registered, like those lost in transport. */
         const progress = (parts: ReadonlyArray<unknown>) =>
-          client.task
-            .progress({ taskId: t.id, fencingToken: lease.fencingToken, parts })
-            .pipe(Effect.catchAll((e) => (e._tag === "LeaseLost" || e._tag === "NotFound" ? stop(task, "lease-lost") : Effect.void)))
+          Effect.gen(function* () {
+            const n = yield* SubscriptionRef.get(session)
+            const id = yield* Ref.get(workerId)
+            if (n === 0 || id === undefined) return
+            const result = yield* Effect.either(client.task.progress({ workerId: id, taskId: t.id, fencingToken: lease.fencingToken, parts }))
+            if (result._tag === "Left" && (result.left._tag === "LeaseLost" || result.left._tag === "NotFound") && !(yield* sessionChanged(n))) {
+              yield* stop(task, "lease-lost")
+            }
+          })
         const input = { taskId: t.id, kind: t.kind, payload: t.payload, inputs: lease.inputs, createdAt: t.createdAt, progress }
         task.fiber = yield* executors.run(input).pipe(
           Effect.onExit((exit) => report(task, exit)),
@@ -198,7 +276,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     // == leasing: only when woken (connect, WorkAvailable, a freed slot), never in a loop of its own
     const leaseOnce = Effect.gen(function* () {
       const id = yield* Ref.get(workerId)
-      if (id === undefined || !(yield* Ref.get(connected)) || (yield* Ref.get(draining))) return
+      if (id === undefined || (yield* SubscriptionRef.get(session)) === 0 || (yield* Ref.get(draining))) return
       const free = settings.concurrency - running.size
       if (free <= 0) return
       const leases = yield* client.task
@@ -215,7 +293,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
           case "Registered": {
             const before = yield* Ref.getAndSet(workerId, push.workerId)
             yield* Ref.set(hubLeaseSeconds, push.leaseSeconds)
-            yield* Ref.set(connected, true)
+            yield* SubscriptionRef.set(session, ++sessions)
             yield* log(`${before === undefined ? "connected" : "reconnected"} as ${push.workerId} (${settings.kinds.join(",")} x${settings.concurrency})`)
             return yield* Queue.offer(wake, undefined)
           }
@@ -228,7 +306,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
         }
       })
 
-    const session = Effect.gen(function* () {
+    const connectOnce = Effect.gen(function* () {
       const id = yield* Ref.get(workerId)
       yield* client.worker
         .connect({ name: settings.name, kinds: settings.kinds, capacity: settings.concurrency, ...(id === undefined ? {} : { workerId: id }) })
@@ -238,8 +316,8 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     const connectLoop = Effect.gen(function* () {
       let attempt = 0
       for (;;) {
-        const exit = yield* Effect.exit(session)
-        const wasConnected = yield* Ref.getAndSet(connected, false)
+        const exit = yield* Effect.exit(connectOnce)
+        const wasConnected = (yield* SubscriptionRef.getAndSet(session, 0)) > 0
         const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
         if (Option.isSome(failure) && !isTransport(failure.value)) {
           return yield* new WorkerRejected({ message: `the hub refused this worker: ${describe(failure.value)}` })
@@ -281,6 +359,9 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     yield* loop("heartbeat", heartbeats)
     // a slow safety net in case a push was missed while a lease was in flight
     yield* Effect.forkIn(Effect.forever(Effect.zipRight(Effect.sleep("30 seconds"), Queue.offer(wake, undefined))), scope)
+    // The registration (the connect stream) outlives the drain: the hub takes the drained tasks'
+    // reports only from the connection the worker is registered on.
+    const connection = yield* Effect.forkIn(connectLoop, scope)
     yield* Effect.addFinalizer(() => drain)
-    return yield* connectLoop
+    return yield* Fiber.join(connection)
   })

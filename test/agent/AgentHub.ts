@@ -1,4 +1,5 @@
 import { ConfigProvider, Deferred, type Duration, Effect, Option, Stream, SubscriptionRef } from "effect"
+import * as os from "node:os"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
 import type { DomainEvent, EventBody } from "../../src/domain/Event.js"
@@ -20,9 +21,12 @@ export const fakeModelConfig = (fake: FakeOpenAI, extra: Record<string, string> 
     )
   )
 
-/** A whole hub in this process whose default model is the fake server's. */
+/**
+ * A whole hub in this process whose default model is the fake server's; server admins may use
+ * existing directories under the system temp dir as workspaces.
+ */
 export const startAgentHub = (fake: FakeOpenAI, options: Partial<ServerConfigShape> = {}) =>
-  startHub(options).pipe(Effect.withConfigProvider(fakeModelConfig(fake)))
+  startHub({ workspaceRoots: [os.tmpdir()], ...options }).pipe(Effect.withConfigProvider(fakeModelConfig(fake)))
 
 export type Transport = "tcp" | "ws"
 

@@ -64,16 +64,16 @@ describe("kiris client commands", () => {
         )
 
         yield* admin.user.create({ name: "carol", password: "carol-password", isAdmin: false })
-        const added = lines(ok(yield* kiris(hub, ["member", "add", id!, "carol", "--role", "viewer"])))
-        assert.deepStrictEqual(cells(added[0]!), ["USER", "USER ID", "ROLE", "ADDED"])
-        assert.deepStrictEqual(cells(added[1]!).filter((_, i) => i !== 1 && i !== 3), ["carol", "viewer"])
+        const added = lines(ok(yield* kiris(hub, ["member", "add", id!, "carol", "--role", "viewer", "--execute"])))
+        assert.deepStrictEqual(cells(added[0]!), ["USER", "USER ID", "ROLE", "EXECUTE", "ADDED"])
+        assert.deepStrictEqual(cells(added[1]!).filter((_, i) => i !== 1 && i !== 4), ["carol", "viewer", "yes"])
 
-        const members = json<Array<{ userName: string; role: string }>>(yield* kiris(hub, ["member", "list", id!, "--json"]))
+        const members = json<Array<{ userName: string; role: string; execute: boolean }>>(yield* kiris(hub, ["member", "list", id!, "--json"]))
         assert.deepStrictEqual(
-          members.map((m) => [m.userName, m.role]),
+          members.map((m) => [m.userName, m.role, m.execute]),
           [
-            ["admin", "owner"],
-            ["carol", "viewer"]
+            ["admin", "owner", false],
+            ["carol", "viewer", true]
           ]
         )
 

@@ -16,6 +16,7 @@ const serve = (flags: ReadonlyArray<string>, env: Record<string, string> = {}) =
     const dataDir = tempDir()
     const port = yield* Deferred.make<number, Error>()
     const exited = yield* Deferred.make<number | null>()
+    const warned = yield* Deferred.make<string>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         childProcess.spawn(process.execPath, [bin, "serve", "--data-dir", dataDir, "--port", "0", "--tcp-port", "0", ...flags], {
@@ -32,7 +33,11 @@ const serve = (flags: ReadonlyArray<string>, env: Record<string, string> = {}) =
       const m = out.match(/^kiris kirosu listening tcp=(\S+):(\d+)$/m)
       if (m) Deferred.unsafeDone(port, Effect.succeed(Number(m[2])))
     })
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      err += chunk
+      const m = err.match(/^kiris warning: .*$/m)
+      if (m) Deferred.unsafeDone(warned, Effect.succeed(m[0]))
+    })
     child.on("exit", (code) => {
       Deferred.unsafeDone(exited, Effect.succeed(code))
       Deferred.unsafeDone(port, Effect.fail(new Error(`kiris exited (${code}) before listening:\n${out}\n${err}`)))
@@ -41,6 +46,10 @@ const serve = (flags: ReadonlyArray<string>, env: Record<string, string> = {}) =
     const tcpPort = Number(out.match(/^kiris listening http=\S+ tcp=\S+:(\d+)$/m)?.[1])
     return {
       port: listening,
+      /** The host of the `kiris kirosu listening` line. */
+      host: out.match(/^kiris kirosu listening tcp=(\S+):\d+$/m)?.[1],
+      /** The first `kiris warning:` line on stderr. */
+      warning: Deferred.await(warned).pipe(Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new Error(`no warning line:\n${out}\n${err}`) })),
       /** A Kiris RPC client of this hub, as the admin. */
       kiris: () =>
         makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()),
@@ -78,5 +87,17 @@ describe("kiris serve --kirosu-port", () => {
       const again = yield* kirosuConnect(hub.port, { key: "env-key" })
       assert.strictEqual((yield* again.ok("stats")).stats.total_tasks, 0)
       assert.isTrue(hub.running())
+    }))
+
+  it.scopedLive("without a key: one warning line on stderr, the Kirosu port on loopback despite --host 0.0.0.0, python refused", () =>
+    Effect.gen(function* () {
+      const hub = yield* serve(["--kirosu-port", "0", "--host", "0.0.0.0"])
+      assert.strictEqual(hub.host, "127.0.0.1")
+      const warning = yield* hub.warning
+      assert.match(warning, /^kiris warning: the Kirosu port has no key: .*python tasks are refused.*--kirosu-key/)
+      assert.strictEqual(hub.output().match(/^kiris warning:/gm)?.length, 1, hub.output())
+      const c = yield* kirosuConnect(hub.port)
+      assert.include((yield* c.call("enqueue", { prompt: "print(1)", type: "python" })).error?.message, "python tasks are refused")
+      assert.strictEqual((yield* c.ok("enqueue", { prompt: "hi" })).task_id, 1)
     }))
 })

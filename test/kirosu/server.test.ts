@@ -279,8 +279,8 @@ describe("kirosu port", () => {
 
   it.scopedLive("unknown methods and missing params are errors naming them; python tasks keep their code", () =>
     Effect.gen(function* () {
-      const { port } = yield* kirosuHub()
-      const c = yield* kirosuConnect(port)
+      const { port } = yield* kirosuHub({ kirosuKey: Option.some(Redacted.make("s3cret")) })
+      const c = yield* kirosuConnect(port, { key: "s3cret" })
       const unknown = yield* c.call("frobnicate")
       assert.deepStrictEqual(unknown.error, { message: "Unknown method: frobnicate" })
       assert.strictEqual(unknown.result, null)

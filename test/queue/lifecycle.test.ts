@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Scope, Stream } from "effect"
 import type { TaskId } from "../../src/domain/Ids.js"
-import { eventually, otherProject, startQueue, task, worker } from "./support.js"
+import { connection, eventually, otherProject, startQueue, task, worker } from "./support.js"
 
 const failure = <A, E>(exit: Either.Either<A, E>) => (Either.isLeft(exit) ? exit.left : undefined)
 
@@ -43,7 +43,7 @@ describe("TaskQueue lifecycle", () => {
       const t = yield* queue.enqueue(task({ maxAttempts: 3 }))
       const [l1] = yield* queue.lease(worker("w"), ["noop"], 1)
       const before = Date.now()
-      const f1 = yield* queue.fail(t.id, l1!.fencingToken, "boom 1", true)
+      const f1 = yield* queue.fail(worker("w"), t.id, l1!.fencingToken, "boom 1", true)
       assert.strictEqual(f1.status, "queued")
       assert.strictEqual(f1.error, "boom 1")
       assert.isAtLeast(f1.runAfter - before, 200 * 0.8 - 5)
@@ -52,11 +52,11 @@ describe("TaskQueue lifecycle", () => {
 
       const [l2] = yield* eventually(queue.lease(worker("w"), ["noop"], 1), (ls) => ls.length > 0)
       assert.strictEqual(l2!.task.attempts, 2)
-      const f2 = yield* queue.fail(t.id, l2!.fencingToken, "boom 2", true)
+      const f2 = yield* queue.fail(worker("w"), t.id, l2!.fencingToken, "boom 2", true)
       assert.isAtLeast(f2.runAfter - f2.updatedAt, 400 * 0.8 - 5, "the second delay doubles")
 
       const [l3] = yield* eventually(queue.lease(worker("w"), ["noop"], 1), (ls) => ls.length > 0)
-      const dead = yield* queue.fail(t.id, l3!.fencingToken, "boom 3", true)
+      const dead = yield* queue.fail(worker("w"), t.id, l3!.fencingToken, "boom 3", true)
       assert.strictEqual(dead.status, "dead")
       assert.strictEqual(dead.attempts, 3)
       assert.isNotNull(dead.finishedAt)
@@ -72,7 +72,7 @@ describe("TaskQueue lifecycle", () => {
       const { queue } = yield* startQueue()
       const t = yield* queue.enqueue(task({ maxAttempts: 5 }))
       const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
-      const failed = yield* queue.fail(t.id, l!.fencingToken, "bad input", false)
+      const failed = yield* queue.fail(worker("w"), t.id, l!.fencingToken, "bad input", false)
       assert.strictEqual(failed.status, "failed")
       assert.strictEqual(failed.attempts, 1)
     }))
@@ -103,7 +103,7 @@ describe("TaskQueue lifecycle", () => {
         [keyed[0]!.id, free.id]
       )
       assert.strictEqual((yield* queue.lease(worker("w2"), ["noop"], 10)).length, 0)
-      yield* queue.complete(keyed[0]!.id, first[0]!.fencingToken, null)
+      yield* queue.complete(worker("w"), keyed[0]!.id, first[0]!.fencingToken, null)
       const next = yield* queue.lease(worker("w2"), ["noop"], 10)
       assert.deepStrictEqual(
         next.map((l) => l.task.id),
@@ -116,7 +116,12 @@ describe("TaskQueue lifecycle", () => {
         two.map((l) => l.task.id),
         [wide[0]!.id, wide[1]!.id]
       )
-      assert.strictEqual((yield* queue.get(wide[2]!.id)).fencingToken, 0, "a lease handed back leaves no trace")
+      const handedBack = yield* queue.get(wide[2]!.id)
+      assert.deepStrictEqual(
+        [handedBack.status, handedBack.attempts, handedBack.workerId],
+        ["queued", 0, null],
+        "a lease handed back leaves no trace"
+      )
     }))
 
   it.scopedLive("a stale fencing token is refused and changes nothing", () =>
@@ -124,16 +129,16 @@ describe("TaskQueue lifecycle", () => {
       const { queue } = yield* startQueue()
       const t = yield* queue.enqueue(task())
       const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
-      const stale = yield* Effect.either(queue.complete(t.id, l!.fencingToken + 1, "nope"))
+      const stale = yield* Effect.either(queue.complete(worker("w"), t.id, l!.fencingToken + 1, "nope"))
       assert.strictEqual(failure(stale)?._tag, "LeaseLost")
-      const staleFail = yield* Effect.either(queue.fail(t.id, l!.fencingToken - 1, "nope", false))
+      const staleFail = yield* Effect.either(queue.fail(worker("w"), t.id, l!.fencingToken - 1, "nope", false))
       assert.strictEqual(failure(staleFail)?._tag, "LeaseLost")
       const unchanged = yield* queue.get(t.id)
       assert.strictEqual(unchanged.status, "leased")
       assert.isNull(unchanged.result)
-      const unknown = yield* Effect.either(queue.complete("tsk_nope" as TaskId, 1, null))
-      assert.strictEqual(failure(unknown)?._tag, "NotFound")
-      const outcomes = yield* queue.completeBatch([
+      const unknown = yield* Effect.either(queue.complete(worker("w"), "tsk_nope" as TaskId, 1, null))
+      assert.strictEqual(failure(unknown)?._tag, "LeaseLost", "an unknown task is refused like a stale token")
+      const outcomes = yield* queue.completeBatch(worker("w"), [
         { taskId: t.id, fencingToken: 99, result: 1 },
         { taskId: t.id, fencingToken: l!.fencingToken, result: 2 }
       ])
@@ -151,14 +156,14 @@ describe("TaskQueue lifecycle", () => {
       const [first] = yield* queue.lease(worker("a"), ["noop"], 1, 0.2)
       const [second] = yield* eventually(queue.lease(worker("b"), ["noop"], 1), (ls) => ls.length > 0)
       assert.strictEqual(second!.task.id, t.id)
-      assert.strictEqual(second!.task.workerId, "b")
-      assert.isAbove(second!.fencingToken, first!.fencingToken)
+      assert.strictEqual(second!.task.workerId, worker("b"))
+      assert.notStrictEqual(second!.fencingToken, first!.fencingToken)
       assert.strictEqual(second!.task.attempts, 2)
-      const late = yield* Effect.either(queue.complete(t.id, first!.fencingToken, "late"))
+      const late = yield* Effect.either(queue.complete(worker("a"), t.id, first!.fencingToken, "late"))
       assert.strictEqual(failure(late)?._tag, "LeaseLost")
-      const beat = yield* Effect.either(queue.heartbeat(t.id, first!.fencingToken))
+      const beat = yield* Effect.either(queue.heartbeat(worker("a"), t.id, first!.fencingToken))
       assert.strictEqual(failure(beat)?._tag, "LeaseLost")
-      yield* queue.complete(t.id, second!.fencingToken, "on time")
+      yield* queue.complete(worker("b"), t.id, second!.fencingToken, "on time")
       assert.strictEqual((yield* queue.get(t.id)).result, "on time")
     }))
 
@@ -178,7 +183,7 @@ describe("TaskQueue lifecycle", () => {
       const [l] = yield* queue.lease(worker("a"), ["noop"], 1, 1.5)
       for (let i = 0; i < 4; i++) {
         yield* Effect.sleep("500 millis")
-        const beat = yield* queue.heartbeat(t.id, l!.fencingToken, { step: i })
+        const beat = yield* queue.heartbeat(worker("a"), t.id, l!.fencingToken, { step: i })
         assert.isFalse(beat.cancelled)
         assert.isAbove(beat.expiresAt, Date.now())
       }
@@ -195,20 +200,20 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual(cancelled.status, "cancelled")
       assert.strictEqual((yield* queue.lease(worker("w"), ["chat"], 1)).length, 0)
 
-      const pushes = yield* hub.connect({ workerId: worker("w1"), name: "w1", kinds: ["noop"], capacity: 1 }).pipe(
+      const pushes = yield* hub.connect({ workerId: worker("w1"), name: "w1", kinds: ["noop"], capacity: 1 }, connection(1)).pipe(
         Stream.filter((p) => p._tag === "CancelTask"),
         Stream.take(1),
         Stream.runCollect,
         Effect.fork
       )
-      yield* eventually(hub.list(new Map()), (ws) => ws.some((w) => w.id === "w1" && w.connected))
+      yield* eventually(hub.list(new Map()), (ws) => ws.some((w) => w.id === worker("w1") && w.connected))
       const leased = yield* queue.enqueue(task())
       const [l] = yield* queue.lease(worker("w1"), ["noop"], 1)
       yield* queue.cancel(leased.id)
       const [push] = yield* Fiber.join(pushes)
       assert.deepStrictEqual(push, { _tag: "CancelTask", taskId: leased.id })
-      assert.deepStrictEqual(yield* queue.heartbeat(leased.id, l!.fencingToken).pipe(Effect.map((b) => b.cancelled)), true)
-      assert.strictEqual(failure(yield* Effect.either(queue.complete(leased.id, l!.fencingToken, null)))?._tag, "LeaseLost")
+      assert.deepStrictEqual(yield* queue.heartbeat(worker("w1"), leased.id, l!.fencingToken).pipe(Effect.map((b) => b.cancelled)), true)
+      assert.strictEqual(failure(yield* Effect.either(queue.complete(worker("w1"), leased.id, l!.fencingToken, null)))?._tag, "LeaseLost")
       assert.strictEqual((yield* queue.cancel(leased.id)).status, "cancelled", "cancelling again is harmless")
     }))
 
@@ -220,9 +225,9 @@ describe("TaskQueue lifecycle", () => {
       const early = yield* queue.wait([a!.id], 50)
       assert.strictEqual(early[0]!.status, "queued")
       const leases = yield* queue.lease(worker("w"), ["noop"], 2)
-      yield* queue.complete(a!.id, leases[0]!.fencingToken, 1)
+      yield* queue.complete(worker("w"), a!.id, leases[0]!.fencingToken, 1)
       assert.isNull(yield* Fiber.poll(waiting).pipe(Effect.map((o) => (o._tag === "Some" ? "done" : null))))
-      yield* queue.fail(b!.id, leases[1]!.fencingToken, "x", false)
+      yield* queue.fail(worker("w"), b!.id, leases[1]!.fencingToken, "x", false)
       const ended = yield* Fiber.join(waiting)
       assert.deepStrictEqual(
         ended.map((t) => t.status),
@@ -284,8 +289,8 @@ describe("TaskQueue lifecycle", () => {
       yield* queue.enqueue(task({ projectId: otherProject, idempotencyKey: "x" }))
       const leases = yield* queue.lease(worker("w"), ["noop"], 3)
       const byId = new Map(leases.map((l) => [l.task.id, l]))
-      yield* queue.fail(a!.id, byId.get(a!.id)!.fencingToken, "x", false)
-      yield* queue.fail(c!.id, byId.get(c!.id)!.fencingToken, "retry me", true)
+      yield* queue.fail(worker("w"), a!.id, byId.get(a!.id)!.fencingToken, "x", false)
+      yield* queue.fail(worker("w"), c!.id, byId.get(c!.id)!.fencingToken, "retry me", true)
       yield* queue.lease(worker("w"), ["noop"], 1, 0.1)
       yield* eventually(queue.get(d!.id), (t) => t.status === "dead")
       yield* queue.approve(e!.id, "ok")
@@ -317,7 +322,7 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual((yield* again.queue.get(leased.id)).status, "leased")
       const [next] = yield* again.queue.lease(worker("w"), ["noop"], 5)
       assert.strictEqual(next!.task.id, queued.id)
-      yield* again.queue.complete(leased.id, l!.fencingToken, "finished after restart")
+      yield* again.queue.complete(worker("w"), leased.id, l!.fencingToken, "finished after restart")
       const later = yield* again.queue.enqueue(task())
       assert.isAbove(later.seq, queued.seq)
     }))

@@ -1,12 +1,12 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { Context, Effect, Layer, Scope } from "effect"
 import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
-import type { ProjectId, WorkerId } from "../../src/domain/Ids.js"
+import type { ProjectId } from "../../src/domain/Ids.js"
 import { EnqueueTask, type TaskKind } from "../../src/domain/Task.js"
 import { EventBus } from "../../src/events/EventBus.js"
 import { QueueLive } from "../../src/queue/QueueLive.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
-import { WorkerHub } from "../../src/queue/WorkerHub.js"
+import { type Connection, WorkerHub, workerIdFor } from "../../src/queue/WorkerHub.js"
 import { tempDir } from "../support/Hub.js"
 
 /**
@@ -32,7 +32,11 @@ export const startQueue = (overrides: Partial<ServerConfigShape> = {}) =>
 
 export const project = "prj_test" as ProjectId
 export const otherProject = "prj_other" as ProjectId
-export const worker = (name: string) => name as WorkerId
+/** A worker id issued to the tests' default key (`connection`'s owner). */
+export const worker = (name: string) => workerIdFor("key_test", name)
+
+/** A worker connection for `hub.connect`: connection number and the key it authenticated with. */
+export const connection = (clientId: number, owner = "key_test"): Connection => ({ clientId, owner })
 
 export const task = (fields: Partial<ConstructorParameters<typeof EnqueueTask>[0]> & { kind?: TaskKind } = {}) =>
   EnqueueTask.make({ projectId: project, kind: "noop", payload: {}, ...fields })

@@ -55,14 +55,14 @@ describe("project storage isolation", () => {
         activity(alphaFile).map((r) => [r.actor, r.action, JSON.parse(r.detail)]),
         [
           ["admin", "project.create", { name: "alpha" }],
-          ["admin", "member.add", { user: "ann", role: "member" }]
+          ["admin", "member.add", { user: "ann", role: "member", execute: false }]
         ]
       )
       assert.deepStrictEqual(
         activity(betaFile).map((r) => [r.actor, r.action, JSON.parse(r.detail)]),
         [
           ["admin", "project.create", { name: "beta" }],
-          ["admin", "member.add", { user: "ben", role: "viewer" }],
+          ["admin", "member.add", { user: "ben", role: "viewer", execute: false }],
           ["admin", "member.remove", { user: "ben" }]
         ]
       )

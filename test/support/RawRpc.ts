@@ -22,6 +22,11 @@ export interface RawConnection {
   readonly closed: () => boolean
 }
 
+export interface RawOptions {
+  /** Ack every `Chunk` as it arrives (the default); without, the test sends its own Acks. */
+  readonly ack?: boolean
+}
+
 export const request = (id: string, tag: string, payload: unknown, token: string) => ({
   _tag: "Request",
   id,
@@ -30,7 +35,7 @@ export const request = (id: string, tag: string, payload: unknown, token: string
   headers: [["authorization", `Bearer ${token}`]]
 })
 
-const makeConnection = (transmit: (text: string) => void, isClosed: () => boolean) =>
+const makeConnection = (transmit: (text: string) => void, isClosed: () => boolean, options: RawOptions = {}) =>
   Effect.gen(function* () {
     const incoming = yield* Queue.unbounded<ServerMessage>()
     const pending: Array<ServerMessage> = []
@@ -41,7 +46,7 @@ const makeConnection = (transmit: (text: string) => void, isClosed: () => boolea
       } catch {
         message = { _tag: "Unparsable", text }
       }
-      if (message._tag === "Chunk") transmit(JSON.stringify({ _tag: "Ack", requestId: message.requestId }))
+      if (message._tag === "Chunk" && options.ack !== false) transmit(JSON.stringify({ _tag: "Ack", requestId: message.requestId }))
       Queue.unsafeOffer(incoming, message)
     }
     const connection: RawConnection = {
@@ -66,7 +71,7 @@ const makeConnection = (transmit: (text: string) => void, isClosed: () => boolea
   })
 
 /** A raw NDJSON connection to the hub's TCP port, closed with the caller's scope. */
-export const rawTcp = (port: number) =>
+export const rawTcp = (port: number, options: RawOptions = {}) =>
   Effect.gen(function* () {
     const socket = yield* Effect.acquireRelease(
       Effect.async<net.Socket, Error>((resume) => {
@@ -79,7 +84,8 @@ export const rawTcp = (port: number) =>
     let closed = false
     const { connection, receive } = yield* makeConnection(
       (text) => socket.write(text + "\n"),
-      () => closed
+      () => closed,
+      options
     )
     let buffer = ""
     socket.setEncoding("utf8")
@@ -96,7 +102,7 @@ export const rawTcp = (port: number) =>
   })
 
 /** A raw WebSocket connection to the hub's `/rpc`, closed with the caller's scope. */
-export const rawWebSocket = (url: string) =>
+export const rawWebSocket = (url: string, options: RawOptions = {}) =>
   Effect.gen(function* () {
     const ws = yield* Effect.acquireRelease(
       Effect.async<WebSocket, Error>((resume) => {
@@ -109,7 +115,8 @@ export const rawWebSocket = (url: string) =>
     let closed = false
     const { connection, receive } = yield* makeConnection(
       (text) => ws.send(text),
-      () => closed
+      () => closed,
+      options
     )
     ws.on("message", (data) => receive(data.toString()))
     ws.on("close", () => (closed = true))

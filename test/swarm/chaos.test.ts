@@ -1,8 +1,21 @@
 import { assert, describe, it } from "@effect/vitest"
+import Database from "better-sqlite3"
 import { Effect } from "effect"
+import * as path from "node:path"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
 import { byId, startWorker, swarmHub, until, waitAll } from "./support.js"
+
+/** Fencing tokens never reach clients; the test reads the victim's from the queue database itself. */
+const tokensOf = (dataDir: string, ids: ReadonlyArray<string>) => {
+  const db = new Database(path.join(dataDir, "queue.db"), { readonly: true })
+  try {
+    const get = db.prepare<[string], { fencing_token: number }>("SELECT fencing_token FROM tasks WHERE id = ?")
+    return new Map(ids.map((id) => [id, get.get(id)!.fencing_token]))
+  } finally {
+    db.close()
+  }
+}
 
 describe("swarm chaos", () => {
   it.scopedLive(
@@ -28,6 +41,7 @@ describe("swarm chaos", () => {
             return mine.length > 0 ? mine : undefined
           })
         )
+        const staleTokens = tokensOf(hub.dataDir, held.map((t) => t.id))
         victim!.proc.child.kill("SIGKILL")
         const ended = yield* waitAll(admin, tasks.map((t) => t.id as TaskId))
         ended.forEach((t, i) => {
@@ -39,13 +53,15 @@ describe("swarm chaos", () => {
           )
         })
         const final = byId(ended)
+        const finalTokens = tokensOf(hub.dataDir, held.map((t) => t.id))
         for (const stale of held) {
           const now = final.get(stale.id)!
+          const staleToken = staleTokens.get(stale.id)!
           assert.isAtLeast(now.attempts, 2)
-          assert.notStrictEqual(now.fencingToken, stale.fencingToken)
-          const refused = yield* Effect.flip(asWorker.task.complete({ taskId: stale.id, fencingToken: stale.fencingToken, result: "late" }))
+          assert.notStrictEqual(finalTokens.get(stale.id), staleToken)
+          const refused = yield* Effect.flip(asWorker.task.complete({ taskId: stale.id, fencingToken: staleToken, result: "late" }))
           assert.strictEqual(refused._tag, "LeaseLost")
-          const failRefused = yield* Effect.flip(asWorker.task.fail({ taskId: stale.id, fencingToken: stale.fencingToken, message: "late" }))
+          const failRefused = yield* Effect.flip(asWorker.task.fail({ taskId: stale.id, fencingToken: staleToken, message: "late" }))
           assert.strictEqual(failRefused._tag, "LeaseLost")
           const after = yield* admin.task.get({ taskId: stale.id })
           assert.deepStrictEqual(after.result, now.result)

@@ -1,11 +1,12 @@
 import type { SqlClient } from "@effect/sql"
 import { Context, Effect, Layer } from "effect"
+import * as os from "node:os"
 import type { HubLayer } from "../../src/AppLayer.js"
 import type { ToolOutput } from "../../src/domain/ToolOutput.js"
 import type { MessageId, SessionId } from "../../src/domain/Ids.js"
 import type { Project } from "../../src/domain/Project.js"
 import { type CurrentProject, ProjectDb } from "../../src/storage/ProjectDb.js"
-import { ToolRegistry, type ToolContext } from "../../src/tools/ToolRegistry.js"
+import { ToolRegistry, type ToolCallerContext } from "../../src/tools/ToolRegistry.js"
 import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
 import { startHub, tempDir, type TestHub } from "../support/Hub.js"
 
@@ -15,9 +16,9 @@ export interface Harness {
   readonly project: Project
   /** The project's workspace (a fresh temp dir). */
   readonly workspace: string
-  readonly ctx: ToolContext
+  readonly ctx: ToolCallerContext
   /** Runs a tool through the hub's ToolRegistry, inside the project's database scope. */
-  readonly exec: (name: string, input: unknown, override?: Partial<ToolContext>) => Effect.Effect<ToolOutput>
+  readonly exec: (name: string, input: unknown, override?: Partial<ToolCallerContext>) => Effect.Effect<ToolOutput>
   /** Runs any effect with the hub's services inside the project's database scope. */
   readonly inProject: <A, E>(effect: Effect.Effect<A, E, InProjectEnv>) => Effect.Effect<A, E>
 }
@@ -25,12 +26,13 @@ export interface Harness {
 export type InProjectEnv = Layer.Layer.Success<typeof HubLayer> | SqlClient.SqlClient | CurrentProject
 
 /**
- * A hub (in this process) with one project whose workspace is a temp dir. With `allowAll`, project
+ * A hub (in this process) with one project whose workspace is a temp dir (the system temp dir is
+ * among the hub's workspace roots unless `hub` says otherwise). With `allowAll`, project
  * rules allow every built-in tool so tool tests never wait on a permission prompt.
  */
 export const makeHarness = (options: { readonly allowAll?: boolean; readonly hub?: Partial<ServerConfigShape> } = {}) =>
   Effect.gen(function* () {
-    const hub = yield* startHub(options.hub)
+    const hub = yield* startHub({ workspaceRoots: [os.tmpdir()], ...options.hub })
     const client = yield* hub.tcpClient()
     const project = yield* client.project.create({ name: "tools", description: "", workspace: tempDir("kiris-ws-") })
     const caller = yield* client.user.whoami()
@@ -39,7 +41,7 @@ export const makeHarness = (options: { readonly allowAll?: boolean; readonly hub
         yield* client.permission.setRule({ projectId: project.id, tool, pattern: "*", action: "allow" })
       }
     }
-    const ctx: ToolContext = {
+    const ctx: ToolCallerContext = {
       projectId: project.id,
       sessionId: "ses_test" as SessionId,
       messageId: "msg_test" as MessageId,
@@ -49,7 +51,7 @@ export const makeHarness = (options: { readonly allowAll?: boolean; readonly hub
     }
     const inProject = <A, E>(effect: Effect.Effect<A, E, InProjectEnv>) =>
       Effect.flatMap(ProjectDb, (dbs) => dbs.withProject(project.id)(effect)).pipe(Effect.provide(hub.context))
-    const exec = (name: string, input: unknown, override: Partial<ToolContext> = {}) =>
+    const exec = (name: string, input: unknown, override: Partial<ToolCallerContext> = {}) =>
       inProject(Effect.flatMap(ToolRegistry, (r) => r.execute(name, input, { ...ctx, ...override })))
     return { hub, client, project, workspace: project.workspace, ctx, exec, inProject } satisfies Harness
   })

@@ -113,6 +113,20 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
       const created = yield* h.client.key.create({ name: "no-exec", scopes: ["read", "write"] })
       const limited = yield* Effect.scoped(Effect.flatMap(h.hub.tcpClient(created.key), (c) => c.user.whoami()))
       const error = expectErr(yield* h.exec("bash", { command: "echo hi" }, { caller: limited }))
-      assert.strictEqual(error, "bash needs the execute scope, which the caller's credentials lack")
+      assert.strictEqual(error, "bash runs commands, which needs the execute grant in this project (and, for a key, the execute scope)")
+    }))
+
+  it.effect("needs the caller's execute grant in the project: a member without it is refused, with it runs", () =>
+    Effect.gen(function* () {
+      const h = yield* ToolHarness
+      const user = yield* h.client.user.create({ name: "bash-member", password: "bash-member-password", isAdmin: false })
+      yield* h.client.project.addMember({ projectId: h.project.id, user: user.id, role: "member" })
+      const created = yield* h.client.key.create({ name: "member", scopes: ["read", "write", "execute"], userId: user.id })
+      const member = yield* Effect.scoped(Effect.flatMap(h.hub.tcpClient(created.key), (c) => c.user.whoami()))
+      const refused = expectErr(yield* h.exec("bash", { command: "echo hi" }, { caller: member }))
+      assert.include(refused, "needs the execute grant in this project")
+      yield* h.client.project.addMember({ projectId: h.project.id, user: user.id, role: "member", execute: true })
+      const ran = yield* h.exec("bash", { command: "echo granted" }, { caller: member })
+      assert.isTrue(ran.ok, JSON.stringify(ran))
     }))
 })

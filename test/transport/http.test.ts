@@ -86,6 +86,7 @@ const EXPECTED_OPERATIONS = [
   "get /api/projects/{projectId}/members",
   "post /api/projects/{projectId}/members",
   "delete /api/projects/{projectId}/members/{user}",
+  "delete /api/users/{user}",
   ...TASK_OPERATIONS
 ].sort()
 
@@ -335,7 +336,7 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       assert.isNumber(revoked.json.revokedAt)
       const afterRevoke = yield* request(hub, "GET", "/api/auth/whoami", { token: key.json.key })
       expectStatus(afterRevoke, 401, "Unauthorized")
-      assert.strictEqual(afterRevoke.json.reason, "API key revoked")
+      assert.strictEqual(afterRevoke.json.reason, "unknown API key", "a revoked key answers like an unknown one")
 
       // Removing a member takes the project away from them.
       const removed = yield* request(hub, "DELETE", `/api/projects/${projectId}/members/vera`, { token: admin })

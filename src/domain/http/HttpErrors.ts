@@ -1,6 +1,5 @@
 import { HttpApiSchema } from "@effect/platform"
 import * as DomainErrors from "../Errors.js"
-import * as TaskErrors from "../Task.js"
 
 /**
  * The domain errors as REST responses: the one place their HTTP statuses are assigned. Groups add
@@ -12,4 +11,4 @@ export const Unauthorized = DomainErrors.Unauthorized.annotations(HttpApiSchema.
 export const Forbidden = DomainErrors.Forbidden.annotations(HttpApiSchema.annotations({ status: 403 }))
 export const NotFound = DomainErrors.NotFound.annotations(HttpApiSchema.annotations({ status: 404 }))
 export const Conflict = DomainErrors.Conflict.annotations(HttpApiSchema.annotations({ status: 409 }))
-export const TaskRefused = TaskErrors.TaskRefused.annotations(HttpApiSchema.annotations({ status: 403 }))
+export const TooManyRequests = DomainErrors.TooManyRequests.annotations(HttpApiSchema.annotations({ status: 429 }))

@@ -1,5 +1,6 @@
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
+import { Access, Requires } from "../Access.js"
 import { Role } from "../Auth.js"
 import { ProjectId } from "../Ids.js"
 import { CreateProject, Member, Project } from "../Project.js"
@@ -9,20 +10,23 @@ import { Forbidden, InvalidInput, NotFound } from "./HttpErrors.js"
 export class AddMember extends Schema.Class<AddMember>("AddMember")({
   /** User name or user id. */
   user: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128)),
-  role: Role
+  role: Role,
+  /** Grant (true) or withdraw (false) the `execute` grant; unchanged when omitted. */
+  execute: Schema.optional(Schema.Boolean)
 }) {}
 
 const ProjectPath = Schema.Struct({ projectId: ProjectId })
 
 /** Projects and their members. A project the caller cannot see is reported as not found. */
 export class ProjectsApi extends HttpApiGroup.make("projects")
-  .add(HttpApiEndpoint.get("list", "/api/projects").addSuccess(Schema.Array(Project)))
+  .add(HttpApiEndpoint.get("list", "/api/projects").addSuccess(Schema.Array(Project)).addError(Forbidden).annotate(Requires, Access.authenticated("read")))
   .add(
     HttpApiEndpoint.post("create", "/api/projects")
       .setPayload(CreateProject)
       .addSuccess(Project, { status: 201 })
       .addError(Forbidden)
       .addError(InvalidInput)
+      .annotate(Requires, Access.authenticated("write"))
   )
   .add(
     HttpApiEndpoint.get("get", "/api/projects/:projectId")
@@ -30,6 +34,7 @@ export class ProjectsApi extends HttpApiGroup.make("projects")
       .addSuccess(Project)
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(Requires, Access.project("viewer", "read"))
   )
   .add(
     HttpApiEndpoint.get("members", "/api/projects/:projectId/members")
@@ -37,6 +42,7 @@ export class ProjectsApi extends HttpApiGroup.make("projects")
       .addSuccess(Schema.Array(Member))
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(Requires, Access.project("viewer", "read"))
   )
   .add(
     HttpApiEndpoint.post("addMember", "/api/projects/:projectId/members")
@@ -46,6 +52,7 @@ export class ProjectsApi extends HttpApiGroup.make("projects")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(InvalidInput)
+      .annotate(Requires, Access.project("admin", "write"))
   )
   .add(
     HttpApiEndpoint.del("removeMember", "/api/projects/:projectId/members/:user")
@@ -53,5 +60,9 @@ export class ProjectsApi extends HttpApiGroup.make("projects")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(InvalidInput)
+      .annotate(Requires, Access.project("admin", "write"))
   )
+  // Every operation here can be refused by the authorization path (see domain/Access.ts).
+  .addError(Forbidden)
+  .addError(NotFound)
   .middleware(Authentication) {}

@@ -1,10 +1,11 @@
 import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
+import { Requires } from "../Access.js"
 import { ProjectId, TaskId } from "../Ids.js"
-import { MapRequest, MapResult } from "../rpc/TaskRpcs.js"
+import { MapRequest, MapResult, TaskRequirements } from "../rpc/TaskRpcs.js"
 import { EnqueueTask, Task, TaskKind, TaskStats, TaskStatus, WorkerInfo } from "../Task.js"
 import { Authentication } from "./Authentication.js"
-import { Forbidden, InvalidInput, NotFound, TaskRefused } from "./HttpErrors.js"
+import { Forbidden, InvalidInput, NotFound } from "./HttpErrors.js"
 
 export class EnqueueBatch extends Schema.Class<EnqueueBatch>("EnqueueBatch")({
   tasks: Schema.Array(EnqueueTask)
@@ -27,7 +28,7 @@ const ListQuery = Schema.Struct({
   projectId: Schema.optional(ProjectId),
   status: Schema.optional(TaskStatus),
   kind: Schema.optional(TaskKind),
-  /** 1 to 1000, default 100. */
+  /** 1 to 200 (larger values are capped), default 100. */
   limit: Schema.optional(Schema.NumberFromString)
 })
 
@@ -44,7 +45,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(InvalidInput)
-      .addError(TaskRefused)
+      .annotate(Requires, TaskRequirements.enqueue)
   )
   .add(
     HttpApiEndpoint.post("enqueueBatch", "/api/tasks/batch")
@@ -53,7 +54,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(InvalidInput)
-      .addError(TaskRefused)
+      .annotate(Requires, TaskRequirements.enqueueBatch)
   )
   .add(
     HttpApiEndpoint.get("list", "/api/tasks")
@@ -61,6 +62,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addSuccess(Schema.Array(Task))
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(Requires, TaskRequirements.list)
   )
   .add(
     HttpApiEndpoint.get("stats", "/api/tasks/stats")
@@ -68,6 +70,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addSuccess(TaskStats)
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(Requires, TaskRequirements.stats)
   )
   .add(
     HttpApiEndpoint.post("wait", "/api/tasks/wait")
@@ -75,6 +78,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addSuccess(Schema.Array(Task))
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(Requires, TaskRequirements.wait)
   )
   .add(
     HttpApiEndpoint.post("map", "/api/tasks/map")
@@ -83,7 +87,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(InvalidInput)
-      .addError(TaskRefused)
+      .annotate(Requires, TaskRequirements.map)
   )
   .add(
     HttpApiEndpoint.get("get", "/api/tasks/:taskId")
@@ -91,6 +95,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addSuccess(Task)
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(Requires, TaskRequirements.get)
   )
   .add(
     HttpApiEndpoint.post("cancel", "/api/tasks/:taskId/cancel")
@@ -98,6 +103,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addSuccess(Task)
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(Requires, TaskRequirements.cancel)
   )
   .add(
     HttpApiEndpoint.post("retry", "/api/tasks/:taskId/retry")
@@ -106,6 +112,7 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(InvalidInput)
+      .annotate(Requires, TaskRequirements.retry)
   )
   .add(
     HttpApiEndpoint.post("approve", "/api/tasks/:taskId/approve")
@@ -115,6 +122,10 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(InvalidInput)
+      .annotate(Requires, TaskRequirements.approve)
   )
-  .add(HttpApiEndpoint.get("workers", "/api/workers").addSuccess(Schema.Array(WorkerInfo)))
+  .add(HttpApiEndpoint.get("workers", "/api/workers").addSuccess(Schema.Array(WorkerInfo)).addError(Forbidden).annotate(Requires, TaskRequirements.workers))
+  // Every operation here can be refused by the authorization path (see domain/Access.ts).
+  .addError(Forbidden)
+  .addError(NotFound)
   .middleware(Authentication) {}

@@ -1,5 +1,6 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { Access, Requires } from "../Access.js"
 import { SubscriptionItem } from "../Event.js"
 import { Forbidden, NotFound } from "../Errors.js"
 import { ProjectId } from "../Ids.js"
@@ -11,5 +12,5 @@ export class EventRpcs extends RpcGroup.make(
     success: SubscriptionItem,
     error: Schema.Union(NotFound, Forbidden),
     stream: true
-  })
+  }).annotate(Requires, Access.project("viewer", "read"))
 ).prefix("events.").middleware(AuthMiddleware) {}

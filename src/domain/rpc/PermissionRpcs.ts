@@ -1,5 +1,6 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { Access, Requires } from "../Access.js"
 import { Conflict, Forbidden, InvalidInput, NotFound } from "../Errors.js"
 import { ProjectId, SessionId } from "../Ids.js"
 import { PermissionRequest, PermissionRule, ReplyPermission, SetPermissionRule } from "../Permission.js"
@@ -14,21 +15,24 @@ export class PermissionRpcs extends RpcGroup.make(
     payload: { projectId: ProjectId, sessionId: Schema.optional(SessionId) },
     success: Schema.Array(PermissionRequest),
     error: Schema.Union(NotFound, Forbidden)
-  }),
+  }).annotate(Requires, Access.project("viewer", "read")),
   Rpc.make("reply", {
     payload: ReplyPermission,
     success: PermissionRequest,
     error: Schema.Union(NotFound, Forbidden, Conflict)
-  }),
+  }).annotate(Requires, Access.project("member", "write")),
   Rpc.make("rules", {
     payload: { projectId: ProjectId, sessionId: Schema.optional(SessionId) },
     success: Schema.Array(PermissionRule),
     error: Schema.Union(NotFound, Forbidden)
-  }),
-  Rpc.make("setRule", { payload: SetPermissionRule, success: PermissionRule, error: Schema.Union(NotFound, Forbidden) }),
+  }).annotate(Requires, Access.project("viewer", "read")),
+  Rpc.make("setRule", { payload: SetPermissionRule, success: PermissionRule, error: Schema.Union(NotFound, Forbidden) }).annotate(
+    Requires,
+    Access.project("admin", "write")
+  ),
   Rpc.make("removeRule", {
     payload: { projectId: ProjectId, ruleId: Schema.String },
     success: Schema.Void,
     error: Schema.Union(NotFound, Forbidden, InvalidInput)
-  })
+  }).annotate(Requires, Access.project("admin", "write"))
 ).prefix("permission.").middleware(AuthMiddleware) {}

@@ -1,5 +1,6 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
+import { Access, Requires } from "../Access.js"
 import { Forbidden, InvalidInput, NotFound } from "../Errors.js"
 import { TaskId, WorkerId } from "../Ids.js"
 import { Lease, LeaseLost, TaskKind } from "../Task.js"
@@ -14,9 +15,18 @@ export const WorkerPush = Schema.Union(
 export type WorkerPush = typeof WorkerPush.Type
 
 const Fenced = { taskId: TaskId, fencingToken: Schema.Number }
+/**
+ * Which of the workers registered on this connection makes the call; optional when the connection
+ * registered one (the usual case). Calls are accepted only from the connection holding the lease.
+ */
+const Caller = { workerId: Schema.optional(WorkerId) }
 const WorkerErrors = Schema.Union(Forbidden, NotFound, LeaseLost, InvalidInput)
 
-/** The worker side of the swarm. Callers need a key with the `worker` scope. */
+/**
+ * The worker side of the swarm. Callers need a worker key; a worker serves only the projects its key
+ * may run work in. `worker.connect` registers a worker id on the calling connection; leasing and the
+ * calls on a leased task (with its fencing token) are accepted only from that connection.
+ */
 export class WorkerRpcs extends RpcGroup.make(
   Rpc.make("worker.connect", {
     payload: {
@@ -36,22 +46,33 @@ export class WorkerRpcs extends RpcGroup.make(
     error: WorkerErrors
   }),
   Rpc.make("task.heartbeat", {
-    payload: { ...Fenced, progress: Schema.optional(Schema.Unknown) },
+    payload: { ...Caller, ...Fenced, progress: Schema.optional(Schema.Unknown) },
     success: Schema.Struct({ expiresAt: Schema.Number, cancelled: Schema.Boolean }),
     error: WorkerErrors
   }),
-  Rpc.make("task.complete", { payload: { ...Fenced, result: Schema.Unknown }, success: Schema.Void, error: WorkerErrors }),
+  Rpc.make("task.complete", { payload: { ...Caller, ...Fenced, result: Schema.Unknown }, success: Schema.Void, error: WorkerErrors }),
   Rpc.make("task.fail", {
-    payload: Schema.Struct({ ...Fenced, message: Schema.String, retryable: Schema.optionalWith(Schema.Boolean, { default: () => true }) }),
+    payload: Schema.Struct({
+      ...Caller,
+      ...Fenced,
+      message: Schema.String,
+      retryable: Schema.optionalWith(Schema.Boolean, { default: () => true })
+    }),
     success: Schema.Void,
     error: WorkerErrors
   }),
   /** Completes many tasks in one call (one group commit); each item reports its own outcome. */
   Rpc.make("task.completeBatch", {
-    payload: { items: Schema.Array(Schema.Struct({ ...Fenced, result: Schema.Unknown })) },
+    payload: { ...Caller, items: Schema.Array(Schema.Struct({ ...Fenced, result: Schema.Unknown })) },
     success: Schema.Array(Schema.Struct({ taskId: TaskId, ok: Schema.Boolean, error: Schema.optional(Schema.String) })),
     error: Forbidden
   }),
   /** Streamed parts of a remote agent turn, appended to the task's child session. */
-  Rpc.make("task.progress", { payload: { ...Fenced, parts: Schema.Array(Schema.Unknown) }, success: Schema.Void, error: WorkerErrors })
-).middleware(AuthMiddleware) {}
+  Rpc.make("task.progress", {
+    payload: { ...Caller, ...Fenced, parts: Schema.Array(Schema.Unknown) },
+    success: Schema.Void,
+    error: WorkerErrors
+  })
+)
+  .annotateRpcs(Requires, Access.worker)
+  .middleware(AuthMiddleware) {}

@@ -3,11 +3,11 @@ import { Cause, Deferred, Effect, Either, Exit, Queue } from "effect"
 import { InvalidInput, NotFound } from "../../domain/Errors.js"
 import type { TaskId } from "../../domain/Ids.js"
 import type { Lease, LeaseLost, Task } from "../../domain/Task.js"
-import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
+import type { CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
 import { BatchEffects } from "./BatchEffects.js"
 import { insertTasks, lease, type LeaseRequest, lookupProjects, release, type Sql } from "./Statements.js"
 import type { NewTask } from "./TaskRows.js"
-import { completeMany, heartbeatMany, type HeartbeatItem } from "./Transitions.js"
+import { completeMany, type HeldCompleteItem, heartbeatMany, type HeartbeatItem } from "./Transitions.js"
 
 /**
  * The queue's single writer. Callers enqueue operations; the writer takes whatever is pending (up to
@@ -17,8 +17,8 @@ import { completeMany, heartbeatMany, type HeartbeatItem } from "./Transitions.j
  */
 export type Op =
   | { readonly _tag: "Enqueue"; readonly items: ReadonlyArray<NewTask>; readonly done: Deferred.Deferred<ReadonlyArray<Task>, NotFound | InvalidInput> }
-  | { readonly _tag: "Complete"; readonly items: ReadonlyArray<CompleteItem>; readonly done: Deferred.Deferred<ReadonlyArray<CompleteOutcome>> }
-  | { readonly _tag: "Heartbeat"; readonly item: HeartbeatItem; readonly done: Deferred.Deferred<HeartbeatResult, LeaseLost | NotFound> }
+  | { readonly _tag: "Complete"; readonly items: ReadonlyArray<HeldCompleteItem>; readonly done: Deferred.Deferred<ReadonlyArray<CompleteOutcome>> }
+  | { readonly _tag: "Heartbeat"; readonly item: HeartbeatItem; readonly done: Deferred.Deferred<HeartbeatResult, LeaseLost> }
   | { readonly _tag: "Lease"; readonly request: LeaseRequest; readonly done: Deferred.Deferred<ReadonlyArray<Lease>> }
   | {
       readonly _tag: "Run"

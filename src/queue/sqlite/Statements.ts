@@ -1,6 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
+import { randomBytes } from "node:crypto"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
 import type { Task, TaskKind } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
@@ -165,7 +166,14 @@ const candidates = (projects: boolean) => `SELECT seq, priority FROM tasks t
       AND c.project_id = t.project_id AND c.concurrency_key = t.concurrency_key) < concurrency_limit)
   ORDER BY priority DESC, seq LIMIT ?`
 
-/** Exported for the query-plan test. */
+/**
+ * Each lease statement gets this many fresh random tokens (a JSON array parameter) and gives a task
+ * the one at `seq % TOKENS_PER_LEASE`: neighbouring tasks get unrelated tokens, and the randomness
+ * comes from the caller, not from the database engine.
+ */
+export const TOKENS_PER_LEASE = 16
+
+/** Exported for the query-plan test. Parameters: worker, expiry, lease ms, tokens (JSON array), now, then the candidates'. */
 export const leaseSql = (kinds: number, projects: boolean): string => {
   const arm = candidates(projects)
   const pick =
@@ -173,10 +181,32 @@ export const leaseSql = (kinds: number, projects: boolean): string => {
       ? `SELECT seq FROM (${arm})`
       : `SELECT seq FROM (${Array.from({ length: kinds }, () => `SELECT * FROM (${arm})`).join(" UNION ALL ")})
          ORDER BY priority DESC, seq LIMIT ?`
-  return `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?, fencing_token = fencing_token + 1,
-      attempts = attempts + 1, updated_at = ?
+  return `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?,
+      fencing_token = ? ->> (seq % ${TOKENS_PER_LEASE}), attempts = attempts + 1, updated_at = ?
     WHERE seq IN (${pick}) AND status = 'queued'
-    RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token`
+    RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token, attempts`
+}
+
+const MAX_TOKEN = 2 ** 52
+let pool = Buffer.alloc(0)
+let poolAt = 0
+
+/**
+ * `n` fencing tokens: uniform random integers in [2, 2^52), from the system's CSPRNG. A token is
+ * never 0 (a task that was never leased) nor 1, and exact as a JSON number and as a 64-bit integer.
+ */
+export const randomTokens = (n: number): Array<number> => {
+  const out: Array<number> = []
+  while (out.length < n) {
+    if (poolAt + 7 > pool.length) {
+      pool = randomBytes(4096)
+      poolAt = 0
+    }
+    const token = (pool[poolAt]! & 0x0f) * 2 ** 48 + pool.readUIntBE(poolAt + 1, 6)
+    poolAt += 7
+    if (token >= 2 && token < MAX_TOKEN) out.push(token)
+  }
+  return out
 }
 
 export interface LeaseRequest {
@@ -191,7 +221,7 @@ export interface LeaseRequest {
 /** What the lease UPDATE returns; the rest of each Task comes from the hot cache (or a read on a miss). */
 type LeaseRow = Pick<
   TaskRow,
-  "seq" | "id" | "project_id" | "priority" | "concurrency_key" | "concurrency_limit" | "depends_on" | "dep_policy" | "fencing_token"
+  "seq" | "id" | "project_id" | "priority" | "concurrency_key" | "concurrency_limit" | "depends_on" | "dep_policy" | "fencing_token" | "attempts"
 >
 
 const byOrder = (a: { priority: number; seq: number }, b: { priority: number; seq: number }) => b.priority - a.priority || a.seq - b.seq
@@ -200,7 +230,7 @@ const byOrder = (a: { priority: number; seq: number }, b: { priority: number; se
 export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
   Effect.gen(function* () {
     const expiresAt = fx.now + req.leaseMs
-    const params: Array<unknown> = [req.workerId, expiresAt, req.leaseMs, fx.now]
+    const params: Array<unknown> = [req.workerId, expiresAt, req.leaseMs, JSON.stringify(randomTokens(TOKENS_PER_LEASE)), fx.now]
     const projects = req.projectIds === undefined ? undefined : JSON.stringify(req.projectIds)
     for (const kind of req.kinds) {
       params.push(kind, fx.now)
@@ -214,10 +244,11 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
     if (keyed.length > 1) {
       const excess = yield* overPicked(sql, keyed)
       if (excess.size > 0) {
+        // (the fresh token stays: a queued task's token means nothing until its next lease replaces it)
         yield* q(
           sql,
           `UPDATE tasks SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
-             fencing_token = fencing_token - 1, attempts = attempts - 1 WHERE seq IN (SELECT value FROM json_each(?))`,
+             attempts = attempts - 1 WHERE seq IN (SELECT value FROM json_each(?))`,
           [JSON.stringify([...excess])]
         )
         rows = rows.filter((r) => !excess.has(r.seq))
@@ -227,8 +258,8 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
     const misses: Array<number> = []
     for (const r of rows) {
       const before = fx.hot.get(r.id as TaskId)
-      if (before === undefined || before.status !== "queued" || before.fencingToken !== r.fencing_token - 1) misses.push(r.seq)
-      else tasks.push(fx.task(leasedTask(before, req.workerId, expiresAt, fx.now), "queued"))
+      if (before === undefined || before.status !== "queued" || before.attempts + 1 !== r.attempts) misses.push(r.seq)
+      else tasks.push(fx.task(leasedTask(before, req.workerId, expiresAt, fx.now, r.fencing_token), "queued"))
     }
     if (misses.length > 0) {
       const full = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE seq IN (SELECT value FROM json_each(?))", [JSON.stringify(misses)])

@@ -32,7 +32,7 @@ export interface TaskRow {
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
 
-type TaskFields = ConstructorParameters<typeof Task>[0]
+type TaskFields = ConstructorParameters<typeof Task>[0] & { readonly fencingToken: number }
 type Writable<T> = { -readonly [K in keyof T]: T[K] }
 
 /**
@@ -176,14 +176,14 @@ export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
 export const completedTask = (leased: Task, result: unknown, now: number): Task =>
   makeTask({ ...leased, status: "done", result: result === undefined ? null : result, leaseExpiresAt: null, finishedAt: now, updatedAt: now })
 
-/** The task as the lease UPDATE leaves it, from the task as it was queued. */
-export const leasedTask = (queued: Task, workerId: WorkerId, expiresAt: number, now: number): Task =>
+/** The task as the lease UPDATE leaves it, from the task as it was queued and the token it drew. */
+export const leasedTask = (queued: Task, workerId: WorkerId, expiresAt: number, now: number, fencingToken: number): Task =>
   makeTask({
     ...queued,
     status: "leased",
     workerId,
     leaseExpiresAt: expiresAt,
-    fencingToken: queued.fencingToken + 1,
+    fencingToken,
     attempts: queued.attempts + 1,
     updatedAt: now
   })

@@ -2,7 +2,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Exit } from "effect"
 import { InvalidInput, NotFound } from "../../domain/Errors.js"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
-import { LeaseLost, type Task } from "../../domain/Task.js"
+import { LeaseLost, leaseNotHeld, type Task } from "../../domain/Task.js"
 import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
 import type { BatchEffects } from "./BatchEffects.js"
 import type { Sql } from "./Statements.js"
@@ -12,37 +12,47 @@ import { completedTask, isTerminal, type TaskRow, toTask } from "./TaskRows.js"
 
 const q = <A extends object>(sql: Sql, text: string, params: ReadonlyArray<unknown>) => sql.unsafe<A>(text, params)
 
-interface Current {
-  readonly id: TaskId
+/** A fenced call's target as the database has it now. */
+export interface Current {
+  readonly id: string
   readonly status: string
+  readonly worker_id: string | null
   readonly fencing_token: number
 }
 
 const currentOf = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
-  q<Current>(sql, "SELECT id, status, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(ids)]).pipe(
-    Effect.map((rows) => new Map(rows.map((r) => [r.id, r])))
-  )
+  q<Current>(sql, "SELECT id, status, worker_id, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [
+    JSON.stringify(ids)
+  ]).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.id, r]))))
 
-/** Why a fenced call was refused, given the task's current state (undefined: unknown task). */
-export const refusal = (taskId: TaskId, token: number, current: Current | undefined): LeaseLost | NotFound => {
-  if (current === undefined) return new NotFound({ entity: "task", id: taskId })
-  if (current.status === "leased") {
-    return new LeaseLost({ taskId, reason: `fencing token ${token} is stale: the task was leased again (token ${current.fencing_token})` })
+/**
+ * Why a fenced call of `workerId` was refused, given the task's current state (undefined: unknown
+ * task). Only the worker and token of the task's last lease learn more than `leaseNotHeld`.
+ */
+export const refusal = (taskId: TaskId, workerId: WorkerId, token: number, current: Current | undefined): LeaseLost => {
+  if (current === undefined || current.worker_id !== workerId || current.fencing_token !== token || current.status === "leased") {
+    return leaseNotHeld(taskId)
   }
   if (current.status === "cancelled") return new LeaseLost({ taskId, reason: "the task was cancelled" })
   return new LeaseLost({ taskId, reason: `the task is no longer leased (status ${current.status})` })
 }
 
-/** done ← leased, for every item whose token is current; the others are refused and change nothing. */
-export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<CompleteItem>) =>
+/** A completion on behalf of the worker that holds (or claims to hold) the lease. */
+export interface HeldCompleteItem extends CompleteItem {
+  readonly workerId: WorkerId
+}
+
+/** done ← leased, for every item whose worker and token are current; the others are refused and change nothing. */
+export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<HeldCompleteItem>) =>
   Effect.gen(function* () {
     const done = yield* q<{ id: TaskId; fencing_token: number }>(
       sql,
       `UPDATE tasks SET status = 'done', result = j.value->'r', lease_expires_at = NULL, finished_at = ?, updated_at = ?
        FROM json_each(?) AS j
-       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased'
+       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.worker_id = j.value->>'w'
+         AND tasks.status = 'leased'
        RETURNING tasks.id AS id, tasks.fencing_token AS fencing_token`,
-      [fx.now, fx.now, JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, r: i.result })))]
+      [fx.now, fx.now, JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, w: i.workerId, r: i.result })))]
     )
     const results = new Map(items.map((i) => [i.taskId, i.result]))
     const updated = new Map<TaskId, Task>()
@@ -61,16 +71,18 @@ export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<Co
     const claimed = new Set<TaskId>()
     return items.map((i): CompleteOutcome => {
       const task = updated.get(i.taskId)
-      if (task !== undefined && !claimed.has(i.taskId) && task.fencingToken === i.fencingToken) {
+      if (task !== undefined && !claimed.has(i.taskId) && task.fencingToken === i.fencingToken && task.workerId === i.workerId) {
         claimed.add(i.taskId)
         return { taskId: i.taskId, ok: true, task }
       }
-      const now = task !== undefined ? { id: task.id, status: task.status, fencing_token: task.fencingToken } : current.get(i.taskId)
-      return { taskId: i.taskId, ok: false, error: refusal(i.taskId, i.fencingToken, now) }
+      const now =
+        task !== undefined ? { id: task.id, status: task.status, worker_id: task.workerId, fencing_token: task.fencingToken } : current.get(i.taskId)
+      return { taskId: i.taskId, ok: false, error: refusal(i.taskId, i.workerId, i.fencingToken, now) }
     })
   })
 
 export interface HeartbeatItem {
+  readonly workerId: WorkerId
   readonly taskId: TaskId
   readonly fencingToken: number
   readonly progress: unknown
@@ -84,22 +96,29 @@ export const heartbeatMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<H
       `UPDATE tasks SET lease_expires_at = ? + lease_ms, updated_at = ?,
          progress = CASE WHEN j.value->>'hp' THEN j.value->'p' ELSE progress END
        FROM json_each(?) AS j
-       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased'
+       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.worker_id = j.value->>'w'
+         AND tasks.status = 'leased'
        RETURNING *`,
-      [fx.now, fx.now, JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, hp: i.progress !== undefined, p: i.progress })))]
+      [
+        fx.now,
+        fx.now,
+        JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, w: i.workerId, hp: i.progress !== undefined, p: i.progress })))
+      ]
     )
     const extended = new Map(rows.map((r) => [r.id as TaskId, r]))
     const missing = items.filter((i) => !extended.has(i.taskId)).map((i) => i.taskId)
     const current = missing.length > 0 ? yield* currentOf(sql, missing) : new Map<TaskId, Current>()
-    return items.map((i): Exit.Exit<HeartbeatResult, LeaseLost | NotFound> => {
+    return items.map((i): Exit.Exit<HeartbeatResult, LeaseLost> => {
       const row = extended.get(i.taskId)
       if (row !== undefined) {
         if (i.progress !== undefined) fx.row(row, "leased")
         return Exit.succeed({ expiresAt: row.lease_expires_at ?? fx.now, cancelled: false })
       }
       const cur = current.get(i.taskId)
-      if (cur?.status === "cancelled" && cur.fencing_token === i.fencingToken) return Exit.succeed({ expiresAt: fx.now, cancelled: true })
-      return Exit.fail(refusal(i.taskId, i.fencingToken, cur))
+      if (cur?.status === "cancelled" && cur.fencing_token === i.fencingToken && cur.worker_id === i.workerId) {
+        return Exit.succeed({ expiresAt: fx.now, cancelled: true })
+      }
+      return Exit.fail(refusal(i.taskId, i.workerId, i.fencingToken, cur))
     })
   })
 
@@ -117,10 +136,21 @@ export interface Backoff {
 export const backoffMs = (b: Backoff, attempt: number): number =>
   Math.round(Math.min(b.baseMs * 2 ** Math.max(0, attempt - 1), b.maxMs) * (0.8 + Math.random() * 0.4))
 
-export const failOne = (sql: Sql, fx: BatchEffects, backoff: Backoff, taskId: TaskId, token: number, message: string, retryable: boolean) =>
+export const failOne = (
+  sql: Sql,
+  fx: BatchEffects,
+  backoff: Backoff,
+  workerId: WorkerId,
+  taskId: TaskId,
+  token: number,
+  message: string,
+  retryable: boolean
+) =>
   Effect.gen(function* () {
-    const row = yield* rowById(sql, taskId)
-    if (row.status !== "leased" || row.fencing_token !== token) return yield* refusal(taskId, token, { id: taskId, status: row.status, fencing_token: row.fencing_token })
+    const [row] = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE id = ?", [taskId])
+    if (row === undefined || row.status !== "leased" || row.fencing_token !== token || row.worker_id !== workerId) {
+      return yield* refusal(taskId, workerId, token, row)
+    }
     const status = !retryable ? "failed" : row.attempts >= row.max_attempts ? "dead" : "queued"
     const runAfter = status === "queued" ? fx.now + backoffMs(backoff, row.attempts) : row.run_after
     const [updated] = yield* q<TaskRow>(

@@ -40,5 +40,18 @@ export const rootMigrations: Migrations = {
       )`,
       sql`CREATE INDEX members_by_user ON members(user_id)`
     ], { discard: true })
+  ),
+  /**
+   * The `execute` grant of a member (running commands on workers is granted, not a default), and the
+   * projects a key is limited to (a JSON array of project ids; NULL = every project its owner may use).
+   */
+  "2_grants": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all(
+      [
+        sql`ALTER TABLE members ADD COLUMN can_execute INTEGER NOT NULL DEFAULT 0`,
+        sql`ALTER TABLE api_keys ADD COLUMN projects TEXT`
+      ],
+      { discard: true }
+    )
   )
 }

@@ -121,7 +121,7 @@ export const BashTool = defineTool({
   permission: (args) => Effect.succeed({ subject: args.command, kind: "command" as const, title: args.description ?? args.command }),
   run: (args, ctx) =>
     Effect.gen(function* () {
-      const root = yield* resolveInWorkspace(ctx.workspace, ".")
+      const root = yield* resolveInWorkspace(ctx, ".")
       const timeoutSeconds = args.timeout ?? DEFAULT_TIMEOUT_SECONDS
       const r = yield* runCommand(args.command, root.absolute, timeoutSeconds * 1000)
       const metadata = { exitCode: r.code, signal: r.signal, truncated: r.truncated }

@@ -22,10 +22,10 @@ export const EditTool = defineTool({
     replaceAll: Schema.optional(described(Schema.Boolean, "Replace every occurrence instead of requiring exactly one"))
   }),
   permission: (args, ctx) =>
-    Effect.map(resolveInWorkspace(ctx.workspace, args.path), (p) => ({ subject: p.relative, kind: "path" as const, title: `edit ${p.relative}` })),
+    Effect.map(resolveInWorkspace(ctx, args.path), (p) => ({ subject: p.relative, kind: "path" as const, title: `edit ${p.relative}` })),
   run: (args, ctx) =>
     Effect.gen(function* () {
-      const p = yield* resolveInWorkspace(ctx.workspace, args.path)
+      const p = yield* resolveInWorkspace(ctx, args.path)
       if (args.oldString === args.newString) return yield* fail("oldString and newString are identical; nothing to change")
       const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
       if (stat === undefined) return yield* fail(`file not found: ${p.relative}`)

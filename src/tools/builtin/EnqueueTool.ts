@@ -60,10 +60,10 @@ export const makeEnqueueTool = (tasks: TaskAccess) =>
             concurrencyLimit: 1
           })
         )
-        const enqueued = yield* tasks.enqueueBatch(ctx.caller, inputs)
+        const enqueued = yield* tasks.enqueueAs(ctx.caller, inputs)
         const ids = enqueued.map((t) => t.id)
         const final =
-          args.waitSeconds === undefined ? enqueued : yield* tasks.wait(ctx.caller, ids, Math.round(args.waitSeconds * 1000))
+          args.waitSeconds === undefined ? enqueued : yield* tasks.waitAs(ctx.caller, ids, Math.round(args.waitSeconds * 1000))
         return { output: final.map(describeTask).join("\n"), metadata: { taskIds: ids } }
       }).pipe(
         Effect.catchAll((e) =>

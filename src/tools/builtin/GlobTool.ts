@@ -18,14 +18,14 @@ export const GlobTool = defineTool({
     path: Schema.optional(described(Schema.String, "Directory to search from, relative to the workspace root (default `.`)"))
   }),
   permission: (args, ctx) =>
-    Effect.map(resolveInWorkspace(ctx.workspace, args.path ?? "."), (p) => ({
+    Effect.map(resolveInWorkspace(ctx, args.path ?? "."), (p) => ({
       subject: p.relative,
       kind: "path" as const,
       title: `glob ${args.pattern} in ${p.relative}`
     })),
   run: (args, ctx) =>
     Effect.gen(function* () {
-      const p = yield* resolveInWorkspace(ctx.workspace, args.path ?? ".")
+      const p = yield* resolveInWorkspace(ctx, args.path ?? ".")
       const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
       if (stat === undefined || !stat.isDirectory()) return yield* fail(`not a directory: ${p.relative}`)
       const re = globToRegExp(args.pattern.replace(/^\.\//, ""))
@@ -33,7 +33,7 @@ export const GlobTool = defineTool({
       const found: Array<string> = []
       let truncated = false
       yield* Effect.sync(() =>
-        walk(p.absolute, 64, (e) => {
+        walk(p.absolute, 64, ctx.fence, (e) => {
           if (e.isDir || !re.test(e.rel)) return true
           if (found.length >= MAX_RESULTS) {
             truncated = true

@@ -21,14 +21,14 @@ export const GrepTool = defineTool({
     ignoreCase: Schema.optional(described(Schema.Boolean, "Case-insensitive matching"))
   }),
   permission: (args, ctx) =>
-    Effect.map(resolveInWorkspace(ctx.workspace, args.path ?? "."), (p) => ({
+    Effect.map(resolveInWorkspace(ctx, args.path ?? "."), (p) => ({
       subject: p.relative,
       kind: "path" as const,
       title: `grep ${args.pattern} in ${p.relative}`
     })),
   run: (args, ctx) =>
     Effect.gen(function* () {
-      const p = yield* resolveInWorkspace(ctx.workspace, args.path ?? ".")
+      const p = yield* resolveInWorkspace(ctx, args.path ?? ".")
       const re = yield* Effect.try(() => new RegExp(args.pattern, args.ignoreCase === true ? "i" : "")).pipe(
         Effect.catchAll((e) => fail(`invalid regular expression: ${e.error instanceof Error ? e.error.message : String(e.error)}`))
       )
@@ -62,7 +62,7 @@ export const GrepTool = defineTool({
       }
       yield* Effect.sync(() => {
         if (!stat.isDirectory()) return searchFile(p.absolute, p.relative)
-        walk(p.absolute, 64, (e) => {
+        walk(p.absolute, 64, ctx.fence, (e) => {
           if (e.isDir || e.isSymlink) return true
           if (include !== undefined && !include.test(includeByName ? (e.rel.split("/").pop() ?? e.rel) : e.rel)) return true
           return searchFile(e.abs, prefix + e.rel)

@@ -16,17 +16,17 @@ export const ListTool = defineTool({
     depth: Schema.optional(described(Schema.Int.pipe(Schema.between(1, 10)), "How many levels to list (default 1)"))
   }),
   permission: (args, ctx) =>
-    Effect.map(resolveInWorkspace(ctx.workspace, args.path ?? "."), (p) => ({ subject: p.relative, kind: "path" as const, title: `list ${p.relative}` })),
+    Effect.map(resolveInWorkspace(ctx, args.path ?? "."), (p) => ({ subject: p.relative, kind: "path" as const, title: `list ${p.relative}` })),
   run: (args, ctx) =>
     Effect.gen(function* () {
-      const p = yield* resolveInWorkspace(ctx.workspace, args.path ?? ".")
+      const p = yield* resolveInWorkspace(ctx, args.path ?? ".")
       const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
       if (stat === undefined) return yield* fail(`directory not found: ${p.relative}`)
       if (!stat.isDirectory()) return yield* fail(`${p.relative} is not a directory`)
       const lines: Array<string> = []
       let truncated = false
       yield* Effect.sync(() =>
-        walk(p.absolute, args.depth ?? 1, (e) => {
+        walk(p.absolute, args.depth ?? 1, ctx.fence, (e) => {
           if (lines.length >= MAX_ENTRIES) {
             truncated = true
             return false

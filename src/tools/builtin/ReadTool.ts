@@ -20,10 +20,10 @@ export const ReadTool = defineTool({
     limit: Schema.optional(described(Schema.Int.pipe(Schema.between(1, 100_000)), `Maximum number of lines (default ${DEFAULT_LIMIT})`))
   }),
   permission: (args, ctx) =>
-    Effect.map(resolveInWorkspace(ctx.workspace, args.path), (p) => ({ subject: p.relative, kind: "path" as const, title: `read ${p.relative}` })),
+    Effect.map(resolveInWorkspace(ctx, args.path), (p) => ({ subject: p.relative, kind: "path" as const, title: `read ${p.relative}` })),
   run: (args, ctx) =>
     Effect.gen(function* () {
-      const p = yield* resolveInWorkspace(ctx.workspace, args.path)
+      const p = yield* resolveInWorkspace(ctx, args.path)
       const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
       if (stat === undefined) return yield* fail(`file not found: ${p.relative}`)
       if (stat.isDirectory()) return yield* fail(`${p.relative} is a directory; use the list tool`)

@@ -12,10 +12,10 @@ export const WriteTool = defineTool({
     content: described(Schema.String, "The complete new content of the file")
   }),
   permission: (args, ctx) =>
-    Effect.map(resolveInWorkspace(ctx.workspace, args.path), (p) => ({ subject: p.relative, kind: "path" as const, title: `write ${p.relative}` })),
+    Effect.map(resolveInWorkspace(ctx, args.path), (p) => ({ subject: p.relative, kind: "path" as const, title: `write ${p.relative}` })),
   run: (args, ctx) =>
     Effect.gen(function* () {
-      const p = yield* resolveInWorkspace(ctx.workspace, args.path)
+      const p = yield* resolveInWorkspace(ctx, args.path)
       const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
       if (stat?.isDirectory()) return yield* fail(`${p.relative} is a directory`)
       yield* Effect.try({

@@ -2,49 +2,60 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { ApiKeys } from "../../auth/ApiKeys.js"
 import { Users } from "../../auth/Users.js"
-import type { Principal } from "../../domain/Auth.js"
 import { Api } from "../../domain/http/Api.js"
 import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { Projects } from "../../project/Projects.js"
-
-/** Runs `f` with the authenticated caller. */
-const as = <A, E, R>(f: (caller: Principal) => Effect.Effect<A, E, R>) => Effect.flatMap(CurrentPrincipal, f)
+import { makeHttpAccess } from "./HttpAccess.js"
 
 const AuthHandlers = HttpApiBuilder.group(Api, "auth", (handlers) =>
-  Effect.map(Users, (users) =>
-    handlers
+  Effect.gen(function* () {
+    const users = yield* Users
+    const access = (yield* makeHttpAccess)("auth", "whoami")
+    return handlers
       .handle("login", ({ payload }) => users.login(payload.name, payload.password))
-      .handle("whoami", () => CurrentPrincipal)
-  )
+      // `Self` refuses only unknown credentials (Unauthorized), never with Forbidden or NotFound.
+      .handle("whoami", () => access({}, () => CurrentPrincipal).pipe(Effect.catchTags({ Forbidden: Effect.die, NotFound: Effect.die })))
+  })
 )
 
 const KeysHandlers = HttpApiBuilder.group(Api, "keys", (handlers) =>
-  Effect.map(ApiKeys, (keys) =>
-    handlers
-      .handle("create", ({ payload }) => as((c) => keys.create(c, payload)))
-      .handle("list", () => as((c) => keys.list(c)))
-      .handle("revoke", ({ path }) => as((c) => keys.revoke(c, path.id)))
-  )
+  Effect.gen(function* () {
+    const keys = yield* ApiKeys
+    const access = yield* makeHttpAccess
+    return handlers
+      .handle("create", ({ payload }) => access("keys", "create")(payload, (c) => keys.create(c, payload)))
+      .handle("list", () => access("keys", "list")({}, (c) => keys.list(c)))
+      .handle("revoke", ({ path }) => access("keys", "revoke")(path, (c) => keys.revoke(c, path.id)))
+  })
 )
 
 const UsersHandlers = HttpApiBuilder.group(Api, "users", (handlers) =>
-  Effect.map(Users, (users) =>
-    handlers
-      .handle("list", () => as((c) => users.list(c)))
-      .handle("create", ({ payload }) => as((c) => users.create(c, payload)))
-  )
+  Effect.gen(function* () {
+    const users = yield* Users
+    const access = yield* makeHttpAccess
+    return handlers
+      .handle("list", () => access("users", "list")({}, (c) => users.list(c)))
+      .handle("create", ({ payload }) => access("users", "create")(payload, (c) => users.create(c, payload)))
+      .handle("delete", ({ path }) => access("users", "delete")(path, (c) => users.remove(c, path.user)))
+  })
 )
 
 const ProjectsHandlers = HttpApiBuilder.group(Api, "projects", (handlers) =>
-  Effect.map(Projects, (projects) =>
-    handlers
-      .handle("list", () => as((c) => projects.list(c)))
-      .handle("create", ({ payload }) => as((c) => projects.create(c, payload)))
-      .handle("get", ({ path }) => as((c) => projects.get(c, path.projectId)))
-      .handle("members", ({ path }) => as((c) => projects.members(c, path.projectId)))
-      .handle("addMember", ({ path, payload }) => as((c) => projects.addMember(c, path.projectId, payload.user, payload.role)))
-      .handle("removeMember", ({ path }) => as((c) => projects.removeMember(c, path.projectId, path.user)))
-  )
+  Effect.gen(function* () {
+    const projects = yield* Projects
+    const access = yield* makeHttpAccess
+    return handlers
+      .handle("list", () => access("projects", "list")({}, (c) => projects.list(c)))
+      .handle("create", ({ payload }) => access("projects", "create")(payload, (c) => projects.create(c, payload)))
+      .handle("get", ({ path }) => access("projects", "get")(path, (c) => projects.get(c, path.projectId)))
+      .handle("members", ({ path }) => access("projects", "members")(path, () => projects.members(path.projectId)))
+      .handle("addMember", ({ path, payload }) =>
+        access("projects", "addMember")({ ...payload, ...path }, (c) =>
+          projects.addMember(c, path.projectId, payload.user, payload.role, payload.execute)
+        )
+      )
+      .handle("removeMember", ({ path }) => access("projects", "removeMember")(path, (c) => projects.removeMember(c, path.projectId, path.user)))
+  })
 )
 
 /** Thin REST handlers for auth, keys, users and projects: the same service calls as the RPC handlers. */

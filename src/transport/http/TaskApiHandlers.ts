@@ -1,27 +1,25 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
-import type { Principal } from "../../domain/Auth.js"
 import { Api } from "../../domain/http/Api.js"
-import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { TaskAccess } from "../../queue/TaskAccess.js"
-
-/** Runs `f` with the authenticated caller. */
-const as = <A, E, R>(f: (caller: Principal) => Effect.Effect<A, E, R>) => Effect.flatMap(CurrentPrincipal, f)
+import { makeHttpAccess } from "./HttpAccess.js"
 
 /** Thin REST handlers of the swarm queue: the same TaskAccess calls as the `task.*` RPC handlers. */
 export const TaskApiHandlers = HttpApiBuilder.group(Api, "tasks", (handlers) =>
-  Effect.map(TaskAccess, (tasks) =>
-    handlers
-      .handle("enqueue", ({ payload }) => as((c) => tasks.enqueue(c, payload)))
-      .handle("enqueueBatch", ({ payload }) => as((c) => tasks.enqueueBatch(c, payload.tasks)))
-      .handle("list", ({ urlParams }) => as((c) => tasks.list(c, urlParams)))
-      .handle("stats", ({ urlParams }) => as((c) => tasks.stats(c, urlParams.projectId)))
-      .handle("wait", ({ payload }) => as((c) => tasks.wait(c, payload.taskIds, payload.timeoutMs)))
-      .handle("map", ({ payload }) => as((c) => tasks.map(c, payload)))
-      .handle("get", ({ path }) => as((c) => tasks.get(c, path.taskId)))
-      .handle("cancel", ({ path }) => as((c) => tasks.cancel(c, path.taskId)))
-      .handle("retry", ({ path }) => as((c) => tasks.retry(c, path.taskId)))
-      .handle("approve", ({ path, payload }) => as((c) => tasks.approve(c, path.taskId, payload.result)))
-      .handle("workers", () => tasks.workers())
-  )
+  Effect.gen(function* () {
+    const tasks = yield* TaskAccess
+    const access = yield* makeHttpAccess
+    return handlers
+      .handle("enqueue", ({ payload }) => access("tasks", "enqueue")(payload, () => tasks.enqueue(payload)))
+      .handle("enqueueBatch", ({ payload }) => access("tasks", "enqueueBatch")(payload, () => tasks.enqueueBatch(payload.tasks)))
+      .handle("list", ({ urlParams }) => access("tasks", "list")(urlParams, (c) => tasks.list(c, urlParams)))
+      .handle("stats", ({ urlParams }) => access("tasks", "stats")(urlParams, (c) => tasks.stats(c, urlParams.projectId)))
+      .handle("wait", ({ payload }) => access("tasks", "wait")(payload, () => tasks.wait(payload.taskIds, payload.timeoutMs)))
+      .handle("map", ({ payload }) => access("tasks", "map")(payload, () => tasks.map(payload)))
+      .handle("get", ({ path }) => access("tasks", "get")(path, () => tasks.get(path.taskId)))
+      .handle("cancel", ({ path }) => access("tasks", "cancel")(path, () => tasks.cancel(path.taskId)))
+      .handle("retry", ({ path }) => access("tasks", "retry")(path, () => tasks.retry(path.taskId)))
+      .handle("approve", ({ path, payload }) => access("tasks", "approve")(path, () => tasks.approve(path.taskId, payload.result)))
+      .handle("workers", () => access("tasks", "workers")({}, () => tasks.workers))
+  })
 )

@@ -19,7 +19,8 @@ export class Metrics extends Effect.Service<Metrics>()("kiris/Metrics", {
       ["kiris_connections_total", { type: "counter", help: "RPC connections accepted by transport" }],
       ["kiris_rpc_calls_total", { type: "counter", help: "RPC calls by tag and outcome" }],
       ["kiris_rpc_in_flight", { type: "gauge", help: "Unary RPC requests being handled" }],
-      ["kiris_rpc_frame_errors_total", { type: "counter", help: "Rejected RPC frames by transport and reason" }]
+      ["kiris_rpc_frame_errors_total", { type: "counter", help: "Rejected RPC frames by transport and reason" }],
+      ["kiris_login_throttled_total", { type: "counter", help: "Logins refused because their user name had too many recent failures" }]
     ])
     const values = new Map<string, { name: string; value: number }>()
 

@@ -1,9 +1,48 @@
-import { Effect, Layer } from "effect"
+import { RpcSchema } from "@effect/rpc"
+import { Effect, Layer, Option } from "effect"
+import { AccessControl } from "../../auth/AccessControl.js"
 import { ApiKeys } from "../../auth/ApiKeys.js"
-import { AuthMiddleware } from "../../domain/rpc/Middleware.js"
+import { Revocations, type Revocation } from "../../auth/Revocations.js"
+import { requirementOf } from "../../domain/Access.js"
+import type { Principal } from "../../domain/Auth.js"
+import { Forbidden, Unauthorized } from "../../domain/Errors.js"
+import { AuthMiddleware, CurrentPrincipal } from "../../domain/rpc/Middleware.js"
+import { ProjectDb } from "../../storage/ProjectDb.js"
 
-/** The RPC auth middleware for both transports: `authorization: Bearer <JWT | kiris_… key>`. */
+const concerns = (caller: Principal) => (r: Revocation) =>
+  r._tag === "Key" ? r.keyId === caller.keyId : r.userId === caller.userId
+
+/**
+ * The RPC middleware of both transports (see `AuthMiddleware`): authenticate, check the RPC's
+ * declared requirement with AccessControl, run the handler as the caller inside the project's
+ * database scope, and end a stream whose caller loses access while it is open.
+ */
 export const AuthLive = Layer.effect(
   AuthMiddleware,
-  Effect.map(ApiKeys, (keys) => AuthMiddleware.of(({ headers }) => keys.authenticate(headers["authorization"])))
+  Effect.gen(function* () {
+    const keys = yield* ApiKeys
+    const control = yield* AccessControl
+    const dbs = yield* ProjectDb
+    const revocations = yield* Revocations
+
+    return AuthMiddleware.of(({ headers, next, payload, rpc }) =>
+      Effect.gen(function* () {
+        const requirement = requirementOf(rpc.annotations)
+        if (Option.isNone(requirement)) return yield* new Forbidden({ reason: `${rpc._tag} declares no access requirement` })
+        const caller = yield* keys.authenticate(headers["authorization"])
+        const grant = yield* control.check(caller, requirement.value, payload)
+        const handler = Effect.provideService(next, CurrentPrincipal, caller)
+        const scoped = Option.isSome(grant) ? dbs.withProject(grant.value.project.id)(handler) : handler
+        if (!RpcSchema.isStreamSchema(rpc.successSchema)) return yield* scoped
+        return yield* Effect.scoped(
+          Effect.flatMap(
+            revocations.watch(concerns(caller), (r) =>
+              r._tag === "Member" ? control.check(caller, requirement.value, payload) : Effect.fail(new Unauthorized({ reason: "credentials revoked" }))
+            ),
+            (lost) => Effect.raceFirst(scoped, lost)
+          )
+        )
+      })
+    )
+  })
 )

@@ -6,7 +6,6 @@ import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { ProjectRpcs } from "../../domain/rpc/ProjectRpcs.js"
 import { UserRpcs } from "../../domain/rpc/UserRpcs.js"
 import { EventBus } from "../../events/EventBus.js"
-import { ProjectAccess } from "../../project/ProjectAccess.js"
 import { Projects } from "../../project/Projects.js"
 
 /** Thin RPC handlers: each reads the caller and calls one service method. */
@@ -18,8 +17,8 @@ const ProjectHandlers = ProjectRpcs.toLayer(
       "project.create": (input) => as((c) => projects.create(c, input)),
       "project.list": () => as((c) => projects.list(c)),
       "project.get": ({ projectId }) => as((c) => projects.get(c, projectId)),
-      "project.members": ({ projectId }) => as((c) => projects.members(c, projectId)),
-      "project.addMember": ({ projectId, role, user }) => as((c) => projects.addMember(c, projectId, user, role)),
+      "project.members": ({ projectId }) => projects.members(projectId),
+      "project.addMember": ({ execute, projectId, role, user }) => as((c) => projects.addMember(c, projectId, user, role, execute)),
       "project.removeMember": ({ projectId, user }) => as((c) => projects.removeMember(c, projectId, user))
     })
   })
@@ -35,7 +34,8 @@ const UserHandlers = UserRpcs.toLayer(
       "user.list": () => Effect.flatMap(CurrentPrincipal, (c) => users.list(c)),
       "key.create": (input) => Effect.flatMap(CurrentPrincipal, (c) => keys.create(c, input)),
       "key.list": () => Effect.flatMap(CurrentPrincipal, (c) => keys.list(c)),
-      "key.revoke": ({ id }) => Effect.flatMap(CurrentPrincipal, (c) => keys.revoke(c, id))
+      "key.revoke": ({ id }) => Effect.flatMap(CurrentPrincipal, (c) => keys.revoke(c, id)),
+      "user.delete": ({ user }) => Effect.flatMap(CurrentPrincipal, (c) => users.remove(c, user))
     })
   })
 )
@@ -43,15 +43,8 @@ const UserHandlers = UserRpcs.toLayer(
 const EventHandlers = EventRpcs.toLayer(
   Effect.gen(function* () {
     const bus = yield* EventBus
-    const access = yield* ProjectAccess
     return EventRpcs.of({
-      "events.subscribe": ({ projectId }) =>
-        Stream.unwrapScoped(
-          Effect.gen(function* () {
-            yield* access.authorize(yield* CurrentPrincipal, projectId, "viewer")
-            return yield* bus.subscribeProject(projectId)
-          })
-        )
+      "events.subscribe": ({ projectId }) => Stream.unwrapScoped(bus.subscribeProject(projectId))
     })
   })
 )

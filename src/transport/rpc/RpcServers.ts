@@ -1,18 +1,52 @@
-import { HttpLayerRouter, HttpServerRequest, HttpServerResponse, SocketServer } from "@effect/platform"
+import { HttpLayerRouter, HttpServerRequest, HttpServerResponse, Socket, SocketServer } from "@effect/platform"
+import { NodeHttpServerRequest, NodeSocket } from "@effect/platform-node"
 import { RpcSchema, RpcServer } from "@effect/rpc"
-import { Effect, Layer } from "effect"
-import { ServerConfig } from "../../config/ServerConfig.js"
+import { Context, Effect, Layer, Option } from "effect"
+import type * as Http from "node:http"
+import type * as Net from "node:net"
+import { WebSocket, WebSocketServer } from "ws"
+import { ServerConfig, type ServerConfigShape } from "../../config/ServerConfig.js"
 import { ClientRpcs } from "../../domain/rpc/ClientRpcs.js"
-import { makeSocketProtocol } from "./SocketProtocol.js"
+import { Waits } from "../../domain/rpc/Waits.js"
+import { type Connection, makeSocketProtocol } from "./SocketProtocol.js"
 
 const serverOptions = { disableFatalDefects: true, disableTracing: true } as const
 
-const streamTags = new Set<string>(
-  Array.from(ClientRpcs.requests.values())
-    .filter((rpc) => RpcSchema.isStreamSchema(rpc.successSchema))
-    .map((rpc) => rpc._tag)
+/** A connection told to close is cut off this long after, if its client does not close its side. */
+const CLOSE_GRACE_MS = 1000
+
+const rpcKinds = new Map<string, "stream" | "unary" | "waits">(
+  Array.from(ClientRpcs.requests.values()).map((rpc) => [
+    rpc._tag,
+    RpcSchema.isStreamSchema(rpc.successSchema) ? "stream" : Context.getOption(rpc.annotations as Context.Context<Waits>, Waits)._tag === "Some" ? "waits" : "unary"
+  ])
 )
-const protocolOptions = (maxFrameBytes: number) => ({ maxFrameBytes, isStream: (tag: string) => streamTags.has(tag) })
+const protocolOptions = (config: ServerConfigShape) => ({
+  maxFrameBytes: config.maxFrameBytes,
+  maxInFlight: config.maxInFlightPerConnection,
+  maxRunning: config.maxRunningPerConnection,
+  maxQueuedOutputBytes: config.maxQueuedOutputBytes,
+  outputStallMs: config.outputStallSeconds * 1000,
+  authTimeoutMs: config.authTimeoutSeconds * 1000,
+  kindOf: (tag: string) => rpcKinds.get(tag)
+})
+
+const tcpConnection = (socket: Socket.Socket, net: Net.Socket): Connection => ({
+  socket,
+  transport: "tcp",
+  framing: "ndjson",
+  write: (text) => {
+    if (!net.destroyed && net.writable) net.write(text)
+  },
+  queuedBytes: () => net.writableLength,
+  pause: () => net.pause(),
+  resume: () => net.resume(),
+  close: (lastFrame) => {
+    if (net.destroyed) return
+    net.end(lastFrame)
+    setTimeout(() => net.destroy(), CLOSE_GRACE_MS).unref()
+  }
+})
 
 /** TCP NDJSON: one RPC server over the hub's `SocketServer`. */
 export const TcpRpcServer = RpcServer.layer(ClientRpcs, serverOptions).pipe(
@@ -22,13 +56,62 @@ export const TcpRpcServer = RpcServer.layer(ClientRpcs, serverOptions).pipe(
       Effect.gen(function* () {
         const config = yield* ServerConfig
         const server = yield* SocketServer.SocketServer
-        const { onSocket, protocol } = yield* makeSocketProtocol(protocolOptions(config.maxFrameBytes))
-        yield* server.run((socket) => Effect.scoped(onSocket(socket, "tcp", "ndjson"))).pipe(Effect.interruptible, Effect.forkScoped)
+        const { onSocket, protocol } = yield* makeSocketProtocol(protocolOptions(config))
+        yield* server
+          .run((socket) =>
+            Effect.gen(function* () {
+              // the Node socket server provides the underlying socket to each connection's handler
+              const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
+              if (Option.isNone(net)) return yield* Effect.dieMessage("the TCP RPC server needs a Node socket server")
+              yield* onSocket(tcpConnection(socket, net.value))
+            }).pipe(Effect.scoped)
+          )
+          .pipe(Effect.interruptible, Effect.forkScoped)
         return protocol
       })
     )
   )
 )
+
+const wsConnection = (socket: Socket.Socket, ws: WebSocket, headers: ReadonlyArray<[string, string]>): Connection => ({
+  socket,
+  transport: "websocket",
+  framing: "message",
+  headers,
+  write: (text) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(text)
+  },
+  queuedBytes: () => ws.bufferedAmount,
+  pause: () => ws.pause(),
+  resume: () => ws.resume(),
+  close: (lastFrame, reason) => {
+    if (ws.readyState !== WebSocket.OPEN) return
+    ws.send(lastFrame)
+    ws.close(1008, reason.slice(0, 120))
+    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
+  }
+})
+
+/**
+ * Completes a WebSocket handshake with our own `ws` server, whose `maxPayload` refuses an oversized
+ * message (close code 1009) from its frame header, before any of its payload is buffered. A client
+ * may not send frames before the handshake's answer (RFC 6455 §4.1), so no upgrade head is carried.
+ */
+const upgrade = (wss: WebSocketServer, req: Http.IncomingMessage) =>
+  Effect.acquireRelease(
+    Effect.async<WebSocket>((resume) => {
+      wss.handleUpgrade(req, req.socket, Buffer.alloc(0), (ws) => resume(Effect.succeed(ws)))
+    }),
+    (ws) =>
+      ws.readyState === WebSocket.CLOSED
+        ? Effect.void
+        : Effect.async<void>((resume) => {
+            ws.once("close", () => resume(Effect.void))
+            ws.close(1001)
+            const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+            return Effect.sync(() => clearTimeout(timer))
+          })
+  )
 
 /** WebSocket JSON messages on `GET /rpc` of the HTTP router; upgrade headers reach every request. */
 export const WsRpcServer = RpcServer.layer(ClientRpcs, serverOptions).pipe(
@@ -38,14 +121,29 @@ export const WsRpcServer = RpcServer.layer(ClientRpcs, serverOptions).pipe(
       Effect.gen(function* () {
         const config = yield* ServerConfig
         const router = yield* HttpLayerRouter.HttpRouter
-        const { onSocket, protocol } = yield* makeSocketProtocol(protocolOptions(config.maxFrameBytes))
+        const { onSocket, protocol } = yield* makeSocketProtocol(protocolOptions(config))
+        // Messages up to twice the frame limit are still read, to be answered with the usual
+        // "frame too large" Defect on a connection that stays open; larger ones are refused unread.
+        const wss = yield* Effect.acquireRelease(
+          Effect.sync(() => new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 2 * config.maxFrameBytes })),
+          (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void)))
+        )
         yield* router.add(
           "GET",
           "/rpc",
           Effect.gen(function* () {
             const request = yield* HttpServerRequest.HttpServerRequest
-            const socket = yield* Effect.orDie(request.upgrade)
-            yield* onSocket(socket, "websocket", "message", Object.entries(request.headers))
+            const req = NodeHttpServerRequest.toIncomingMessage(request)
+            if (req.headers.upgrade?.toLowerCase() !== "websocket") {
+              return HttpServerResponse.text("this endpoint speaks RPC over WebSocket; send an Upgrade: websocket request", {
+                status: 426,
+                headers: { upgrade: "websocket" }
+              })
+            }
+            const ws = yield* upgrade(wss, req)
+            // `ws` implements the parts of the DOM WebSocket interface that the platform reads
+            const socket = yield* Socket.fromWebSocket(Effect.succeed(ws as unknown as globalThis.WebSocket))
+            yield* onSocket(wsConnection(socket, ws, Object.entries(request.headers)))
             return HttpServerResponse.empty()
           })
         )

@@ -2,32 +2,30 @@ import { Effect } from "effect"
 import { SessionRpcs } from "../../domain/rpc/SessionRpcs.js"
 import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { Orchestrator } from "../../orchestrator/Orchestrator.js"
-import { ProjectAccess } from "../../project/ProjectAccess.js"
 import { Session } from "../../session/Session.js"
+import { ProjectDb } from "../../storage/ProjectDb.js"
 
-/** Thin session handlers: viewers read, members create, prompt and cancel. */
+/**
+ * Thin session handlers. The auth middleware has checked the caller and opened the project's
+ * database scope; `inProject` only states that scope in the types (it is a no-op inside it).
+ */
 export const SessionHandlers = SessionRpcs.toLayer(
   Effect.gen(function* () {
-    const access = yield* ProjectAccess
+    const dbs = yield* ProjectDb
     const sessions = yield* Session
     const orchestrator = yield* Orchestrator
+    const inProject = dbs.withProject
     return SessionRpcs.of({
-      "session.create": ({ agent, model, projectId, title }) =>
-        access.withProject(projectId, "member")(orchestrator.createSession({ title, agent, model })),
-      "session.list": ({ parentId, projectId }) => access.withProject(projectId, "viewer")(sessions.list(parentId)),
-      "session.get": ({ projectId, sessionId }) => access.withProject(projectId, "viewer")(sessions.history(sessionId)),
+      "session.create": ({ agent, model, projectId, title }) => inProject(projectId)(orchestrator.createSession({ title, agent, model })),
+      "session.list": ({ parentId, projectId }) => inProject(projectId)(sessions.list(parentId)),
+      "session.get": ({ projectId, sessionId }) => inProject(projectId)(sessions.history(sessionId)),
       "session.prompt": ({ mode, projectId, sessionId, text }) =>
-        Effect.flatMap(CurrentPrincipal, (caller) =>
-          access.withProject(projectId, "member")(orchestrator.prompt(caller, sessionId, text, mode))
-        ),
+        Effect.flatMap(CurrentPrincipal, (caller) => inProject(projectId)(orchestrator.prompt(caller, sessionId, text, mode))),
       "session.cancel": ({ clearQueue, projectId, sessionId }) =>
-        access.withProject(projectId, "member")(
-          Effect.map(orchestrator.cancel(sessionId, clearQueue ?? false), (cancelled) => ({ cancelled }))
-        ),
-      "session.queue": ({ projectId, sessionId }) => access.withProject(projectId, "viewer")(sessions.queue(sessionId)),
-      "session.dequeue": ({ projectId, promptId, sessionId }) =>
-        access.withProject(projectId, "member")(sessions.dequeue(sessionId, promptId)),
-      "session.totals": ({ projectId, sessionId }) => access.withProject(projectId, "viewer")(sessions.totals(sessionId))
+        inProject(projectId)(Effect.map(orchestrator.cancel(sessionId, clearQueue ?? false), (cancelled) => ({ cancelled }))),
+      "session.queue": ({ projectId, sessionId }) => inProject(projectId)(sessions.queue(sessionId)),
+      "session.dequeue": ({ projectId, promptId, sessionId }) => inProject(projectId)(sessions.dequeue(sessionId, promptId)),
+      "session.totals": ({ projectId, sessionId }) => inProject(projectId)(sessions.totals(sessionId))
     })
   })
 )

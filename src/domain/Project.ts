@@ -25,7 +25,10 @@ export class Member extends Schema.Class<Member>("Member")({
   userId: UserId,
   userName: Schema.String,
   role: Role,
-  /** Holds the `execute` grant: may run commands (shell, python, custom cli) on this project's workers. */
+  /**
+   * Holds the `execute` grant: may run commands (shell, python, custom cli, the agent's bash tool)
+   * on this project's workers. Server admins hold it in every project.
+   */
   execute: Schema.Boolean,
   addedAt: Schema.Number
 }) {}

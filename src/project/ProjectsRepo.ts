@@ -18,6 +18,7 @@ interface MemberRow {
   readonly user_name: string
   readonly role: string
   readonly can_execute: number
+  readonly user_is_admin: number
   readonly added_at: number
 }
 
@@ -36,7 +37,7 @@ const toMember = (r: MemberRow) =>
     userId: r.user_id as UserId,
     userName: r.user_name,
     role: r.role as Role,
-    execute: r.can_execute === 1,
+    execute: r.can_execute === 1 || r.user_is_admin === 1,
     addedAt: r.added_at
   })
 
@@ -48,7 +49,7 @@ export class ProjectsRepo extends Effect.Service<ProjectsRepo>()("kiris/Projects
 
     const member = (projectId: ProjectId, userId: UserId) =>
       run(
-        sql<MemberRow>`SELECT m.*, u.name AS user_name FROM members m JOIN users u ON u.id = m.user_id
+        sql<MemberRow>`SELECT m.*, u.name AS user_name, u.is_admin AS user_is_admin FROM members m JOIN users u ON u.id = m.user_id
                        WHERE m.project_id = ${projectId} AND m.user_id = ${userId}`
       ).pipe(Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map(toMember))))
 
@@ -74,7 +75,7 @@ export class ProjectsRepo extends Effect.Service<ProjectsRepo>()("kiris/Projects
       member,
       members: (projectId: ProjectId) =>
         run(
-          sql<MemberRow>`SELECT m.*, u.name AS user_name FROM members m JOIN users u ON u.id = m.user_id
+          sql<MemberRow>`SELECT m.*, u.name AS user_name, u.is_admin AS user_is_admin FROM members m JOIN users u ON u.id = m.user_id
                          WHERE m.project_id = ${projectId} ORDER BY m.added_at`
         ).pipe(Effect.map((rows) => rows.map(toMember))),
       /** `execute` undefined keeps a member's grant (a new member starts without it). */

@@ -72,7 +72,7 @@ describe("kiris client commands", () => {
         assert.deepStrictEqual(
           members.map((m) => [m.userName, m.role, m.execute]),
           [
-            ["admin", "owner", false],
+            ["admin", "owner", true],
             ["carol", "viewer", true]
           ]
         )

@@ -44,7 +44,7 @@ describe("the execute grant", () => {
       assert.deepStrictEqual(
         members.map((m) => [m.userName, m.execute]),
         [
-          ["admin", false],
+          ["admin", true],
           ["dana", true]
         ]
       )

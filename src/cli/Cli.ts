@@ -1,4 +1,5 @@
-import { Command } from "@effect/cli"
+import { Command, CommandDescriptor } from "@effect/cli"
+import { HashSet } from "effect"
 import { serve } from "./Serve.js"
 import { chatCommand } from "./Chat.js"
 import { memberCommand, projectCommand } from "./ProjectCommands.js"
@@ -7,10 +8,27 @@ import { mapCommand } from "./MapCommand.js"
 import { taskCommands } from "./TaskCommands.js"
 import { upCommand } from "./Up.js"
 import { workerCommand } from "./Worker.js"
+import { workersCommand } from "./WorkersCommand.js"
+
+/** `kiris workers` (with its `drain` subcommand) comes from WorkersCommand, not the task commands. */
+const queueCommands = taskCommands.filter((c) => !HashSet.has(CommandDescriptor.getNames(c.descriptor), "workers"))
 
 const kiris = Command.make("kiris").pipe(
   Command.withDescription("Kiris: a headless agent server and swarm hub"),
-  Command.withSubcommands([serve, projectCommand, memberCommand, userCommand, keyCommand, whoamiCommand, chatCommand, upCommand, workerCommand, ...taskCommands, mapCommand])
+  Command.withSubcommands([
+    serve,
+    projectCommand,
+    memberCommand,
+    userCommand,
+    keyCommand,
+    whoamiCommand,
+    chatCommand,
+    upCommand,
+    workerCommand,
+    ...queueCommands,
+    workersCommand,
+    mapCommand
+  ])
 )
 
 export const cli = Command.run(kiris, { name: "kiris", version: "0.1.0" })

@@ -94,12 +94,16 @@ export const mapCommand = Command.make(
     ),
     reduceKind: Options.choice("reduce-kind", enqueueKinds).pipe(Options.withDescription("Kind of the reduce task (default: --kind)"), Options.optional),
     policy: Options.text("policy").pipe(
-      Options.withDescription("When the reduce runs: fail-fast (all must succeed), partial (whatever succeeded), quorum:K (at least K)"),
+      Options.withPseudoName("fail-fast|partial|quorum:K"),
+      Options.withDescription(
+        "When the reduce runs: fail-fast (every map task must succeed; the first failure cancels the others and fails the reduce), partial (once all have ended, on whatever succeeded), " +
+          "quorum:K (once all have ended, if at least K succeeded; it fails once K is out of reach). Without --reduce: how many must succeed for exit 0 (all, at least one, K)"
+      ),
       Options.withDefault("fail-fast")
     ),
-    kind: Options.choice("kind", enqueueKinds).pipe(Options.withDefault("chat" as const)),
-    priority: Options.integer("priority").pipe(Options.optional),
-    maxAttempts: Options.integer("max-attempts").pipe(Options.optional),
+    kind: Options.choice("kind", enqueueKinds).pipe(Options.withDescription("Kind of the map tasks"), Options.withDefault("chat" as const)),
+    priority: Options.integer("priority").pipe(Options.withDescription("Priority of every task of the fan-out; higher runs first (default 0)"), Options.optional),
+    maxAttempts: Options.integer("max-attempts").pipe(Options.withDescription("Attempts of each task before it is dead (default 3)"), Options.optional),
     project: projectOption,
     wait: Options.boolean("wait").pipe(Options.withDescription("Show progress, then print the reduce result (or every map result)"))
   },

@@ -2,7 +2,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import type { HubRpcClient } from "../client/HubClient.js"
 import type { TaskId } from "../domain/Ids.js"
-import { type Task, TaskKind, TaskStatus, type WorkerInfo } from "../domain/Task.js"
+import { type Task, type TaskAttempt, TaskKind, TaskStatus, type WorkerInfo } from "../domain/Task.js"
 import { CliError, clientOptions, output, outputOptions, withClient } from "./ClientOptions.js"
 import {
   buildPayload,
@@ -72,12 +72,26 @@ const enqueue = Command.make(
       Options.optional
     ),
     maxAttempts: Options.integer("max-attempts").pipe(Options.withDescription("Attempts before the task is dead (default 3)"), Options.optional),
+    concurrencyKey: Options.text("concurrency-key").pipe(
+      Options.withDescription("Run at most --concurrency-limit tasks with this key at once in the project (e.g. one per repository)"),
+      Options.optional
+    ),
+    concurrencyLimit: Options.integer("concurrency-limit").pipe(
+      Options.withDescription("With --concurrency-key: how many tasks with that key may run at once (default 1)"),
+      Options.optional
+    ),
     project: projectOption,
     wait: Options.boolean("wait").pipe(Options.withDescription("Wait for the task and print its result; exit 1 if it does not succeed"))
   },
   (o) =>
     withClient(o, (client) =>
       Effect.gen(function* () {
+        if (Option.isSome(o.concurrencyLimit) && Option.isNone(o.concurrencyKey)) {
+          return yield* new CliError({ message: "--concurrency-limit needs --concurrency-key" })
+        }
+        if (Option.isSome(o.concurrencyLimit) && o.concurrencyLimit.value < 1) {
+          return yield* new CliError({ message: "--concurrency-limit must be at least 1" })
+        }
         const projectId = yield* resolveProject(client, o.project)
         const payload = yield* buildPayload(o.kind, o.text, o)
         const runAfter = Option.isSome(o.after) ? yield* parseAfter(o.after.value) : undefined
@@ -89,7 +103,8 @@ const enqueue = Command.make(
           dependsOn: o.dependsOn.flatMap((d) => d.split(",")).map((d) => d.trim() as TaskId).filter((d) => d !== ""),
           maxAttempts: Option.getOrElse(o.maxAttempts, () => 3),
           ...(runAfter === undefined ? {} : { runAfter }),
-          ...(Option.isSome(o.idempotencyKey) ? { idempotencyKey: o.idempotencyKey.value } : {})
+          ...(Option.isSome(o.idempotencyKey) ? { idempotencyKey: o.idempotencyKey.value } : {}),
+          ...(Option.isSome(o.concurrencyKey) ? { concurrencyKey: o.concurrencyKey.value, concurrencyLimit: Option.getOrElse(o.concurrencyLimit, () => 1) } : {})
         })
         if (o.wait) return yield* waitAndPrint(client, task, o.json)
         yield* output(o.json, task, () => task.id)
@@ -122,27 +137,77 @@ const list = Command.make(
     )
 ).pipe(Command.withDescription("List tasks, newest first"))
 
-const taskDetails = (t: Task) => {
+/** What a task's `error` means for its status: the outcome of a task that did not succeed, or the previous attempt's error while it retries. */
+const errorField = (t: Task): ReadonlyArray<readonly [string, string]> => {
+  if (t.status === "failed" || t.status === "dead" || t.status === "cancelled") return [["error", t.error ?? "-"]]
+  if (t.status !== "done" && t.error !== null) return [["last error", t.error]]
+  return []
+}
+
+export const taskDetails = (t: Task) => {
+  const failed = t.history.length
   const fields = formatFields([
     ["id", `${t.id} (#${t.seq})`],
     ["project", t.projectId],
     ["kind", t.kind],
-    ["status", t.status],
-    ["attempts", `${t.attempts}/${t.maxAttempts}`],
+    ["status", t.suspect ? `${t.status} (suspect: its lease expired on several workers)` : t.status],
+    ["attempts", `${t.attempts}/${t.maxAttempts}${failed > 0 ? ` (${failed} without success, see --attempts)` : ""}`],
     ["priority", String(t.priority)],
     ["worker", t.workerId ?? "-"],
     ["depends on", t.dependsOn.length === 0 ? "-" : t.dependsOn.join(", ")],
     ["created", formatTime(t.createdAt)],
+    ["started", formatTime(t.startedAt)],
     ["finished", formatTime(t.finishedAt)],
     ["task", payloadSummary(t.payload)],
-    ["error", t.error ?? "-"]
+    ...errorField(t)
   ])
   return t.result === null ? fields : `${fields}\n\n${resultOutput(t).trimEnd()}`
 }
 
-const show = Command.make("task", { ...clientOptions, ...outputOptions, taskId: taskIdArg }, (o) =>
-  withClient(o, (client) => client.task.get({ taskId: o.taskId }).pipe(Effect.flatMap((t) => output(o.json, t, () => taskDetails(t)))))
-).pipe(Command.withDescription("Show one task with its result or error"))
+const formatSeconds = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString().slice(0, 19).replace("T", " "))
+
+/** A task's attempts, oldest first: the unsuccessful ones from its history, then the running or successful one. */
+export const attemptsTable = (t: Task): string => {
+  const rows: Array<TaskAttempt | (Omit<TaskAttempt, "endedAt" | "outcome"> & { endedAt: number | null; outcome: "running" | "done" })> = [
+    ...t.history
+  ]
+  if ((t.status === "leased" || t.status === "done") && t.attempts > 0) {
+    const running = t.status === "leased"
+    rows.push({
+      attempt: t.attempts,
+      workerId: t.workerId,
+      startedAt: t.startedAt,
+      endedAt: running ? null : t.finishedAt,
+      outcome: running ? "running" : "done",
+      error: null
+    })
+  }
+  if (rows.length === 0) return "no attempts yet"
+  return formatTable(rows, [
+    { header: "attempt", value: (a) => String(a.attempt) },
+    { header: "worker", value: (a) => a.workerId ?? "-" },
+    { header: "started", value: (a) => formatSeconds(a.startedAt) },
+    { header: "ended", value: (a) => formatSeconds(a.endedAt) },
+    { header: "outcome", value: (a) => a.outcome },
+    { header: "error", value: (a) => a.error ?? "-" }
+  ])
+}
+
+const show = Command.make(
+  "task",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    taskId: taskIdArg,
+    attempts: Options.boolean("attempts").pipe(Options.withDescription("List every attempt: worker, start, end, outcome and error"))
+  },
+  (o) =>
+    withClient(o, (client) =>
+      client.task
+        .get({ taskId: o.taskId })
+        .pipe(Effect.flatMap((t) => (o.attempts ? output(o.json, t.history, () => attemptsTable(t)) : output(o.json, t, () => taskDetails(t)))))
+    )
+).pipe(Command.withDescription("Show one task with its result or error (--attempts: its attempts)"))
 
 const wait = Command.make(
   "wait",

@@ -56,7 +56,10 @@ interface WorkerProcess {
   readonly exited: Deferred.Deferred<number | null>
 }
 
-/** One worker child, kept running: restarted with a growing delay when it exits on its own. */
+/**
+ * One worker child, kept running: restarted with a growing delay when it dies (exits non-zero or by
+ * a signal); one that exits 0 (drained with `kiris workers drain`, or stopped with SIGTERM) is not.
+ */
 const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, logFile: string | undefined) => {
   const name = `worker-${index}`
   const start = Effect.gen(function* () {
@@ -88,6 +91,8 @@ const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.Proce
     for (;;) {
       const startedAt = Date.now()
       const code = yield* Effect.acquireUseRelease(start, (w) => Deferred.await(w.exited), stop)
+      // exit 0 is a deliberate stop (a drain, a SIGTERM): the worker stays stopped
+      if (code === 0) return yield* Console.error(`${name} exited (code 0); not restarted`)
       if (Date.now() - startedAt > 60_000) delay = 1000
       yield* Console.error(`${name} exited (code ${code ?? "?"}); restarting in ${delay / 1000}s`)
       yield* Effect.sleep(Duration.millis(delay))

@@ -4,6 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { makeHubClient, parseHub } from "../client/HubClient.js"
+import { configProvider } from "../config/ConfigSources.js"
 import { TaskKind } from "../domain/Task.js"
 import { Models } from "../llm/Models.js"
 import { executableKinds, Executors } from "../worker/Executors.js"
@@ -31,7 +32,7 @@ const workerOptions = {
     Options.withDescription("Run shell and python tasks (arbitrary code on this machine) and custom CLI templates")
   ),
   dataDir: Options.text("data-dir").pipe(
-    Options.withDescription("Directory for isolated workdirs and worktrees (default $KIRIS_DATA_DIR, else ./.kiris)"),
+    Options.withDescription("Directory for isolated workdirs and worktrees (default $KIRIS_DATA_DIR, else dataDir in a config file, else ./.kiris)"),
     Options.optional
   ),
   leaseSeconds: Options.integer("lease-seconds").pipe(Options.withDescription("Lease length asked of the hub (default: the hub's)"), Options.optional),
@@ -40,7 +41,9 @@ const workerOptions = {
     Options.optional
   ),
   graceSeconds: Options.integer("grace-seconds").pipe(
-    Options.withDescription("On SIGTERM/SIGINT, how long running tasks may finish before they are released for retry"),
+    Options.withDescription(
+      "On SIGTERM/SIGINT, how long running tasks may finish before they are released for retry (a drain requested with `kiris workers drain` has no limit)"
+    ),
     Options.withDefault(30)
   ),
   maxOutputBytes: Options.integer("max-output-bytes").pipe(
@@ -67,11 +70,12 @@ const parseKinds = (given: Option.Option<string>) =>
     }
   })
 
-const resolveDataDir = (given: Option.Option<string>) =>
-  Option.match(given, {
-    onSome: (d) => Effect.succeed(path.resolve(d)),
-    onNone: () => Config.string("KIRIS_DATA_DIR").pipe(Config.withDefault(".kiris"), Effect.orElseSucceed(() => ".kiris"), Effect.map((d) => path.resolve(d)))
-  })
+/** `--data-dir`, else `dataDir` from the config sources (`KIRIS_DATA_DIR`, then the config files), else `./.kiris`. */
+const resolveDataDir = Config.string("dataDir").pipe(
+  Config.withDefault(".kiris"),
+  Effect.mapError((e) => new CliError({ message: `dataDir: ${String(e)}` })),
+  Effect.map((d) => path.resolve(d))
+)
 
 const resolveWorkerToken = (given: Option.Option<Redacted.Redacted<string>>, dataDir: string) =>
   Effect.gen(function* () {
@@ -92,6 +96,20 @@ const stdinEnded = Effect.async<void>((resume) => {
   const done = () => resume(Effect.void)
   process.stdin.on("end", done).on("close", done).on("error", done)
   process.stdin.resume()
+  // when the worker ends first (a drain), standard input must not keep the process alive
+  return Effect.sync(() => {
+    process.stdin.off("end", done).off("close", done).off("error", done)
+    process.stdin.pause()
+    process.stdin.unref?.()
+  })
+})
+
+/**
+ * After the worker has stopped on its own (a drain): exit 0 once the event loop is empty, or after
+ * a second at the latest (an idle keep-alive connection of a model client must not hold it up).
+ */
+const exitSoon = Effect.sync(() => {
+  setTimeout(() => process.exit(0), 1000).unref()
 })
 
 /** The child environment: the worker's own, without its hub credentials. */
@@ -101,10 +119,24 @@ const childEnv = () => {
   return env
 }
 
+/** Runs `effect` with the config sources of `flags` (a malformed config file is a one-line error). */
+const withWorkerConfig =
+  (flags: Record<string, string | undefined>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CliError, R> =>
+    Effect.try({ try: () => configProvider(flags), catch: (e) => new CliError({ message: (e as Error).message }) }).pipe(
+      Effect.flatMap((provider) => Effect.withConfigProvider(effect, provider))
+    )
+
+/**
+ * Runs the worker. Its settings (model providers, `KIRIS_*_BIN`, the data dir, the hub address) come
+ * from the same sources, in the same order, as the hub's: flags, then the environment, then
+ * `./.kiris/config.json`, then `~/.kiris/config.json`. Ends (exit 0) when the hub asks it to drain
+ * and its running tasks are done, or on SIGTERM/SIGINT after at most `--grace-seconds`.
+ */
 export const runWorkerCommand = (o: WorkerFlags) =>
   Effect.gen(function* () {
     const hub = yield* resolveHub(o)
-    const dataDir = yield* resolveDataDir(o.dataDir)
+    const dataDir = yield* resolveDataDir
     const kinds = yield* parseKinds(o.kinds)
     const token = yield* resolveWorkerToken(o.token, dataDir)
     if (o.concurrency < 1) return yield* new CliError({ message: "--concurrency must be at least 1" })
@@ -134,7 +166,9 @@ export const runWorkerCommand = (o: WorkerFlags) =>
       })
     ).pipe(Effect.provide(services))
     yield* o.stopOnStdinEnd ? Effect.raceFirst(work, stdinEnded) : work
+    yield* exitSoon
   }).pipe(
+    withWorkerConfig({ dataDir: Option.getOrUndefined(o.dataDir) }),
     Effect.catchTags({
       CliError: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed())),
       WorkerRejected: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed()))

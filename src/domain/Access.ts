@@ -93,8 +93,12 @@ const commandKinds: ReadonlyArray<TaskKind> = ["shell", "python"]
 
 /**
  * Whether a task runs commands of the caller's choosing on a worker: shell and python tasks, and
- * cli tasks with a custom command template. Those need the `execute` grant.
+ * cli tasks with a custom command template or with `adapterArgs` (flags that can lift an adapter's
+ * sandbox or make it start other programs). Those need the `execute` grant.
  */
-export const runsCommands = (kind: TaskKind, payload: unknown): boolean =>
-  commandKinds.includes(kind) ||
-  (kind === "cli" && typeof payload === "object" && payload !== null && (payload as { adapter?: unknown }).adapter === "custom")
+export const runsCommands = (kind: TaskKind, payload: unknown): boolean => {
+  if (commandKinds.includes(kind)) return true
+  if (kind !== "cli" || typeof payload !== "object" || payload === null) return false
+  const cli = payload as { adapter?: unknown; adapterArgs?: unknown }
+  return cli.adapter === "custom" || cli.adapterArgs !== undefined
+}

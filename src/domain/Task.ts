@@ -32,6 +32,16 @@ export const CliPayload = Schema.Struct({
   /** `codex`, `kiro`, `claude`, or `custom` with `template` (`{prompt}` is replaced, shell-quoted). */
   adapter: Schema.Literal("codex", "kiro", "claude", "custom"),
   template: Schema.optional(Schema.String),
+  /**
+   * Arguments that replace a built-in adapter's default mode flags (e.g. its sandbox or permission
+   * mode). They can make the CLI run anything, so they count as running commands (`execute` grant,
+   * and only workers started with --trust-shell run them).
+   */
+  adapterArgs: Schema.optional(
+    Schema.Array(Schema.String.pipe(Schema.maxLength(4096), Schema.pattern(/^[^\0]*$/, { message: () => "adapterArgs entries cannot contain NUL characters" }))).pipe(
+      Schema.maxItems(64)
+    )
+  ),
   timeoutMs: Schema.optional(Schema.Number),
   workdir: Schema.optional(Workdir)
 })
@@ -40,6 +50,25 @@ export const ShellPayload = Schema.Struct({
   timeoutMs: Schema.optional(Schema.Number),
   workdir: Schema.optional(Workdir)
 })
+
+/**
+ * How one attempt at a task ended: `expired` when its worker stopped renewing the lease. `done` ends
+ * the task, so it is never in `Task.history` (the task's own fields describe that attempt).
+ */
+export const AttemptOutcome = Schema.Literal("done", "failed", "expired", "cancelled")
+export type AttemptOutcome = typeof AttemptOutcome.Type
+
+/** One ended attempt at a task, as `Task.history` keeps it. */
+export const TaskAttempt = Schema.Struct({
+  /** The task's attempt count when it was leased (it restarts at 1 after `retry`). */
+  attempt: Schema.Number,
+  workerId: Schema.NullOr(WorkerId),
+  startedAt: Schema.NullOr(Schema.Number),
+  endedAt: Schema.Number,
+  outcome: AttemptOutcome,
+  error: Schema.NullOr(Schema.String)
+})
+export type TaskAttempt = typeof TaskAttempt.Type
 
 export class Task extends Schema.Class<Task>("Task")({
   id: TaskId,
@@ -61,10 +90,21 @@ export class Task extends Schema.Class<Task>("Task")({
   leaseExpiresAt: Schema.NullOr(Schema.Number),
   progress: Schema.NullOr(Schema.Unknown),
   result: Schema.NullOr(Schema.Unknown),
+  /** The last attempt's error while the task is not done (a later success clears it). */
   error: Schema.NullOr(Schema.String),
   createdAt: Schema.Number,
   updatedAt: Schema.Number,
-  finishedAt: Schema.NullOr(Schema.Number)
+  finishedAt: Schema.NullOr(Schema.Number),
+  /** When the current (or last) attempt was leased. */
+  startedAt: Schema.NullOr(Schema.Number),
+  /** Its lease expired on several different workers: it may be what brings them down. */
+  suspect: Schema.Boolean,
+  /**
+   * The attempts that ended without success (failed, expired, cancelled), oldest first, kept across
+   * `retry`. The running attempt, or the one that succeeded, is the task itself (`attempts`,
+   * `workerId`, `startedAt`, `finishedAt`).
+   */
+  history: Schema.Array(TaskAttempt)
 }) {
   /**
    * The current lease's fencing token: a fresh random number on every lease, which the holder's
@@ -101,13 +141,31 @@ export class EnqueueTask extends Schema.Class<EnqueueTask>("EnqueueTask")({
   dependencyPolicy: Schema.optional(DependencyPolicy)
 }) {}
 
+/** How one dependency of a leased task ended (a map item, for a map-reduce's reduce task). */
+export const DependencyResult = Schema.Struct({
+  /** Its position in the dependent's `dependsOn` (the item's index, for a map task). */
+  index: Schema.Number,
+  taskId: TaskId,
+  /** The dependency's payload (the map item). */
+  item: Schema.Unknown,
+  status: TaskStatus,
+  result: Schema.NullOr(Schema.Unknown),
+  error: Schema.NullOr(Schema.String)
+})
+export type DependencyResult = typeof DependencyResult.Type
+
 /** Handed to a worker: the task plus the fencing token its completion must carry. */
 export class Lease extends Schema.Class<Lease>("Lease")({
   task: Task,
   fencingToken: Schema.Number,
   expiresAt: Schema.Number,
-  /** Results of the tasks this one depended on, by id. */
-  inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+  /**
+   * Results of the tasks this one depended on, by id, in `dependsOn` order: the bare result under
+   * `all`/`fail-fast`, or `{index, item, status, result, error}` under `partial`/`quorum:K`.
+   */
+  inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  /** The same dependencies as a list in `dependsOn` order (item index order for a reduce task). */
+  dependencies: Schema.Array(DependencyResult)
 }) {}
 
 export class TaskStats extends Schema.Class<TaskStats>("TaskStats")({

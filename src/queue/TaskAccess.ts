@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { AccessControl } from "../auth/AccessControl.js"
 import type { Principal } from "../domain/Auth.js"
-import type { ProjectId, TaskId } from "../domain/Ids.js"
+import type { ProjectId, TaskId, WorkerId } from "../domain/Ids.js"
 import type { MapRequest } from "../domain/rpc/TaskRpcs.js"
 import type { EnqueueTask, TaskKind, TaskStatus } from "../domain/Task.js"
 import { ProjectsRepo } from "../project/ProjectsRepo.js"
@@ -61,7 +61,8 @@ export class TaskAccess extends Effect.Service<TaskAccess>()("kiris/TaskAccess",
         Effect.zipRight(control.checkRpc(caller, "task.enqueueBatch", { tasks: inputs }), queue.enqueueBatch(inputs)),
       waitAs: (caller: Principal, taskIds: ReadonlyArray<TaskId>, timeoutMs: number) =>
         Effect.zipRight(control.checkRpc(caller, "task.wait", { taskIds }), queue.wait(taskIds, timeoutMs)),
-      workers: Effect.flatMap(queue.inFlight, workers.list)
+      workers: Effect.flatMap(queue.inFlight, workers.list),
+      drainWorker: (workerId: WorkerId) => workers.drain(workerId)
     } as const
   }),
   dependencies: [ProjectsRepo.Default, MapReduce.Default, AccessControl.Default]

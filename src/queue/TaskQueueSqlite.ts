@@ -174,7 +174,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
     }
 
     let reapedUntil = 0
-    const reaper = writer.run((fx) => Effect.zipRight(reap(sql, fx, reapedUntil), Effect.sync(() => (reapedUntil = fx.now))))
+    const reaper = writer.run((fx) => Effect.zipRight(reap(sql, fx, backoff, reapedUntil), Effect.sync(() => (reapedUntil = fx.now))))
     yield* reaper.pipe(Effect.repeat(Schedule.spaced(config.reaperIntervalMs)), Effect.forkScoped)
 
     return TaskQueue.of({

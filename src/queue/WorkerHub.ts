@@ -1,7 +1,7 @@
 import { Effect, Queue, Stream } from "effect"
 import { randomToken, sha256 } from "../auth/Crypto.js"
 import { ServerConfig } from "../config/ServerConfig.js"
-import { Forbidden } from "../domain/Errors.js"
+import { Forbidden, NotFound } from "../domain/Errors.js"
 import type { TaskId, WorkerId } from "../domain/Ids.js"
 import type { WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import { type TaskKind, WorkerInfo } from "../domain/Task.js"
@@ -25,6 +25,8 @@ interface Entry {
   generation: number
   /** Kinds of a WorkAvailable still unread in the mailbox (then no other is added; its kinds grow). */
   pendingKinds: Set<TaskKind> | null
+  /** Told to drain: gets no more WorkAvailable, also after a reconnect. */
+  draining: boolean
 }
 
 export interface ConnectInput {
@@ -113,7 +115,8 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
             lastSeenAt: now,
             mailbox,
             generation,
-            pendingKinds: new Set(input.kinds)
+            pendingKinds: new Set(input.kinds),
+            draining: previous?.draining ?? false
           }
           workers.set(id, entry)
           attach(entry, connection.clientId)
@@ -128,7 +131,8 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
             })
           )
           Queue.unsafeOffer(mailbox, { _tag: "Registered", workerId: id, leaseSeconds: config.leaseSeconds })
-          Queue.unsafeOffer(mailbox, { _tag: "WorkAvailable", kinds: input.kinds })
+          // a drain outlives a reconnect: the worker is told again instead of being offered work
+          Queue.unsafeOffer(mailbox, entry.draining ? { _tag: "Drain" } : { _tag: "WorkAvailable", kinds: input.kinds })
           return Stream.fromQueue(mailbox).pipe(
             Stream.map((message): WorkerPush => {
               if (message._tag !== "WorkAvailable") return message
@@ -145,7 +149,7 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       Effect.sync(() => {
         if (kinds.size === 0) return
         for (const entry of workers.values()) {
-          if (entry.mailbox === null) continue
+          if (entry.mailbox === null || entry.draining) continue
           const matching = entry.kinds.filter((k) => kinds.has(k))
           if (matching.length === 0) continue
           if (entry.pendingKinds !== null) {
@@ -161,6 +165,21 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       Effect.sync(() => {
         const entry = workers.get(workerId)
         if (entry) push(entry, { _tag: "CancelTask", taskId })
+      })
+
+    /**
+     * Asks a connected worker to drain: finish its running tasks, lease no new ones, then exit.
+     * It is offered no more work from now on.
+     */
+    const drain = (workerId: WorkerId) =>
+      Effect.suspend(() => {
+        const entry = workers.get(workerId)
+        if (entry === undefined || entry.mailbox === null) {
+          return Effect.fail(new NotFound({ entity: "worker", id: workerId }))
+        }
+        entry.draining = true
+        push(entry, { _tag: "Drain" })
+        return Effect.void
       })
 
     /** The worker ids that `connection`'s key registered on that connection (usually one). */
@@ -208,6 +227,6 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       return n
     })
 
-    return { connect, registered, notify, cancel, touch, list, connectedCount } as const
+    return { connect, registered, notify, cancel, drain, touch, list, connectedCount } as const
   })
 }) {}

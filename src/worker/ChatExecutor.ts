@@ -33,7 +33,7 @@ export const runChat = Effect.fn("ChatExecutor.run")(function* (input: TaskInput
   const call = (cwd: string | undefined) =>
     Effect.gen(function* () {
       const system = yield* systemPrompt(cwd, payload.system)
-      const prompt = promptWithInputs(payload.prompt, input.inputs)
+      const prompt = promptWithInputs(payload.prompt, input.inputs, input.dependencies)
       const result = yield* Effect.acquireUseRelease(
         Effect.sync(() => new AbortController()),
         (controller) =>

@@ -31,31 +31,44 @@ export interface CommandSpec {
   readonly hint?: string
 }
 
-const inputsFile = (input: TaskInput) =>
+/** Writes `data` as JSON to a private file for the task's command, removed when the run ends. */
+const jsonFile = (input: TaskInput, suffix: string, data: unknown, empty: boolean) =>
   Effect.flatMap(WorkerConfig, (config) => {
-    if (Object.keys(input.inputs).length === 0) return Effect.succeed(undefined)
-    const file = path.join(config.dataDir, "inputs", `${input.taskId.replace(/[^A-Za-z0-9_.-]/g, "_")}.json`)
+    if (empty) return Effect.succeed(undefined)
+    const file = path.join(config.dataDir, "inputs", `${input.taskId.replace(/[^A-Za-z0-9_.-]/g, "_")}${suffix}.json`)
     return Effect.acquireRelease(
       Effect.sync(() => {
         fs.mkdirSync(path.dirname(file), { recursive: true })
-        fs.writeFileSync(file, JSON.stringify(input.inputs), { mode: 0o600 })
+        fs.writeFileSync(file, JSON.stringify(data), { mode: 0o600 })
         return file
       }),
       () => Effect.sync(() => fs.rmSync(file, { force: true }))
     )
   })
 
+/** `KIRIS_INPUTS_FILE` (results by task id) and `KIRIS_DEPENDENCIES_FILE` (the ordered list). */
+const inputFiles = (input: TaskInput) =>
+  Effect.all({
+    inputs: jsonFile(input, "", input.inputs, Object.keys(input.inputs).length === 0),
+    dependencies: jsonFile(input, ".dependencies", input.dependencies ?? [], (input.dependencies ?? []).length === 0)
+  })
+
 export const runCommand = (input: TaskInput, spec: CommandSpec): Effect.Effect<CommandResult, TaskFailure, WorkerConfig> =>
   Effect.scoped(
     Effect.gen(function* () {
       const config = yield* WorkerConfig
-      const file = yield* inputsFile(input)
+      const files = yield* inputFiles(input)
       const timeoutMs = spec.timeoutMs ?? config.taskTimeoutMs
       const result = yield* runProcess({
         command: spec.command,
         args: spec.args,
         cwd: spec.cwd,
-        env: { ...config.childEnv, KIRIS_TASK_ID: input.taskId, ...(file === undefined ? {} : { KIRIS_INPUTS_FILE: file }) },
+        env: {
+          ...config.childEnv,
+          KIRIS_TASK_ID: input.taskId,
+          ...(files.inputs === undefined ? {} : { KIRIS_INPUTS_FILE: files.inputs }),
+          ...(files.dependencies === undefined ? {} : { KIRIS_DEPENDENCIES_FILE: files.dependencies })
+        },
         timeoutMs,
         maxOutputBytes: config.maxOutputBytes,
         killGraceMs: config.killGraceMs,

@@ -4,7 +4,7 @@ import { runCommand } from "./RunCommand.js"
 import { TaskFailure } from "./TaskFailure.js"
 import { decodePayload, type TaskInput } from "./TaskInput.js"
 import { WorkerConfig } from "./WorkerConfig.js"
-import { withWorkdir } from "./Workdirs.js"
+import { withWorkdir, worktreeChanges } from "./Workdirs.js"
 
 /** `shell` (`bash -c`) and `python` (`python3 -c`): arbitrary code, run only by a worker started with --trust-shell. */
 
@@ -26,5 +26,5 @@ export const runShell = Effect.fn("ShellExecutor.run")(function* (input: TaskInp
       hint: language === "shell" ? "set KIRIS_BASH_BIN" : "install python3 or set KIRIS_PYTHON_BIN"
     })
   )
-  return run.diff === undefined ? run.value : { ...run.value, diff: run.diff }
+  return { ...run.value, ...worktreeChanges(run) }
 })

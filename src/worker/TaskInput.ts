@@ -1,5 +1,5 @@
 import { Effect, ParseResult, Schema } from "effect"
-import type { TaskKind } from "../domain/Task.js"
+import type { DependencyResult, TaskKind } from "../domain/Task.js"
 import { TaskFailure } from "./TaskFailure.js"
 
 /** What an executor gets from a lease: the task's identity, its payload and its dependencies' results. */
@@ -9,6 +9,8 @@ export interface TaskInput {
   readonly payload: unknown
   /** Results of the tasks this one depends on, by task id. */
   readonly inputs: Readonly<Record<string, unknown>>
+  /** The same dependencies in `dependsOn` order (item order for a reduce), with index, item and outcome. */
+  readonly dependencies?: ReadonlyArray<DependencyResult>
   readonly createdAt: number
   /** Streams parts of the run to the hub (`task.progress` with the lease's fencing token). */
   readonly progress?: (parts: ReadonlyArray<unknown>) => Effect.Effect<void>
@@ -36,13 +38,24 @@ const renderInputs = (inputs: Readonly<Record<string, unknown>>) =>
     .map(([id, result]) => `### ${id}\n${resultText(result).trim()}`)
     .join("\n\n")
 
+const itemText = (item: unknown) => {
+  const text = typeof item === "string" ? item : (JSON.stringify(item) ?? "")
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text
+}
+
+/** Dependencies in order, each headed by its index and item, with its result or its error. */
+const renderDependencies = (dependencies: ReadonlyArray<DependencyResult>) =>
+  dependencies
+    .map((d) => `### ${d.index}: ${itemText(d.item)}\n${d.status === "done" ? resultText(d.result).trim() : `(${d.status}${d.error === null ? "" : `: ${d.error}`})`}`)
+    .join("\n\n")
+
 /**
  * A prompt with its dependencies' results: substituted for `{results}` when the prompt has it,
  * otherwise appended after a heading.
  */
-export const promptWithInputs = (prompt: string, inputs: Readonly<Record<string, unknown>>) => {
-  if (Object.keys(inputs).length === 0) return prompt.replaceAll("{results}", "")
-  const rendered = renderInputs(inputs)
+export const promptWithInputs = (prompt: string, inputs: Readonly<Record<string, unknown>>, dependencies: ReadonlyArray<DependencyResult> = []) => {
+  if (Object.keys(inputs).length === 0 && dependencies.length === 0) return prompt.replaceAll("{results}", "")
+  const rendered = dependencies.length > 0 ? renderDependencies(dependencies) : renderInputs(inputs)
   return prompt.includes("{results}")
     ? prompt.replaceAll("{results}", rendered)
     : `${prompt}\n\nResults of the tasks this one depends on:\n\n${rendered}`

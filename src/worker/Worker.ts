@@ -4,6 +4,7 @@ import {
   Cause,
   Console,
   Data,
+  Deferred,
   Duration,
   Effect,
   Exit,
@@ -31,7 +32,8 @@ import type { TaskFailure } from "./TaskFailure.js"
  * exponential backoff when the hub goes away, keeping its running tasks and its worker id. The hub
  * accepts calls on a lease only from the connection the worker is registered on, so those calls
  * wait while the worker is not registered. Closing its scope stops leasing, lets running tasks
- * finish for `graceMs`, then fails the rest as retryable.
+ * finish for `graceMs`, then fails the rest as retryable. A `Drain` push from the hub stops leasing
+ * too, but waits for every running task, however long, and reports it; then `runWorker` succeeds.
  */
 
 export type WorkerClient = RpcClient.FromGroup<typeof WorkerRpcs, RpcClientError>
@@ -109,6 +111,8 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     const session = yield* SubscriptionRef.make(0)
     let sessions = 0
     const draining = yield* Ref.make(false)
+    /** Completed once a drain asked for by the hub is over (nothing running, every report sent). */
+    const drained = yield* Deferred.make<void>()
     const hubLeaseSeconds = yield* Ref.make(300)
     const pendingCompletions = yield* Ref.make(0)
     const wake = yield* Queue.sliding<void>(1)
@@ -264,7 +268,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
               yield* stop(task, "lease-lost")
             }
           })
-        const input = { taskId: t.id, kind: t.kind, payload: t.payload, inputs: lease.inputs, createdAt: t.createdAt, progress }
+        const input = { taskId: t.id, kind: t.kind, payload: t.payload, inputs: lease.inputs, dependencies: lease.dependencies, createdAt: t.createdAt, progress }
         task.fiber = yield* executors.run(input).pipe(
           Effect.onExit((exit) => report(task, exit)),
           Effect.ensuring(Effect.sync(() => running.delete(t.id)).pipe(Effect.zipRight(Queue.offer(wake, undefined)))),
@@ -303,8 +307,26 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
             const task = running.get(push.taskId)
             return task === undefined ? undefined : yield* stop(task, "cancelled")
           }
+          case "Drain": {
+            if (yield* Ref.getAndSet(draining, true)) return
+            yield* log(`draining: finishing ${running.size} running task(s), leasing no new ones`)
+            yield* Effect.forkIn(drainRequested, scope)
+            return
+          }
         }
       })
+
+    /** Nothing running and every report sent: the end of a drain. */
+    const idle = Effect.gen(function* () {
+      return running.size === 0 && (yield* Ref.get(pendingCompletions)) === 0
+    })
+
+    const drainRequested = Effect.gen(function* () {
+      const since = Date.now()
+      while (!(yield* idle)) yield* Effect.sleep("50 millis")
+      yield* log(`drained in ${formatMs(Date.now() - since)}: no tasks left; exiting`)
+      yield* Deferred.succeed(drained, undefined)
+    })
 
     const connectOnce = Effect.gen(function* () {
       const id = yield* Ref.get(workerId)
@@ -337,6 +359,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
 
     const drain = Effect.gen(function* () {
       yield* Ref.set(draining, true)
+      if ((yield* Deferred.isDone(drained)) && (yield* idle)) return
       const deadline = Date.now() + settings.graceMs
       if (running.size > 0) yield* log(`stopping: waiting up to ${formatMs(settings.graceMs)} for ${running.size} running task(s)`)
       while (running.size > 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
@@ -363,5 +386,6 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     // reports only from the connection the worker is registered on.
     const connection = yield* Effect.forkIn(connectLoop, scope)
     yield* Effect.addFinalizer(() => drain)
-    return yield* Fiber.join(connection)
+    // runs until the worker is rejected, or until a drain asked for by the hub is over
+    return yield* Effect.raceFirst(Fiber.join(connection), Deferred.await(drained))
   })

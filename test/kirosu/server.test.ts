@@ -254,7 +254,8 @@ describe("kirosu port", () => {
 
   it.scopedLive("an expired lease goes back to the queue like any task's; a late ack is refused", () =>
     Effect.gen(function* () {
-      const { port } = yield* kirosuHub({ reaperIntervalMs: 50 })
+      // an expired lease is retried after the retry backoff, kept short here
+      const { port } = yield* kirosuHub({ reaperIntervalMs: 50, taskRetryBaseMs: 20, taskRetryMaxMs: 20 })
       const c = yield* kirosuConnect(port)
       const id = (yield* c.ok("enqueue", { prompt: "slow" })).task_id
       yield* c.ok("lease", { worker_id: "vanishing", lease_seconds: 1 })
@@ -267,7 +268,11 @@ describe("kirosu port", () => {
       assert.strictEqual(requeued.worker_id, null)
       assert.include(requeued.error, "lease expired")
       assert.include((yield* c.call("ack", { task_id: id, status: "done", result: "late" })).error?.message, "not leased")
-      const again = yield* c.ok("lease", { worker_id: "second" })
+      const again = yield* c.ok("lease", { worker_id: "second" }).pipe(
+        Effect.filterOrFail((r) => r.tasks.length > 0, () => "not leasable yet"),
+        Effect.retry(Schedule.spaced("20 millis")),
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the task never became leasable again") })
+      )
       assert.deepStrictEqual(
         again.tasks.map((t: { task_id: number; worker_id: string }) => [t.task_id, t.worker_id]),
         [[id, "second"]]

@@ -98,9 +98,9 @@ describe("dependencies and map-reduce", () => {
       assert.strictEqual(reducer!.task.id, reduceTask!.id)
       assert.deepStrictEqual(reducer!.task.payload, { sum: true })
       assert.deepStrictEqual(reducer!.inputs, {
-        [mapTasks[0]!.id]: { status: "done", result: "ok0", error: null },
-        [mapTasks[1]!.id]: { status: "failed", result: null, error: "bad1" },
-        [mapTasks[2]!.id]: { status: "cancelled", result: null, error: "cancelled" }
+        [mapTasks[0]!.id]: { index: 0, item: mapTasks[0]!.payload, status: "done", result: "ok0", error: null },
+        [mapTasks[1]!.id]: { index: 1, item: mapTasks[1]!.payload, status: "failed", result: null, error: "bad1" },
+        [mapTasks[2]!.id]: { index: 2, item: mapTasks[2]!.payload, status: "cancelled", result: null, error: "cancelled" }
       })
     }))
 

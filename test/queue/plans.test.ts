@@ -18,14 +18,14 @@ const QueueDbTest = Layer.suspend(() =>
 describe("queue query plans", () => {
   it.scopedLive("leasing one kind reads tasks_ready in order, with no sort step", () =>
     Effect.gen(function* () {
-      const steps = yield* plan(leaseSql(1, false), ["w", 1, 1, "[2]", 1, "noop", 1, 10])
+      const steps = yield* plan(leaseSql(1, false), ["w", 1, 1, "[2]", 1, 1, "noop", 1, 10])
       assert.isTrue(steps.some((s) => s.includes("tasks_ready")), steps.join("\n"))
       assert.isFalse(steps.some((s) => s.includes("TEMP B-TREE")), steps.join("\n"))
     }).pipe(Effect.provide(QueueDbTest)))
 
   it.scopedLive("leasing several kinds merges per-kind index scans and only sorts their few candidates", () =>
     Effect.gen(function* () {
-      const steps = yield* plan(leaseSql(3, true), ["w", 1, 1, "[2]", 1, ...["noop", "chat", "agent"].flatMap((k) => [k, 1, "[]", 10]), 10])
+      const steps = yield* plan(leaseSql(3, true), ["w", 1, 1, "[2]", 1, 1, ...["noop", "chat", "agent"].flatMap((k) => [k, 1, "[]", 10]), 10])
       assert.strictEqual(steps.filter((s) => s.includes("tasks_ready")).length, 3, steps.join("\n"))
       assert.isFalse(steps.some((s) => /SCAN tasks\b(?! USING)/.test(s)), steps.join("\n"))
     }).pipe(Effect.provide(QueueDbTest)))

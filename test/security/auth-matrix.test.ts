@@ -68,6 +68,7 @@ const RPCS: Record<string, RpcCase> = {
     commands: (w) => ({ projectId: w.projectId, kind: "shell", items: [{ command: "echo a" }] })
   },
   "task.workers": { level: "user-read", payload: () => undefined },
+  "task.drainWorker": { level: "admin-write", payload: () => ({ workerId: "wrk_unknown" }) },
   "worker.connect": { level: "worker", payload: () => ({ name: "w", kinds: ["chat"], capacity: 1 }) },
   "task.lease": { level: "worker", payload: () => ({ workerId: "wrk_unknown", kinds: ["chat"], max: 1 }) },
   "task.heartbeat": { level: "worker", payload: fenced },

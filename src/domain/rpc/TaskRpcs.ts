@@ -2,7 +2,7 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { Access, Requires, runsCommands } from "../Access.js"
 import { Forbidden, InvalidInput, NotFound } from "../Errors.js"
-import { ProjectId, TaskId } from "../Ids.js"
+import { ProjectId, TaskId, WorkerId } from "../Ids.js"
 import { EnqueueTask, Task, TaskKind, TaskStats, TaskStatus, WorkerInfo } from "../Task.js"
 import { AuthMiddleware } from "./Middleware.js"
 import { Waits } from "./Waits.js"
@@ -57,7 +57,9 @@ export const TaskRequirements = {
   wait: Access.tasks("viewer", "read", (p: { readonly taskIds: ReadonlyArray<TaskId> }) => p.taskIds),
   stats: visibleProjects,
   map: Access.project("member", "write", { execute: (p: MapRequest) => mapRunsCommands(p) }),
-  workers: Access.authenticated("read")
+  workers: Access.authenticated("read"),
+  /** Stopping a worker affects every project it serves: server admins only. */
+  drainWorker: Access.serverAdmin("write")
 } as const
 
 /**
@@ -92,5 +94,13 @@ export class TaskRpcs extends RpcGroup.make(
     .annotate(Waits, true),
   Rpc.make("stats", { payload: { projectId: Schema.optional(ProjectId) }, success: TaskStats, error: TaskErrors }).annotate(Requires, TaskRequirements.stats),
   Rpc.make("map", { payload: MapRequest, success: MapResult, error: TaskErrors }).annotate(Requires, TaskRequirements.map),
-  Rpc.make("workers", { success: Schema.Array(WorkerInfo), error: TaskErrors }).annotate(Requires, TaskRequirements.workers)
+  Rpc.make("workers", { success: Schema.Array(WorkerInfo), error: TaskErrors }).annotate(Requires, TaskRequirements.workers),
+  /**
+   * Tells a connected worker to drain: it finishes its running tasks, leases no new ones, then
+   * exits. `NotFound` when no connected worker has that id.
+   */
+  Rpc.make("drainWorker", { payload: { workerId: WorkerId }, success: Schema.Void, error: TaskErrors }).annotate(
+    Requires,
+    TaskRequirements.drainWorker
+  )
 ).prefix("task.").middleware(AuthMiddleware) {}

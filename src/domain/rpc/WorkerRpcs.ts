@@ -10,7 +10,9 @@ import { AuthMiddleware } from "./Middleware.js"
 export const WorkerPush = Schema.Union(
   Schema.TaggedStruct("Registered", { workerId: WorkerId, leaseSeconds: Schema.Number }),
   Schema.TaggedStruct("WorkAvailable", { kinds: Schema.Array(TaskKind) }),
-  Schema.TaggedStruct("CancelTask", { taskId: TaskId })
+  Schema.TaggedStruct("CancelTask", { taskId: TaskId }),
+  /** Finish the running tasks, lease no new ones, then disconnect and exit (`task.drainWorker`). */
+  Schema.TaggedStruct("Drain", {})
 )
 export type WorkerPush = typeof WorkerPush.Type
 

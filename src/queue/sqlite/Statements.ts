@@ -3,7 +3,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
-import type { Task, TaskKind } from "../../domain/Task.js"
+import type { AttemptOutcome, DependencyResult, Task, TaskKind, TaskStatus } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
 import { insertedTask, leasedTask, makeLease, type NewTask, newTaskJson, type TaskRow, toTask } from "./TaskRows.js"
 
@@ -15,6 +15,15 @@ export type Sql = SqlClient.SqlClient
 type Q<A> = Effect.Effect<ReadonlyArray<A>, SqlError>
 
 const q = <A extends object>(sql: Sql, text: string, params: ReadonlyArray<unknown>): Q<A> => sql.unsafe<A>(text, params)
+
+/**
+ * SQL for `attempt_log` with the current attempt appended as a TaskAttempt, for an UPDATE of a
+ * leased row: `endedAt` and `error` are SQL expressions. SQLite's JSON functions;
+ * the PostgreSQL equivalent is `coalesce(attempt_log, '[]')::jsonb || jsonb_build_array(jsonb_build_object(…))`.
+ */
+export const appendAttemptSql = (outcome: AttemptOutcome, endedAt: string, error: string) =>
+  `json_insert(coalesce(attempt_log, '[]'), '$[#]', json_object('attempt', attempts, 'workerId', worker_id,
+    'startedAt', started_at, 'endedAt', ${endedAt}, 'outcome', '${outcome}', 'error', ${error}))`
 
 const INSERT = `INSERT INTO tasks (id, project_id, kind, payload, priority, run_after, max_attempts, idempotency_key,
     depends_on, dep_policy, concurrency_key, concurrency_limit, status, created_at, updated_at)
@@ -143,9 +152,11 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
         const cancelled = yield* q<TaskRow>(
           sql,
           `UPDATE tasks SET status = 'cancelled', error = 'cancelled: a sibling dependency failed (fail-fast)', lease_expires_at = NULL,
+             attempt_log = CASE WHEN status = 'leased' THEN ${appendAttemptSql("cancelled", "?", "'cancelled: a sibling dependency failed (fail-fast)'")}
+               ELSE attempt_log END,
              finished_at = ?, updated_at = ?
            WHERE id IN (SELECT value FROM json_each(?)) RETURNING *`,
-          [fx.now, fx.now, JSON.stringify(siblings.map((r) => r.id))]
+          [fx.now, fx.now, fx.now, JSON.stringify(siblings.map((r) => r.id))]
         )
         for (const r of cancelled) {
           if (before.get(r.id as TaskId) === "leased" && r.worker_id !== null) {
@@ -173,7 +184,7 @@ const candidates = (projects: boolean) => `SELECT seq, priority FROM tasks t
  */
 export const TOKENS_PER_LEASE = 16
 
-/** Exported for the query-plan test. Parameters: worker, expiry, lease ms, tokens (JSON array), now, then the candidates'. */
+/** Exported for the query-plan test. Parameters: worker, expiry, lease ms, tokens (JSON array), now, now, then the candidates'. */
 export const leaseSql = (kinds: number, projects: boolean): string => {
   const arm = candidates(projects)
   const pick =
@@ -182,7 +193,7 @@ export const leaseSql = (kinds: number, projects: boolean): string => {
       : `SELECT seq FROM (${Array.from({ length: kinds }, () => `SELECT * FROM (${arm})`).join(" UNION ALL ")})
          ORDER BY priority DESC, seq LIMIT ?`
   return `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?,
-      fencing_token = ? ->> (seq % ${TOKENS_PER_LEASE}), attempts = attempts + 1, updated_at = ?
+      fencing_token = ? ->> (seq % ${TOKENS_PER_LEASE}), attempts = attempts + 1, started_at = ?, updated_at = ?
     WHERE seq IN (${pick}) AND status = 'queued'
     RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token, attempts`
 }
@@ -230,7 +241,7 @@ const byOrder = (a: { priority: number; seq: number }, b: { priority: number; se
 export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
   Effect.gen(function* () {
     const expiresAt = fx.now + req.leaseMs
-    const params: Array<unknown> = [req.workerId, expiresAt, req.leaseMs, JSON.stringify(randomTokens(TOKENS_PER_LEASE)), fx.now]
+    const params: Array<unknown> = [req.workerId, expiresAt, req.leaseMs, JSON.stringify(randomTokens(TOKENS_PER_LEASE)), fx.now, fx.now]
     const projects = req.projectIds === undefined ? undefined : JSON.stringify(req.projectIds)
     for (const kind of req.kinds) {
       params.push(kind, fx.now)
@@ -267,7 +278,10 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
       tasks.sort(byOrder)
     }
     const inputs = yield* dependencyInputs(sql, rows)
-    return tasks.map((task) => makeLease({ task, fencingToken: task.fencingToken, expiresAt, inputs: inputs.get(task.id) ?? {} }))
+    return tasks.map((task) => {
+      const deps = inputs.get(task.id)
+      return makeLease({ task, fencingToken: task.fencingToken, expiresAt, inputs: deps?.inputs ?? {}, dependencies: deps?.list ?? [] })
+    })
   })
 
 /** Rows of a key picked beyond its limit in this batch (the lowest-ranked ones). */
@@ -296,27 +310,51 @@ const overPicked = (sql: Sql, keyed: ReadonlyArray<LeaseRow>) =>
   })
 
 /**
- * Results of each leased task's dependencies by id: the bare result under `all`/`fail-fast`, or
- * `{status, result, error}` under `partial`/`quorum:K` (where some may not have succeeded).
+ * How each leased task's dependencies ended, in `dependsOn` order (for a reduce task: the map items'
+ * order): as a list of DependencyResult, and by id as `inputs` (the bare result under
+ * `all`/`fail-fast`; `{index, item, status, result, error}` under `partial`/`quorum:K`, where some
+ * may not have succeeded).
  */
 const dependencyInputs = (sql: Sql, rows: ReadonlyArray<LeaseRow>) =>
   Effect.gen(function* () {
-    const out = new Map<TaskId, Record<string, unknown>>()
+    const out = new Map<TaskId, { inputs: Record<string, unknown>; list: Array<DependencyResult> }>()
     const withDeps = rows.filter((r) => r.depends_on !== null)
     if (withDeps.length === 0) return out
-    const policies = new Map(withDeps.map((r) => [r.id, r.dep_policy ?? "all"]))
-    const deps = yield* q<{ task_id: TaskId; id: string; status: string; result: string | null; error: string | null }>(
+    const deps = yield* q<{ task_id: TaskId; id: TaskId; status: TaskStatus; payload: string; result: string | null; error: string | null }>(
       sql,
-      `SELECT x.task_id AS task_id, d.id AS id, d.status AS status, d.result AS result, d.error AS error
+      `SELECT x.task_id AS task_id, d.id AS id, d.status AS status, d.payload AS payload, d.result AS result, d.error AS error
        FROM task_deps x JOIN tasks d ON d.id = x.dep_id WHERE x.task_id IN (SELECT value FROM json_each(?))`,
       [JSON.stringify(withDeps.map((r) => r.id))]
     )
+    const byTask = new Map<TaskId, Map<TaskId, (typeof deps)[number]>>()
     for (const d of deps) {
-      let record = out.get(d.task_id)
-      if (record === undefined) out.set(d.task_id, (record = {}))
-      const result = d.result === null ? null : JSON.parse(d.result)
-      const policy = policies.get(d.task_id) ?? "all"
-      record[d.id] = policy === "all" || policy === "fail-fast" ? result : { status: d.status, result, error: d.error }
+      let m = byTask.get(d.task_id)
+      if (m === undefined) byTask.set(d.task_id, (m = new Map()))
+      m.set(d.id, d)
+    }
+    for (const r of withDeps) {
+      const found = byTask.get(r.id as TaskId)
+      if (found === undefined) continue
+      const policy = r.dep_policy ?? "all"
+      const bare = policy === "all" || policy === "fail-fast"
+      const inputs: Record<string, unknown> = {}
+      const list: Array<DependencyResult> = []
+      const order = JSON.parse(r.depends_on!) as ReadonlyArray<TaskId>
+      for (let index = 0; index < order.length; index++) {
+        const d = found.get(order[index]!)
+        if (d === undefined || Object.hasOwn(inputs, d.id)) continue
+        const dep: DependencyResult = {
+          index,
+          taskId: d.id,
+          item: JSON.parse(d.payload),
+          status: d.status,
+          result: d.result === null ? null : JSON.parse(d.result),
+          error: d.error
+        }
+        list.push(dep)
+        inputs[d.id] = bare ? dep.result : { index, item: dep.item, status: dep.status, result: dep.result, error: dep.error }
+      }
+      out.set(r.id as TaskId, { inputs, list })
     }
     return out
   })

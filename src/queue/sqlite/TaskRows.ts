@@ -1,5 +1,13 @@
 import type { ProjectId, TaskId, WorkerId } from "../../domain/Ids.js"
-import { type DependencyPolicy, Lease, Task, type TaskKind, type TaskStatus, terminalStatuses } from "../../domain/Task.js"
+import {
+  type DependencyPolicy,
+  Lease,
+  Task,
+  type TaskAttempt,
+  type TaskKind,
+  type TaskStatus,
+  terminalStatuses
+} from "../../domain/Task.js"
 
 /** A `tasks` row as SQLite returns it (JSON columns as text). */
 export interface TaskRow {
@@ -28,11 +36,34 @@ export interface TaskRow {
   readonly created_at: number
   readonly updated_at: number
   readonly finished_at: number | null
+  readonly started_at: number | null
+  /** JSON text: the ended attempts (TaskAttempt), oldest first. */
+  readonly attempt_log: string | null
+  readonly suspect: number
 }
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
 
-type TaskFields = ConstructorParameters<typeof Task>[0] & { readonly fencingToken: number }
+type TaskFields = Required<ConstructorParameters<typeof Task>[0]> & { readonly fencingToken: number }
+
+const noHistory: ReadonlyArray<TaskAttempt> = Object.freeze([])
+
+/** The ended attempts a row's `attempt_log` holds. */
+export const attemptLog = (text: string | null): ReadonlyArray<TaskAttempt> =>
+  text === null ? noHistory : (JSON.parse(text) as ReadonlyArray<TaskAttempt>)
+
+/**
+ * Lease expiries on this many different workers make a task `suspect` (one that may be what brings
+ * its workers down, rather than a worker that happened to die).
+ */
+export const SUSPECT_AFTER_WORKERS = 3
+
+/** Whether the lease of tasks with this history expired on at least SUSPECT_AFTER_WORKERS different workers. */
+export const isSuspect = (history: ReadonlyArray<TaskAttempt>): boolean => {
+  const workers = new Set<string | null>()
+  for (const a of history) if (a.outcome === "expired") workers.add(a.workerId)
+  return workers.size >= SUSPECT_AFTER_WORKERS
+}
 type Writable<T> = { -readonly [K in keyof T]: T[K] }
 
 /**
@@ -64,16 +95,20 @@ function TaskInstance(this: Writable<TaskFields>, f: TaskFields) {
   this.createdAt = f.createdAt
   this.updatedAt = f.updatedAt
   this.finishedAt = f.finishedAt
+  this.startedAt = f.startedAt
+  this.suspect = f.suspect
+  this.history = f.history
 }
 TaskInstance.prototype = Task.prototype
 const makeTask = (fields: TaskFields): Task => new (TaskInstance as unknown as new (f: TaskFields) => Task)(fields)
 
-type LeaseFields = ConstructorParameters<typeof Lease>[0]
+type LeaseFields = Required<ConstructorParameters<typeof Lease>[0]>
 function LeaseInstance(this: Writable<LeaseFields>, f: LeaseFields) {
   this.task = f.task
   this.fencingToken = f.fencingToken
   this.expiresAt = f.expiresAt
   this.inputs = f.inputs
+  this.dependencies = f.dependencies
 }
 LeaseInstance.prototype = Lease.prototype
 /** A Lease instance from trusted fields (see TaskInstance). */
@@ -104,7 +139,10 @@ export const toTask = (r: TaskRow): Task =>
       error: r.error,
       createdAt: r.created_at,
       updatedAt: r.updated_at,
-      finishedAt: r.finished_at
+      finishedAt: r.finished_at,
+      startedAt: r.started_at,
+      suspect: r.suspect !== 0,
+      history: attemptLog(r.attempt_log)
     }
   )
 
@@ -168,13 +206,24 @@ export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
       error: null,
       createdAt: now,
       updatedAt: now,
-      finishedAt: null
+      finishedAt: null,
+      startedAt: null,
+      suspect: false,
+      history: noHistory
     }
   )
 
-/** The task as `completeMany` leaves it, from the task as it was leased (what the row now holds). */
+/** The task as `completeMany` leaves it, from the task as it was leased (what the row now holds); a success clears the error. */
 export const completedTask = (leased: Task, result: unknown, now: number): Task =>
-  makeTask({ ...leased, status: "done", result: result === undefined ? null : result, leaseExpiresAt: null, finishedAt: now, updatedAt: now })
+  makeTask({
+    ...leased,
+    status: "done",
+    result: result === undefined ? null : result,
+    error: null,
+    leaseExpiresAt: null,
+    finishedAt: now,
+    updatedAt: now
+  })
 
 /** The task as the lease UPDATE leaves it, from the task as it was queued and the token it drew. */
 export const leasedTask = (queued: Task, workerId: WorkerId, expiresAt: number, now: number, fencingToken: number): Task =>
@@ -185,5 +234,6 @@ export const leasedTask = (queued: Task, workerId: WorkerId, expiresAt: number, 
     leaseExpiresAt: expiresAt,
     fencingToken,
     attempts: queued.attempts + 1,
+    startedAt: now,
     updatedAt: now
   })

@@ -2,11 +2,11 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Exit } from "effect"
 import { InvalidInput, NotFound } from "../../domain/Errors.js"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
-import { LeaseLost, leaseNotHeld, type Task } from "../../domain/Task.js"
+import { type AttemptOutcome, LeaseLost, leaseNotHeld, type Task, type TaskAttempt } from "../../domain/Task.js"
 import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
 import type { BatchEffects } from "./BatchEffects.js"
 import type { Sql } from "./Statements.js"
-import { completedTask, isTerminal, type TaskRow, toTask } from "./TaskRows.js"
+import { attemptLog, completedTask, isSuspect, isTerminal, type TaskRow, toTask } from "./TaskRows.js"
 
 /** Single-task and per-batch state transitions other than enqueue and lease. */
 
@@ -42,12 +42,24 @@ export interface HeldCompleteItem extends CompleteItem {
   readonly workerId: WorkerId
 }
 
-/** done ← leased, for every item whose worker and token are current; the others are refused and change nothing. */
+/** `attempt_log` text of a leased row with its current attempt appended, ended now with `outcome`. */
+const logWithEnded = (row: TaskRow, outcome: AttemptOutcome, error: string | null, now: number): { log: string; history: Array<TaskAttempt> } => {
+  const history = [
+    ...attemptLog(row.attempt_log),
+    { attempt: row.attempts, workerId: row.worker_id as WorkerId | null, startedAt: row.started_at, endedAt: now, outcome, error }
+  ]
+  return { log: JSON.stringify(history), history }
+}
+
+/**
+ * done ← leased, for every item whose worker and token are current; the others are refused and change
+ * nothing. The successful attempt is not logged in `attempt_log`: the done task itself describes it.
+ */
 export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<HeldCompleteItem>) =>
   Effect.gen(function* () {
     const done = yield* q<{ id: TaskId; fencing_token: number }>(
       sql,
-      `UPDATE tasks SET status = 'done', result = j.value->'r', lease_expires_at = NULL, finished_at = ?, updated_at = ?
+      `UPDATE tasks SET status = 'done', result = j.value->'r', error = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
        FROM json_each(?) AS j
        WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.worker_id = j.value->>'w'
          AND tasks.status = 'leased'
@@ -155,10 +167,10 @@ export const failOne = (
     const runAfter = status === "queued" ? fx.now + backoffMs(backoff, row.attempts) : row.run_after
     const [updated] = yield* q<TaskRow>(
       sql,
-      `UPDATE tasks SET status = ?, run_after = ?, error = ?, lease_expires_at = NULL,
+      `UPDATE tasks SET status = ?, run_after = ?, error = ?, lease_expires_at = NULL, attempt_log = ?,
          worker_id = CASE WHEN ? = 'queued' THEN NULL ELSE worker_id END, finished_at = ?, updated_at = ?
        WHERE id = ? RETURNING *`,
-      [status, runAfter, message, status, status === "queued" ? null : fx.now, fx.now, taskId]
+      [status, runAfter, message, logWithEnded(row, "failed", message, fx.now).log, status, status === "queued" ? null : fx.now, fx.now, taskId]
     )
     return fx.row(updated!, row.status)
   })
@@ -169,9 +181,9 @@ export const cancelOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
     if (isTerminal(row.status)) return toTask(row)
     const [updated] = yield* q<TaskRow>(
       sql,
-      `UPDATE tasks SET status = 'cancelled', error = 'cancelled', lease_expires_at = NULL, finished_at = ?, updated_at = ?
+      `UPDATE tasks SET status = 'cancelled', error = 'cancelled', lease_expires_at = NULL, attempt_log = ?, finished_at = ?, updated_at = ?
        WHERE id = ? RETURNING *`,
-      [fx.now, fx.now, taskId]
+      [row.status === "leased" ? logWithEnded(row, "cancelled", "cancelled", fx.now).log : row.attempt_log, fx.now, fx.now, taskId]
     )
     if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
     return fx.row(updated!, row.status)
@@ -208,26 +220,49 @@ export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: u
   })
 
 /**
- * Expired leases go back to `queued` (or `dead` when out of attempts); delayed tasks whose time came
- * since `since` wake their workers.
+ * Expired leases go back to `queued` after a retry backoff (as a failure does), or to `dead` when
+ * out of attempts; each expiry is logged as an `expired` attempt, and a task whose lease expired on
+ * SUSPECT_AFTER_WORKERS different workers becomes `suspect`. Delayed tasks whose time came since
+ * `since` wake their workers.
  */
-export const reap = (sql: Sql, fx: BatchEffects, since: number): Effect.Effect<void, SqlError> =>
+export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number): Effect.Effect<void, SqlError> =>
   Effect.gen(function* () {
-    fx.rows(
-      yield* q<TaskRow>(
-        sql,
-        `UPDATE tasks SET
-           status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END,
-           error = 'lease expired: worker ' || coalesce(worker_id, '?') || ' stopped renewing it',
-           worker_id = CASE WHEN attempts >= max_attempts THEN worker_id ELSE NULL END,
-           lease_expires_at = NULL,
-           finished_at = CASE WHEN attempts >= max_attempts THEN ? ELSE NULL END,
-           updated_at = ?
-         WHERE status = 'leased' AND lease_expires_at <= ? RETURNING *`,
-        [fx.now, fx.now, fx.now]
-      ),
-      "leased"
-    )
+    const expired = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE status = 'leased' AND lease_expires_at <= ?", [fx.now])
+    if (expired.length > 0) {
+      const changes = expired.map((row) => {
+        const dead = row.attempts >= row.max_attempts
+        const error = `lease expired: worker ${row.worker_id ?? "?"} stopped renewing it`
+        const { log, history } = logWithEnded(row, "expired", error, fx.now)
+        return {
+          id: row.id,
+          t: row.fencing_token,
+          s: dead ? "dead" : "queued",
+          ra: dead ? row.run_after : fx.now + backoffMs(backoff, row.attempts),
+          e: error,
+          l: log,
+          x: row.suspect !== 0 || isSuspect(history) ? 1 : 0
+        }
+      })
+      fx.rows(
+        yield* q<TaskRow>(
+          sql,
+          `UPDATE tasks SET
+             status = j.value->>'s',
+             run_after = j.value->>'ra',
+             error = j.value->>'e',
+             attempt_log = j.value->>'l',
+             suspect = j.value->>'x',
+             worker_id = CASE WHEN j.value->>'s' = 'dead' THEN worker_id ELSE NULL END,
+             lease_expires_at = NULL,
+             finished_at = CASE WHEN j.value->>'s' = 'dead' THEN ? ELSE NULL END,
+             updated_at = ?
+           FROM json_each(?) AS j
+           WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased' RETURNING *`,
+          [fx.now, fx.now, JSON.stringify(changes)]
+        ),
+        "leased"
+      )
+    }
     const due = yield* q<{ kind: Task["kind"] }>(
       sql,
       "SELECT DISTINCT kind FROM tasks WHERE status = 'queued' AND run_after > 0 AND run_after > ? AND run_after <= ?",

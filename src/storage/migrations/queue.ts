@@ -8,6 +8,10 @@ import type { Migrations } from "../Sqlite.js"
  * order straight from the index; the other partial indexes keep the reaper, the concurrency check and
  * the delayed-task wake-up off full scans. No index contains `status` beyond the partial ones, so a
  * transition touches few B-trees (per-status counts are kept in memory by the writer).
+ *
+ * `2_attempts`: `started_at` (when the current or last attempt was leased), `attempt_log` (JSON text:
+ * every ended attempt, oldest first, appended by the transitions) and `suspect` (0/1: the lease expired
+ * on several different workers).
  */
 export const queueMigrations: Migrations = {
   "1_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -53,6 +57,16 @@ export const queueMigrations: Migrations = {
           PRIMARY KEY (dep_id, task_id)
         ) WITHOUT ROWID`,
         sql`CREATE INDEX task_deps_task ON task_deps(task_id)`
+      ],
+      { discard: true }
+    )
+  ),
+  "2_attempts": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all(
+      [
+        sql`ALTER TABLE tasks ADD COLUMN started_at INTEGER`,
+        sql`ALTER TABLE tasks ADD COLUMN attempt_log TEXT`,
+        sql`ALTER TABLE tasks ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0`
       ],
       { discard: true }
     )

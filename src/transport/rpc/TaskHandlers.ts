@@ -18,7 +18,8 @@ export const TaskHandlers = TaskRpcs.toLayer(
       "task.wait": ({ taskIds, timeoutMs }) => tasks.wait(taskIds, timeoutMs),
       "task.stats": ({ projectId }) => Effect.flatMap(CurrentPrincipal, (c) => tasks.stats(c, projectId)),
       "task.map": (request) => tasks.map(request),
-      "task.workers": () => tasks.workers
+      "task.workers": () => tasks.workers,
+      "task.drainWorker": ({ workerId }) => tasks.drainWorker(workerId)
     })
   })
 )

@@ -1,5 +1,4 @@
-import { Command, CommandDescriptor } from "@effect/cli"
-import { HashSet } from "effect"
+import { Command } from "@effect/cli"
 import { serve } from "./Serve.js"
 import { chatCommand } from "./Chat.js"
 import { memberCommand, projectCommand } from "./ProjectCommands.js"
@@ -9,9 +8,6 @@ import { taskCommands } from "./TaskCommands.js"
 import { upCommand } from "./Up.js"
 import { workerCommand } from "./Worker.js"
 import { workersCommand } from "./WorkersCommand.js"
-
-/** `kiris workers` (with its `drain` subcommand) comes from WorkersCommand, not the task commands. */
-const queueCommands = taskCommands.filter((c) => !HashSet.has(CommandDescriptor.getNames(c.descriptor), "workers"))
 
 const kiris = Command.make("kiris").pipe(
   Command.withDescription("Kiris: a headless agent server and swarm hub"),
@@ -25,7 +21,7 @@ const kiris = Command.make("kiris").pipe(
     chatCommand,
     upCommand,
     workerCommand,
-    ...queueCommands,
+    ...taskCommands,
     workersCommand,
     mapCommand
   ])

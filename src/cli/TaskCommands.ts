@@ -238,27 +238,6 @@ const retry = Command.make("retry", { ...clientOptions, ...outputOptions, taskId
   withClient(o, (client) => client.task.retry({ taskId: o.taskId }).pipe(Effect.flatMap((t) => output(o.json, t, () => `${t.id} ${t.status}`))))
 ).pipe(Command.withDescription("Queue a failed, dead or cancelled task again"))
 
-const workers = Command.make("workers", { ...clientOptions, ...outputOptions }, (o) =>
-  withClient(o, (client) =>
-    client.task.workers().pipe(
-      Effect.flatMap((ws) =>
-        output(o.json, ws, () =>
-          ws.length === 0
-            ? "no workers"
-            : formatTable(ws, [
-                { header: "id", value: (w) => w.id },
-                { header: "name", value: (w) => w.name },
-                { header: "connected", value: (w) => (w.connected ? "yes" : "no") },
-                { header: "running", value: (w) => `${w.inFlight}/${w.capacity}` },
-                { header: "kinds", value: (w) => w.kinds.join(",") },
-                { header: "last seen", value: (w) => formatTime(w.lastSeenAt) }
-              ])
-        )
-      )
-    )
-  )
-).pipe(Command.withDescription("List the workers known to the hub"))
-
 const stats = Command.make(
   "stats",
   { ...clientOptions, ...outputOptions, project: Options.text("project").pipe(Options.withDescription("Only this project"), Options.optional) },
@@ -283,4 +262,4 @@ const stats = Command.make(
     )
 ).pipe(Command.withDescription("Count tasks by status, and connected workers"))
 
-export const taskCommands = [enqueue, list, show, wait, cancel, retry, workers, stats] as const
+export const taskCommands = [enqueue, list, show, wait, cancel, retry, stats] as const

@@ -67,6 +67,9 @@ const yieldToIo = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
+/** Frames at least this long are written without joining the newline on (see `writeFrame`). */
+const LARGE_FRAME_CHARS = 64 * 1024
+
 const failureTag = (exit: unknown): string | undefined => {
   const e = exit as { _tag?: string; cause?: { _tag?: string; error?: { _tag?: unknown } } }
   if (e._tag === "Success") return "Success"
@@ -109,6 +112,17 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
         let authenticated = false
         let closed = false
         const encode = (msg: unknown) => (framing === "ndjson" ? JSON.stringify(msg) + "\n" : JSON.stringify(msg))
+        /**
+         * A large NDJSON frame is written as its JSON and then its newline: joining them would copy
+         * the whole reply once more, and large copies are garbage that V8 collects late.
+         */
+        const writeFrame = (msg: unknown) => {
+          const json = JSON.stringify(msg)
+          if (framing === "ndjson" && json.length > LARGE_FRAME_CHARS) {
+            conn.write(json)
+            conn.write("\n")
+          } else conn.write(framing === "ndjson" ? json + "\n" : json)
+        }
 
         const shut = (reason: string) =>
           Effect.sync(() => {
@@ -170,7 +184,7 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
             awaitRoom,
             Effect.suspend(() => {
               account(msg)
-              if (!closed) conn.write(encode(msg))
+              if (!closed) writeFrame(msg)
               return msg._tag === "Exit" && queued.length > 0 ? Effect.asVoid(Effect.forkIn(Effect.zipRight(yieldToIo, startQueued), scope)) : Effect.void
             })
           )

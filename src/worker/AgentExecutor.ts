@@ -7,7 +7,7 @@ import { systemPrompt } from "./ContextFiles.js"
 import { TaskFailure } from "./TaskFailure.js"
 import { decodePayload, type TaskInput } from "./TaskInput.js"
 import { WorkerConfig } from "./WorkerConfig.js"
-import { withWorkdir } from "./Workdirs.js"
+import { withWorkdir, worktreeChanges } from "./Workdirs.js"
 
 /**
  * `agent`: one agent turn of a hub session's sub-agent, run here. The model's stream parts go back
@@ -81,5 +81,5 @@ export const runAgent = Effect.fn("AgentExecutor.run")(function* (input: TaskInp
 
   if (payload.workdir === undefined && config.defaultWorkdir === undefined) return yield* turn(undefined)
   const run = yield* withWorkdir(input.taskId, payload.workdir, turn)
-  return run.value
+  return { ...run.value, ...worktreeChanges(run) }
 })

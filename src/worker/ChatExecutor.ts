@@ -6,7 +6,7 @@ import { systemPrompt } from "./ContextFiles.js"
 import { TaskFailure } from "./TaskFailure.js"
 import { decodePayload, promptWithInputs, type TaskInput } from "./TaskInput.js"
 import { WorkerConfig } from "./WorkerConfig.js"
-import { withWorkdir } from "./Workdirs.js"
+import { withWorkdir, worktreeChanges } from "./Workdirs.js"
 
 /** `chat`: one LLM call through the AI SDK. Interrupting it aborts the HTTP request. */
 
@@ -14,7 +14,10 @@ export interface ChatResult {
   readonly text: string
   readonly usage: { readonly inputTokens: number; readonly outputTokens: number }
   readonly model: string
+  /** For worktree runs: what the run left behind (`diff`, and `commits`/`branch` if it made any). */
   readonly diff?: string
+  readonly commits?: string
+  readonly branch?: string
 }
 
 const toFailure = (error: unknown): TaskFailure => {
@@ -58,5 +61,5 @@ export const runChat = Effect.fn("ChatExecutor.run")(function* (input: TaskInput
     })
   if (payload.workdir === undefined && config.defaultWorkdir === undefined) return yield* call(undefined)
   const run = yield* withWorkdir(input.taskId, payload.workdir, call)
-  return (run.diff === undefined ? run.value : { ...run.value, diff: run.diff }) satisfies ChatResult
+  return { ...run.value, ...worktreeChanges(run) } satisfies ChatResult
 })

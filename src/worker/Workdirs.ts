@@ -18,8 +18,6 @@ import { WorkerConfig, type WorkerConfigShape } from "./WorkerConfig.js"
 export interface InWorkdir<A> {
   readonly value: A
   readonly cwd: string
-  /** Uncommitted changes, for worktree runs (the same as `changes.diff`). */
-  readonly diff?: string
   /** Everything a worktree run left behind. */
   readonly changes?: WorktreeChanges
 }
@@ -150,7 +148,7 @@ const worktree = <A, E, R>(
         const exit = yield* Effect.exit(use(dir))
         if (Exit.isSuccess(exit)) {
           const changes = yield* changesSince(config, tree, taskId)
-          return { value: exit.value, cwd: dir, diff: changes.diff, changes } satisfies InWorkdir<A>
+          return { value: exit.value, cwd: dir, changes } satisfies InWorkdir<A>
         }
         // The task's own failure stands; its changes come with it when they can be read.
         const failure = Cause.failureOption(exit.cause)

@@ -24,11 +24,8 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
+import { flag } from "./_flags.js"
 
-const flag = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i === -1 ? fallback : Number(process.argv[i + 1])
-}
 const TASKS = flag("tasks", 2000)
 const SECONDS = flag("seconds", 10)
 const PIPELINE = flag("pipeline", 150)

@@ -18,11 +18,8 @@ import { fileURLToPath } from "node:url"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
+import { flag } from "./_flags.js"
 
-const flag = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i === -1 ? fallback : Number(process.argv[i + 1])
-}
 const N = flag("tasks", 50_000)
 const W = flag("workers", 4)
 const C = flag("concurrency", 256)

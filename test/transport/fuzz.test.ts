@@ -95,73 +95,67 @@ interface Fuzzer {
   readonly closed: () => boolean
 }
 
+/** The transport-independent part of a fuzzer: waiting for a Pong, and noticing the hub closed. */
+const fuzzerState = (write: (frame: string | Buffer) => void, ping: () => void) => {
+  let closed = false
+  let waiting: (() => void) | undefined
+  const wake = () => {
+    const w = waiting
+    waiting = undefined
+    w?.()
+  }
+  const fuzzer: Fuzzer = {
+    send: (frame) => {
+      if (!closed) write(frame)
+    },
+    settled: Effect.async<void>((done) => {
+      if (closed) return done(Effect.void)
+      waiting = () => done(Effect.void)
+      ping()
+    }),
+    closed: () => closed
+  }
+  const onClose = () => {
+    closed = true
+    wake()
+  }
+  return { fuzzer, onPong: wake, onClose }
+}
+
 const fuzzTcp = (port: number) =>
   Effect.async<Fuzzer>((resume) => {
     const socket = net.connect({ host: "127.0.0.1", port })
-    let closed = false
-    let waiting: (() => void) | undefined
+    const state = fuzzerState(
+      (frame) => socket.write(typeof frame === "string" ? frame + "\n" : Buffer.concat([frame, Buffer.from("\n")])),
+      () => socket.write('{"_tag":"Ping"}\n')
+    )
+    // a Pong may arrive split across reads: keep the last bytes of the previous one
     let tail = ""
     socket.on("data", (d: Buffer) => {
       const text = tail + d.toString("latin1")
       tail = text.slice(-8)
-      if (waiting !== undefined && text.includes('"Pong"')) waiting()
+      if (text.includes('"Pong"')) state.onPong()
     })
     socket.on("error", () => {})
-    socket.on("close", () => {
-      closed = true
-      waiting?.()
-    })
-    socket.once("connect", () =>
-      resume(
-        Effect.succeed({
-          send: (frame) => {
-            if (!closed) socket.write(typeof frame === "string" ? frame + "\n" : Buffer.concat([frame, Buffer.from("\n")]))
-          },
-          settled: Effect.async<void>((done) => {
-            if (closed) return done(Effect.void)
-            waiting = () => {
-              waiting = undefined
-              done(Effect.void)
-            }
-            socket.write('{"_tag":"Ping"}\n')
-          }),
-          closed: () => closed
-        })
-      )
-    )
+    socket.on("close", state.onClose)
+    socket.once("connect", () => resume(Effect.succeed(state.fuzzer)))
   })
 
 const fuzzWs = (url: string) =>
   Effect.async<Fuzzer>((resume) => {
     const ws = new WebSocket(url)
-    let closed = false
-    let waiting: (() => void) | undefined
+    const state = fuzzerState(
+      (frame) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: typeof frame !== "string" })
+      },
+      () => ws.send('{"_tag":"Ping"}')
+    )
     ws.on("message", (data) => {
-      if (waiting !== undefined && data.toString().includes('"Pong"')) waiting()
+      if (data.toString().includes('"Pong"')) state.onPong()
     })
     ws.on("error", () => {})
-    ws.on("close", () => {
-      closed = true
-      waiting?.()
-    })
-    ws.once("open", () =>
-      resume(
-        Effect.succeed({
-          send: (frame) => {
-            if (!closed && ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: typeof frame !== "string" })
-          },
-          settled: Effect.async<void>((done) => {
-            if (closed) return done(Effect.void)
-            waiting = () => {
-              waiting = undefined
-              done(Effect.void)
-            }
-            ws.send('{"_tag":"Ping"}')
-          }),
-          closed: () => closed
-        })
-      )
-    )
+    ws.on("close", state.onClose)
+    ws.once("open", () => resume(Effect.succeed(state.fuzzer)))
   })
 
 /** Sends `frames` frames in batches, reconnecting whenever the hub closes the connection. */

@@ -10,6 +10,7 @@ import { Revocations } from "./auth/Revocations.js"
 import { Users } from "./auth/Users.js"
 import { ServerConfig } from "./config/ServerConfig.js"
 import { EventBus } from "./events/EventBus.js"
+import { FileService } from "./files/FileService.js"
 import { KirosuAdapter } from "./kirosu/KirosuAdapter.js"
 import { KirosuServer } from "./kirosu/KirosuServer.js"
 import { Permission } from "./permission/Permission.js"
@@ -43,6 +44,8 @@ export const ServicesLive = Layer.mergeAll(
   Orchestrator.Default,
   TaskAccess.Default
 ).pipe(
+  // Provided (not merged) so that the orchestrator and the tools find it when they are built.
+  Layer.provideMerge(FileService.Default),
   Layer.provideMerge(QueueLive),
   Layer.provideMerge(ProjectDb.Default),
   Layer.provideMerge(EventBus.Default),

@@ -1,15 +1,18 @@
 import { Command, Options } from "@effect/cli"
-import { Config, Deferred, Effect, Option, Queue, Stream } from "effect"
+import { Config, Duration, Effect, Option, Queue } from "effect"
 import * as readline from "node:readline"
-import { type HubRpcClient, makeHubClient, parseHub } from "../client/HubClient.js"
+import { type HubRpcClient, parseHub } from "../client/HubClient.js"
 import type { ProjectId, SessionId } from "../domain/Ids.js"
-import { answerOf, makeChatRenderer, toolLine } from "./ChatRender.js"
-import { type Input, makeChatLoop, write } from "./ChatSession.js"
+import type { SessionHistory } from "../domain/Session.js"
+import { makeChatLink } from "./ChatLink.js"
+import { answerOf, makeChatRenderer, outcomeText, toolLine, usageLine } from "./ChatRender.js"
+import { type Input, makeChatLoop, type TurnEnd, write } from "./ChatSession.js"
 import { CliError, clientOptions, reportErrors, resolveToken } from "./ClientOptions.js"
 
 /** `kiris chat`: a terminal client of one agent session over the hub's WebSocket RPC. */
 
 export const DEFAULT_HTTP = "http://127.0.0.1:7420"
+export const DEFAULT_RECONNECT_SECONDS = 60
 
 const chatOptions = {
   hubHttp: Options.text("hub-http").pipe(
@@ -29,7 +32,14 @@ const chatOptions = {
     Options.withDescription("Send this prompt, print the final answer and exit (non-zero when the turn fails)"),
     Options.optional
   ),
-  yes: Options.boolean("yes").pipe(Options.withDescription("Approve every permission request"))
+  yes: Options.boolean("yes").pipe(Options.withDescription("Approve every permission request")),
+  reconnectTimeout: Options.integer("reconnect-timeout").pipe(
+    Options.withPseudoName("SECONDS"),
+    Options.withDescription(
+      `How long to keep trying to reconnect after losing the hub before giving up (exit 1); default $KIRIS_RECONNECT_TIMEOUT, else ${DEFAULT_RECONNECT_SECONDS}`
+    ),
+    Options.optional
+  )
 }
 
 type ChatFlags = Command.Command.ParseConfig<typeof chatOptions>
@@ -40,6 +50,16 @@ const resolveHttp = (flag: Option.Option<string>) =>
     onNone: () => Config.string("KIRIS_HTTP").pipe(Config.withDefault(DEFAULT_HTTP), Effect.orElseSucceed(() => DEFAULT_HTTP))
   })
 
+const resolveReconnectTimeout = (flag: Option.Option<number>) =>
+  Option.match(flag, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      Config.integer("KIRIS_RECONNECT_TIMEOUT").pipe(
+        Config.withDefault(DEFAULT_RECONNECT_SECONDS),
+        Effect.orElseSucceed(() => DEFAULT_RECONNECT_SECONDS)
+      )
+  }).pipe(Effect.map((s) => Duration.seconds(Math.max(1, s))))
+
 const findOrCreateProject = (client: HubRpcClient, nameOrId: string) =>
   Effect.gen(function* () {
     const found = (yield* client.project.list()).find((p) => p.id === nameOrId || p.name === nameOrId)
@@ -48,19 +68,36 @@ const findOrCreateProject = (client: HubRpcClient, nameOrId: string) =>
     return yield* client.project.create({ name: nameOrId, description: "" })
   })
 
-const openSession = (client: HubRpcClient, projectId: ProjectId, o: ChatFlags) =>
+/** The history of a resumed session, on stderr (stdout carries only answers). */
+const showHistory = (history: SessionHistory) =>
+  Effect.forEach(
+    history.messages,
+    ({ message, parts }) => {
+      if (message.role === "user") return write({ stdout: "", stderr: `> ${answerOf(parts)}\n` })
+      const lines = parts.flatMap((p) => (p.data._tag === "tool" ? [toolLine(p.data)] : []))
+      const answer = answerOf(parts)
+      if (answer !== "") lines.push(answer)
+      return write({ stdout: "", stderr: lines.map((l) => `${l}\n`).join("") })
+    },
+    { discard: true }
+  )
+
+/** A line about the session's last turn when it did not end well (e.g. cut off by a hub restart). */
+const showLastTurn = (history: SessionHistory) => {
+  const last = history.messages.findLast((m) => m.message.role === "assistant")?.message
+  if (last === undefined) return Effect.void
+  if (last.status === "running") return write({ stdout: "", stderr: "… a turn is running in this session\n" })
+  const outcome = outcomeText(last)
+  return outcome === undefined ? Effect.void : write({ stdout: "", stderr: `note: the earlier turn ${last.id} did not complete: ${outcome}\n` })
+}
+
+const openSession = (client: HubRpcClient, projectId: ProjectId, o: ChatFlags, oneShot: boolean) =>
   Option.match(o.session, {
     onSome: (id) =>
       Effect.gen(function* () {
         const history = yield* client.session.get({ projectId, sessionId: id as SessionId })
-        for (const { message, parts } of history.messages) {
-          if (message.role === "user") yield* write({ stdout: `> ${answerOf(parts)}\n`, stderr: "" })
-          else {
-            for (const p of parts) if (p.data._tag === "tool") yield* write({ stdout: `${toolLine(p.data)}\n`, stderr: "" })
-            const answer = answerOf(parts)
-            if (answer !== "") yield* write({ stdout: `${answer}\n`, stderr: "" })
-          }
-        }
+        if (!oneShot) yield* showHistory(history)
+        yield* showLastTurn(history)
         return history.session
       }),
     onNone: () =>
@@ -85,52 +122,57 @@ const attachInput = (inbox: Queue.Queue<Input>, interactive: boolean) =>
     (rl) => Effect.sync(() => rl.close())
   )
 
+/** The one-shot outcome: the answer on stdout, tokens and cost on stderr; any turn that did not complete fails. */
+const reportOneShot = (end: TurnEnd) =>
+  Effect.gen(function* () {
+    if (end._tag === "quit") return yield* new CliError({ message: "quit before the turn ended" })
+    if (end._tag === "unanswered") return yield* new CliError({ message: end.reason })
+    const { message, parts } = end.answer
+    yield* write({ stdout: "", stderr: `${usageLine(message.usage)}\n` })
+    const outcome = outcomeText(message)
+    if (outcome !== undefined) return yield* new CliError({ message: outcome })
+    yield* write({ stdout: `${answerOf(parts)}\n`, stderr: "" })
+  })
+
 const chat = (o: ChatFlags, http: string) =>
   Effect.gen(function* () {
     const token = yield* resolveToken(o)
-    const client = yield* makeHubClient(parseHub(http), token)
-    const project = yield* findOrCreateProject(client, o.project)
-    const session = yield* openSession(client, project.id, o)
+    const reconnectTimeout = yield* resolveReconnectTimeout(o.reconnectTimeout)
+    const inbox = yield* Queue.unbounded<Input>()
+    const link = yield* makeChatLink({
+      target: parseHub(http),
+      token,
+      reconnectTimeout,
+      deliver: (input) => Queue.offer(inbox, input),
+      status: (line) => write({ stdout: "", stderr: `${line}\n` })
+    })
     const tty = process.stdin.isTTY === true && process.stdout.isTTY === true
     const oneShot = Option.isSome(o.prompt)
-
-    const inbox = yield* Queue.unbounded<Input>()
-    const ready = yield* Deferred.make<void>()
-    yield* client.events.subscribe({ projectId: project.id }).pipe(
-      Stream.runForEach((item) =>
-        item._tag === "Ready"
-          ? Deferred.succeed(ready, undefined)
-          : item._tag === "Lagged"
-            ? write({ stdout: "", stderr: `(missed ${item.missed} events)\n` })
-            : Queue.offer(inbox, { _tag: "event", event: item.event })
-      ),
-      Effect.forkScoped
-    )
-    yield* Deferred.await(ready)
+    const project = yield* findOrCreateProject(link.client(), o.project)
+    const session = yield* openSession(link.client(), project.id, o, oneShot)
+    yield* link.watch(project.id)
 
     const rl = !oneShot || tty ? Option.some(yield* attachInput(inbox, tty)) : Option.none<readline.Interface>()
+    const renderer = makeChatRenderer(session.id, {
+      streamText: !oneShot,
+      color: tty && process.env.NO_COLOR === undefined,
+      turnOutcomes: !oneShot
+    })
     const loop = makeChatLoop({
-      client,
+      link,
       projectId: project.id,
       sessionId: session.id,
       inbox,
       autoApprove: o.yes,
       canAsk: Option.isSome(rl),
-      renderer: makeChatRenderer(session.id, { streamText: !oneShot, color: tty && process.env.NO_COLOR === undefined }),
+      renderer,
       ask: (question) => Effect.sync(() => process.stderr.write(question))
     })
     yield* loop.answerPending
 
     if (oneShot) {
-      const end = yield* loop.runTurn(o.prompt.value)
-      const message = end._tag === "done" ? end.message : undefined
-      if (message === undefined || message.status !== "completed") {
-        const why = message === undefined ? "the turn did not finish" : `the turn ended ${message.status}${message.error ? `: ${message.error}` : ""}`
-        return yield* new CliError({ message: why })
-      }
-      const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
-      const parts = history.messages.find((m) => m.message.id === message.id)?.parts ?? []
-      return yield* write({ stdout: `${answerOf(parts)}\n`, stderr: "" })
+      yield* write({ stdout: "", stderr: `kiris chat: project ${project.name}, session ${session.id}\n` })
+      return yield* reportOneShot(yield* loop.runTurn(o.prompt.value))
     }
 
     yield* write({
@@ -146,6 +188,14 @@ const chat = (o: ChatFlags, http: string) =>
       if (text === "/exit" || text === "/quit") return
       const end = yield* loop.runTurn(text)
       if (end._tag === "quit") return
+      yield* write(renderer.newline())
+      if (end._tag === "unanswered") yield* write({ stdout: "", stderr: `${end.reason}\n` })
+      else {
+        const { message } = end.answer
+        const outcome = outcomeText(message)
+        const shown = outcome === undefined || renderer.reported(message.id) ? "" : `${outcome}\n`
+        yield* write({ stdout: "", stderr: `${shown}${usageLine(message.usage)}\n` })
+      }
     }
   })
 

@@ -1,6 +1,6 @@
 import type { DomainEvent } from "../domain/Event.js"
 import type { SessionId } from "../domain/Ids.js"
-import type { Message, PartData } from "../domain/Session.js"
+import type { Message, PartData, Usage } from "../domain/Session.js"
 
 /** Turns a session's events into terminal output for `kiris chat`: plain functions over a small state. */
 
@@ -15,6 +15,8 @@ export interface RenderOptions {
   /** Stream the agent's text to stdout (interactive); when false only tool lines and errors are shown (on stderr). */
   readonly streamText: boolean
   readonly color: boolean
+  /** Print a line when a turn of the session ends other than `completed` (the one-shot mode reports its own turn itself). */
+  readonly turnOutcomes?: boolean
 }
 
 const firstLine = (s: string, max = 80) => {
@@ -55,6 +57,36 @@ export const answerOf = (parts: ReadonlyArray<{ readonly data: PartData }>): str
   return texts.filter((t) => t.step === last).map((t) => t.text).join("")
 }
 
+const count = (n: number) => n.toLocaleString("en-US")
+
+/** The cost of a turn in USD; a model without a price has no cost (`cost unknown`, never `$0`). */
+export const costText = (cost: number | null | undefined): string =>
+  typeof cost !== "number" || !Number.isFinite(cost) ? "cost unknown" : `cost $${cost.toFixed(cost !== 0 && cost < 0.01 ? 4 : 2)}`
+
+/** One line of a turn's tokens and cost: `tokens 1,200 in (800 cached) · 56 out (20 reasoning) · cost $0.0042`. */
+export const usageLine = (usage: Pick<Usage, "inputTokens" | "outputTokens" | "reasoningTokens" | "cachedTokens"> & {
+  readonly cost: number | null | undefined
+}): string => {
+  const input = `${count(usage.inputTokens)} in${usage.cachedTokens > 0 ? ` (${count(usage.cachedTokens)} cached)` : ""}`
+  const output = `${count(usage.outputTokens)} out${usage.reasoningTokens > 0 ? ` (${count(usage.reasoningTokens)} reasoning)` : ""}`
+  return `tokens ${input} · ${output} · ${costText(usage.cost)}`
+}
+
+/** Why a turn did not complete, in words; undefined for a completed turn. */
+export const outcomeText = (m: Pick<Message, "status" | "error" | "finishReason">): string | undefined => {
+  switch (m.status) {
+    case "completed":
+    case "running":
+      return undefined
+    case "error":
+      return `the turn failed${m.finishReason !== null && m.finishReason !== "error" ? ` (${m.finishReason})` : ""}: ${m.error ?? "unknown error"}`
+    case "cancelled":
+      return "the turn was cancelled"
+    case "interrupted":
+      return "the turn was interrupted (the hub restarted)"
+  }
+}
+
 /**
  * The renderer of one chat: which sessions belong to it (the session and its sub-agents), which
  * parts are text, what it printed last. `feed` returns what to print for one event.
@@ -63,6 +95,7 @@ export const makeChatRenderer = (root: SessionId, options: RenderOptions) => {
   const sessions = new Set<string>([root])
   const partKinds = new Map<string, PartData["_tag"]>()
   const announcedTools = new Set<string>()
+  const reportedTurns = new Set<string>()
   let atLineStart = true
   let lastDeltaPart: string | undefined
   const dim = (s: string) => (options.color ? `\x1b[2m${s}\x1b[0m` : s)
@@ -79,11 +112,12 @@ export const makeChatRenderer = (root: SessionId, options: RenderOptions) => {
 
   const onMessage = (m: Message): Output => {
     if (m.role !== "assistant" || m.status === "running" || m.sessionId !== root) return none
-    if (m.status === "completed") {
+    if (m.status === "completed" || options.turnOutcomes === false) {
       if (atLineStart) return none
       atLineStart = true
       return options.streamText ? { stdout: "\n", stderr: "" } : none
     }
+    reportedTurns.add(m.id)
     const why = m.status === "error" ? `error: ${m.error ?? "the turn failed"}` : `(turn ${m.status})`
     return line(red(why), true)
   }
@@ -124,6 +158,8 @@ export const makeChatRenderer = (root: SessionId, options: RenderOptions) => {
   return {
     feed,
     inTree: (sessionId: string) => sessions.has(sessionId),
+    /** Whether the end of this assistant message was already shown (it is not when the chat missed its event). */
+    reported: (messageId: string) => reportedTurns.has(messageId),
     /** Starts the next output on a fresh line. */
     newline: (): Output => {
       if (atLineStart) return none

@@ -1,20 +1,23 @@
+import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Effect, Option, Queue } from "effect"
 import type { HubRpcClient } from "../client/HubClient.js"
 import type { DomainEvent } from "../domain/Event.js"
-import type { ProjectId, SessionId } from "../domain/Ids.js"
+import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
 import type { PermissionReply, PermissionRequest } from "../domain/Permission.js"
-import type { Message } from "../domain/Session.js"
-import { makeChatRenderer, type Output } from "./ChatRender.js"
+import type { MessageWithParts, PromptResult, QueuedPrompt, SessionHistory } from "../domain/Session.js"
+import { answerOf, makeChatRenderer, type Output } from "./ChatRender.js"
+import { type ChatLink, isTransportError, type LinkInput } from "./ChatLink.js"
+import { CliError } from "./ClientOptions.js"
 
-/** What the chat loop reacts to, in arrival order: hub events, typed lines, Ctrl-C, end of input. */
+/** What the chat loop reacts to, in arrival order: hub events (and a lost connection), typed lines, Ctrl-C, end of input. */
 export type Input =
-  | { readonly _tag: "event"; readonly event: DomainEvent }
+  | LinkInput
   | { readonly _tag: "line"; readonly text: string }
   | { readonly _tag: "sigint" }
   | { readonly _tag: "eof" }
 
 export interface ChatContext {
-  readonly client: HubRpcClient
+  readonly link: ChatLink
   readonly projectId: ProjectId
   readonly sessionId: SessionId
   readonly inbox: Queue.Queue<Input>
@@ -32,13 +35,43 @@ export const write = (out: Output) =>
     if (out.stderr !== "") process.stderr.write(out.stderr)
   })
 
-/** How a turn the chat waited for ended; `quit` when the user pressed Ctrl-C twice. */
-export type TurnEnd = { readonly _tag: "done"; readonly message: Message | undefined } | { readonly _tag: "quit" }
+/**
+ * How a turn the chat waited for ended: `done` with the assistant message that answered the
+ * prompt this chat sent (finished, in any status); `unanswered` when the turn ended before an
+ * assistant message was written; `quit` when the user pressed Ctrl-C twice.
+ */
+export type TurnEnd =
+  | { readonly _tag: "done"; readonly answer: MessageWithParts }
+  | { readonly _tag: "unanswered"; readonly reason: string }
+  | { readonly _tag: "quit" }
+
+/**
+ * Where the answer to a prompt stands in the session's history: the assistant message right
+ * after the prompt's user message answers it. None while the turn still runs (or has not begun).
+ */
+export const answerIn = (history: SessionHistory, userMessageId: MessageId): Option.Option<TurnEnd> => {
+  const at = history.messages.findIndex((m) => m.message.id === userMessageId)
+  if (at < 0) return Option.none()
+  const next = history.messages[at + 1]
+  if (next?.message.role === "assistant") {
+    return next.message.status === "running" ? Option.none() : Option.some({ _tag: "done", answer: next })
+  }
+  if (next !== undefined || history.session.status === "idle") {
+    return Option.some({ _tag: "unanswered", reason: "the turn ended before the agent answered" })
+  }
+  return Option.none()
+}
+
+/** The user message a queued prompt became (when the chat did not see it start): the first with its text since it was queued. */
+const userMessageOf = (history: SessionHistory, prompt: QueuedPrompt): MessageId | undefined =>
+  history.messages.find(
+    (m) => m.message.role === "user" && m.message.createdAt >= prompt.createdAt && answerOf(m.parts) === prompt.text
+  )?.message.id
 
 /**
  * The chat's view of its inbox. Events held back while a permission question waits for its answer
  * are handled afterwards, in order; lines typed (or piped) while a turn runs wait for the next
- * question or the next prompt.
+ * question or the next prompt. A lost connection is re-opened (see `ChatLink`) wherever the chat is.
  */
 export const makeChatLoop = (ctx: ChatContext) => {
   const stash: Array<Input> = []
@@ -47,10 +80,20 @@ export const makeChatLoop = (ctx: ChatContext) => {
     const stashed = stash.shift()
     return stashed === undefined ? Queue.take(ctx.inbox) : Effect.succeed(stashed)
   })
+  const inSession = { projectId: ctx.projectId, sessionId: ctx.sessionId }
+
+  /** Runs a read-only call on the current connection; a transport failure reconnects and runs it again. */
+  const call = <A, E>(f: (client: HubRpcClient) => Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, RpcClientError> | ReconnectError> =>
+    Effect.suspend(() => f(ctx.link.client())).pipe(
+      Effect.catchIf(isTransportError, () => Effect.zipRight(reconnect, call(f)))
+    ) as Effect.Effect<A, Exclude<E, RpcClientError> | ReconnectError>
+
+  const reconnect = Effect.zipRight(write(ctx.renderer.newline()), ctx.link.reconnect)
 
   const reply = (request: PermissionRequest, answer: PermissionReply, message?: string) =>
-    ctx.client.permission
-      .reply({ projectId: ctx.projectId, requestId: request.id, reply: answer, ...(message === undefined ? {} : { message }) })
+    ctx.link
+      .client()
+      .permission.reply({ ...inSession, requestId: request.id, reply: answer, ...(message === undefined ? {} : { message }) })
       .pipe(
         Effect.asVoid,
         Effect.catchAll((e) => write({ stdout: "", stderr: `permission reply failed: ${e._tag}\n` }))
@@ -61,7 +104,7 @@ export const makeChatLoop = (ctx: ChatContext) => {
     const held: Array<Input> = []
     while (true) {
       const input = typed.shift() ?? (yield* next)
-      if (input._tag === "event") {
+      if (input._tag === "event" || input._tag === "lagged" || input._tag === "lost") {
         held.push(input)
         continue
       }
@@ -100,24 +143,103 @@ export const makeChatLoop = (ctx: ChatContext) => {
       yield* write(ctx.renderer.feed(event))
     })
 
-  /** Requests made before this chat connected (e.g. when resuming). */
+  /** Requests made before this chat connected (e.g. when resuming, or while it was reconnecting). */
   const answerPending = Effect.gen(function* () {
-    const pending = yield* ctx.client.permission.pending({ projectId: ctx.projectId, sessionId: ctx.sessionId })
+    const pending = yield* call((c) => c.permission.pending(inSession))
     yield* Effect.forEach(pending.filter((r) => r.status === "pending"), answerPermission, { discard: true })
   })
 
-  const cancel = ctx.client.session.cancel({ projectId: ctx.projectId, sessionId: ctx.sessionId }).pipe(Effect.ignore)
+  /** A connection input: reconnects when the current connection was lost; true when it did. */
+  const onLink = (input: Input) =>
+    input._tag === "lost" && ctx.link.isCurrent(input.generation)
+      ? Effect.as(Effect.zipRight(reconnect, answerPending), true)
+      : input._tag === "lagged"
+        ? Effect.as(write({ stdout: "", stderr: `(missed ${input.missed} events)\n` }), true)
+        : Effect.succeed(false)
 
   /**
-   * Sends a prompt and renders until the session is idle again after a turn of it ran. Ctrl-C
-   * cancels the turn; a second one quits. Interrupting this (SIGINT without a terminal) cancels too.
+   * Sends a prompt and renders until the turn answering it has ended, wherever it ran: at once,
+   * or after the prompts queued before it. The outcome is read from the session's history, also
+   * after the connection was lost and re-opened (a hub restart ends a running turn `interrupted`).
+   * Ctrl-C cancels the turn (or drops the prompt while it waits in the queue); a second one quits.
+   * Interrupting this (SIGINT without a terminal) cancels too.
    */
-  const runTurn = (text: string) =>
-    Effect.gen(function* () {
-      yield* ctx.client.session.prompt({ projectId: ctx.projectId, sessionId: ctx.sessionId, text })
-      let started = false
+  const runTurn = (text: string) => {
+    let userMessageId: MessageId | undefined
+    let queued: QueuedPrompt | undefined
+    /** Our queued prompt has started: the next user message of the session is its. */
+    let startedFromQueue = false
+    /** Our queued prompt was removed from the queue before it ran. */
+    let dropped = false
+    const connection = ctx.link.generation()
+
+    const cancel = Effect.suspend(() =>
+      userMessageId === undefined && queued !== undefined
+        ? ctx.link.client().session.dequeue({ ...inSession, promptId: queued.id })
+        : ctx.link.client().session.cancel(inSession)
+    ).pipe(Effect.ignore)
+
+    /** Reads the history for the turn's outcome; none while it still runs. */
+    const check = Effect.gen(function* () {
+      if (dropped) return Option.some<TurnEnd>({ _tag: "unanswered", reason: "the prompt was removed from the queue before it ran" })
+      if (userMessageId === undefined && queued !== undefined) {
+        const prompt = queued
+        const waiting = yield* call((c) => c.session.queue(inSession))
+        if (waiting.some((p) => p.id === prompt.id)) return Option.none<TurnEnd>()
+        const history = yield* call((c) => c.session.get(inSession))
+        userMessageId = userMessageOf(history, prompt)
+        if (userMessageId === undefined) {
+          return history.session.status === "idle"
+            ? Option.some<TurnEnd>({ _tag: "unanswered", reason: "the prompt left the queue without running" })
+            : Option.none<TurnEnd>()
+        }
+        return answerIn(history, userMessageId)
+      }
+      if (userMessageId === undefined) return Option.none<TurnEnd>()
+      const id = userMessageId
+      const end = answerIn(yield* call((c) => c.session.get(inSession)), id)
+      const reconnected = ctx.link.generation() !== connection
+      return reconnected && Option.isSome(end) && end.value._tag === "unanswered"
+        ? Option.some<TurnEnd>({ _tag: "unanswered", reason: "the turn was interrupted (the hub restarted) before the agent answered" })
+        : end
+    })
+
+    /** Whether an event may have ended the turn (then the history is read). */
+    const track = (event: DomainEvent): boolean => {
+      const body = event.event
+      switch (body._tag) {
+        case "PromptDequeued":
+          if (body.promptId !== queued?.id) return false
+          if (body.reason === "started") startedFromQueue = true
+          else dropped = true
+          return dropped
+        case "MessageUpdated": {
+          const m = body.message
+          if (m.sessionId !== ctx.sessionId) return false
+          if (m.role === "user" && startedFromQueue && userMessageId === undefined) userMessageId = m.id
+          return m.role === "assistant" && m.status !== "running"
+        }
+        case "SessionStatus":
+          return body.sessionId === ctx.sessionId && body.status === "idle"
+        default:
+          return false
+      }
+    }
+
+    return Effect.gen(function* () {
+      const sent: PromptResult = yield* ctx.link
+        .client()
+        .session.prompt({ ...inSession, text })
+        .pipe(
+          Effect.catchIf(isTransportError, () =>
+            Effect.zipRight(reconnect, new CliError({ message: "lost the hub while sending the prompt; it may not have been received" }))
+          )
+        )
+      if (sent._tag === "Queued") {
+        queued = sent.prompt
+        yield* write({ stdout: "", stderr: "… a turn is running in this session; the prompt waits in its queue\n" })
+      } else userMessageId = sent.messageId
       let interrupts = 0
-      let last: Message | undefined
       while (true) {
         const input = yield* next
         if (input._tag === "sigint") {
@@ -128,30 +250,33 @@ export const makeChatLoop = (ctx: ChatContext) => {
           yield* cancel
           continue
         }
-        if (input._tag !== "event") {
+        if (input._tag === "line" || input._tag === "eof") {
           typed.push(input)
           continue
         }
-        yield* handle(input.event)
-        const body = input.event.event
-        if (body._tag === "MessageUpdated" && body.message.sessionId === ctx.sessionId && body.message.role === "assistant") {
-          if (body.message.status === "running") started = true
-          else last = body.message
+        let ended = yield* onLink(input)
+        if (input._tag === "event") {
+          yield* handle(input.event)
+          ended = track(input.event)
         }
-        if (body._tag === "SessionStatus" && body.sessionId === ctx.sessionId && body.status === "idle" && started) {
-          return { _tag: "done", message: last } as TurnEnd
-        }
+        if (!ended) continue
+        const end = yield* check
+        if (Option.isSome(end)) return end.value
       }
     }).pipe(Effect.onInterrupt(() => cancel))
+  }
 
   /** Takes the next input while idle, rendering events (other clients' turns) as they come. */
   const nextCommand = Effect.gen(function* () {
     while (true) {
       const input = typed.shift() ?? (yield* next)
       if (input._tag === "event") yield* handle(input.event)
+      else if (input._tag === "lost" || input._tag === "lagged") yield* onLink(input)
       else return input
     }
   })
 
-  return { runTurn, nextCommand, answerPending }
+  return { runTurn, nextCommand, answerPending, call }
 }
+
+type ReconnectError = Effect.Effect.Error<ChatLink["reconnect"]>

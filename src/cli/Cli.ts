@@ -1,7 +1,9 @@
 import { Command } from "@effect/cli"
 import { serve } from "./Serve.js"
 import { chatCommand } from "./Chat.js"
+import { filesCommand, revertCommand } from "./FileCommands.js"
 import { memberCommand, projectCommand } from "./ProjectCommands.js"
+import { sessionCommand } from "./SessionCommands.js"
 import { keyCommand, userCommand, whoamiCommand } from "./UserCommands.js"
 import { mapCommand } from "./MapCommand.js"
 import { taskCommands } from "./TaskCommands.js"
@@ -15,10 +17,13 @@ const kiris = Command.make("kiris").pipe(
     serve,
     projectCommand,
     memberCommand,
+    sessionCommand,
     userCommand,
     keyCommand,
     whoamiCommand,
     chatCommand,
+    filesCommand,
+    revertCommand,
     upCommand,
     workerCommand,
     ...taskCommands,

@@ -4,7 +4,8 @@ import * as path from "node:path"
 import { Role } from "../domain/Auth.js"
 import type { ProjectId } from "../domain/Ids.js"
 import type { Member, Project } from "../domain/Project.js"
-import { clientOptions, output, outputOptions, withClient } from "./ClientOptions.js"
+import type { HubRpcClient } from "../client/HubClient.js"
+import { CliError, clientOptions, output, outputOptions, withClient } from "./ClientOptions.js"
 import { formatTable, formatTime } from "./Table.js"
 
 /** `kiris project …` and `kiris member …`: projects and their members, over the hub's RPC protocol. */
@@ -69,9 +70,82 @@ const list = Command.make("list", { ...clientOptions, ...outputOptions }, (o) =>
   withClient(o, (client) => client.project.list().pipe(Effect.flatMap((projects) => output(o.json, projects, () => projectTable(projects)))))
 ).pipe(Command.withDescription("List the projects you can see (server admins see all)"))
 
+/** A project named by its id (prj_…) or by its name, among the projects the caller sees. */
+export const findProject = (client: HubRpcClient, ref: string) =>
+  Effect.flatMap(client.project.list(), (projects) => {
+    const byId = projects.find((p) => p.id === ref)
+    if (byId !== undefined) return Effect.succeed(byId)
+    const named = projects.filter((p) => p.name === ref)
+    if (named.length === 1) return Effect.succeed(named[0]!)
+    return Effect.fail(
+      new CliError({
+        message:
+          named.length === 0
+            ? `no project named or with id ${JSON.stringify(ref)} among yours (kiris project list)`
+            : `${named.length} projects are named ${JSON.stringify(ref)}: name one by its id (${named.map((p) => p.id).join(", ")})`
+      })
+    )
+  })
+
+const projectRef = Args.text({ name: "project" }).pipe(Args.withDescription("Project name or id (prj_…)"))
+
+const rename = Command.make(
+  "rename",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    project: projectRef,
+    name: Args.text({ name: "new-name" }).pipe(Args.withDescription("The project's new name")),
+    description: Options.text("description").pipe(Options.withPseudoName("TEXT"), Options.withDescription("Also change the description"), Options.optional)
+  },
+  (o) =>
+    withClient(o, (client) =>
+      Effect.gen(function* () {
+        const project = yield* findProject(client, o.project)
+        const updated = yield* client.project.update({
+          projectId: project.id,
+          name: o.name,
+          ...(Option.isSome(o.description) ? { description: o.description.value } : {})
+        })
+        yield* output(o.json, updated, () => projectTable([updated]))
+      })
+    )
+).pipe(Command.withDescription("Rename a project, or change its description (owners)"))
+
+const remove = Command.make(
+  "delete",
+  {
+    ...clientOptions,
+    ...outputOptions,
+    project: projectRef,
+    confirm: Options.boolean("confirm").pipe(
+      Options.withDescription("Confirm: the project's database, its sessions and its managed workspace are deleted for good")
+    )
+  },
+  (o) =>
+    withClient(o, (client) =>
+      Effect.gen(function* () {
+        const project = yield* findProject(client, o.project)
+        if (!o.confirm) {
+          return yield* new CliError({
+            message:
+              `this deletes project ${project.name} (${project.id}) with its database, sessions and managed workspace; ` +
+              `run again with --confirm to go ahead`
+          })
+        }
+        yield* client.project.delete({ projectId: project.id, confirm: project.name })
+        yield* output(o.json, { projectId: project.id, name: project.name, deleted: true }, () => `deleted project ${project.name} (${project.id})`)
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Delete a project (owners): its database, sessions and managed workspace. A workspace directory chosen with --workspace stays"
+  )
+)
+
 export const projectCommand = Command.make("project").pipe(
-  Command.withDescription("Create and list projects"),
-  Command.withSubcommands([create, list])
+  Command.withDescription("Create, list, rename and delete projects"),
+  Command.withSubcommands([create, list, rename, remove])
 )
 
 const memberAdd = Command.make(

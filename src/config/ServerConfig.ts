@@ -1,7 +1,9 @@
-import { Config, ConfigProvider, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, ConfigProvider, Context, Effect, Either, Layer, Option, Redacted, Schema } from "effect"
 import type { ConfigError } from "effect/ConfigError"
+import * as ConfigErr from "effect/ConfigError"
 import * as os from "node:os"
 import * as path from "node:path"
+import { ModelPrice, ModelPrices } from "../llm/Prices.js"
 
 /** Settings of a hub process, read once through `effect/Config` (see ConfigSources for precedence). */
 export interface ServerConfigShape {
@@ -49,9 +51,59 @@ export interface ServerConfigShape {
   readonly metricsToken: Option.Option<Redacted.Redacted>
   /** Most model calls (steps of the tool loop) in one agent turn. */
   readonly agentMaxSteps: number
+  /** A model call fails when its server sends no response byte this long after the request (0: no limit). Retried. */
+  readonly modelFirstByteTimeoutSeconds: number
+  /** A model call fails when its server's response stalls this long between two chunks (0: no limit). */
+  readonly modelIdleTimeoutSeconds: number
   /** Directories under which server admins may point a project at an existing workspace (absolute). */
   readonly workspaceRoots: ReadonlyArray<string>
+  /**
+   * Model prices (USD per million tokens) by `provider:model`, over the built-in table of
+   * src/llm/Prices.ts. A JSON object in a config file, or the same object as a JSON string.
+   */
+  readonly modelPrices: ModelPrices
+  /** Largest workspace file the hub versions (writes of bigger files fail `FileTooLarge`), in bytes. */
+  readonly fileMaxBytes: number
+  /** Bytes of distinct file contents a project may store (all versions); beyond it writes fail `QuotaExceeded`. */
+  readonly fileQuotaBytes: number
+  /** Versions of a path always kept by pruning (newest first), whatever their age. */
+  readonly fileKeepVersions: number
+  /** Versions younger than this many days are always kept by pruning. */
+  readonly fileKeepDays: number
+  /** Seconds a session's edit lock on a path lasts after its last write (released earlier when the turn ends). */
+  readonly fileLockTtl: number
+  /** How long a write to a path another session has locked waits for the lock before failing `FileLocked`, in ms. */
+  readonly fileLockWaitMs: number
 }
+
+const priceEntries = Config.hashMap(
+  Config.all({
+    input: Config.number("input"),
+    output: Config.number("output"),
+    cachedInput: Config.option(Config.number("cachedInput"))
+  }),
+  "modelPrices"
+).pipe(
+  Config.map((entries) => {
+    const out: Record<string, ModelPrice> = {}
+    for (const [key, v] of entries) {
+      out[key] = ModelPrice.make({ input: v.input, output: v.output, ...(Option.isSome(v.cachedInput) ? { cachedInput: v.cachedInput.value } : {}) })
+    }
+    return out
+  }),
+  Config.withDefault({})
+)
+
+/** `modelPrices` as a JSON string (environment, flags) or as an object (config files). */
+// Read as a sequence and joined again: environment and flag providers split values at commas.
+const modelPricesConfig: Config.Config<ModelPrices> = Config.array(Config.string(), "modelPrices").pipe(
+  Config.mapOrFail((pieces) =>
+    Either.mapLeft(Schema.decodeUnknownEither(Schema.parseJson(ModelPrices))(pieces.join(",")), (e) =>
+      ConfigErr.InvalidData([], `expected {"provider:model": {"input": USD, "output": USD, "cachedInput"?: USD}}: ${e.message}`)
+    )
+  ),
+  Config.orElseIf({ if: ConfigErr.isMissingDataOnly, orElse: () => priceEntries })
+)
 
 export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig, ServerConfigShape>() {
   static readonly config: Config.Config<ServerConfigShape> = Config.all({
@@ -83,10 +135,19 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     kirosuProject: Config.string("kirosuProject").pipe(Config.withDefault("kirosu")),
     metricsToken: Config.option(Config.redacted("metricsToken")),
     agentMaxSteps: Config.integer("agentMaxSteps").pipe(Config.withDefault(25)),
+    modelFirstByteTimeoutSeconds: Config.number("modelFirstByteTimeoutSeconds").pipe(Config.withDefault(60)),
+    modelIdleTimeoutSeconds: Config.number("modelIdleTimeoutSeconds").pipe(Config.withDefault(120)),
     workspaceRoots: Config.array(Config.string(), "workspaceRoots").pipe(
       Config.withDefault([os.homedir()]),
       Config.map((roots) => roots.filter((r) => r.trim() !== "").map((r) => path.resolve(r.replace(/^~(?=$|\/)/, os.homedir()))))
-    )
+    ),
+    modelPrices: modelPricesConfig,
+    fileMaxBytes: Config.integer("fileMaxBytes").pipe(Config.withDefault(10 * 1024 * 1024)),
+    fileQuotaBytes: Config.integer("fileQuotaBytes").pipe(Config.withDefault(1024 * 1024 * 1024)),
+    fileKeepVersions: Config.integer("fileKeepVersions").pipe(Config.withDefault(50)),
+    fileKeepDays: Config.number("fileKeepDays").pipe(Config.withDefault(30)),
+    fileLockTtl: Config.number("fileLockTtl").pipe(Config.withDefault(120)),
+    fileLockWaitMs: Config.integer("fileLockWaitMs").pipe(Config.withDefault(2000))
   })
 
   static readonly layer: Layer.Layer<ServerConfig, ConfigError> = Layer.effect(

@@ -1,6 +1,7 @@
 import { Context, Option } from "effect"
 import type { Role } from "./Auth.js"
 import type { ProjectId, TaskId } from "./Ids.js"
+import { agentRunsCommands } from "./AgentTask.js"
 import type { TaskKind } from "./Task.js"
 
 /**
@@ -92,12 +93,14 @@ export const Access = {
 const commandKinds: ReadonlyArray<TaskKind> = ["shell", "python"]
 
 /**
- * Whether a task runs commands of the caller's choosing on a worker: shell and python tasks, and
- * cli tasks with a custom command template or with `adapterArgs` (flags that can lift an adapter's
- * sandbox or make it start other programs). Those need the `execute` grant.
+ * Whether a task runs commands of the caller's choosing on a worker: shell and python tasks, cli
+ * tasks with a custom command template or with `adapterArgs` (flags that can lift an adapter's
+ * sandbox or make it start other programs), and agent tasks whose turn may call `bash`. Those need
+ * the `execute` grant.
  */
 export const runsCommands = (kind: TaskKind, payload: unknown): boolean => {
   if (commandKinds.includes(kind)) return true
+  if (kind === "agent") return agentRunsCommands(payload)
   if (kind !== "cli" || typeof payload !== "object" || payload === null) return false
   const cli = payload as { adapter?: unknown; adapterArgs?: unknown }
   return cli.adapter === "custom" || cli.adapterArgs !== undefined

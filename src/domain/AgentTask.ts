@@ -1,16 +1,37 @@
 import { Schema } from "effect"
-import { SessionId } from "./Ids.js"
+import { MessageId, SessionId } from "./Ids.js"
 import { Workdir } from "./Task.js"
+
+/**
+ * The tools a worker offers a remote agent turn: the file tools and `bash` (which runs only on a
+ * worker started with `--trust-shell`). Never `task` or `enqueue`: a worker has no sessions to
+ * start sub-agents in, and its key may not enqueue work.
+ */
+export const RemoteToolNames = ["read", "write", "edit", "list", "glob", "grep", "bash"] as const
+export type RemoteToolName = (typeof RemoteToolNames)[number]
+
+/**
+ * Whether an `agent` task's turn may run commands on its worker: its tools include `bash`, or it
+ * names none (every tool the worker offers). Enqueuing such a task needs the `execute` grant.
+ */
+export const agentRunsCommands = (payload: unknown): boolean => {
+  const tools = typeof payload === "object" && payload !== null ? (payload as { tools?: unknown }).tools : undefined
+  return !Array.isArray(tools) || tools.includes("bash")
+}
 
 /** Payload of an `agent` task: one agent turn of a sub-agent's child session, run by a worker. */
 export const AgentPayload = Schema.Struct({
   sessionId: SessionId,
+  /** The hub's assistant message the turn's parts are recorded into. */
+  messageId: Schema.optional(MessageId),
   prompt: Schema.String,
   /** `provider:model`; the worker's default model when absent. */
   model: Schema.optional(Schema.String),
   instructions: Schema.optional(Schema.String),
   maxSteps: Schema.optional(Schema.Number),
-  workdir: Schema.optional(Workdir)
+  workdir: Schema.optional(Workdir),
+  /** Names of the tools the turn may call (those the worker offers, of `RemoteToolNames`); all of them when absent. */
+  tools: Schema.optional(Schema.Array(Schema.String))
 })
 export type AgentPayload = typeof AgentPayload.Type
 

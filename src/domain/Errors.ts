@@ -27,6 +27,13 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInp
   reason: Schema.String
 }) {}
 
+/** A destructive operation's `confirm` did not repeat the name of what it destroys. */
+export class ConfirmMismatch extends Schema.TaggedError<ConfirmMismatch>()("ConfirmMismatch", {
+  entity: Schema.String,
+  id: Schema.String,
+  reason: Schema.String
+}) {}
+
 /** Too many recent attempts (e.g. failed logins for one user name); try again after `retryAfterSeconds`. */
 export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", {
   reason: Schema.String,

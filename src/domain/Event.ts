@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { FileEvent } from "./FileEvents.js"
 import { ProjectId } from "./Ids.js"
 import { ProjectEvent } from "./ProjectEvents.js"
 import { PermissionEvent } from "./PermissionEvents.js"
@@ -6,7 +7,7 @@ import { SessionEvent } from "./SessionEvents.js"
 import { TaskEvent } from "./TaskEvents.js"
 
 /** Every state change a client can watch. Each area contributes its own union. */
-export const EventBody = Schema.Union(ProjectEvent, SessionEvent, PermissionEvent, TaskEvent)
+export const EventBody = Schema.Union(ProjectEvent, SessionEvent, PermissionEvent, TaskEvent, FileEvent)
 export type EventBody = typeof EventBody.Type
 
 /**

@@ -31,7 +31,10 @@ export class PermissionRule extends Schema.Class<PermissionRule>("PermissionRule
 export const PermissionReply = Schema.Literal("once", "session", "always", "reject")
 export type PermissionReply = typeof PermissionReply.Type
 
-/** `expired`: nobody answered in time (treated as a rejection). */
+/**
+ * `expired`: nobody answered in time, or the turn that asked ended first (cancelled, failed,
+ * interrupted, or the hub restarted); the call was refused and the request can no longer be answered.
+ */
 export const PermissionRequestStatus = Schema.Literal("pending", "allowed", "rejected", "expired")
 export type PermissionRequestStatus = typeof PermissionRequestStatus.Type
 
@@ -72,3 +75,13 @@ export class SetPermissionRule extends Schema.Class<SetPermissionRule>("SetPermi
   pattern: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(4096)),
   action: PermissionAction
 }) {}
+
+/** The request can no longer be answered: it timed out or the turn that asked has ended. */
+export class PermissionExpired extends Schema.TaggedError<PermissionExpired>()("PermissionExpired", {
+  requestId: PermissionRequestId,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `permission request ${this.requestId} has expired: ${this.reason}`
+  }
+}

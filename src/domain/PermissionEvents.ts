@@ -5,7 +5,10 @@ import { PermissionReply, PermissionRequest, PermissionRequestStatus } from "./P
 /** A tool call waits for someone to answer `permission.reply`. */
 export const PermissionAsked = Schema.TaggedStruct("PermissionAsked", { request: PermissionRequest })
 
-/** A pending request was answered (or expired); clients drop their prompt. */
+/**
+ * A pending request was answered, or expired (`status: "expired"`, `reply` null or `reject`): it
+ * timed out, or the turn that asked ended. Either way clients drop their prompt.
+ */
 export const PermissionReplied = Schema.TaggedStruct("PermissionReplied", {
   requestId: PermissionRequestId,
   sessionId: SessionId,

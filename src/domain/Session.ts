@@ -4,13 +4,18 @@ import { MessageId, PartId, ProjectId, SessionId } from "./Ids.js"
 export const QueuedPromptId = Schema.String.pipe(Schema.brand("QueuedPromptId"))
 export type QueuedPromptId = typeof QueuedPromptId.Type
 
-/** Token counts and cost (USD, when the provider reports it) of a message, a session or a project. */
+/**
+ * Token counts and cost of a message, a session or a project. `cost` is USD: the provider's own
+ * figure when it reports one, else computed from the price table (src/llm/Prices.ts and the
+ * `modelPrices` setting); `null` when unknown (a model without a price). A sum with any unknown
+ * part is unknown: a session or project total is `null` as soon as one of its messages is.
+ */
 export class Usage extends Schema.Class<Usage>("Usage")({
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
   reasoningTokens: Schema.Number,
   cachedTokens: Schema.Number,
-  cost: Schema.Number
+  cost: Schema.NullOr(Schema.Number)
 }) {
   static readonly zero = Usage.make({ inputTokens: 0, outputTokens: 0, reasoningTokens: 0, cachedTokens: 0, cost: 0 })
   static readonly add = (a: Usage, b: Usage) =>
@@ -19,7 +24,7 @@ export class Usage extends Schema.Class<Usage>("Usage")({
       outputTokens: a.outputTokens + b.outputTokens,
       reasoningTokens: a.reasoningTokens + b.reasoningTokens,
       cachedTokens: a.cachedTokens + b.cachedTokens,
-      cost: a.cost + b.cost
+      cost: a.cost === null || b.cost === null ? null : a.cost + b.cost
     })
 }
 
@@ -39,8 +44,13 @@ export class SessionInfo extends Schema.Class<SessionInfo>("SessionInfo")({
   status: SessionStatus,
   createdAt: Schema.Number,
   updatedAt: Schema.Number,
-  totals: Usage
+  totals: Usage,
+  /** Archived sessions are left out of `session.list` unless it asks for them. */
+  archived: Schema.optionalWith(Schema.Boolean, { default: () => false })
 }) {}
+
+/** A title given by a user (rename); created sessions may start untitled. */
+export const SessionTitle = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))
 
 export class CreateSession extends Schema.Class<CreateSession>("CreateSession")({
   projectId: ProjectId,
@@ -63,7 +73,10 @@ export class Message extends Schema.Class<Message>("Message")({
   status: MessageStatus,
   /** The model that wrote an assistant message. */
   model: Schema.NullOr(Schema.String),
-  /** `stop`, `tool-calls`, `length`, `error`, … as reported by the model. */
+  /**
+   * `stop`, `tool-calls`, `length`, `error`, … as reported by the model; `max-steps` when the turn
+   * hit `agentMaxSteps` with the model still calling tools (the message then ends `error`).
+   */
   finishReason: Schema.NullOr(Schema.String),
   usage: Usage,
   error: Schema.NullOr(Schema.String),
@@ -126,8 +139,12 @@ export class QueuedPrompt extends Schema.Class<QueuedPrompt>("QueuedPrompt")({
   createdAt: Schema.Number
 }) {}
 
-/** What `session.prompt` does when a turn is already running. */
-export const PromptMode = Schema.Literal("queue", "interrupt", "reject")
+/**
+ * What `session.prompt` does when a turn is already running: `queue` it for after the turn,
+ * `interrupt` the turn and start anew, `reject` it, or `steer`: add it to the running turn, which
+ * the model sees before its next call (a turn that ends first is followed by one answering it).
+ */
+export const PromptMode = Schema.Literal("queue", "interrupt", "reject", "steer")
 export type PromptMode = typeof PromptMode.Type
 
 export class PromptInput extends Schema.Class<PromptInput>("PromptInput")({
@@ -138,7 +155,10 @@ export class PromptInput extends Schema.Class<PromptInput>("PromptInput")({
 }) {}
 
 export const PromptResult = Schema.Union(
-  /** The turn started; `messageId` is the user message it answers. */
+  /**
+   * The turn started; `messageId` is the user message it answers. With `mode: "steer"` and a turn
+   * running, that turn takes the message at its next step boundary.
+   */
   Schema.TaggedStruct("Started", { messageId: MessageId }),
   Schema.TaggedStruct("Queued", { prompt: QueuedPrompt })
 )

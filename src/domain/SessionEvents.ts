@@ -3,8 +3,10 @@ import { MessageId, PartId, SessionId } from "./Ids.js"
 import { Message, Part, QueuedPrompt, QueuedPromptId, SessionInfo, SessionStatus } from "./Session.js"
 
 export const SessionCreated = Schema.TaggedStruct("SessionCreated", { session: SessionInfo })
-/** Title, status or totals changed. */
+/** Title, status, totals or archived flag changed. */
 export const SessionUpdated = Schema.TaggedStruct("SessionUpdated", { session: SessionInfo })
+/** The session was deleted, with its messages, parts, queued prompts and permission requests. */
+export const SessionDeleted = Schema.TaggedStruct("SessionDeleted", { sessionId: SessionId })
 export const SessionStatusChanged = Schema.TaggedStruct("SessionStatus", { sessionId: SessionId, status: SessionStatus })
 export const MessageUpdated = Schema.TaggedStruct("MessageUpdated", { message: Message })
 /** A part appeared or changed; it carries the part's whole current state. */
@@ -27,6 +29,7 @@ export const PromptDequeued = Schema.TaggedStruct("PromptDequeued", {
 export const SessionEvent = Schema.Union(
   SessionCreated,
   SessionUpdated,
+  SessionDeleted,
   SessionStatusChanged,
   MessageUpdated,
   PartUpdated,

@@ -4,6 +4,7 @@ import { createOpenAICompatible } from "@ai-sdk/openai-compatible"
 import type { LanguageModel } from "ai"
 import { Config, Effect, Option, Redacted } from "effect"
 import { ModelError } from "../domain/Llm.js"
+import { defaultModelTimeouts, type ModelTimeouts, timedFetch } from "./TimedFetch.js"
 
 /**
  * Turns a `provider:model` string into an AI SDK language model. Providers: `openai`
@@ -11,6 +12,8 @@ import { ModelError } from "../domain/Llm.js"
  * ANTHROPIC_BASE_URL) and `openai-compatible` (KIRIS_OPENAI_COMPATIBLE_BASE_URL, optional
  * KIRIS_OPENAI_COMPATIBLE_API_KEY), e.g. a local Ollama or vLLM. KIRIS_MODEL is the default model.
  * Settings are read once, through effect/Config; a missing one is reported when a model needs it.
+ * Every model's HTTP calls go through `timedFetch`, so a silent server fails the call instead of
+ * holding it open (see ModelTimeouts).
  */
 
 export const ModelSettings = Config.all({
@@ -37,7 +40,11 @@ const nonEmpty = (o: Option.Option<string>) => Option.filter(o, (s) => s.trim() 
 const secret = (o: Option.Option<Redacted.Redacted<string>>) => nonEmpty(Option.map(o, Redacted.value))
 
 /** Pure resolution, for callers holding settings themselves. */
-export const resolveWith = (settings: ModelSettings, modelString: string | undefined): Effect.Effect<ResolvedModel, ModelError> =>
+export const resolveWith = (
+  settings: ModelSettings,
+  modelString: string | undefined,
+  timeouts: ModelTimeouts = defaultModelTimeouts
+): Effect.Effect<ResolvedModel, ModelError> =>
   Effect.gen(function* () {
     const given = modelString?.trim() || Option.getOrUndefined(nonEmpty(settings.defaultModel))
     if (given === undefined) {
@@ -54,19 +61,20 @@ export const resolveWith = (settings: ModelSettings, modelString: string | undef
       return yield* fail(`expected provider:model with provider one of ${providers.join(", ")} (e.g. openai:gpt-4o-mini)`)
     }
     const id = `${provider}:${name}`
+    const fetch = timedFetch(id, timeouts)
     switch (provider) {
       case "openai": {
         const apiKey = secret(settings.openaiApiKey)
         if (Option.isNone(apiKey)) return yield* fail("OPENAI_API_KEY is not set; set it to use openai models")
         const baseURL = Option.getOrUndefined(nonEmpty(settings.openaiBaseUrl))
-        const openai = createOpenAI({ apiKey: apiKey.value, ...(baseURL === undefined ? {} : { baseURL }) })
+        const openai = createOpenAI({ apiKey: apiKey.value, fetch, ...(baseURL === undefined ? {} : { baseURL }) })
         return { id, model: openai.chat(name) }
       }
       case "anthropic": {
         const apiKey = secret(settings.anthropicApiKey)
         if (Option.isNone(apiKey)) return yield* fail("ANTHROPIC_API_KEY is not set; set it to use anthropic models")
         const baseURL = Option.getOrUndefined(nonEmpty(settings.anthropicBaseUrl))
-        const anthropic = createAnthropic({ apiKey: apiKey.value, ...(baseURL === undefined ? {} : { baseURL }) })
+        const anthropic = createAnthropic({ apiKey: apiKey.value, fetch, ...(baseURL === undefined ? {} : { baseURL }) })
         return { id, model: anthropic(name) }
       }
       case "openai-compatible": {
@@ -81,6 +89,7 @@ export const resolveWith = (settings: ModelSettings, modelString: string | undef
           name: "openai-compatible",
           baseURL: baseURL.value,
           includeUsage: true,
+          fetch,
           ...(apiKey === undefined ? {} : { apiKey })
         })
         return { id, model: compatible.chatModel(name) }
@@ -93,7 +102,10 @@ export const resolveWith = (settings: ModelSettings, modelString: string | undef
 export class Models extends Effect.Service<Models>()("kiris/Models", {
   effect: Effect.gen(function* () {
     const settings = yield* ModelSettings.pipe(Effect.orDie)
-    const resolve = Effect.fn("Models.resolve")((modelString?: string) => resolveWith(settings, modelString))
+    /** `timeouts` default to `defaultModelTimeouts`; the hub passes its configured ones. */
+    const resolve = Effect.fn("Models.resolve")((modelString?: string, timeouts?: ModelTimeouts) =>
+      resolveWith(settings, modelString, timeouts)
+    )
     return {
       resolve,
       defaultModel: Option.getOrUndefined(settings.defaultModel),

@@ -6,7 +6,9 @@ import { InvalidInput } from "../domain/Errors.js"
 import type { ProjectId, SessionId } from "../domain/Ids.js"
 import { type PromptMode, type PromptResult, SessionBusy } from "../domain/Session.js"
 import { EventBus } from "../events/EventBus.js"
+import { FileService } from "../files/FileService.js"
 import { Models } from "../llm/Models.js"
+import { Permission } from "../permission/Permission.js"
 import { ProjectsRepo } from "../project/ProjectsRepo.js"
 import { TaskQueue } from "../queue/TaskQueue.js"
 import { Session } from "../session/Session.js"
@@ -15,7 +17,7 @@ import { CurrentProject, ProjectDb } from "../storage/ProjectDb.js"
 import { agentNames, findAgent } from "./Agents.js"
 import { makeRemoteRunner } from "./RemoteAgent.js"
 import { makeSubAgents } from "./SubAgents.js"
-import { type TurnOutcome, TurnRunner } from "./TurnRunner.js"
+import { type SteeredPrompt, type TurnOutcome, TurnRunner } from "./TurnRunner.js"
 
 /** A turn about to run: its user message is stored; `done` hears how it ended. */
 interface Pending {
@@ -42,8 +44,12 @@ const detached = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
  * Runs agent turns: at most one per session, each in a fiber of a FiberMap owned by this layer.
  * A session's runner fiber runs its turn, then the prompts queued meanwhile, in order, then marks
  * the session idle. Decisions about a session (start, queue, interrupt, cancel, stop) are taken
- * under that session's lock. On start, messages a previous process left running are marked
- * `interrupted` (never re-run) and sessions with queued prompts resume them.
+ * under that session's lock. A prompt steered into a running turn is stored at once and handed to
+ * the turn at its next step boundary; one the turn ended without taking gets a turn of its own
+ * before the queue moves on. When a turn ends, however it ended, the permission requests it left
+ * pending expire. On start, messages a previous process left running are marked `interrupted`
+ * (never re-run) and published as such, every request still pending expires, sessions are
+ * published idle, and sessions with queued prompts resume them.
  */
 export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestrator", {
   scoped: Effect.gen(function* () {
@@ -56,9 +62,24 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
     const queue = yield* TaskQueue
     const bus = yield* EventBus
     const config = yield* ServerConfig
+    const permission = yield* Permission
+    const files = yield* Effect.serviceOption(FileService)
+    /** Turns write through the hub's FileService; the edit locks a turn took are released when it ends, however it ends. */
+    const withFiles = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Option.isSome(files) ? Effect.provideService(effect, FileService, files.value) : effect
+    const releaseFileLocks = (sessionId: SessionId) =>
+      Option.isSome(files) ? files.value.releaseLocks({ sessionId }) : Effect.void
     const fibers = yield* FiberMap.make<SessionId>()
     const active = yield* Ref.make(new Map<SessionId, Active>())
     const locks = new Map<SessionId, Effect.Semaphore>()
+    /** Prompts steered into a session's running turn (stored as user messages) that no turn has taken yet. */
+    const steered = new Map<SessionId, Array<SteeredPrompt & { readonly caller: Principal }>>()
+    const takeSteered = (sessionId: SessionId) =>
+      Effect.sync(() => {
+        const taken = steered.get(sessionId) ?? []
+        steered.delete(sessionId)
+        return taken
+      })
 
     const withLock = (sessionId: SessionId) => {
       let lock = locks.get(sessionId)
@@ -77,9 +98,15 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
         return next
       })
 
-    /** Under the session's lock: takes the next queued prompt (storing it as the user message), or marks the session idle. */
+    /**
+     * Under the session's lock: a turn for prompts steered in that no turn took (they are stored
+     * already), else the next queued prompt (storing it as the user message), else marks the session idle.
+     */
     const takeNextOrIdle = (sessionId: SessionId) =>
       Effect.gen(function* () {
+        const untaken = yield* takeSteered(sessionId)
+        const last = untaken[untaken.length - 1]
+        if (last !== undefined) return Option.some<Pending>({ caller: last.caller })
         const next = yield* sessions.takeQueued(sessionId)
         if (Option.isNone(next)) {
           yield* setActive(sessionId, Option.none())
@@ -99,7 +126,15 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
           caller: pending.caller,
           subAgents,
           interruptedAs: outcomeOf,
-          onDone: (outcome) => (pending.done ? Deferred.succeed(pending.done, outcome) : Effect.void)
+          takeSteered: takeSteered(sessionId),
+          onDone: (outcome) =>
+            Effect.zipRight(
+              // The one place a turn's end reaches permissions: whatever it left pending expires.
+              outcome.messageId === null
+                ? Effect.void
+                : permission.expireTurn(session.projectId, outcome.messageId, `the turn ended (${outcome.status}) before the request was answered`),
+              pending.done ? Deferred.succeed(pending.done, outcome) : Effect.void
+            )
         })
       }).pipe(
         Effect.onInterrupt(() =>
@@ -108,7 +143,8 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
                 Deferred.succeed(pending.done!, { messageId: null, status, answer: "", error: `the turn was ${status}` })
               )
             : Effect.void
-        )
+        ),
+        Effect.ensuring(releaseFileLocks(sessionId))
       )
     }
 
@@ -125,7 +161,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
             pending = yield* withLock(sessionId)(takeNextOrIdle(sessionId))
           }
         })
-        yield* FiberMap.run(fibers, sessionId, detached(dbs.withProject(projectId)(loop)))
+        yield* FiberMap.run(fibers, sessionId, detached(dbs.withProject(projectId)(withFiles(loop))))
       })
 
     /** Under the session's lock, after its turn was stopped: the next queued prompt starts, or the session goes idle. */
@@ -153,6 +189,11 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
             const queued = yield* sessions.enqueue(sessionId, text, caller)
             return { _tag: "Queued", prompt: queued } as PromptResult
           }
+          if (running && mode === "steer") {
+            const message = yield* sessions.addUserMessage(sessionId, text).pipe(Effect.orDie)
+            steered.set(sessionId, [...(steered.get(sessionId) ?? []), { messageId: message.id, text, caller }])
+            return { _tag: "Started", messageId: message.id } as PromptResult
+          }
           if (running) yield* stopTurn(sessionId)
           const message = yield* sessions.addUserMessage(sessionId, text).pipe(Effect.orDie)
           yield* launch(projectId, sessionId, { caller })
@@ -167,7 +208,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       return yield* withLock(sessionId)(
         Effect.gen(function* () {
           const stopped = yield* stopTurn(sessionId)
-          if (clearQueue) yield* sessions.clearQueue(sessionId)
+          if (clearQueue) yield* Effect.zipRight(sessions.clearQueue(sessionId), takeSteered(sessionId))
           if (stopped) yield* startNextOrIdle(projectId, sessionId)
           return stopped
         })
@@ -178,6 +219,40 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
      * Starts a turn on an idle session and waits for it to end; interrupting the wait cancels the
      * turn. Used by sub-agents, whose child sessions are new.
      */
+    /** Under the session's lock: its running turn stopped and its queue dropped; nothing will start it again. */
+    const quiesce = (sessionId: SessionId) =>
+      withLock(sessionId)(
+        Effect.gen(function* () {
+          yield* sessions.clearQueue(sessionId)
+          yield* stopTurn(sessionId)
+          yield* setActive(sessionId, Option.none())
+        })
+      )
+
+    /**
+     * Deletes a session and its sub-agents' sessions: their running turns are cancelled, their
+     * queued prompts dropped and their pending permission requests expired first.
+     */
+    const deleteSession = Effect.fn("Orchestrator.deleteSession")(function* (sessionId: SessionId) {
+      const projectId = yield* CurrentProject
+      const ids = yield* sessions.tree(sessionId)
+      yield* Effect.forEach(ids, quiesce, { discard: true })
+      yield* Effect.forEach(ids, (id) => permission.expireSession(projectId, id, "the session was deleted"), { discard: true })
+      yield* sessions.remove(ids)
+      for (const id of ids) locks.delete(id)
+    })
+
+    /** Cancels every running turn of a project about to be deleted (its queues go with its database). */
+    const stopProject = Effect.fn("Orchestrator.stopProject")(function* (projectId: ProjectId) {
+      const all = yield* dbs.withProject(projectId)(repo.listSessions(projectId, undefined))
+      yield* Effect.forEach(
+        all,
+        (s) =>
+          withLock(s.id)(Effect.zipRight(stopTurn(s.id), setActive(s.id, Option.none()))).pipe(Effect.ensuring(Effect.sync(() => locks.delete(s.id)))),
+        { discard: true }
+      )
+    })
+
     const runToCompletion = Effect.fn("Orchestrator.runToCompletion")(function* (caller: Principal, sessionId: SessionId, text: string) {
       const projectId = yield* CurrentProject
       const done = yield* Deferred.make<TurnOutcome>()
@@ -223,7 +298,18 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
         yield* dbs.withProject(project.id)(
           Effect.gen(function* () {
             const interrupted = yield* repo.interruptRunning
-            if (interrupted > 0) yield* Effect.logInfo(`marked ${interrupted} running message(s) interrupted`, { project: project.id })
+            if (interrupted.messages.length > 0) {
+              yield* Effect.logInfo(`marked ${interrupted.messages.length} running message(s) interrupted`, { project: project.id })
+            }
+            yield* bus.publishAll(project.id, [
+              ...interrupted.parts.map((part) => ({ _tag: "PartUpdated", part }) as const),
+              ...interrupted.messages.map((message) => ({ _tag: "MessageUpdated", message }) as const)
+            ])
+            yield* permission.expireOrphans(project.id, "the hub restarted before the request was answered")
+            yield* bus.publishAll(
+              project.id,
+              interrupted.sessions.map((sessionId) => ({ _tag: "SessionStatus", sessionId, status: "idle" }) as const)
+            )
             for (const sessionId of yield* repo.sessionsWithQueue) {
               yield* withLock(sessionId)(startNextOrIdle(project.id, sessionId))
             }
@@ -233,7 +319,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
     })
 
     yield* recover
-    return { createSession, prompt, cancel, runToCompletion } as const
+    return { createSession, prompt, cancel, runToCompletion, deleteSession, stopProject } as const
   }),
-  dependencies: [TurnRunner.Default, Session.Default, SessionRepo.Default, ProjectsRepo.Default, Models.Default]
+  dependencies: [TurnRunner.Default, Session.Default, SessionRepo.Default, ProjectsRepo.Default, Models.Default, Permission.Default]
 }) {}

@@ -2,7 +2,7 @@ import type { SqlClient } from "@effect/sql"
 import type { TextStreamPart, ToolSet } from "ai"
 import { Effect, Exit, Option, Schema, Stream, SubscriptionRef } from "effect"
 import { newId } from "../auth/Crypto.js"
-import { AgentPart, AgentResult } from "../domain/AgentTask.js"
+import { AgentPart, AgentResult, RemoteToolNames } from "../domain/AgentTask.js"
 import type { MessageId, TaskId } from "../domain/Ids.js"
 import { Message, type MessageStatus, type SessionInfo, Usage } from "../domain/Session.js"
 import { EnqueueTask } from "../domain/Task.js"
@@ -12,7 +12,7 @@ import type { Session } from "../session/Session.js"
 import type { SessionRepo } from "../session/SessionRepo.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import type { ToolContext } from "../tools/ToolRegistry.js"
-import { findAgent, instructionsFor } from "./Agents.js"
+import { type AgentSpec, findAgent, instructionsFor } from "./Agents.js"
 import { makeTurnRecorder } from "./TurnRecorder.js"
 
 export interface RemoteDeps {
@@ -23,14 +23,20 @@ export interface RemoteDeps {
   readonly maxSteps: number
 }
 
+/** The agent's own tool filter (as `toolsForAgent` applies it locally), by name. */
+const mayUse = (agent: AgentSpec, name: string) =>
+  (agent.tools === "all" || agent.tools.includes(name)) && !(agent.exclude ?? []).includes(name)
+
 const decodeParts = Schema.decodeUnknownOption(Schema.Array(AgentPart))
 const decodeResult = Schema.decodeUnknownOption(AgentResult)
 
 /**
  * A sub-agent turn run by a swarm worker: the child's user message and a running assistant message
- * are stored here, an `agent` task is enqueued, and every part the worker streams back
- * (`task.progress`, published as `TaskProgress`) is recorded into the child session exactly like a
- * local turn's. The task's result is the answer; cancelling the wait cancels the task.
+ * are stored here, an `agent` task is enqueued with the tools the agent may use there (of
+ * RemoteToolNames; `bash` only when the caller holds the execute grant; the worker's policy decides
+ * how they run), and every part the worker streams back (`task.progress`, published as
+ * `TaskProgress`), text and tool calls with their results alike, is recorded into the child session
+ * exactly like a local turn's. The task's result is the answer; cancelling the wait cancels the task.
  */
 export const makeRemoteRunner =
   (deps: RemoteDeps) =>
@@ -69,6 +75,8 @@ export const makeRemoteRunner =
       )
 
       const agent = findAgent(child.agent)
+      // Commands on a worker need the caller's execute grant, as a shell task would.
+      const runsCommands = parent.canExecute === undefined ? false : yield* parent.canExecute
       yield* deps.queue
         .enqueue({
           ...EnqueueTask.make({
@@ -80,12 +88,14 @@ export const makeRemoteRunner =
               prompt,
               model: child.model,
               maxSteps: deps.maxSteps,
+              messageId: message.id,
+              tools: RemoteToolNames.filter((name) => (agent === undefined || mayUse(agent, name)) && (name !== "bash" || runsCommands)),
               ...(agent === undefined ? {} : { instructions: instructionsFor(agent, "the task's working directory") })
             }
           }),
           id: taskId
         })
-        .pipe(Effect.mapError((e) => `cannot enqueue the sub-agent task: ${e.message}`))
+        .pipe(Effect.mapError((e) => `cannot enqueue the sub-agent task (session ${child.id}): ${e.message}`))
 
       const end = (status: MessageStatus, error?: string) =>
         Effect.gen(function* () {
@@ -115,5 +125,5 @@ export const makeRemoteRunner =
         Effect.ignore
       )
       yield* end("completed")
-      return result.value.text === "" ? "(the sub-agent finished without an answer)" : result.value.text
+      return result.value.text
     }).pipe(Effect.scoped, Effect.withSpan("SubAgents.runRemote", { attributes: { parent: parent.sessionId, child: child.id } }))

@@ -16,7 +16,7 @@ export interface SubAgentDeps {
   ) => Effect.Effect<SessionInfo, string, SqlClient.SqlClient | CurrentProject>
   /** Runs a turn on the (new, idle) child session and waits for it; interrupting the wait cancels it. */
   readonly runLocal: (caller: Principal, sessionId: SessionId, prompt: string) => Effect.Effect<TurnOutcome, string, SqlClient.SqlClient | CurrentProject>
-  /** Hands the child's turn to a swarm worker and waits for its answer. */
+  /** Hands the child's turn to a swarm worker and waits for its answer (the text of its last step). */
   readonly runRemote: (
     parent: ToolContext,
     child: SessionInfo,
@@ -29,10 +29,12 @@ const firstLine = (text: string) => {
   return line.length > 60 ? `${line.slice(0, 57)}...` : line
 }
 
+const answerText = (answer: string) => (answer === "" ? "(the sub-agent finished without an answer)" : answer)
+
 /**
  * The `task` tool's sub-agents: each runs in a child session of the calling turn's session, so its
  * parts are recorded and published like any turn's. Local ones run here; remote ones on a worker.
- * The sub-agent's answer is the text of its last step.
+ * The sub-agent's answer is the text of its last step; it comes back with the child session's id.
  */
 export const makeSubAgents = (deps: SubAgentDeps): SubAgents["Type"] => ({
   run: (parent, input) =>
@@ -42,11 +44,14 @@ export const makeSubAgents = (deps: SubAgentDeps): SubAgents["Type"] => ({
         agent: input.agent ?? "general",
         model: input.model
       })
-      if (input.remote) return yield* deps.runRemote(parent, child, input.prompt)
+      if (input.remote) {
+        const answer = yield* deps.runRemote(parent, child, input.prompt)
+        return { answer: answerText(answer), sessionId: child.id }
+      }
       const outcome = yield* deps.runLocal(parent.caller, child.id, input.prompt)
       if (outcome.status !== "completed") {
         return yield* Effect.fail(`sub-agent (session ${child.id}) ${outcome.status}: ${outcome.error ?? "no answer"}`)
       }
-      return outcome.answer === "" ? "(the sub-agent finished without an answer)" : outcome.answer
+      return { answer: answerText(outcome.answer), sessionId: child.id }
     }).pipe(Effect.withSpan("SubAgents.run", { attributes: { sessionId: parent.sessionId, remote: input.remote } }))
 })

@@ -6,6 +6,7 @@ import type { EventBody } from "../domain/Event.js"
 import type { PartId, ProjectId } from "../domain/Ids.js"
 import { Message, type MessageStatus, Part, type PartData, Usage } from "../domain/Session.js"
 import type { EventBus } from "../events/EventBus.js"
+import { costOf } from "../llm/Prices.js"
 import { errorText } from "../llm/StreamParts.js"
 import type { SessionRepo } from "../session/SessionRepo.js"
 
@@ -20,16 +21,19 @@ interface Usageish {
   readonly raw?: unknown
 }
 
-/** AI SDK usage as ours; `cost` only when the provider reports one (e.g. OpenRouter's `usage.cost`). */
-export const toUsage = (u: Usageish): Usage => {
+/**
+ * AI SDK usage as ours. `cost`: the provider's own figure when it reports one (e.g. OpenRouter's
+ * `usage.cost`), else the `model`'s price (src/llm/Prices.ts), else `null` (unknown).
+ */
+export const toUsage = (u: Usageish, model?: string | null): Usage => {
   const raw = u.raw as { cost?: unknown } | undefined
-  return Usage.make({
+  const tokens = {
     inputTokens: u.inputTokens ?? 0,
     outputTokens: u.outputTokens ?? 0,
     reasoningTokens: u.outputTokenDetails?.reasoningTokens ?? 0,
-    cachedTokens: u.inputTokenDetails?.cacheReadTokens ?? 0,
-    cost: typeof raw?.cost === "number" ? raw.cost : 0
-  })
+    cachedTokens: u.inputTokenDetails?.cacheReadTokens ?? 0
+  }
+  return Usage.make({ ...tokens, cost: typeof raw?.cost === "number" ? raw.cost : costOf(model, tokens) })
 }
 
 const isFailedOutput = (output: unknown): output is { ok: false; error: string } =>
@@ -41,10 +45,17 @@ export interface TurnRecorder {
   readonly apply: (part: StreamPart) => void
   /** Writes what changed since the last flush in one transaction, then publishes its events in order. */
   readonly flush: Effect.Effect<void, never, SqlClient.SqlClient>
-  /** Sets the final status (open tool calls become errors) and flushes. */
-  readonly finish: (status: MessageStatus, error?: string) => Effect.Effect<Message, never, SqlClient.SqlClient>
+  /**
+   * Sets the final status (open tool calls become errors) and flushes; `finishReason` replaces the
+   * model's (e.g. `max-steps`).
+   */
+  readonly finish: (status: MessageStatus, error?: string, finishReason?: string) => Effect.Effect<Message, never, SqlClient.SqlClient>
   /** The error a stream `error` part reported, if any. */
   readonly streamError: () => string | undefined
+  /** How many steps (model calls) the turn started so far. */
+  readonly steps: () => number
+  /** The finish reason the model reported last (of the turn, else of its last step), if any. */
+  readonly finishReason: () => string | null
   /** The text of the last step that wrote any: the turn's answer. */
   readonly answer: () => string
   /**
@@ -131,8 +142,8 @@ export const makeTurnRecorder = (deps: {
         add({ _tag: "step-start" })
         break
       case "finish-step":
-        add({ _tag: "step-finish", finishReason: p.finishReason, usage: toUsage(p.usage) })
-        touchMessage(Message.make({ ...message, usage: Usage.add(message.usage, toUsage(p.usage)), finishReason: p.finishReason }))
+        add({ _tag: "step-finish", finishReason: p.finishReason, usage: toUsage(p.usage, message.model) })
+        touchMessage(Message.make({ ...message, usage: Usage.add(message.usage, toUsage(p.usage, message.model)), finishReason: p.finishReason }))
         break
       case "text-start":
         byStreamId.set(`t:${p.id}`, add({ _tag: "text", text: "" }))
@@ -228,7 +239,7 @@ export const makeTurnRecorder = (deps: {
     )
   }).pipe(Effect.uninterruptible, flushLock.withPermits(1))
 
-  const finish = (status: MessageStatus, error?: string) =>
+  const finish = (status: MessageStatus, error?: string, finishReason?: string) =>
     Effect.suspend(() => {
       const reason = error ?? (status === "cancelled" ? "the turn was cancelled" : "the turn ended before the tool call finished")
       parts.forEach((p, i) => {
@@ -236,7 +247,9 @@ export const makeTurnRecorder = (deps: {
           setTool(i, { status: "error", error: reason })
         }
       })
-      touchMessage(Message.make({ ...message, status, error: error ?? null, completedAt: Date.now() }))
+      touchMessage(
+        Message.make({ ...message, status, error: error ?? null, finishReason: finishReason ?? message.finishReason, completedAt: Date.now() })
+      )
       return Effect.as(flush, message)
     })
 
@@ -248,5 +261,15 @@ export const makeTurnRecorder = (deps: {
 
   const recorded = (toolCallId: string) => Deferred.await(waiterOf(toolCallId))
 
-  return { messageId: message.id, apply, flush, finish, streamError: () => streamError, answer, recorded }
+  return {
+    messageId: message.id,
+    apply,
+    flush,
+    finish,
+    streamError: () => streamError,
+    steps: () => step,
+    finishReason: () => message.finishReason,
+    answer,
+    recorded
+  }
 }

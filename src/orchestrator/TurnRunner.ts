@@ -1,5 +1,5 @@
 import type { SqlClient } from "@effect/sql"
-import { isStepCount, streamText, type TextStreamPart, type ToolSet } from "ai"
+import { isStepCount, type ModelMessage, streamText, type TextStreamPart, type ToolSet } from "ai"
 import { Cause, Chunk, Data, Duration, Effect, Exit, Option, Stream } from "effect"
 import { newId } from "../auth/Crypto.js"
 import { ServerConfig } from "../config/ServerConfig.js"
@@ -28,6 +28,12 @@ export interface TurnOutcome {
   readonly error: string | null
 }
 
+/** A prompt sent to a running turn (`mode: "steer"`), already stored as user message `messageId`. */
+export interface SteeredPrompt {
+  readonly messageId: MessageId
+  readonly text: string
+}
+
 export interface TurnInput {
   readonly session: SessionInfo
   readonly caller: Principal
@@ -35,6 +41,12 @@ export interface TurnInput {
   /** The status an interrupted turn gets: `cancelled` when asked to stop, `interrupted` on shutdown. */
   readonly interruptedAs: Effect.Effect<"cancelled" | "interrupted">
   readonly onDone: (outcome: TurnOutcome) => Effect.Effect<void>
+  /**
+   * Takes the prompts steered into the session since the last take. The turn takes them before
+   * every model call and adds those its history does not hold yet; what it never takes (it ended
+   * first) is for the caller to answer.
+   */
+  readonly takeSteered?: Effect.Effect<ReadonlyArray<SteeredPrompt>>
 }
 
 class TurnFailed extends Data.TaggedError("TurnFailed")<{ readonly message: string }> {}
@@ -70,9 +82,19 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
         if (Option.isNone(project)) return yield* new TurnFailed({ message: `project ${session.projectId} no longer exists` })
         const agent = findAgent(session.agent)
         if (agent === undefined) return yield* new TurnFailed({ message: `unknown agent: ${session.agent}` })
-        const model = yield* models.resolve(session.model).pipe(Effect.mapError((e) => new TurnFailed({ message: e.message })))
+        const timeouts = { firstByteMs: config.modelFirstByteTimeoutSeconds * 1000, idleMs: config.modelIdleTimeoutSeconds * 1000 }
+        const model = yield* models.resolve(session.model, timeouts).pipe(Effect.mapError((e) => new TurnFailed({ message: e.message })))
         const history = yield* repo.history(session.id)
-        const messages = toModelMessages(history.filter((m) => m.message.id !== messageId))
+        // Prompts steered in before the history was read are part of it already; later ones are added.
+        const seen = new Set<string>(history.map((m) => m.message.id))
+        const takeSteered = input.takeSteered ?? Effect.succeed([])
+        const steered = (): Array<ModelMessage> =>
+          Effect.runSync(takeSteered).flatMap((p) => {
+            if (seen.has(p.messageId)) return []
+            seen.add(p.messageId)
+            return [{ role: "user" as const, content: p.text }]
+          })
+        const messages = [...toModelMessages(history.filter((m) => m.message.id !== messageId)), ...steered()]
         const controller = yield* Effect.acquireRelease(
           Effect.sync(() => new AbortController()),
           (c) => Effect.sync(() => c.abort())
@@ -93,6 +115,11 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
           messages,
           tools: toolsForAgent(agent, tools),
           stopWhen: isStepCount(config.agentMaxSteps),
+          // Steered prompts join at the step boundary; the SDK carries the messages forward.
+          prepareStep: ({ messages: current }) => {
+            const added = steered()
+            return added.length === 0 ? {} : { messages: [...current, ...added] }
+          },
           maxRetries: models.maxRetries,
           abortSignal: controller.signal,
           onError: () => {}
@@ -124,8 +151,16 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
         Effect.gen(function* () {
           let status: MessageStatus = "completed"
           let error: string | undefined = recorder.streamError()
+          let finishReason: string | undefined
           if (Exit.isSuccess(exit)) {
-            if (error !== undefined) status = "error"
+            if (error !== undefined) {
+              status = "error"
+            } else if (recorder.steps() >= config.agentMaxSteps && recorder.finishReason() === "tool-calls") {
+              // The step limit cut the tool loop short: the model had not answered yet.
+              status = "error"
+              finishReason = "max-steps"
+              error = `stopped after ${recorder.steps()} steps (agentMaxSteps) while the model was still calling tools`
+            }
           } else if (Cause.isInterruptedOnly(exit.cause)) {
             status = yield* input.interruptedAs
           } else {
@@ -134,7 +169,7 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
             error = Option.isSome(failure) ? failure.value.message : `internal error: ${Cause.pretty(exit.cause)}`
             if (Option.isNone(failure)) yield* Effect.logError("turn crashed", exit.cause)
           }
-          const done = yield* recorder.finish(status, error)
+          const done = yield* recorder.finish(status, error, finishReason)
           yield* sessions.addUsage(input.session.id, done.usage)
           yield* input.onDone({ messageId: message.id, status, answer: recorder.answer(), error: error ?? null })
         })

@@ -6,6 +6,7 @@ import type { Principal } from "../domain/Auth.js"
 import { Conflict, InvalidInput, NotFound } from "../domain/Errors.js"
 import type { MessageId, PermissionRequestId, ProjectId, SessionId } from "../domain/Ids.js"
 import {
+  PermissionExpired,
   PermissionRequest,
   PermissionRule,
   type PermissionReply,
@@ -55,8 +56,13 @@ const defaultRuleRows = defaultRules.map((r) =>
  * Decides whether a tool call may run: built-in defaults, stored project rules and session
  * overrides (see Rules.ts). An `ask` is persisted as a pending request, published, and waited on
  * (an in-memory Deferred per request) until `reply` answers it or `permissionTimeoutSeconds`
- * passes (0 waits forever). A request whose waiter is gone (hub restart, interrupted turn) stays
- * pending and can still be answered; `expireSession` settles a session's open requests.
+ * passes (0 waits forever).
+ *
+ * A request never outlives the call that asked: when that call is interrupted (its turn was
+ * cancelled, failed or stopped), when its turn ends (`expireTurn`, called by the Orchestrator
+ * for every turn) or when the hub starts again (`expireOrphans`), the request becomes `expired`
+ * and `PermissionReplied` with that status is published. Answering it then fails with
+ * `PermissionExpired`.
  */
 export class Permission extends Effect.Service<Permission>()("kiris/Permission", {
   scoped: Effect.gen(function* () {
@@ -95,6 +101,15 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
         )
       )
 
+    /** Expires still-pending requests whose asker is gone; returns those it expired. */
+    const expireAll = (projectId: ProjectId, open: ReadonlyArray<PermissionRequest>, reason: string) =>
+      Effect.map(
+        Effect.forEach(open, (r) =>
+          settle(projectId, r.id, { status: "expired", reply: null, message: reason, repliedBy: null }, { allowed: false, reason })
+        ),
+        (settled) => settled.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
+      )
+
     const ask = (req: CheckRequest) =>
       Effect.gen(function* () {
         const request = PermissionRequest.make({
@@ -122,20 +137,26 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
           next.delete(request.id)
           return next
         })
-        return yield* Effect.gen(function* () {
-          yield* repo.insertRequest(request)
-          yield* bus.publish(req.projectId, { _tag: "PermissionAsked", request })
-          const answered = yield* awaitAnswer(waiter)
-          if (Option.isSome(answered)) return answered.value
-          const reason = `no answer to the permission request within ${config.permissionTimeoutSeconds}s`
-          const expired = yield* settle(
-            req.projectId,
-            request.id,
-            { status: "expired", reply: "reject", message: reason, repliedBy: null },
-            { allowed: false, reason }
-          )
-          return Option.isSome(expired) ? ({ allowed: false, reason } as const) : yield* Deferred.await(waiter)
-        }).pipe(Effect.ensuring(unregister))
+        // Stored and published as one step, so an interruption either prevents the request or
+        // finds it stored and expires it: a pending request always has a live waiter.
+        return yield* Effect.uninterruptibleMask((restore) =>
+          Effect.gen(function* () {
+            yield* repo.insertRequest(request)
+            yield* bus.publish(req.projectId, { _tag: "PermissionAsked", request })
+            const answered = yield* restore(awaitAnswer(waiter)).pipe(
+              Effect.onInterrupt(() => expireAll(req.projectId, [request], "the turn ended before the request was answered"))
+            )
+            if (Option.isSome(answered)) return answered.value
+            const reason = `no answer to the permission request within ${config.permissionTimeoutSeconds}s`
+            const expired = yield* settle(
+              req.projectId,
+              request.id,
+              { status: "expired", reply: "reject", message: reason, repliedBy: null },
+              { allowed: false, reason }
+            )
+            return Option.isSome(expired) ? ({ allowed: false, reason } as const) : yield* restore(Deferred.await(waiter))
+          })
+        ).pipe(Effect.ensuring(unregister))
       })
 
     /** Allow, deny, or ask and wait. Runs inside the project's database scope. */
@@ -157,15 +178,19 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
       return yield* dbs.withProject(projectId)(repo.listPending(sessionId))
     })
 
+    /** Why a request that is no longer pending cannot be answered. */
+    const notPending = (r: PermissionRequest) =>
+      r.status === "expired"
+        ? new PermissionExpired({ requestId: r.id, reason: r.message ?? "the request expired" })
+        : new Conflict({ reason: `permission request ${r.id} is already ${r.status}` })
+
     const reply = Effect.fn("Permission.reply")(function* (caller: Principal, input: ReplyPermission) {
       return yield* dbs.withProject(input.projectId)(
         Effect.uninterruptible(Effect.gen(function* () {
           const found = yield* repo.getRequest(input.requestId)
           if (Option.isNone(found)) return yield* new NotFound({ entity: "permission request", id: input.requestId })
           const request = found.value
-          if (request.status !== "pending") {
-            return yield* new Conflict({ reason: `permission request ${request.id} is already ${request.status}` })
-          }
+          if (request.status !== "pending") return yield* notPending(request)
           const message = input.reply === "reject" ? (input.message ?? null) : null
           const resolution: Resolution = {
             status: input.reply === "reject" ? "rejected" : "allowed",
@@ -190,7 +215,10 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
               return resolved
             })
           ).pipe(Effect.orDie)
-          if (Option.isNone(settled)) return yield* new Conflict({ reason: `permission request ${request.id} was answered meanwhile` })
+          if (Option.isNone(settled)) {
+            const now = yield* repo.getRequest(request.id)
+            return yield* notPending(Option.getOrElse(now, () => request))
+          }
           yield* wake(input.projectId, settled.value, verdictOf(input.reply, message))
           return settled.value
         }))
@@ -217,16 +245,25 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
       if (!removed) return yield* new NotFound({ entity: "permission rule", id: ruleId })
     })
 
-    /** Expires a session's pending requests (e.g. when its turn is cancelled), waking their waiters. */
+    /** Expires a session's pending requests, waking their waiters; returns how many. */
     const expireSession = Effect.fn("Permission.expireSession")(function* (projectId: ProjectId, sessionId: SessionId, reason: string) {
-      const open = yield* repo.listPending(sessionId)
-      for (const r of open) {
-        yield* settle(projectId, r.id, { status: "expired", reply: "reject", message: reason, repliedBy: null }, { allowed: false, reason })
-      }
-      return open.length
+      return (yield* expireAll(projectId, yield* repo.listPending(sessionId), reason)).length
     })
 
-    return { check, pending, reply, rules, setRule, removeRule, expireSession } as const
+    /** At the end of a turn (however it ended): expires the requests its message left pending. */
+    const expireTurn = Effect.fn("Permission.expireTurn")(function* (projectId: ProjectId, messageId: MessageId, reason: string) {
+      return yield* dbs.withProject(projectId)(Effect.flatMap(repo.listPendingForMessage(messageId), (open) => expireAll(projectId, open, reason)))
+    })
+
+    /**
+     * At hub start-up, before any turn runs: every pending request was asked by a process that is
+     * gone, so all of them expire. Returns those it expired.
+     */
+    const expireOrphans = Effect.fn("Permission.expireOrphans")(function* (projectId: ProjectId, reason: string) {
+      return yield* dbs.withProject(projectId)(Effect.flatMap(repo.listPending(undefined), (open) => expireAll(projectId, open, reason)))
+    })
+
+    return { check, pending, reply, rules, setRule, removeRule, expireSession, expireTurn, expireOrphans } as const
   }),
   dependencies: [PermissionRepo.Default]
 }) {}

@@ -118,6 +118,11 @@ export class PermissionRepo extends Effect.Service<PermissionRepo>()("kiris/Perm
           : sql`SELECT * FROM permission_requests WHERE status = 'pending' AND session_id = ${sessionId} ORDER BY created_at, id`
       ).pipe(Effect.flatMap(decodeRequests), Effect.orDie),
 
+    listPendingForMessage: (messageId: MessageId) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql`SELECT * FROM permission_requests WHERE status = 'pending' AND message_id = ${messageId} ORDER BY created_at, id`
+      ).pipe(Effect.flatMap(decodeRequests), Effect.orDie),
+
     /** Moves a pending request to its final state; `None` if it was no longer pending. */
     resolve: (id: PermissionRequestId, r: Resolution) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>

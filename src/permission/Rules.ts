@@ -6,10 +6,16 @@ import { globToRegExp, hasWildcard, textPatternToRegExp } from "../tools/GlobPat
  * or `*` and its pattern matches the subject (`*` alone matches anything; paths use globs, commands
  * and names use `*` as "any text").
  *
- * Specificity, compared in order: an exact tool name beats `*`; a pattern with no wildcard beats
- * one with wildcards; more literal characters beat fewer. Among the most specific matches, `deny`
- * wins whatever its source; otherwise session overrides beat project rules beat defaults, and
- * within one source `ask` beats `allow`.
+ * Precedence, in this order:
+ * 1. Level: stored rules (the project's, and the grants of the calling session) over the built-in
+ *    defaults. When any stored rule matches, the defaults are not consulted: a project rule
+ *    `* * allow` means every call is allowed, `bash` included.
+ * 2. Within a level, the most specific match wins. Specificity compares the pattern first (a
+ *    pattern with no wildcard beats one with wildcards; then more literal characters beat fewer),
+ *    then the tool (an exact name beats `*`). So `* .env deny` beats `read * allow` for `.env`, and
+ *    `bash * deny` beats `* * allow` for every command.
+ * 3. At equal specificity, the stricter action wins: deny > ask > allow (whichever the source).
+ * No match at all asks.
  */
 
 export type SubjectKind = "path" | "command" | "name"
@@ -34,16 +40,18 @@ export const ruleMatches = (rule: RuleLike, call: Call): boolean => {
   return re.test(call.subject)
 }
 
+/** Higher is more specific: [literal pattern, literal characters, exact tool]. */
 export const specificity = (rule: RuleLike): readonly [number, number, number] => [
-  rule.tool === "*" ? 0 : 1,
   hasWildcard(rule.pattern) ? 0 : 1,
-  rule.pattern.replace(/[*?]/g, "").length
+  rule.pattern.replace(/[*?]/g, "").length,
+  rule.tool === "*" ? 0 : 1
 ]
 
 const compare = (a: readonly [number, number, number], b: readonly [number, number, number]) =>
   a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
 
-const sourceRank: Record<RuleSource, number> = { default: 0, project: 1, session: 2 }
+/** Stored rules (project and session) form one level, above the built-in defaults. */
+const levelOf: Record<RuleSource, number> = { default: 0, project: 1, session: 1 }
 const actionRank: Record<PermissionAction, number> = { allow: 0, ask: 1, deny: 2 }
 
 export interface Decision<R extends RuleLike> {
@@ -52,26 +60,21 @@ export interface Decision<R extends RuleLike> {
   readonly rule: R | undefined
 }
 
+/** Whether `a` takes precedence over `b` (both matching the call). */
+const outranks = (a: RuleLike, b: RuleLike): boolean => {
+  const byLevel = levelOf[a.source] - levelOf[b.source]
+  if (byLevel !== 0) return byLevel > 0
+  const bySpecificity = compare(specificity(a), specificity(b))
+  if (bySpecificity !== 0) return bySpecificity > 0
+  return actionRank[a.action] > actionRank[b.action]
+}
+
 export const evaluate = <R extends RuleLike>(rules: ReadonlyArray<R>, call: Call): Decision<R> => {
   let best: R | undefined
   for (const rule of rules) {
-    if (!ruleMatches(rule, call)) continue
-    if (best === undefined) {
-      best = rule
-      continue
-    }
-    const bySpecificity = compare(specificity(rule), specificity(best))
-    if (bySpecificity > 0) best = rule
-    else if (bySpecificity === 0 && wins(rule, best)) best = rule
+    if (ruleMatches(rule, call) && (best === undefined || outranks(rule, best))) best = rule
   }
   return { action: best?.action ?? "ask", rule: best }
-}
-
-/** At equal specificity: deny first, then the overriding source, then the stricter action. */
-const wins = (a: RuleLike, b: RuleLike): boolean => {
-  if ((a.action === "deny") !== (b.action === "deny")) return a.action === "deny"
-  if (a.source !== b.source) return sourceRank[a.source] > sourceRank[b.source]
-  return actionRank[a.action] > actionRank[b.action]
 }
 
 /** Built-in project defaults: reading is free, changing files and running commands ask. */

@@ -6,7 +6,7 @@ import { UsersRepo } from "../auth/UsersRepo.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { hasScope, type Principal, type Role } from "../domain/Auth.js"
 import { newId } from "../auth/Crypto.js"
-import { Forbidden, InvalidInput, NotFound } from "../domain/Errors.js"
+import { ConfirmMismatch, Forbidden, InvalidInput, NotFound } from "../domain/Errors.js"
 import type { ProjectId } from "../domain/Ids.js"
 import { type CreateProject, Project } from "../domain/Project.js"
 import { EventBus } from "../events/EventBus.js"
@@ -15,6 +15,11 @@ import { Revocations } from "../auth/Revocations.js"
 import { ProjectAccess } from "./ProjectAccess.js"
 import { ProjectsRepo } from "./ProjectsRepo.js"
 import { admitWorkspace } from "./WorkspacePolicy.js"
+
+const isWithin = (root: string, target: string) => {
+  const rel = path.relative(root, target)
+  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel))
+}
 
 /** Records an action in the project's own database (its activity log). */
 const logActivity = (actor: Principal, action: string, detail: unknown) =>
@@ -110,7 +115,51 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       yield* revocations.publish({ _tag: "Member", projectId: id, userId: user.id })
     })
 
-    return { create, list, get, members, addMember, removeMember } as const
+    /** Changes a project's name or description (owners; AccessControl checked the role). */
+    const update = Effect.fn("Projects.update")(function* (
+      caller: Principal,
+      id: ProjectId,
+      fields: { readonly name?: string | undefined; readonly description?: string | undefined }
+    ) {
+      const { project, role } = yield* access.roleOf(caller, id)
+      if (role !== "owner") return yield* new Forbidden({ reason: "only owners change a project" })
+      const name = fields.name?.trim()
+      if (name === "") return yield* new InvalidInput({ reason: "a project's name cannot be empty" })
+      if (name === undefined && fields.description === undefined) return yield* new InvalidInput({ reason: "nothing to change: give a name or a description" })
+      yield* repo.update(id, { name, description: fields.description })
+      const updated = Project.make({ ...project, name: name ?? project.name, description: fields.description ?? project.description })
+      yield* dbs.withProject(id)(logActivity(caller, "project.update", { name: updated.name, description: updated.description }))
+      yield* bus.publish(id, { _tag: "ProjectUpdated", project: updated })
+      return Project.make({ ...updated, role })
+    })
+
+    /**
+     * Deletes a project once its owner repeats its name in `confirm`: its root rows, its database
+     * file and its managed workspace (`<data-dir>/projects/<id>`). A workspace chosen outside that
+     * directory is the user's and stays. `stopWork` cancels the project's running turns.
+     * Event subscriptions on the project end after its ProjectDeleted event; later calls get NotFound.
+     */
+    const remove = Effect.fn("Projects.remove")(function* <E, R>(caller: Principal, id: ProjectId, confirm: string, stopWork: Effect.Effect<void, E, R>) {
+      const { project, role } = yield* access.roleOf(caller, id)
+      if (role !== "owner") return yield* new Forbidden({ reason: "only owners delete a project" })
+      if (confirm !== project.name) {
+        return yield* new ConfirmMismatch({
+          entity: "project",
+          id,
+          reason: `confirm must repeat the project's name exactly (${JSON.stringify(project.name)})`
+        })
+      }
+      // Rows first: from here on new calls get NotFound, so no turn starts while running ones stop.
+      yield* repo.remove(id)
+      yield* stopWork
+      yield* bus.publish(id, { _tag: "ProjectDeleted", projectId: id })
+      yield* dbs.close(id)
+      const dir = projectDir(config.dataDir, project.id)
+      yield* Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+      yield* Effect.logInfo("project deleted", { project: id, name: project.name, by: caller.name, keptWorkspace: isWithin(dir, project.workspace) ? null : project.workspace })
+    })
+
+    return { create, list, get, members, addMember, removeMember, update, remove } as const
   }),
   dependencies: [ProjectsRepo.Default, UsersRepo.Default, ProjectAccess.Default, Revocations.Default]
 }) {}

@@ -64,6 +64,19 @@ export class ProjectsRepo extends Effect.Service<ProjectsRepo>()("kiris/Projects
             )
           )
         ).pipe(Effect.asVoid),
+      /** Changes the fields given; the others stay. */
+      update: (id: ProjectId, fields: { readonly name?: string | undefined; readonly description?: string | undefined }) =>
+        run(
+          sql`UPDATE projects SET name = COALESCE(${fields.name ?? null}, name), description = COALESCE(${fields.description ?? null}, description)
+              WHERE id = ${id}`
+        ).pipe(Effect.asVoid),
+      /** Deletes the project's row and its memberships. */
+      remove: (id: ProjectId) =>
+        run(
+          sql.withTransaction(
+            Effect.zipRight(sql`DELETE FROM members WHERE project_id = ${id}`, sql`DELETE FROM projects WHERE id = ${id}`)
+          )
+        ).pipe(Effect.asVoid),
       get: (id: ProjectId) =>
         run(sql<ProjectRow>`SELECT * FROM projects WHERE id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map(toProject)))),
       listAll: run(sql<ProjectRow>`SELECT * FROM projects ORDER BY created_at`).pipe(Effect.map((rows) => rows.map(toProject))),

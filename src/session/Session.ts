@@ -1,7 +1,8 @@
 import { Effect, Option } from "effect"
 import { newId } from "../auth/Crypto.js"
 import type { Principal } from "../domain/Auth.js"
-import { NotFound } from "../domain/Errors.js"
+import { ServerConfig } from "../config/ServerConfig.js"
+import { InvalidInput, NotFound } from "../domain/Errors.js"
 import type { MessageId, PartId, SessionId } from "../domain/Ids.js"
 import {
   Message,
@@ -15,6 +16,7 @@ import {
   Usage
 } from "../domain/Session.js"
 import { EventBus } from "../events/EventBus.js"
+import { installPrices } from "../llm/Prices.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import { SessionRepo } from "./SessionRepo.js"
 
@@ -36,9 +38,11 @@ const titleFrom = (text: string) => {
  * written by the orchestrator's part writer, in batches.
  */
 export class Session extends Effect.Service<Session>()("kiris/Session", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const repo = yield* SessionRepo
     const bus = yield* EventBus
+    // Usage recorded from here on is priced with the hub's `modelPrices` over the built-in table.
+    yield* installPrices((yield* ServerConfig).modelPrices)
 
     const get = Effect.fn("Session.get")(function* (sessionId: SessionId) {
       const projectId = yield* CurrentProject
@@ -68,8 +72,9 @@ export class Session extends Effect.Service<Session>()("kiris/Session", {
       return session
     })
 
-    const list = Effect.fn("Session.list")(function* (parentId?: SessionId) {
-      return yield* repo.listSessions(yield* CurrentProject, parentId)
+    /** Archived sessions only with `includeArchived`. */
+    const list = Effect.fn("Session.list")(function* (parentId?: SessionId, includeArchived = false) {
+      return yield* repo.listSessions(yield* CurrentProject, parentId, includeArchived)
     })
 
     const history = Effect.fn("Session.history")(function* (sessionId: SessionId) {
@@ -170,6 +175,38 @@ export class Session extends Effect.Service<Session>()("kiris/Session", {
       return yield* repo.listQueued(sessionId)
     })
 
+    const rename = Effect.fn("Session.rename")(function* (sessionId: SessionId, title: string) {
+      yield* get(sessionId)
+      const trimmed = title.trim()
+      if (trimmed === "") return yield* new InvalidInput({ reason: "a session's title cannot be empty" })
+      yield* repo.updateSession(sessionId, { title: trimmed })
+      return yield* publishUpdated(sessionId)
+    })
+
+    const setArchived = Effect.fn("Session.setArchived")(function* (sessionId: SessionId, archived: boolean) {
+      yield* get(sessionId)
+      yield* repo.updateSession(sessionId, { archived })
+      return yield* publishUpdated(sessionId)
+    })
+
+    /**
+     * Deletes the session and its sub-agents' sessions with everything they hold. The caller has
+     * stopped their turns and settled their permission requests (see Orchestrator.deleteSession).
+     */
+    const remove = Effect.fn("Session.remove")(function* (sessionIds: ReadonlyArray<SessionId>) {
+      yield* repo.deleteSessions(sessionIds)
+      yield* bus.publishAll(
+        yield* CurrentProject,
+        sessionIds.map((sessionId) => ({ _tag: "SessionDeleted", sessionId }) as const)
+      )
+    })
+
+    /** The session and its sub-agents' sessions, at any depth (the session first). */
+    const tree = Effect.fn("Session.tree")(function* (sessionId: SessionId) {
+      yield* get(sessionId)
+      return yield* repo.sessionTree(sessionId)
+    })
+
     const totals = Effect.fn("Session.totals")(function* (sessionId?: SessionId) {
       const session = sessionId === undefined ? null : (yield* get(sessionId)).totals
       return Totals.make({ session, project: yield* repo.projectUsage })
@@ -188,7 +225,11 @@ export class Session extends Effect.Service<Session>()("kiris/Session", {
       dequeue,
       clearQueue,
       queue,
-      totals
+      totals,
+      rename,
+      setArchived,
+      remove,
+      tree
     } as const
   }),
   dependencies: [SessionRepo.Default]

@@ -21,7 +21,8 @@ interface UsageRow {
   readonly output_tokens: number
   readonly reasoning_tokens: number
   readonly cached_tokens: number
-  readonly cost: number
+  /** USD; NULL when unknown. */
+  readonly cost: number | null
 }
 interface SessionRow extends UsageRow {
   readonly id: string
@@ -32,6 +33,7 @@ interface SessionRow extends UsageRow {
   readonly status: string
   readonly created_at: number
   readonly updated_at: number
+  readonly archived_at: number | null
 }
 interface MessageRow extends UsageRow {
   readonly id: string
@@ -79,7 +81,8 @@ const toSession = (projectId: ProjectId) => (r: SessionRow) =>
     status: r.status as SessionStatus,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
-    totals: toUsage(r)
+    totals: toUsage(r),
+    archived: r.archived_at !== null
   })
 const toMessage = (r: MessageRow) =>
   Message.make({
@@ -121,8 +124,9 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
   succeed: {
     insertSession: (s: SessionInfo) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`INSERT INTO sessions (id, parent_id, title, agent, model, status, created_at, updated_at)
-            VALUES (${s.id}, ${s.parentId}, ${s.title}, ${s.agent}, ${s.model}, ${s.status}, ${s.createdAt}, ${s.updatedAt})`
+        sql`INSERT INTO sessions (id, parent_id, title, agent, model, status, created_at, updated_at, cost)
+            VALUES (${s.id}, ${s.parentId}, ${s.title}, ${s.agent}, ${s.model}, ${s.status}, ${s.createdAt}, ${s.updatedAt},
+              ${s.totals.cost})`
       ).pipe(Effect.orDie, Effect.asVoid),
 
     getSession: (projectId: ProjectId, id: SessionId) =>
@@ -131,22 +135,36 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSession(projectId)))
       ),
 
-    listSessions: (projectId: ProjectId, parentId: SessionId | undefined) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        parentId === undefined
-          ? sql<SessionRow>`SELECT * FROM sessions ORDER BY created_at, rowid`
-          : sql<SessionRow>`SELECT * FROM sessions WHERE parent_id = ${parentId} ORDER BY created_at, rowid`
-      ).pipe(
+    /** Sessions in creation order (children of `parentId` only, when given); archived ones only with `includeArchived`. */
+    listSessions: (projectId: ProjectId, parentId: SessionId | undefined, includeArchived = true) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) => {
+        const clauses = [
+          ...(parentId === undefined ? [] : [sql`parent_id = ${parentId}`]),
+          ...(includeArchived ? [] : [sql`archived_at IS NULL`])
+        ]
+        return sql<SessionRow>`SELECT * FROM sessions WHERE ${sql.and(clauses)} ORDER BY created_at, rowid`
+      }).pipe(
         Effect.orDie,
         Effect.map((rows) => rows.map(toSession(projectId)))
       ),
 
-    updateSession: (id: SessionId, fields: { readonly title?: string; readonly status?: SessionStatus; readonly addUsage?: Usage }) =>
+    /** `archived`: true archives (keeping the first time), false unarchives; an unknown cost makes the total unknown. */
+    updateSession: (
+      id: SessionId,
+      fields: { readonly title?: string; readonly status?: SessionStatus; readonly addUsage?: Usage; readonly archived?: boolean }
+    ) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) => {
         const u = fields.addUsage ?? Usage.zero
+        const archived =
+          fields.archived === undefined
+            ? sql`archived_at`
+            : fields.archived
+              ? sql`COALESCE(archived_at, ${Date.now()})`
+              : sql`NULL`
         return sql`UPDATE sessions SET
             title = COALESCE(${fields.title ?? null}, title),
             status = COALESCE(${fields.status ?? null}, status),
+            archived_at = ${archived},
             input_tokens = input_tokens + ${u.inputTokens},
             output_tokens = output_tokens + ${u.outputTokens},
             reasoning_tokens = reasoning_tokens + ${u.reasoningTokens},
@@ -184,6 +202,38 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
         )
       }).pipe(Effect.orDie),
 
+    /** The session and its sub-agents' sessions, at any depth (the session first). */
+    sessionTree: (sessionId: SessionId) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql<{ id: string }>`WITH RECURSIVE tree (id) AS (
+            SELECT id FROM sessions WHERE id = ${sessionId}
+            UNION ALL
+            SELECT s.id FROM sessions s JOIN tree t ON s.parent_id = t.id
+          ) SELECT id FROM tree`
+      ).pipe(
+        Effect.orDie,
+        Effect.map((rows) => rows.map((r) => r.id as SessionId))
+      ),
+
+    /** Deletes sessions with their messages, parts, queued prompts and permission requests, in one transaction. */
+    deleteSessions: (ids: ReadonlyArray<SessionId>) =>
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        ids.length === 0
+          ? Effect.void
+          : sql.withTransaction(
+              Effect.all(
+                [
+                  sql`DELETE FROM parts WHERE session_id IN ${sql.in(ids)}`,
+                  sql`DELETE FROM messages WHERE session_id IN ${sql.in(ids)}`,
+                  sql`DELETE FROM queued_prompts WHERE session_id IN ${sql.in(ids)}`,
+                  sql`DELETE FROM permission_requests WHERE session_id IN ${sql.in(ids)}`,
+                  sql`DELETE FROM sessions WHERE id IN ${sql.in(ids)}`
+                ],
+                { discard: true }
+              )
+            )
+      ).pipe(Effect.orDie),
+
     history: (sessionId: SessionId) =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
@@ -207,18 +257,22 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
 
     /**
      * Marks every message left `running` as `interrupted` (and their unfinished tool calls as
-     * errors) and every session idle; returns how many messages.
+     * errors) and every session idle; returns the messages and tool parts as they now are and the
+     * sessions whose status changed, for the caller to publish.
      */
     interruptRunning: Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<{ id: string }>`UPDATE messages SET status = 'interrupted', completed_at = ${Date.now()}
-        WHERE status = 'running' RETURNING id`
+      const rows = yield* sql<MessageRow>`UPDATE messages SET status = 'interrupted', completed_at = ${Date.now()}
+        WHERE status = 'running' RETURNING *`
+      const parts: Array<Part> = []
       for (const { id } of rows) {
-        yield* sql`UPDATE parts SET data = json_set(data, '$.status', 'error', '$.error', 'the hub stopped before the tool call finished')
-          WHERE message_id = ${id} AND json_extract(data, '$._tag') = 'tool' AND json_extract(data, '$.status') IN ('pending', 'running')`
+        const changed = yield* sql<PartRow>`UPDATE parts SET data = json_set(data, '$.status', 'error', '$.error', 'the hub stopped before the tool call finished')
+          WHERE message_id = ${id} AND json_extract(data, '$._tag') = 'tool' AND json_extract(data, '$.status') IN ('pending', 'running')
+          RETURNING *`
+        parts.push(...(yield* Effect.forEach(changed, toPart)))
       }
-      yield* sql`UPDATE sessions SET status = 'idle' WHERE status <> 'idle'`
-      return rows.length
+      const sessions = yield* sql<{ id: string }>`UPDATE sessions SET status = 'idle' WHERE status <> 'idle' RETURNING id`
+      return { messages: rows.map(toMessage), parts, sessions: sessions.map((r) => r.id as SessionId) }
     }).pipe(Effect.orDie),
 
     insertQueued: (prompt: QueuedPrompt, caller: Principal) =>
@@ -272,10 +326,11 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
       Effect.map((rows) => rows.map((r) => r.session_id as SessionId))
     ),
 
+    /** Every session's totals summed; the cost is unknown (NULL) when any session's is. */
     projectUsage: Effect.flatMap(SqlClient.SqlClient, (sql) =>
       sql<UsageRow>`SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
         COALESCE(sum(reasoning_tokens), 0) AS reasoning_tokens, COALESCE(sum(cached_tokens), 0) AS cached_tokens,
-        COALESCE(sum(cost), 0) AS cost FROM sessions`
+        CASE WHEN count(*) = count(cost) THEN COALESCE(sum(cost), 0) ELSE NULL END AS cost FROM sessions`
     ).pipe(
       Effect.orDie,
       Effect.map((rows) => (rows[0] ? toUsage(rows[0]) : Usage.zero))

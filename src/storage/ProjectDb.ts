@@ -46,6 +46,12 @@ export class ProjectDb extends Effect.Service<ProjectDb>()("kiris/ProjectDb", {
     /** Opens (and migrates) the project's database now, e.g. right after the project is created. */
     const touch = (id: ProjectId) => withProject(id)(Effect.void)
 
-    return { withProject, touch } as const
+    /**
+     * Forgets the project's open database (a deleted project): it closes now, or as soon as the
+     * scopes using it end; a later `withProject` would open the file anew.
+     */
+    const close = (id: ProjectId) => RcMap.invalidate(clients, id)
+
+    return { withProject, touch, close } as const
   })
 }) {}

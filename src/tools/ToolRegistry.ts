@@ -9,7 +9,7 @@ import { Permission } from "../permission/Permission.js"
 import { TaskAccess } from "../queue/TaskAccess.js"
 import type { CurrentProject } from "../storage/ProjectDb.js"
 import { builtinTools } from "./builtin/Builtins.js"
-import type { Tool } from "./Tool.js"
+import type { Tool, ToolFailure, ToolResult } from "./Tool.js"
 import type { WorkspaceFence } from "./WorkspaceFence.js"
 import { WorkspaceGuard } from "./WorkspaceGuard.js"
 
@@ -26,14 +26,21 @@ export interface ToolContext {
   /** What no tool may touch, whatever the workspace holds; the registry sets it on every call. */
   readonly fence: WorkspaceFence
   /**
+   * Whether the caller may run commands in the project (the `execute` grant and scope), for tools
+   * that hand work elsewhere (a remote sub-agent's `bash`); the registry sets it on every call.
+   */
+  readonly canExecute?: Effect.Effect<boolean>
+  /** The model's id of this call (absent for calls run outside the model's tool loop); the registry sets it. */
+  readonly toolCallId?: string
+  /**
    * In an agent turn: waits until the call with this id is stored and published, so that a
    * permission request never reaches clients before the tool call it is about.
    */
   readonly recorded?: (toolCallId: string) => Effect.Effect<void>
 }
 
-/** What callers of the registry supply: a ToolContext without the fence, which comes from the hub's state. */
-export type ToolCallerContext = Omit<ToolContext, "fence">
+/** What callers of the registry supply: a ToolContext without the fence and grant, which come from the hub's state. */
+export type ToolCallerContext = Omit<ToolContext, "fence" | "canExecute" | "toolCallId">
 
 export type { ToolOutput }
 
@@ -43,6 +50,38 @@ const aborted = (signal: AbortSignal) =>
     if (signal.aborted) return onAbort()
     signal.addEventListener("abort", onAbort, { once: true })
     return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
+
+/**
+ * A tool call's work as the model sees its outcome: a ToolFailure or a defect becomes
+ * `{ ok: false, error }`, and the call ends (as aborted) when `signal` fires.
+ */
+export const settle = <R>(name: string, work: Effect.Effect<ToolOutput, ToolFailure, R>, signal: AbortSignal): Effect.Effect<ToolOutput, never, R> =>
+  work.pipe(
+    Effect.catchTag("ToolFailure", (e) => Effect.succeed<ToolOutput>({ ok: false, error: e.message })),
+    Effect.catchAllDefect((defect) =>
+      Effect.as(
+        Effect.logError(`tool ${name} crashed`, Cause.die(defect)),
+        { ok: false, error: `${name} failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}` } as const
+      )
+    ),
+    (w) => Effect.raceFirst(w, aborted(signal))
+  )
+
+/** A tool's result as a successful ToolOutput. */
+export const succeeded = (result: ToolResult): ToolOutput =>
+  result.metadata === undefined ? { ok: true, output: result.output } : { ok: true, output: result.output, metadata: result.metadata }
+
+/** The AI SDK tool for one of ours; `execute` runs one call and never rejects. */
+export const sdkTool = (
+  t: Tool,
+  execute: (input: unknown, options: { readonly toolCallId: string; readonly abortSignal: AbortSignal | undefined }) => Promise<ToolOutput>
+) =>
+  tool<unknown, ToolOutput, {}>({
+    description: t.description,
+    inputSchema: jsonSchema<unknown>(t.inputJsonSchema as JSONSchema7),
+    execute: (input, options) => execute(input, { toolCallId: options.toolCallId, abortSignal: options.abortSignal }),
+    toModelOutput: ({ output }) => (output.ok ? { type: "text", value: output.output } : { type: "error-text", value: output.error })
   })
 
 /** Aborts on the turn's signal or the SDK's, whichever fires first. */
@@ -65,7 +104,12 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
 
     const call = (t: Tool, input: unknown, caller: ToolCallerContext, toolCallId: string | null) =>
       Effect.gen(function* () {
-        const ctx: ToolContext = { ...caller, fence: yield* guard.fenceFor(caller.projectId, caller.workspace) }
+        const ctx: ToolContext = {
+          ...caller,
+          fence: yield* guard.fenceFor(caller.projectId, caller.workspace),
+          canExecute: control.canExecute(caller.caller, caller.projectId),
+          ...(toolCallId !== null ? { toolCallId } : {})
+        }
         const prepared = yield* t.prepare(input, ctx)
         if (t.requiresScope === "execute" && !(yield* control.canExecute(ctx.caller, ctx.projectId))) {
           return { ok: false, error: `${t.name} runs commands, which needs the execute grant in this project (and, for a key, the execute scope)` } as const
@@ -85,19 +129,9 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
           input
         })
         if (!verdict.allowed) return { ok: false, error: verdict.reason } as const
-        const result = yield* prepared.run
-        return result.metadata === undefined
-          ? ({ ok: true, output: result.output } as const)
-          : ({ ok: true, output: result.output, metadata: result.metadata } as const)
+        return succeeded(yield* prepared.run)
       }).pipe(
-        Effect.catchTag("ToolFailure", (e) => Effect.succeed<ToolOutput>({ ok: false, error: e.message })),
-        Effect.catchAllDefect((defect) =>
-          Effect.as(
-            Effect.logError(`tool ${t.name} crashed`, Cause.die(defect)),
-            { ok: false, error: `${t.name} failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}` } as const
-          )
-        ),
-        (work) => Effect.raceFirst(work, aborted(caller.abortSignal)),
+        (work) => settle(t.name, work, caller.abortSignal),
         Effect.withSpan("ToolRegistry.call", { attributes: { tool: t.name, sessionId: caller.sessionId } })
       )
 
@@ -119,13 +153,7 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
         const runPromise = Runtime.runPromise(runtime)
         const set: ToolSet = {}
         for (const t of tools.values()) {
-          set[t.name] = tool<unknown, ToolOutput, {}>({
-            description: t.description,
-            inputSchema: jsonSchema<unknown>(t.inputJsonSchema as JSONSchema7),
-            execute: (input, options) => runPromise(run(t.name, input, withSignal(ctx, options.abortSignal), options.toolCallId)),
-            toModelOutput: ({ output }) =>
-              output.ok ? { type: "text", value: output.output } : { type: "error-text", value: output.error }
-          })
+          set[t.name] = sdkTool(t, (input, options) => runPromise(run(t.name, input, withSignal(ctx, options.abortSignal), options.toolCallId)))
         }
         return set
       }).pipe(Effect.withSpan("ToolRegistry.toolsFor", { attributes: { sessionId: ctx.sessionId } }))

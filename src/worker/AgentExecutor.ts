@@ -6,13 +6,15 @@ import { errorText, toAgentPart } from "../llm/StreamParts.js"
 import { systemPrompt } from "./ContextFiles.js"
 import { TaskFailure } from "./TaskFailure.js"
 import { decodePayload, type TaskInput } from "./TaskInput.js"
-import { WorkerConfig } from "./WorkerConfig.js"
+import { workerTools } from "./WorkerTools.js"
 import { withWorkdir, worktreeChanges } from "./Workdirs.js"
 
 /**
- * `agent`: one agent turn of a hub session's sub-agent, run here. The model's stream parts go back
- * to the hub with `task.progress` as they arrive (batched), so clients watch the child session
- * live; the answer completes the task. Interrupting the run aborts the HTTP request.
+ * `agent`: one agent turn of a hub session's sub-agent, run here, always in a workdir (the task's,
+ * else the worker's default, else an isolated one) with the worker's tools confined to it (see
+ * WorkerTools). The model's stream parts, tool calls and results included, go back to the hub with
+ * `task.progress` as they arrive (batched), so clients watch the child session live; the answer
+ * completes the task. Interrupting the run aborts the HTTP request and the running tool calls.
  */
 
 /** Sends a batch of parts to the hub (`task.progress` with this lease's fencing token). */
@@ -25,10 +27,9 @@ const DEFAULT_MAX_STEPS = 25
 export const runAgent = Effect.fn("AgentExecutor.run")(function* (input: TaskInput, progress: ReportProgress) {
   const payload = yield* decodePayload(AgentPayload, input)
   const models = yield* Models
-  const config = yield* WorkerConfig
   const resolved = yield* models.resolve(payload.model).pipe(Effect.mapError((e) => TaskFailure.permanent(e.message)))
 
-  const turn = (cwd: string | undefined) =>
+  const turn = (cwd: string) =>
     Effect.gen(function* () {
       const contextPrompt = yield* systemPrompt(cwd, undefined)
       const instructions = [payload.instructions, contextPrompt].filter((s) => s !== undefined && s !== "").join("\n\n")
@@ -36,9 +37,18 @@ export const runAgent = Effect.fn("AgentExecutor.run")(function* (input: TaskInp
         Effect.sync(() => new AbortController()),
         (c) => Effect.sync(() => c.abort())
       )
+      const tools = yield* workerTools({
+        projectId: input.projectId,
+        sessionId: payload.sessionId,
+        messageId: payload.messageId,
+        workdir: cwd,
+        abortSignal: controller.signal,
+        allowed: payload.tools
+      })
       const result = streamText({
         model: resolved.model,
         prompt: payload.prompt,
+        ...(Object.keys(tools).length === 0 ? {} : { tools }),
         stopWhen: isStepCount(payload.maxSteps ?? DEFAULT_MAX_STEPS),
         maxRetries: models.maxRetries,
         abortSignal: controller.signal,
@@ -79,7 +89,6 @@ export const runAgent = Effect.fn("AgentExecutor.run")(function* (input: TaskInp
       } satisfies AgentResult
     }).pipe(Effect.scoped)
 
-  if (payload.workdir === undefined && config.defaultWorkdir === undefined) return yield* turn(undefined)
   const run = yield* withWorkdir(input.taskId, payload.workdir, turn)
   return { ...run.value, ...worktreeChanges(run) }
 })

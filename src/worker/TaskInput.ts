@@ -1,10 +1,13 @@
 import { Effect, ParseResult, Schema } from "effect"
+import type { ProjectId } from "../domain/Ids.js"
 import type { DependencyResult, TaskKind } from "../domain/Task.js"
 import { TaskFailure } from "./TaskFailure.js"
 
 /** What an executor gets from a lease: the task's identity, its payload and its dependencies' results. */
 export interface TaskInput {
   readonly taskId: string
+  /** The task's project (its id only: a worker has no project database). */
+  readonly projectId?: ProjectId
   readonly kind: TaskKind
   readonly payload: unknown
   /** Results of the tasks this one depends on, by task id. */

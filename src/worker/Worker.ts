@@ -268,7 +268,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
               yield* stop(task, "lease-lost")
             }
           })
-        const input = { taskId: t.id, kind: t.kind, payload: t.payload, inputs: lease.inputs, dependencies: lease.dependencies, createdAt: t.createdAt, progress }
+        const input = { taskId: t.id, projectId: t.projectId, kind: t.kind, payload: t.payload, inputs: lease.inputs, dependencies: lease.dependencies, createdAt: t.createdAt, progress }
         task.fiber = yield* executors.run(input).pipe(
           Effect.onExit((exit) => report(task, exit)),
           Effect.ensuring(Effect.sync(() => running.delete(t.id)).pipe(Effect.zipRight(Queue.offer(wake, undefined)))),

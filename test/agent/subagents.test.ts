@@ -12,7 +12,7 @@ const toolParts = (parts: ReadonlyArray<{ readonly data: PartData }>) =>
   parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))
 
 describe("sub-agents", () => {
-  it.scopedLive("the task tool runs a child session whose answer returns to the parent turn, watched live", () =>
+  it.scopedLive("the task tool runs a child session whose answer returns to the parent turn with the child session id, watched live", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
       const hub = yield* startAgentHub(fake)
@@ -44,12 +44,15 @@ describe("sub-agents", () => {
       const [task] = toolParts(parentHistory.messages[1]!.parts)
       assert.strictEqual(task?.tool, "task")
       assert.strictEqual(task?.status, "completed")
-      assert.strictEqual((task?.output as { output: string }).output, "there are three files")
+      // the child session's id comes back to the parent: in the metadata for clients, in the text for the model
+      const output = task?.output as { output: string; metadata: Record<string, unknown> }
+      assert.strictEqual(output.output, `there are three files\n\nsession: ${child.id}`)
+      assert.deepStrictEqual(output.metadata, { agent: "general", remote: false, sessionId: child.id })
       const childRequest = fake.requests.find((r) => isChild(r.body))!
       assert.strictEqual(lastUserText(childRequest.body), "count the files")
       assert.ok(!(childRequest.body.tools ?? []).some((t) => t.function.name === "task"), "sub-agents get no task tool")
       const parentStep2 = fake.requests.filter((r) => !isChild(r.body))[1]!
-      assert.strictEqual(toolResults(parentStep2.body)[0]?.content, "there are three files")
+      assert.strictEqual(toolResults(parentStep2.body)[0]?.content, `there are three files\n\nsession: ${child.id}`)
 
       const events = yield* watch.events
       const childDeltas = events.flatMap((e) => (e.event._tag === "PartDelta" && e.event.sessionId === child.id ? [e.event.delta] : []))
@@ -119,8 +122,10 @@ describe("sub-agents", () => {
       const parentHistory = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
       const [task] = toolParts(parentHistory.messages[1]!.parts)
       assert.strictEqual(task?.status, "completed", JSON.stringify(task))
-      assert.strictEqual((task?.output as { output: string }).output, "answer from the swarm")
       const [child] = yield* client.session.list({ projectId: project.id, parentId: parent.id })
+      const output = task?.output as { output: string; metadata: Record<string, unknown> }
+      assert.strictEqual(output.output, `answer from the swarm\n\nsession: ${child!.id}`)
+      assert.strictEqual(output.metadata["sessionId"], child!.id)
       const childHistory = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
       assert.deepStrictEqual(childHistory.messages.map((m) => [m.message.role, m.message.status]), [
         ["user", "completed"],

@@ -6,62 +6,138 @@ const rule = (tool: string, pattern: string, action: PermissionAction, source: R
 const decide = (rules: ReadonlyArray<RuleLike>, tool: string, subject: string, kind: SubjectKind = "path") =>
   evaluate(rules, { tool, subject, kind }).action
 
+interface Case {
+  readonly name: string
+  readonly rules: ReadonlyArray<RuleLike>
+  readonly calls: ReadonlyArray<readonly [tool: string, subject: string, kind: SubjectKind, expected: PermissionAction]>
+}
+
+/** The precedence table documented in Rules.ts and the README: level, then specificity, then deny > ask > allow. */
+const cases: ReadonlyArray<Case> = [
+  {
+    name: "built-in defaults alone: reading allowed, changing asks, unknown tools ask",
+    rules: defaultRules,
+    calls: [
+      ["read", "src/a.ts", "path", "allow"],
+      ["grep", ".", "path", "allow"],
+      ["task", "general", "name", "allow"],
+      ["write", "src/a.ts", "path", "ask"],
+      ["edit", "src/a.ts", "path", "ask"],
+      ["bash", "ls", "command", "ask"],
+      ["mystery", "x", "path", "ask"]
+    ]
+  },
+  { name: "no rule at all asks", rules: [], calls: [["read", "x", "path", "ask"]] },
+  {
+    name: "project `* * allow` overrides the built-in asks of bash, write and edit",
+    rules: [...defaultRules, rule("*", "*", "allow")],
+    calls: [
+      ["bash", "rm -rf build", "command", "allow"],
+      ["write", "src/a.ts", "path", "allow"],
+      ["edit", "src/a.ts", "path", "allow"],
+      ["enqueue", "shell", "name", "allow"]
+    ]
+  },
+  {
+    name: "project `* * ask` overrides the built-in allows of read and grep",
+    rules: [...defaultRules, rule("*", "*", "ask")],
+    calls: [
+      ["read", "src/a.ts", "path", "ask"],
+      ["grep", ".", "path", "ask"]
+    ]
+  },
+  {
+    name: "project `bash * deny` beats project `* * allow` (same pattern, exact tool)",
+    rules: [...defaultRules, rule("*", "*", "allow"), rule("bash", "*", "deny")],
+    calls: [
+      ["bash", "ls", "command", "deny"],
+      ["write", "a.txt", "path", "allow"]
+    ]
+  },
+  {
+    name: "a path-specific rule beats a wildcard one; longer literals beat shorter; a literal path beats any glob",
+    rules: [rule("edit", "*", "deny"), rule("edit", "src/**", "ask"), rule("edit", "src/gen/**", "allow"), rule("edit", "src/gen/keep.ts", "deny")],
+    calls: [
+      ["edit", "README.md", "path", "deny"],
+      ["edit", "src/a.ts", "path", "ask"],
+      ["edit", "src/gen/x.ts", "path", "allow"],
+      ["edit", "src/gen/keep.ts", "path", "deny"]
+    ]
+  },
+  {
+    name: "the pattern counts before the tool: `* .env deny` beats `read * allow`",
+    rules: [...defaultRules, rule("read", "*", "allow"), rule("*", ".env", "deny")],
+    calls: [
+      ["read", ".env", "path", "deny"],
+      ["read", "a.txt", "path", "allow"],
+      ["write", ".env", "path", "deny"]
+    ]
+  },
+  {
+    name: "`* src/** deny` beats `write * allow` under src/",
+    rules: [rule("*", "src/**", "deny"), rule("write", "*", "allow")],
+    calls: [
+      ["write", "src/a.ts", "path", "deny"],
+      ["write", "docs/a.md", "path", "allow"],
+      ["edit", "src/a.ts", "path", "deny"]
+    ]
+  },
+  {
+    name: "equal specificity: deny beats allow",
+    rules: [rule("bash", "git *", "allow"), rule("bash", "git *", "deny")],
+    calls: [["bash", "git push", "command", "deny"]]
+  },
+  {
+    name: "equal specificity: ask beats allow, deny beats ask",
+    rules: [rule("write", "*", "allow"), rule("write", "*", "ask"), rule("edit", "*", "deny"), rule("edit", "*", "ask")],
+    calls: [
+      ["write", "a.ts", "path", "ask"],
+      ["edit", "a.ts", "path", "deny"]
+    ]
+  },
+  {
+    name: "a session grant shares the project level: it cannot lift a project deny of equal or higher specificity",
+    rules: [...defaultRules, rule("bash", "rm *", "deny"), rule("bash", "rm *", "allow", "session"), rule("bash", "*", "allow", "session"), rule("bash", "curl *", "deny")],
+    calls: [
+      ["bash", "rm -rf /", "command", "deny"],
+      ["bash", "curl http://x", "command", "deny"],
+      ["bash", "ls -la", "command", "allow"]
+    ]
+  },
+  {
+    name: "a more specific session grant beats a broad project ask",
+    rules: [...defaultRules, rule("bash", "*", "ask"), rule("bash", "echo *", "allow", "session")],
+    calls: [
+      ["bash", "echo hi", "command", "allow"],
+      ["bash", "ls", "command", "ask"]
+    ]
+  },
+  {
+    name: "path patterns are globs; command patterns treat `*` as any text; a command pattern with no `*` is exact",
+    rules: [rule("write", "*.md", "allow"), rule("bash", "git status*", "allow"), rule("bash", "ls", "allow")],
+    calls: [
+      ["write", "README.md", "path", "allow"],
+      ["write", "docs/guide.md", "path", "ask"],
+      ["bash", "git status --short src/", "command", "allow"],
+      ["bash", "git push", "command", "ask"],
+      ["bash", "ls -la", "command", "ask"]
+    ]
+  }
+]
+
 describe("Rules.evaluate", () => {
-  it("built-in defaults: reading allowed, changing asks, unknown tools ask", () => {
-    assert.strictEqual(decide(defaultRules, "read", "src/a.ts"), "allow")
-    assert.strictEqual(decide(defaultRules, "grep", "."), "allow")
-    assert.strictEqual(decide(defaultRules, "task", "general", "name"), "allow")
-    assert.strictEqual(decide(defaultRules, "write", "src/a.ts"), "ask")
-    assert.strictEqual(decide(defaultRules, "edit", "src/a.ts"), "ask")
-    assert.strictEqual(decide(defaultRules, "bash", "ls", "command"), "ask")
-    assert.strictEqual(decide(defaultRules, "mystery", "x"), "ask")
-    assert.strictEqual(decide([], "read", "x"), "ask")
-  })
-
-  it("an exact tool beats `*`", () => {
-    const rules = [rule("*", "src/**", "deny"), rule("write", "*", "allow")]
-    assert.strictEqual(decide(rules, "write", "src/a.ts"), "allow")
-    assert.strictEqual(decide(rules, "edit", "src/a.ts"), "deny")
-  })
-
-  it("a literal pattern beats a wildcard one; longer literals beat shorter", () => {
-    const rules = [rule("edit", "*", "deny"), rule("edit", "src/**", "ask"), rule("edit", "src/gen/**", "allow"), rule("edit", "src/gen/keep.ts", "deny")]
-    assert.strictEqual(decide(rules, "edit", "README.md"), "deny")
-    assert.strictEqual(decide(rules, "edit", "src/a.ts"), "ask")
-    assert.strictEqual(decide(rules, "edit", "src/gen/x.ts"), "allow")
-    assert.strictEqual(decide(rules, "edit", "src/gen/keep.ts"), "deny")
-  })
-
-  it("deny beats allow at equal specificity, whatever the source", () => {
-    assert.strictEqual(decide([rule("bash", "git *", "allow"), rule("bash", "git *", "deny")], "bash", "git push", "command"), "deny")
-    assert.strictEqual(decide([rule("bash", "rm *", "deny", "project"), rule("bash", "rm *", "allow", "session")], "bash", "rm -rf /", "command"), "deny")
-  })
-
-  it("session overrides beat project rules beat defaults at equal specificity; within a source ask beats allow", () => {
-    assert.strictEqual(decide([...defaultRules, rule("write", "*", "allow")], "write", "a.ts"), "allow")
-    assert.strictEqual(decide([rule("write", "*", "ask", "project"), rule("write", "*", "allow", "session")], "write", "a.ts"), "allow")
-    assert.strictEqual(decide([rule("write", "*", "allow"), rule("write", "*", "ask")], "write", "a.ts"), "ask")
-  })
-
-  it("a more specific deny in the project still beats a broad session allow", () => {
-    const rules = [...defaultRules, rule("bash", "*", "allow", "session"), rule("bash", "curl *", "deny")]
-    assert.strictEqual(decide(rules, "bash", "ls -la", "command"), "allow")
-    assert.strictEqual(decide(rules, "bash", "curl http://x", "command"), "deny")
-  })
-
-  it("path patterns are globs; command patterns treat `*` as any text", () => {
-    const paths = [rule("write", "*.md", "allow")]
-    assert.strictEqual(decide(paths, "write", "README.md"), "allow")
-    assert.strictEqual(decide(paths, "write", "docs/guide.md"), "ask")
-    const commands = [rule("bash", "git status*", "allow")]
-    assert.strictEqual(decide(commands, "bash", "git status --short src/", "command"), "allow")
-    assert.strictEqual(decide(commands, "bash", "git push", "command"), "ask")
-    assert.strictEqual(decide([rule("bash", "ls", "allow")], "bash", "ls -la", "command"), "ask")
-  })
+  for (const c of cases) {
+    it(c.name, () => {
+      const got = c.calls.map(([tool, subject, kind]) => [tool, subject, decide(c.rules, tool, subject, kind)])
+      assert.deepStrictEqual(got, c.calls.map(([tool, subject, , expected]) => [tool, subject, expected]))
+    })
+  }
 
   it("reports the deciding rule", () => {
     const decisive = rule("read", ".env", "deny")
     const result = evaluate([...defaultRules, decisive], { tool: "read", subject: ".env", kind: "path" })
     assert.strictEqual(result.rule, decisive)
+    const allowAll = rule("*", "*", "allow")
+    assert.strictEqual(evaluate([...defaultRules, allowAll], { tool: "bash", subject: "ls", kind: "command" }).rule, allowAll)
   })
 })

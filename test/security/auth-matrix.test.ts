@@ -32,6 +32,8 @@ const RPCS: Record<string, RpcCase> = {
   "project.members": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
   "project.addMember": { level: "project-admin", payload: (w) => ({ projectId: w.projectId, user: "outsider", role: "viewer" }) },
   "project.removeMember": { level: "project-admin", payload: (w) => ({ projectId: w.projectId, user: "member" }) },
+  "project.update": { level: "project-owner", payload: (w) => ({ projectId: w.projectId, name: "renamed" }) },
+  "project.delete": { level: "project-owner", payload: (w) => ({ projectId: w.projectId, confirm: "P" }) },
   "user.whoami": { level: "self", payload: () => undefined },
   "user.create": { level: "admin-write", payload: () => ({ name: "intruder", password: "intruder-password" }) },
   "user.list": { level: "admin-read", payload: () => undefined },
@@ -53,6 +55,19 @@ const RPCS: Record<string, RpcCase> = {
   "session.queue": { level: "viewer", payload: inSession },
   "session.dequeue": { level: "member", payload: (w) => ({ ...inSession(w), promptId: "qp_unknown" }) },
   "session.totals": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "session.revert": { level: "member", payload: inSession },
+  "file.list": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "file.read": { level: "viewer", payload: (w) => ({ projectId: w.projectId, path: "a.txt" }) },
+  "file.write": { level: "member", payload: (w) => ({ projectId: w.projectId, path: "a.txt", content: "forged" }) },
+  "file.history": { level: "viewer", payload: (w) => ({ projectId: w.projectId, path: "a.txt" }) },
+  "file.diff": { level: "viewer", payload: (w) => ({ projectId: w.projectId, path: "a.txt", from: 1, to: 2 }) },
+  "file.snapshot": { level: "member", payload: (w) => ({ projectId: w.projectId, label: "forged" }) },
+  "file.snapshots": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "file.restore": { level: "member", payload: (w) => ({ projectId: w.projectId, snapshotId: 1, force: true }) },
+  "file.locks": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "session.rename": { level: "member", payload: (w) => ({ ...inSession(w), title: "renamed" }) },
+  "session.archive": { level: "member", payload: inSession },
+  "session.delete": { level: "member", payload: inSession },
   "task.enqueue": { level: "member", payload: chat, commands: shell },
   "task.enqueueBatch": { level: "member", payload: (w) => ({ tasks: [chat(w)] }), commands: (w) => ({ tasks: [chat(w), shell(w)] }) },
   "task.get": { level: "viewer", payload: (w) => ({ taskId: w.taskId }) },
@@ -106,6 +121,16 @@ const RESTS: Record<string, RestCase> = {
     body: () => ({ user: "outsider", role: "viewer" })
   },
   "projects.removeMember": { level: "project-admin", method: "DELETE", path: (w) => `/api/projects/${w.projectId}/members/member` },
+  "projects.update": { level: "project-owner", method: "PATCH", path: (w) => `/api/projects/${w.projectId}`, body: () => ({ name: "renamed" }) },
+  "projects.delete": { level: "project-owner", method: "DELETE", path: (w) => `/api/projects/${w.projectId}`, body: () => ({ confirm: "P" }) },
+  "projects.sessions": { level: "viewer", method: "GET", path: (w) => `/api/projects/${w.projectId}/sessions` },
+  "projects.updateSession": {
+    level: "member",
+    method: "PATCH",
+    path: (w) => `/api/projects/${w.projectId}/sessions/${w.sessionId}`,
+    body: () => ({ title: "renamed" })
+  },
+  "projects.deleteSession": { level: "member", method: "DELETE", path: (w) => `/api/projects/${w.projectId}/sessions/${w.sessionId}` },
   "tasks.enqueue": { level: "member", method: "POST", path: () => "/api/tasks", body: chat, commands: shell },
   "tasks.enqueueBatch": {
     level: "member",
@@ -128,7 +153,9 @@ const RESTS: Record<string, RestCase> = {
   "tasks.cancel": { level: "member", method: "POST", path: (w) => `/api/tasks/${w.taskId}/cancel` },
   "tasks.retry": { level: "member", method: "POST", path: (w) => `/api/tasks/${w.taskId}/retry` },
   "tasks.approve": { level: "member", method: "POST", path: (w) => `/api/tasks/${w.taskId}/approve`, body: () => ({}) },
-  "tasks.workers": { level: "user-read", method: "GET", path: () => "/api/workers" }
+  "tasks.workers": { level: "user-read", method: "GET", path: () => "/api/workers" },
+  "files.upload": { level: "member", method: "PUT", path: (w) => `/api/projects/${w.projectId}/files/a.txt`, body: () => ({ forged: true }) },
+  "files.download": { level: "viewer", method: "GET", path: (w) => `/api/projects/${w.projectId}/files/a.txt` }
 }
 
 const STATUS: Record<string, number> = { Unauthorized: 401, Forbidden: 403, NotFound: 404 }

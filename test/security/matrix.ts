@@ -18,6 +18,7 @@ export type Level =
   | "viewer"
   | "member"
   | "project-admin"
+  | "project-owner"
   | "worker"
 
 /** The level a declared requirement amounts to. */
@@ -41,7 +42,9 @@ export const levelOf = (r: Requirement): Level | "public" => {
           ? "member"
           : r.role === "admin" && r.scope === "write"
             ? "project-admin"
-            : (`unexpected ${r.role}/${r.scope}` as Level)
+            : r.role === "owner" && r.scope === "write"
+              ? "project-owner"
+              : (`unexpected ${r.role}/${r.scope}` as Level)
   }
 }
 
@@ -72,8 +75,8 @@ export const CALLERS: ReadonlyArray<Caller> = [
   "member without execute enqueuing commands"
 ]
 
-const changes: ReadonlySet<Level> = new Set(["user-write", "admin-write", "member", "project-admin"])
-const inProject: ReadonlySet<Level> = new Set(["viewer", "member", "project-admin"])
+const changes: ReadonlySet<Level> = new Set(["user-write", "admin-write", "member", "project-admin", "project-owner"])
+const inProject: ReadonlySet<Level> = new Set(["viewer", "member", "project-admin", "project-owner"])
 
 /**
  * The refusal a cell must get (`_tag`, and for NotFound the entity: the project is invisible), or
@@ -88,7 +91,9 @@ export const expected = (caller: Caller, level: Level, runsCommands: boolean): s
     case "non-member":
       return inProject.has(level) ? "NotFound" : level === "admin-read" || level === "admin-write" || level === "worker" ? "Forbidden" : undefined
     case "viewer doing a change":
-      return level === "member" || level === "project-admin" || level === "admin-write" || level === "worker" ? "Forbidden" : undefined
+      return level === "member" || level === "project-admin" || level === "project-owner" || level === "admin-write" || level === "worker"
+        ? "Forbidden"
+        : undefined
     case "read-only key doing a change":
       return changes.has(level) || level === "worker" || level === "admin-read" ? "Forbidden" : undefined
     case "worker key doing a non-worker call":

@@ -12,6 +12,9 @@
  * Note: the AI SDK retries retryable failures (`httpError` 429/5xx, a socket
  * destroyed before the response headers) up to `maxRetries` (default 2), and
  * every retry consumes a reply. Pass `maxRetries: 0` to avoid surprises.
+ *
+ * Failure modes for timeout tests: `stall` (no response, or headers only), `stallAfter` (some text,
+ * then silence), `hang` (one chunk, then silence); `endlessToolCalls` never stops calling tools.
  */
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
@@ -100,6 +103,8 @@ export interface ToolCallsReply {
   readonly text?: string
   readonly reasoning?: string
   readonly usage?: UsageSpec
+  /** When given, the stream stops after its first chunk (or its first text chunk) until this settles, then sends the calls. */
+  readonly until?: Promise<unknown>
 }
 
 /**
@@ -132,6 +137,20 @@ export interface HangReply {
   readonly text?: string
 }
 
+/**
+ * Accepts the request and goes silent without closing the connection (until the client does):
+ * - "headers": no response at all, not even the status line.
+ * - "body": sends the status line and headers, then nothing.
+ */
+export interface StallReply {
+  readonly stall: "headers" | "body"
+}
+
+/** Streams `stallAfter` as text (one chunk per word), then goes silent without closing the connection. */
+export interface StallAfterReply {
+  readonly stallAfter: string
+}
+
 /** Responds with an HTTP error status and an OpenAI-style error body. */
 export interface HttpErrorReply {
   readonly httpError: { readonly status: number; readonly message: string }
@@ -143,6 +162,8 @@ export type StaticReply =
   | ErrorAfterReply
   | SlowReply
   | HangReply
+  | StallReply
+  | StallAfterReply
   | HttpErrorReply
 
 /** A reply, or a function computing the reply from the request body. */
@@ -210,6 +231,12 @@ export const toolResults = (
 
 /** Replies with text "echo: <last user message content>". */
 export const echoLastUser: Reply = (body) => ({ text: `echo: ${lastUserText(body)}` })
+
+/**
+ * Answers every request with one call of `name` (ids stay unique per request): a model that never
+ * stops calling tools. Use with `setDefault`.
+ */
+export const endlessToolCalls = (name: string, args: unknown): Reply => () => ({ toolCalls: [{ name, args }] })
 
 // ---------------------------------------------------------------------------
 // Server
@@ -321,6 +348,10 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
       usage: undefined
     }
     if ("httpError" in reply) throw new Error("unreachable: httpError handled earlier")
+    if ("stall" in reply) throw new Error("unreachable: stall handled earlier")
+    if ("stallAfter" in reply) {
+      return { ...base, text: reply.stallAfter, textChunks: splitText(reply.stallAfter, undefined), ending: "hang" }
+    }
     if ("hang" in reply) {
       const text = reply.text ?? ""
       return { ...base, text, textChunks: [text], ending: "hang" }
@@ -356,7 +387,8 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
           args: typeof tc.args === "string" ? tc.args : JSON.stringify(tc.args ?? {})
         })),
         finishReason: "tool_calls",
-        usage: reply.usage
+        usage: reply.usage,
+        ...(reply.until ? { until: reply.until } : {})
       }
     }
     return {
@@ -405,6 +437,10 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
       if (first) steps.push(chunk({ ...role(), content: "" }))
       steps.push({ _tag: "hang" })
       return steps
+    }
+    if (plan.toolCalls.length > 0 && plan.until && plan.textChunks.length === 0) {
+      if (first) steps.push(chunk({ ...role(), content: "" }))
+      steps.push({ _tag: "await", until: plan.until })
     }
     if (plan.ending === "destroy") {
       steps.push({ _tag: "destroy" })
@@ -540,6 +576,15 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
     if ("httpError" in reply) {
       const { status, message } = reply.httpError
       end(() => sendJson(res, status, { error: { message, type: "fake_error", param: null, code: status } }))
+      return
+    }
+
+    if ("stall" in reply) {
+      if (reply.stall === "body") {
+        res.writeHead(200, { "content-type": body.stream === true ? "text/event-stream" : "application/json" })
+        res.flushHeaders()
+      }
+      await closed
       return
     }
 

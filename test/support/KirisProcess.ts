@@ -1,5 +1,7 @@
 import { Deferred, type Duration, Effect, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 /** Runs `node bin/kiris.js …` as a child process, as a user would, with no KIRIS_* settings inherited. */
@@ -24,6 +26,8 @@ export interface KirisProcess {
   readonly stderr: () => string
   /** Waits (up to `timeout`) for a complete stdout line matching `pattern`. */
   readonly waitForLine: (pattern: RegExp, timeout?: Duration.DurationInput) => Effect.Effect<RegExpMatchArray>
+  /** Waits (up to `timeout`) for a complete stderr line matching `pattern`. */
+  readonly waitForStderrLine: (pattern: RegExp, timeout?: Duration.DurationInput) => Effect.Effect<RegExpMatchArray>
   /** Waits (up to `timeout`) for the process to exit with its streams drained. */
   readonly exited: (timeout?: Duration.DurationInput) => Effect.Effect<Exited>
 }
@@ -56,10 +60,11 @@ export const spawnKiris = (args: ReadonlyArray<string>, options: SpawnOptions): 
 
     const describe = () => `stdout:\n${stdout}\nstderr:\n${stderr}`
 
-    const waitForLine = (pattern: RegExp, timeout: Duration.DurationInput = "30 seconds") =>
+    const waitFor = (which: "stdout" | "stderr") => (pattern: RegExp, timeout: Duration.DurationInput = "30 seconds") =>
       Effect.async<RegExpMatchArray, Error>((resume) => {
+        const stream = which === "stdout" ? child.stdout! : child.stderr!
         const find = () => {
-          for (const line of completeLines(stdout)) {
+          for (const line of completeLines(which === "stdout" ? stdout : stderr)) {
             const m = line.match(pattern)
             if (m) return m
           }
@@ -75,19 +80,19 @@ export const spawnKiris = (args: ReadonlyArray<string>, options: SpawnOptions): 
         const onClose = () => {
           cleanup()
           const m = find()
-          resume(m ? Effect.succeed(m) : Effect.fail(new Error(`kiris exited before printing a line matching ${pattern}\n${describe()}`)))
+          resume(m ? Effect.succeed(m) : Effect.fail(new Error(`kiris exited before printing a ${which} line matching ${pattern}\n${describe()}`)))
         }
         const cleanup = () => {
-          child.stdout!.off("data", onData)
+          stream.off("data", onData)
           child.off("close", onClose)
         }
         const already = find()
         if (already) return resume(Effect.succeed(already))
-        child.stdout!.on("data", onData)
+        stream.on("data", onData)
         child.once("close", onClose)
         return Effect.sync(cleanup)
       }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`no line matching ${pattern} within ${String(timeout)}\n${describe()}`) }),
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`no ${which} line matching ${pattern} within ${String(timeout)}\n${describe()}`) }),
         Effect.orDie
       )
 
@@ -97,7 +102,14 @@ export const spawnKiris = (args: ReadonlyArray<string>, options: SpawnOptions): 
         Effect.orDie
       )
 
-    return { child, stdout: () => stdout, stderr: () => stderr, waitForLine, exited } satisfies KirisProcess
+    return {
+      child,
+      stdout: () => stdout,
+      stderr: () => stderr,
+      waitForLine: waitFor("stdout"),
+      waitForStderrLine: waitFor("stderr"),
+      exited
+    } satisfies KirisProcess
   })
 
 export interface Finished extends Exited {
@@ -114,3 +126,36 @@ export const runKiris = (args: ReadonlyArray<string>, options: SpawnOptions): Ef
       return { ...exit, stdout: proc.stdout(), stderr: proc.stderr() }
     })
   )
+
+export interface ServeOptions {
+  /** Environment of the hub (model settings, …). */
+  readonly env?: Record<string, string>
+  /** Fixed ports, e.g. those of an earlier run on the same data dir; 0 (any free port) when absent. */
+  readonly httpPort?: number
+  readonly tcpPort?: number
+}
+
+export interface ServedHub {
+  readonly proc: KirisProcess
+  readonly dataDir: string
+  readonly httpPort: number
+  readonly tcpPort: number
+  readonly httpUrl: string
+  readonly adminKey: string
+}
+
+const LISTENING = /^kiris listening http=http:\/\/127\.0\.0\.1:(\d+) tcp=127\.0\.0\.1:(\d+)$/
+
+/**
+ * Runs `kiris serve` on `dataDir` for the caller's scope and waits until it listens. Run it again
+ * on the same dir and ports to restart the hub after killing it.
+ */
+export const serveKiris = (dataDir: string, options: ServeOptions = {}): Effect.Effect<ServedHub, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const args = ["serve", "--data-dir", dataDir, "--port", String(options.httpPort ?? 0), "--tcp-port", String(options.tcpPort ?? 0)]
+    const proc = yield* spawnKiris(args, { cwd: path.dirname(dataDir), ...(options.env ? { env: options.env } : {}) })
+    const listening = yield* proc.waitForLine(LISTENING, "60 seconds")
+    const httpPort = Number(listening[1])
+    const adminKey = fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()
+    return { proc, dataDir, httpPort, tcpPort: Number(listening[2]), httpUrl: `http://127.0.0.1:${httpPort}`, adminKey }
+  })

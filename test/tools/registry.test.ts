@@ -4,6 +4,7 @@ import { generateText, stepCountIs } from "ai"
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { SessionId } from "../../src/domain/Ids.js"
 import { SubAgents } from "../../src/tools/SubAgents.js"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.js"
 import { fakeOpenAI, toolResults } from "../support/FakeOpenAI.js"
@@ -34,11 +35,15 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("ToolRegistry", (it) 
         const subAgents = SubAgents.of({
           run: (parent, input) => {
             seen.push({ session: parent.sessionId, ...input })
-            return input.prompt === "fail" ? Effect.fail("sub-agent gave up") : Effect.succeed(`answer to ${input.prompt}`)
+            return input.prompt === "fail" ? Effect.fail("sub-agent gave up") : Effect.succeed({ answer: `answer to ${input.prompt}`, sessionId: SessionId.make("ses_child") })
           }
         })
         const done = yield* h.exec("task", { prompt: "summarize", agent: "explore", remote: true }).pipe(Effect.provideService(SubAgents, subAgents))
-        assert.deepStrictEqual(done, { ok: true, output: "answer to summarize", metadata: { agent: "explore", remote: true } })
+        assert.deepStrictEqual(done, {
+          ok: true,
+          output: "answer to summarize\n\nsession: ses_child",
+          metadata: { agent: "explore", remote: true, sessionId: "ses_child" }
+        })
         const failed = yield* h.exec("task", { prompt: "fail" }).pipe(Effect.provideService(SubAgents, subAgents))
         assert.deepStrictEqual(failed, { ok: false, error: "sub-agent gave up" })
         assert.deepStrictEqual(seen[0], { session: "ses_test", prompt: "summarize", agent: "explore", remote: true })

@@ -86,7 +86,14 @@ const EXPECTED_OPERATIONS = [
   "get /api/projects/{projectId}/members",
   "post /api/projects/{projectId}/members",
   "delete /api/projects/{projectId}/members/{user}",
+  "patch /api/projects/{projectId}",
+  "delete /api/projects/{projectId}",
+  "get /api/projects/{projectId}/sessions",
+  "patch /api/projects/{projectId}/sessions/{sessionId}",
+  "delete /api/projects/{projectId}/sessions/{sessionId}",
   "delete /api/users/{user}",
+  "get /api/projects/{projectId}/files/{path}",
+  "put /api/projects/{projectId}/files/{path}",
   ...TASK_OPERATIONS
 ].sort()
 

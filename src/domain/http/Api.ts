@@ -1,5 +1,6 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { AuthApi } from "./AuthApi.js"
+import { FilesApi, filesOpenApiPath } from "./FilesApi.js"
 import { KeysApi } from "./KeysApi.js"
 import { ProjectsApi } from "./ProjectsApi.js"
 import { TasksApi } from "./TasksApi.js"
@@ -17,11 +18,16 @@ export class Api extends HttpApi.make("kiris")
   .add(UsersApi)
   .add(ProjectsApi)
   .add(TasksApi)
+  .add(FilesApi)
   .annotateContext(
     OpenApi.annotations({
       title: "Kiris hub API",
       version: ApiVersion,
-      description: "Administration of a Kiris hub: login, API keys, users, projects and their members, and the swarm task queue. " +
-        "Authenticate with `Authorization: Bearer <token>` (a login JWT or a kiris_ API key)."
+      description: "Administration of a Kiris hub: login, API keys, users, projects and their members, the swarm task queue, and workspace file upload and download. " +
+        "Authenticate with `Authorization: Bearer <token>` (a login JWT or a kiris_ API key).",
+      transform: (spec) => ({
+        ...spec,
+        paths: Object.fromEntries(Object.entries(spec["paths"] as Record<string, unknown>).map(([path, item]) => [filesOpenApiPath(path), item]))
+      })
     })
   ) {}

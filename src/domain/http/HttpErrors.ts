@@ -11,4 +11,5 @@ export const Unauthorized = DomainErrors.Unauthorized.annotations(HttpApiSchema.
 export const Forbidden = DomainErrors.Forbidden.annotations(HttpApiSchema.annotations({ status: 403 }))
 export const NotFound = DomainErrors.NotFound.annotations(HttpApiSchema.annotations({ status: 404 }))
 export const Conflict = DomainErrors.Conflict.annotations(HttpApiSchema.annotations({ status: 409 }))
+export const ConfirmMismatch = DomainErrors.ConfirmMismatch.annotations(HttpApiSchema.annotations({ status: 409 }))
 export const TooManyRequests = DomainErrors.TooManyRequests.annotations(HttpApiSchema.annotations({ status: 429 }))

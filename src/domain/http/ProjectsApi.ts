@@ -2,10 +2,11 @@ import { HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
 import { Schema } from "effect"
 import { Access, Requires } from "../Access.js"
 import { Role } from "../Auth.js"
-import { ProjectId } from "../Ids.js"
+import { ProjectId, SessionId } from "../Ids.js"
 import { CreateProject, Member, Project } from "../Project.js"
+import { SessionInfo, SessionTitle } from "../Session.js"
 import { Authentication } from "./Authentication.js"
-import { Forbidden, InvalidInput, NotFound } from "./HttpErrors.js"
+import { ConfirmMismatch, Forbidden, InvalidInput, NotFound } from "./HttpErrors.js"
 
 export class AddMember extends Schema.Class<AddMember>("AddMember")({
   /** User name or user id. */
@@ -15,9 +16,27 @@ export class AddMember extends Schema.Class<AddMember>("AddMember")({
   execute: Schema.optional(Schema.Boolean)
 }) {}
 
-const ProjectPath = Schema.Struct({ projectId: ProjectId })
+/** The fields of a project its owner may change; the others stay. */
+export class UpdateProject extends Schema.Class<UpdateProject>("UpdateProject")({
+  name: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128))),
+  description: Schema.optional(Schema.String.pipe(Schema.maxLength(2000)))
+}) {}
 
-/** Projects and their members. A project the caller cannot see is reported as not found. */
+/** Deleting a project needs its name repeated. */
+export class DeleteProject extends Schema.Class<DeleteProject>("DeleteProject")({
+  confirm: Schema.String
+}) {}
+
+/** Renames a session and/or archives (`true`) or unarchives (`false`) it. */
+export class UpdateSession extends Schema.Class<UpdateSession>("UpdateSession")({
+  title: Schema.optional(SessionTitle),
+  archived: Schema.optional(Schema.Boolean)
+}) {}
+
+const ProjectPath = Schema.Struct({ projectId: ProjectId })
+const SessionPath = Schema.Struct({ projectId: ProjectId, sessionId: SessionId })
+
+/** Projects, their members and their agent sessions. A project the caller cannot see is reported as not found. */
 export class ProjectsApi extends HttpApiGroup.make("projects")
   .add(HttpApiEndpoint.get("list", "/api/projects").addSuccess(Schema.Array(Project)).addError(Forbidden).annotate(Requires, Access.authenticated("read")))
   .add(
@@ -61,6 +80,51 @@ export class ProjectsApi extends HttpApiGroup.make("projects")
       .addError(Forbidden)
       .addError(InvalidInput)
       .annotate(Requires, Access.project("admin", "write"))
+  )
+  .add(
+    HttpApiEndpoint.patch("update", "/api/projects/:projectId")
+      .setPath(ProjectPath)
+      .setPayload(UpdateProject)
+      .addSuccess(Project)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(InvalidInput)
+      .annotate(Requires, Access.project("owner", "write"))
+  )
+  .add(
+    HttpApiEndpoint.del("delete", "/api/projects/:projectId")
+      .setPath(ProjectPath)
+      .setPayload(DeleteProject)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(ConfirmMismatch)
+      .annotate(Requires, Access.project("owner", "write"))
+  )
+  .add(
+    HttpApiEndpoint.get("sessions", "/api/projects/:projectId/sessions")
+      .setPath(ProjectPath)
+      .setUrlParams(Schema.Struct({ includeArchived: Schema.optional(Schema.BooleanFromString) }))
+      .addSuccess(Schema.Array(SessionInfo))
+      .addError(NotFound)
+      .addError(Forbidden)
+      .annotate(Requires, Access.project("viewer", "read"))
+  )
+  .add(
+    HttpApiEndpoint.patch("updateSession", "/api/projects/:projectId/sessions/:sessionId")
+      .setPath(SessionPath)
+      .setPayload(UpdateSession)
+      .addSuccess(SessionInfo)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(InvalidInput)
+      .annotate(Requires, Access.project("member", "write"))
+  )
+  .add(
+    HttpApiEndpoint.del("deleteSession", "/api/projects/:projectId/sessions/:sessionId")
+      .setPath(SessionPath)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .annotate(Requires, Access.project("member", "write"))
   )
   // Every operation here can be refused by the authorization path (see domain/Access.ts).
   .addError(Forbidden)

@@ -3,12 +3,14 @@ import { Schema } from "effect"
 import { Access, Requires } from "../Access.js"
 import { Conflict, Forbidden, InvalidInput, NotFound } from "../Errors.js"
 import { ProjectId, SessionId } from "../Ids.js"
-import { PermissionRequest, PermissionRule, ReplyPermission, SetPermissionRule } from "../Permission.js"
+import { PermissionExpired, PermissionRequest, PermissionRule, ReplyPermission, SetPermissionRule } from "../Permission.js"
 import { AuthMiddleware } from "./Middleware.js"
 
 /**
  * Tool-call permissions. Clients call `pending` right after `events.subscribe` to see requests
  * made before they connected; `reply` needs member or above, `setRule`/`removeRule` admin or above.
+ * `reply` fails with `NotFound` for an unknown request, `PermissionExpired` for one whose turn has
+ * ended (or that timed out), and `Conflict` for one already answered.
  */
 export class PermissionRpcs extends RpcGroup.make(
   Rpc.make("pending", {
@@ -19,7 +21,7 @@ export class PermissionRpcs extends RpcGroup.make(
   Rpc.make("reply", {
     payload: ReplyPermission,
     success: PermissionRequest,
-    error: Schema.Union(NotFound, Forbidden, Conflict)
+    error: Schema.Union(NotFound, Forbidden, Conflict, PermissionExpired)
   }).annotate(Requires, Access.project("member", "write")),
   Rpc.make("rules", {
     payload: { projectId: ProjectId, sessionId: Schema.optional(SessionId) },

@@ -2,7 +2,8 @@ import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { Access, Requires } from "../Access.js"
 import { Forbidden, InvalidInput, NotFound } from "../Errors.js"
-import { ProjectId, SessionId } from "../Ids.js"
+import { FileLocked, FileTooLarge, PathRefused, QuotaExceeded, RevertConflict, RevertResult } from "../File.js"
+import { MessageId, ProjectId, SessionId } from "../Ids.js"
 import {
   CreateSession,
   PromptInput,
@@ -12,6 +13,7 @@ import {
   SessionBusy,
   SessionHistory,
   SessionInfo,
+  SessionTitle,
   Totals
 } from "../Session.js"
 import { AuthMiddleware } from "./Middleware.js"
@@ -28,7 +30,7 @@ const InSession = { projectId: ProjectId, sessionId: SessionId }
 export class SessionRpcs extends RpcGroup.make(
   Rpc.make("create", { payload: CreateSession, success: SessionInfo, error: Schema.Union(NotFound, Forbidden, InvalidInput) }).annotate(Requires, member),
   Rpc.make("list", {
-    payload: { projectId: ProjectId, parentId: Schema.optional(SessionId) },
+    payload: { projectId: ProjectId, parentId: Schema.optional(SessionId), includeArchived: Schema.optional(Schema.Boolean) },
     success: Schema.Array(SessionInfo),
     error: Refusals
   }).annotate(Requires, viewer),
@@ -49,5 +51,31 @@ export class SessionRpcs extends RpcGroup.make(
     payload: { projectId: ProjectId, sessionId: Schema.optional(SessionId) },
     success: Totals,
     error: Refusals
-  }).annotate(Requires, viewer)
+  }).annotate(Requires, viewer),
+  Rpc.make("rename", {
+    payload: { ...InSession, title: SessionTitle },
+    success: SessionInfo,
+    error: Schema.Union(NotFound, Forbidden, InvalidInput)
+  }).annotate(Requires, member),
+  /** Archives (default) or, with `archived: false`, unarchives; archived sessions leave `session.list` unless asked for. */
+  Rpc.make("archive", {
+    payload: { ...InSession, archived: Schema.optional(Schema.Boolean) },
+    success: SessionInfo,
+    error: Refusals
+  }).annotate(Requires, member),
+  /** Deletes the session, its sub-agents' sessions and all they hold; a running turn is cancelled first. */
+  Rpc.make("delete", { payload: InSession, success: Schema.Void, error: Refusals }).annotate(Requires, member)
+).prefix("session.").middleware(AuthMiddleware) {}
+
+/**
+ * `session.revert`: puts back the workspace files the session's tool calls changed (those of
+ * `toMessageId` and later messages, else all of them). Files changed by someone else since fail
+ * with RevertConflict unless `force`. A group of its own so the file handlers serve it.
+ */
+export class SessionRevertRpcs extends RpcGroup.make(
+  Rpc.make("revert", {
+    payload: { ...InSession, toMessageId: Schema.optional(MessageId), force: Schema.optional(Schema.Boolean) },
+    success: RevertResult,
+    error: Schema.Union(NotFound, Forbidden, PathRefused, RevertConflict, FileLocked, FileTooLarge, QuotaExceeded)
+  }).annotate(Requires, member)
 ).prefix("session.").middleware(AuthMiddleware) {}

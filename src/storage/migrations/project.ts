@@ -109,5 +109,80 @@ export const projectMigrations: Migrations = {
       ],
       { discard: true }
     )
-  )
+  ),
+  /**
+   * Costs become nullable (`NULL` = unknown: the model has no price); earlier rows that stored 0
+   * for tokens used are unknown, and so are the totals of sessions holding one. Sessions can be
+   * archived.
+   */
+  "4_cost_unknown_archive": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all(
+      [
+        sql`ALTER TABLE messages ADD COLUMN cost_usd REAL`,
+        sql`UPDATE messages SET cost_usd = cost WHERE cost <> 0 OR (input_tokens = 0 AND output_tokens = 0)`,
+        sql`ALTER TABLE messages DROP COLUMN cost`,
+        sql`ALTER TABLE messages RENAME COLUMN cost_usd TO cost`,
+        sql`ALTER TABLE sessions ADD COLUMN cost_usd REAL`,
+        sql`UPDATE sessions SET cost_usd = cost
+          WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND m.cost IS NULL)`,
+        sql`ALTER TABLE sessions DROP COLUMN cost`,
+        sql`ALTER TABLE sessions RENAME COLUMN cost_usd TO cost`,
+        sql`ALTER TABLE sessions ADD COLUMN archived_at INTEGER`
+      ],
+      { discard: true }
+    )
+  ),
+  /**
+   * Versioned workspace files: content-addressed blobs (the bytes live in the project's `blobs`
+   * directory), one row per recorded version, snapshots (the latest version of every path at a
+   * moment). Versions are paged by path and by session through their indexes.
+   */
+  "5_files": Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const serial = sql.onDialectOrElse({
+      pg: () => sql.literal("BIGSERIAL PRIMARY KEY"),
+      orElse: () => sql.literal("INTEGER PRIMARY KEY AUTOINCREMENT")
+    })
+    return Effect.all(
+      [
+        sql`CREATE TABLE file_blobs (
+          hash TEXT PRIMARY KEY,
+          size BIGINT NOT NULL,
+          created_at BIGINT NOT NULL
+        )`,
+        sql`CREATE TABLE file_versions (
+          id ${serial},
+          path TEXT NOT NULL,
+          hash TEXT,
+          size BIGINT NOT NULL,
+          deleted INTEGER NOT NULL,
+          author TEXT NOT NULL,
+          author_kind TEXT NOT NULL,
+          session_id TEXT,
+          message_id TEXT,
+          prev_id BIGINT,
+          disk_mtime DOUBLE PRECISION,
+          created_at BIGINT NOT NULL
+        )`,
+        sql`CREATE INDEX file_versions_by_path ON file_versions(path, id)`,
+        sql`CREATE INDEX file_versions_by_session ON file_versions(session_id, id) WHERE session_id IS NOT NULL`,
+        sql`CREATE INDEX file_versions_by_hash ON file_versions(hash)`,
+        sql`CREATE TABLE file_snapshots (
+          id ${serial},
+          label TEXT NOT NULL,
+          author TEXT NOT NULL,
+          auto INTEGER NOT NULL,
+          files INTEGER NOT NULL,
+          created_at BIGINT NOT NULL
+        )`,
+        sql`CREATE TABLE file_snapshot_entries (
+          snapshot_id BIGINT NOT NULL REFERENCES file_snapshots(id) ON DELETE CASCADE,
+          path TEXT NOT NULL,
+          version_id BIGINT NOT NULL,
+          PRIMARY KEY (snapshot_id, path)
+        )`,
+        sql`CREATE INDEX file_snapshot_entries_by_version ON file_snapshot_entries(version_id)`
+      ],
+      { discard: true }
+    )
+  })
 }

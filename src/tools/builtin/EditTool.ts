@@ -1,5 +1,7 @@
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
+import { FileService } from "../../files/FileService.js"
+import { fileFailure, sessionAuthor } from "../../files/ToolFiles.js"
 import { defineTool, described, fail } from "../Tool.js"
 import { looksBinary } from "../Walk.js"
 import { resolveInWorkspace } from "../Workspace.js"
@@ -10,6 +12,7 @@ const countOccurrences = (text: string, needle: string) => {
   return n
 }
 
+/** Replaces text in a file; in the hub, reads and writes go through FileService (see WriteTool). */
 export const EditTool = defineTool({
   name: "edit",
   description:
@@ -30,7 +33,11 @@ export const EditTool = defineTool({
       const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
       if (stat === undefined) return yield* fail(`file not found: ${p.relative}`)
       if (stat.isDirectory()) return yield* fail(`${p.relative} is a directory`)
-      const buf = yield* Effect.sync(() => fs.readFileSync(p.absolute))
+      const files = yield* Effect.serviceOption(FileService)
+      const current = Option.isSome(files)
+        ? yield* files.value.read({ workspace: ctx.workspace, path: p.relative }).pipe(Effect.mapError(fileFailure))
+        : { version: null, content: yield* Effect.sync((): Uint8Array => fs.readFileSync(p.absolute)) }
+      const buf = Buffer.from(current.content.buffer, current.content.byteOffset, current.content.byteLength)
       if (looksBinary(buf)) return yield* fail(`${p.relative} is a binary file`)
       const text = buf.toString("utf8")
       const count = countOccurrences(text, args.oldString)
@@ -41,6 +48,22 @@ export const EditTool = defineTool({
         )
       }
       const next = text.split(args.oldString).join(args.newString)
+      if (Option.isSome(files)) {
+        // The write fails Conflict if the file changed after it was read above.
+        const version = yield* files.value
+          .write({
+            workspace: ctx.workspace,
+            path: p.relative,
+            content: Buffer.from(next, "utf8"),
+            author: sessionAuthor(ctx),
+            ...(current.version === null ? {} : { expectedVersion: current.version.id })
+          })
+          .pipe(Effect.mapError(fileFailure))
+        return {
+          output: `replaced ${count} occurrence${count === 1 ? "" : "s"} in ${p.relative}`,
+          metadata: { path: p.relative, replacements: count, version: version.id }
+        }
+      }
       yield* Effect.try({ try: () => fs.writeFileSync(p.absolute, next), catch: (e) => e }).pipe(
         Effect.catchAll((e) => fail(`cannot write ${p.relative}: ${e instanceof Error ? e.message : String(e)}`))
       )

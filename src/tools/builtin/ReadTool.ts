@@ -1,5 +1,7 @@
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
+import { FileService } from "../../files/FileService.js"
+import { fileFailure } from "../../files/ToolFiles.js"
 import { defineTool, described, fail } from "../Tool.js"
 import { looksBinary } from "../Walk.js"
 import { resolveInWorkspace } from "../Workspace.js"
@@ -28,9 +30,16 @@ export const ReadTool = defineTool({
       if (stat === undefined) return yield* fail(`file not found: ${p.relative}`)
       if (stat.isDirectory()) return yield* fail(`${p.relative} is a directory; use the list tool`)
       if (stat.size > MAX_FILE_BYTES) return yield* fail(`${p.relative} is too large to read (${stat.size} bytes)`)
-      const buf = yield* Effect.try({ try: () => fs.readFileSync(p.absolute), catch: (e) => e }).pipe(
-        Effect.catchAll((e) => fail(`cannot read ${p.relative}: ${e instanceof Error ? e.message : String(e)}`))
-      )
+      // In the hub, FileService notices (and records) changes made behind its back.
+      const files = yield* Effect.serviceOption(FileService)
+      const buf = Option.isSome(files)
+        ? yield* files.value.read({ workspace: ctx.workspace, path: p.relative }).pipe(
+            Effect.mapError(fileFailure),
+            Effect.map(({ content }) => Buffer.from(content.buffer, content.byteOffset, content.byteLength))
+          )
+        : yield* Effect.try({ try: () => fs.readFileSync(p.absolute), catch: (e) => e }).pipe(
+            Effect.catchAll((e) => fail(`cannot read ${p.relative}: ${e instanceof Error ? e.message : String(e)}`))
+          )
       if (looksBinary(buf)) return yield* fail(`${p.relative} is a binary file; read refuses binary content`)
       const text = buf.toString("utf8")
       if (text.length === 0) return { output: `(${p.relative} is empty)`, metadata: { path: p.relative, lines: 0 } }

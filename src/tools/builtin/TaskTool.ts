@@ -6,7 +6,8 @@ export const TaskTool = defineTool({
   name: "task",
   description:
     "Hand a self-contained piece of work to a sub-agent and get its final answer back. The sub-agent starts with no memory of " +
-    "this conversation, so the prompt must say everything it needs. With `remote: true` it runs on a swarm worker instead of here.",
+    "this conversation, so the prompt must say everything it needs. With `remote: true` it runs on a swarm worker instead of here, " +
+    "with the file tools in the worker's working directory. The result ends with the `session:` the sub-agent ran in.",
   parameters: Schema.Struct({
     prompt: described(Schema.String.pipe(Schema.minLength(1)), "Complete instructions for the sub-agent"),
     description: Schema.optional(described(Schema.String, "A short (3-5 word) label for the work")),
@@ -24,7 +25,7 @@ export const TaskTool = defineTool({
     Effect.gen(function* () {
       const subAgents = yield* Effect.serviceOption(SubAgents)
       if (Option.isNone(subAgents)) return yield* fail("sub-agents are not available in this context")
-      const output = yield* subAgents.value
+      const done = yield* subAgents.value
         .run(ctx, {
           prompt: args.prompt,
           remote: args.remote ?? false,
@@ -32,6 +33,9 @@ export const TaskTool = defineTool({
           ...(args.model === undefined ? {} : { model: args.model })
         })
         .pipe(Effect.mapError((message) => new ToolFailure({ message })))
-      return { output, metadata: { agent: args.agent ?? "general", remote: args.remote ?? false } }
+      return {
+        output: `${done.answer}\n\nsession: ${done.sessionId}`,
+        metadata: { agent: args.agent ?? "general", remote: args.remote ?? false, sessionId: done.sessionId }
+      }
     })
 })

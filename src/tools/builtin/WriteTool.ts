@@ -1,9 +1,16 @@
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { FileService } from "../../files/FileService.js"
+import { fileFailure, sessionAuthor } from "../../files/ToolFiles.js"
 import { defineTool, described, fail } from "../Tool.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
+/**
+ * Writes a file. In the hub the write goes through FileService (a version authored by the turn,
+ * the turn's edit lock on the path, a `FileLocked` failure naming the holder when another turn has
+ * it); where there is none (a worker's workdir) it writes the file directly.
+ */
 export const WriteTool = defineTool({
   name: "write",
   description: "Write a file in the project workspace, replacing it if it exists. Missing parent directories are created.",
@@ -18,6 +25,17 @@ export const WriteTool = defineTool({
       const p = yield* resolveInWorkspace(ctx, args.path)
       const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
       if (stat?.isDirectory()) return yield* fail(`${p.relative} is a directory`)
+      const bytes = Buffer.byteLength(args.content)
+      const files = yield* Effect.serviceOption(FileService)
+      if (Option.isSome(files)) {
+        const version = yield* files.value
+          .write({ workspace: ctx.workspace, path: p.relative, content: Buffer.from(args.content, "utf8"), author: sessionAuthor(ctx) })
+          .pipe(Effect.mapError(fileFailure))
+        return {
+          output: `${stat === undefined ? "created" : "overwrote"} ${p.relative} (${bytes} bytes)`,
+          metadata: { path: p.relative, bytes, created: stat === undefined, version: version.id }
+        }
+      }
       yield* Effect.try({
         try: () => {
           fs.mkdirSync(path.dirname(p.absolute), { recursive: true })
@@ -25,7 +43,6 @@ export const WriteTool = defineTool({
         },
         catch: (e) => e
       }).pipe(Effect.catchAll((e) => fail(`cannot write ${p.relative}: ${e instanceof Error ? e.message : String(e)}`)))
-      const bytes = Buffer.byteLength(args.content)
       return {
         output: `${stat === undefined ? "created" : "overwrote"} ${p.relative} (${bytes} bytes)`,
         metadata: { path: p.relative, bytes, created: stat === undefined }

@@ -4,7 +4,11 @@ import { ApiKeys } from "../../auth/ApiKeys.js"
 import { Users } from "../../auth/Users.js"
 import { Api } from "../../domain/http/Api.js"
 import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
+import { InvalidInput } from "../../domain/Errors.js"
+import { Orchestrator } from "../../orchestrator/Orchestrator.js"
 import { Projects } from "../../project/Projects.js"
+import { Session } from "../../session/Session.js"
+import { ProjectDb } from "../../storage/ProjectDb.js"
 import { makeHttpAccess } from "./HttpAccess.js"
 
 const AuthHandlers = HttpApiBuilder.group(Api, "auth", (handlers) =>
@@ -43,6 +47,10 @@ const UsersHandlers = HttpApiBuilder.group(Api, "users", (handlers) =>
 const ProjectsHandlers = HttpApiBuilder.group(Api, "projects", (handlers) =>
   Effect.gen(function* () {
     const projects = yield* Projects
+    const sessions = yield* Session
+    const orchestrator = yield* Orchestrator
+    // The access check opened the project's database scope; `inProject` states it in the types.
+    const inProject = (yield* ProjectDb).withProject
     const access = yield* makeHttpAccess
     return handlers
       .handle("list", () => access("projects", "list")({}, (c) => projects.list(c)))
@@ -55,8 +63,35 @@ const ProjectsHandlers = HttpApiBuilder.group(Api, "projects", (handlers) =>
         )
       )
       .handle("removeMember", ({ path }) => access("projects", "removeMember")(path, (c) => projects.removeMember(c, path.projectId, path.user)))
+      .handle("update", ({ path, payload }) =>
+        access("projects", "update")({ ...payload, ...path }, (c) =>
+          projects.update(c, path.projectId, { name: payload.name, description: payload.description })
+        )
+      )
+      .handle("delete", ({ path, payload }) =>
+        access("projects", "delete")({ ...payload, ...path }, (c) =>
+          projects.remove(c, path.projectId, payload.confirm, orchestrator.stopProject(path.projectId))
+        )
+      )
+      .handle("sessions", ({ path, urlParams }) =>
+        access("projects", "sessions")({ ...urlParams, ...path }, () => inProject(path.projectId)(sessions.list(undefined, urlParams.includeArchived ?? false)))
+      )
+      .handle("updateSession", ({ path, payload }) =>
+        access("projects", "updateSession")({ ...payload, ...path }, () =>
+          inProject(path.projectId)(Effect.gen(function* () {
+            if (payload.title === undefined && payload.archived === undefined) {
+              return yield* new InvalidInput({ reason: "nothing to change: give a title or archived" })
+            }
+            let session = yield* sessions.get(path.sessionId)
+            if (payload.title !== undefined) session = yield* sessions.rename(path.sessionId, payload.title)
+            if (payload.archived !== undefined) session = yield* sessions.setArchived(path.sessionId, payload.archived)
+            return session
+          }))
+        )
+      )
+      .handle("deleteSession", ({ path }) => access("projects", "deleteSession")(path, () => inProject(path.projectId)(orchestrator.deleteSession(path.sessionId))))
   })
 )
 
-/** Thin REST handlers for auth, keys, users and projects: the same service calls as the RPC handlers. */
+/** Thin REST handlers for auth, keys, users, projects and their sessions: the same service calls as the RPC handlers. */
 export const CoreApiHandlers = Layer.mergeAll(AuthHandlers, KeysHandlers, UsersHandlers, ProjectsHandlers)

@@ -6,12 +6,14 @@ import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { ProjectRpcs } from "../../domain/rpc/ProjectRpcs.js"
 import { UserRpcs } from "../../domain/rpc/UserRpcs.js"
 import { EventBus } from "../../events/EventBus.js"
+import { Orchestrator } from "../../orchestrator/Orchestrator.js"
 import { Projects } from "../../project/Projects.js"
 
 /** Thin RPC handlers: each reads the caller and calls one service method. */
 const ProjectHandlers = ProjectRpcs.toLayer(
   Effect.gen(function* () {
     const projects = yield* Projects
+    const orchestrator = yield* Orchestrator
     const as = <A, E, R>(f: (caller: CurrentPrincipal["Type"]) => Effect.Effect<A, E, R>) => Effect.flatMap(CurrentPrincipal, f)
     return ProjectRpcs.of({
       "project.create": (input) => as((c) => projects.create(c, input)),
@@ -19,7 +21,9 @@ const ProjectHandlers = ProjectRpcs.toLayer(
       "project.get": ({ projectId }) => as((c) => projects.get(c, projectId)),
       "project.members": ({ projectId }) => projects.members(projectId),
       "project.addMember": ({ execute, projectId, role, user }) => as((c) => projects.addMember(c, projectId, user, role, execute)),
-      "project.removeMember": ({ projectId, user }) => as((c) => projects.removeMember(c, projectId, user))
+      "project.removeMember": ({ projectId, user }) => as((c) => projects.removeMember(c, projectId, user)),
+      "project.update": ({ description, name, projectId }) => as((c) => projects.update(c, projectId, { name, description })),
+      "project.delete": ({ confirm, projectId }) => as((c) => projects.remove(c, projectId, confirm, orchestrator.stopProject(projectId)))
     })
   })
 )
@@ -44,7 +48,11 @@ const EventHandlers = EventRpcs.toLayer(
   Effect.gen(function* () {
     const bus = yield* EventBus
     return EventRpcs.of({
-      "events.subscribe": ({ projectId }) => Stream.unwrapScoped(bus.subscribeProject(projectId))
+      // A deleted project's subscriptions end after its ProjectDeleted event.
+      "events.subscribe": ({ projectId }) =>
+        Stream.unwrapScoped(bus.subscribeProject(projectId)).pipe(
+          Stream.takeUntil((item) => item._tag === "Event" && item.event.event._tag === "ProjectDeleted")
+        )
     })
   })
 )

@@ -17,7 +17,7 @@ export const SessionHandlers = SessionRpcs.toLayer(
     const inProject = dbs.withProject
     return SessionRpcs.of({
       "session.create": ({ agent, model, projectId, title }) => inProject(projectId)(orchestrator.createSession({ title, agent, model })),
-      "session.list": ({ parentId, projectId }) => inProject(projectId)(sessions.list(parentId)),
+      "session.list": ({ includeArchived, parentId, projectId }) => inProject(projectId)(sessions.list(parentId, includeArchived ?? false)),
       "session.get": ({ projectId, sessionId }) => inProject(projectId)(sessions.history(sessionId)),
       "session.prompt": ({ mode, projectId, sessionId, text }) =>
         Effect.flatMap(CurrentPrincipal, (caller) => inProject(projectId)(orchestrator.prompt(caller, sessionId, text, mode))),
@@ -25,7 +25,10 @@ export const SessionHandlers = SessionRpcs.toLayer(
         inProject(projectId)(Effect.map(orchestrator.cancel(sessionId, clearQueue ?? false), (cancelled) => ({ cancelled }))),
       "session.queue": ({ projectId, sessionId }) => inProject(projectId)(sessions.queue(sessionId)),
       "session.dequeue": ({ projectId, promptId, sessionId }) => inProject(projectId)(sessions.dequeue(sessionId, promptId)),
-      "session.totals": ({ projectId, sessionId }) => inProject(projectId)(sessions.totals(sessionId))
+      "session.totals": ({ projectId, sessionId }) => inProject(projectId)(sessions.totals(sessionId)),
+      "session.rename": ({ projectId, sessionId, title }) => inProject(projectId)(sessions.rename(sessionId, title)),
+      "session.archive": ({ archived, projectId, sessionId }) => inProject(projectId)(sessions.setArchived(sessionId, archived ?? true)),
+      "session.delete": ({ projectId, sessionId }) => inProject(projectId)(orchestrator.deleteSession(sessionId))
     })
   })
 )

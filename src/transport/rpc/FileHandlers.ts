@@ -1,0 +1,91 @@
+import { Effect, Layer } from "effect"
+import type { Principal } from "../../domain/Auth.js"
+import { InvalidInput } from "../../domain/Errors.js"
+import { PathRefused, type UserAuthor } from "../../domain/File.js"
+import type { ProjectId } from "../../domain/Ids.js"
+import { confinePath, decodeContent, encodeContent, FileContent, FileRpcs } from "../../domain/rpc/FileRpcs.js"
+import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
+import { SessionRevertRpcs } from "../../domain/rpc/SessionRpcs.js"
+import { FileService } from "../../files/FileService.js"
+import { Projects } from "../../project/Projects.js"
+import { ProjectDb } from "../../storage/ProjectDb.js"
+
+/** A client's path in workspace-relative form, or PathRefused (see `confinePath`). */
+export const confined = (path: string, options: { readonly root?: boolean } = {}) => {
+  const checked = confinePath(path)
+  if (checked._tag === "Refused") return Effect.fail(new PathRefused({ path, reason: checked.reason }))
+  if (checked.path === "" && options.root !== true) return Effect.fail(new PathRefused({ path, reason: "the path names the workspace itself, not a file" }))
+  return Effect.succeed(checked.path)
+}
+
+/** Who a write through the hub is recorded as: the calling user (the owner, for an API key). */
+export const authorOf = (caller: Principal): UserAuthor => ({ kind: "user", userId: caller.userId })
+
+/**
+ * Thin handlers of `file.*` and `session.revert`. The auth middleware has checked the caller's
+ * role and opened the project's database scope (`inProject` states it in the types); each handler
+ * confines the path, finds the project's workspace and calls one FileService method.
+ */
+const Files = FileRpcs.toLayer(
+  Effect.gen(function* () {
+    const files = yield* FileService
+    const projects = yield* Projects
+    const dbs = yield* ProjectDb
+    /** Runs `f` with the caller and the project's workspace, inside the project's database scope. */
+    const inWorkspace = <A, E, R>(projectId: ProjectId, f: (workspace: string, caller: Principal) => Effect.Effect<A, E, R>) =>
+      Effect.flatMap(CurrentPrincipal, (caller) =>
+        dbs.withProject(projectId)(Effect.flatMap(projects.get(caller, projectId), (project) => f(project.workspace, caller)))
+      )
+    return FileRpcs.of({
+      "file.list": ({ dir, projectId }) =>
+        inWorkspace(projectId, (workspace) => Effect.flatMap(confined(dir ?? "", { root: true }), (d) => files.list({ workspace, dir: d === "" ? undefined : d }))),
+      "file.read": ({ encoding, path, projectId, version }) =>
+        inWorkspace(projectId, (workspace) =>
+          Effect.gen(function* () {
+            const relative = yield* confined(path)
+            const read = yield* files.read({ workspace, path: relative, version })
+            return FileContent.make({ path: relative, version: read.version, size: read.content.byteLength, ...encodeContent(read.content, encoding) })
+          })
+        ),
+      "file.write": ({ content, encoding, expectedVersion, path, projectId }) =>
+        inWorkspace(projectId, (workspace, caller) =>
+          Effect.gen(function* () {
+            const relative = yield* confined(path)
+            const bytes = decodeContent(content, encoding)
+            if (bytes === undefined) return yield* new InvalidInput({ reason: "content is not valid base64" })
+            return yield* files.write({ workspace, path: relative, content: bytes, author: authorOf(caller), expectedVersion })
+          })
+        ),
+      "file.history": ({ cursor, limit, path, projectId }) =>
+        dbs.withProject(projectId)(Effect.flatMap(confined(path), (relative) => files.history({ path: relative, cursor, limit }))),
+      "file.diff": ({ from, path, projectId, to }) =>
+        dbs.withProject(projectId)(Effect.flatMap(confined(path), (relative) => files.diff({ path: relative, from, to }))),
+      "file.snapshot": ({ label, projectId }) =>
+        Effect.flatMap(CurrentPrincipal, (caller) => dbs.withProject(projectId)(files.snapshot({ label, author: authorOf(caller) }))),
+      "file.snapshots": ({ projectId }) => dbs.withProject(projectId)(files.snapshots()),
+      "file.restore": ({ force, projectId, snapshotId }) =>
+        inWorkspace(projectId, (workspace, caller) => files.restore({ workspace, snapshotId, author: authorOf(caller), force })),
+      "file.locks": ({ projectId }) => dbs.withProject(projectId)(files.locks())
+    })
+  })
+)
+
+const Revert = SessionRevertRpcs.toLayer(
+  Effect.gen(function* () {
+    const files = yield* FileService
+    const projects = yield* Projects
+    const dbs = yield* ProjectDb
+    return SessionRevertRpcs.of({
+      "session.revert": ({ force, projectId, sessionId, toMessageId }) =>
+        Effect.flatMap(CurrentPrincipal, (caller) =>
+          dbs.withProject(projectId)(
+            Effect.flatMap(projects.get(caller, projectId), (project) =>
+              files.revertSession({ workspace: project.workspace, sessionId, toMessageId, author: authorOf(caller), force })
+            )
+          )
+        )
+    })
+  })
+)
+
+export const FileHandlers = Layer.mergeAll(Files, Revert)

@@ -11,9 +11,11 @@ import { Users } from "./auth/Users.js"
 import { ServerConfig } from "./config/ServerConfig.js"
 import { EventBus } from "./events/EventBus.js"
 import { FileService } from "./files/FileService.js"
+import { Inbox } from "./inbox/Inbox.js"
 import { KirosuAdapter } from "./kirosu/KirosuAdapter.js"
 import { KirosuServer } from "./kirosu/KirosuServer.js"
 import { Permission } from "./permission/Permission.js"
+import { Presence } from "./presence/Presence.js"
 import { ProjectAccess } from "./project/ProjectAccess.js"
 import { Projects } from "./project/Projects.js"
 import { QueueLive } from "./queue/QueueLive.js"
@@ -42,7 +44,9 @@ export const ServicesLive = Layer.mergeAll(
   ToolRegistry.Default,
   Session.Default,
   Orchestrator.Default,
-  TaskAccess.Default
+  TaskAccess.Default,
+  Presence.Default,
+  Inbox.Default
 ).pipe(
   // Provided (not merged) so that the orchestrator and the tools find it when they are built.
   Layer.provideMerge(FileService.Default),

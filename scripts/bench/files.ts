@@ -11,7 +11,7 @@
  *   npm run bench -- files [--versions 1000] [--size 1048576] [--history 10000] [--page 50]
  */
 import { NodeContext } from "@effect/platform-node"
-import { HttpServer, SocketServer } from "@effect/platform"
+import { SocketServer } from "@effect/platform"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import * as crypto from "node:crypto"
@@ -20,7 +20,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { HubLayer } from "../../src/AppLayer.js"
 import { makeHubClient } from "../../src/client/HubClient.js"
-import { ServerConfig } from "../../src/config/ServerConfig.js"
+import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
 import type { FileAuthor } from "../../src/domain/File.js"
 import type { UserId } from "../../src/domain/Ids.js"
 import { FileService } from "../../src/files/FileService.js"
@@ -58,18 +58,32 @@ const edit = (i: number) => {
   return new Uint8Array(copy)
 }
 
+/** A whole hub in this process with its data in a fresh directory under `dataDir`, and one project. */
+const openHub = (retention: Partial<ServerConfigShape>) =>
+  Effect.gen(function* () {
+    const dir = fs.mkdtempSync(path.join(dataDir, "hub-"))
+    const config = ServerConfig.layerWith({
+      dataDir: dir,
+      port: 0,
+      tcpPort: 0,
+      fileQuotaBytes: 64 * 1024 * 1024 * 1024,
+      fileMaxBytes: Math.max(size, 1024) * 2,
+      ...retention
+    })
+    const context = yield* Layer.build(HubLayer.pipe(Layer.provide(config), Layer.provide(NodeContext.layer)))
+    const tcpPort = (Context.get(context, SocketServer.SocketServer).address as SocketServer.TcpAddress).port
+    const adminKey = fs.readFileSync(path.join(dir, "admin.key"), "utf8").trim()
+    const client = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, adminKey)
+    const me = yield* client.user.whoami()
+    const project = yield* client.project.create({ name: "bench" })
+    const author: FileAuthor = { kind: "user", userId: me.userId as UserId }
+    return { dir, client, project, author, keep: (yield* Effect.provide(ServerConfig, config)).fileKeepVersions, files: Context.get(context, FileService), inProject: Context.get(context, ProjectDb).withProject(project.id) }
+  })
+
 const program = Effect.gen(function* () {
-  const config = ServerConfig.layerWith({ dataDir, port: 0, tcpPort: 0, fileQuotaBytes: 64 * 1024 * 1024 * 1024, fileMaxBytes: Math.max(size, 1024) * 2 })
-  const context = yield* Layer.build(HubLayer.pipe(Layer.provide(config), Layer.provide(NodeContext.layer)))
-  const tcpPort = (Context.get(context, SocketServer.SocketServer).address as SocketServer.TcpAddress).port
-  void (Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress)
-  const adminKey = fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()
-  const client = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, adminKey)
-  const me = yield* client.user.whoami()
-  const project = yield* client.project.create({ name: "bench" })
-  const files = Context.get(context, FileService)
-  const inProject = Context.get(context, ProjectDb).withProject(project.id)
-  const author: FileAuthor = { kind: "user", userId: me.userId as UserId }
+  // The storage run keeps the default retention; the history run keeps every version it writes.
+  const { dir, project, author, keep, files, inProject } = yield* openHub({})
+  console.log(`retention: fileKeepVersions=${keep} (the default) for the storage run`)
 
   // 1. Storage of many small edits of one large file.
   console.log(`storage: ${versions} versions of one ${mb(size)} file, a 16-byte edit each`)
@@ -78,7 +92,7 @@ const program = Effect.gen(function* () {
     yield* inProject(files.write({ workspace: project.workspace, path: "big.txt", content: edit(i), author }))
   }
   const serviceSeconds = (performance.now() - started) / 1000
-  const blobs = dirBytes(path.join(projectDir(dataDir, project.id), "blobs"))
+  const blobs = dirBytes(path.join(projectDir(dir, project.id), "blobs"))
   const naive = versions * size
   console.log(`  FileService.write                  ${serviceSeconds.toFixed(2)} s (${(serviceSeconds * 1000 / versions).toFixed(2)} ms per write)`)
   console.log(`  blobs stored                       ${mb(blobs)} (${blobs} bytes) vs naive ${mb(naive)}: ${(blobs / naive * 100).toFixed(1)}% of naive`)
@@ -91,10 +105,11 @@ const program = Effect.gen(function* () {
   fs.rmSync(rawDir, { recursive: true, force: true })
 
   // 2. History paging of a path with many versions.
+  const history = yield* openHub({ fileKeepVersions: historyVersions * 2 })
   console.log(`history: one path with ${historyVersions} versions, pages of ${pageSize}`)
   started = performance.now()
   for (let i = 0; i < historyVersions; i++) {
-    yield* inProject(files.write({ workspace: project.workspace, path: "log.txt", content: new Uint8Array(Buffer.from(`line ${i}\n`)), author }))
+    yield* history.inProject(history.files.write({ workspace: history.project.workspace, path: "log.txt", content: new Uint8Array(Buffer.from(`line ${i}\n`)), author: history.author }))
   }
   const buildSeconds = (performance.now() - started) / 1000
   console.log(`  built with FileService.write       ${buildSeconds.toFixed(2)} s (${Math.round(historyVersions / buildSeconds)} writes/s)`)
@@ -104,7 +119,7 @@ const program = Effect.gen(function* () {
   let seen = 0
   do {
     const t = performance.now()
-    const page: { readonly versions: ReadonlyArray<unknown>; readonly next: number | null } = yield* inProject(files.history({ path: "log.txt", cursor, limit: pageSize }))
+    const page: { readonly versions: ReadonlyArray<unknown>; readonly next: number | null } = yield* history.inProject(history.files.history({ path: "log.txt", cursor, limit: pageSize }))
     viaService.push(performance.now() - t)
     seen += page.versions.length
     cursor = page.next ?? undefined
@@ -115,12 +130,12 @@ const program = Effect.gen(function* () {
   cursor = undefined
   do {
     const t = performance.now()
-    const page: { readonly next: number | null } = yield* client.file.history({ projectId: project.id, path: "log.txt", limit: pageSize, ...(cursor === undefined ? {} : { cursor }) })
+    const page: { readonly next: number | null } = yield* history.client.file.history({ projectId: history.project.id, path: "log.txt", limit: pageSize, ...(cursor === undefined ? {} : { cursor }) })
     viaRpc.push(performance.now() - t)
     cursor = page.next ?? undefined
   } while (cursor !== undefined)
 
-  const db = new Database(path.join(projectDir(dataDir, project.id), "project.db"), { readonly: true })
+  const db = new Database(path.join(projectDir(history.dir, history.project.id), "project.db"), { readonly: true })
   const first = db.prepare("SELECT * FROM file_versions WHERE path = ? ORDER BY id DESC LIMIT ?")
   const next = db.prepare("SELECT * FROM file_versions WHERE path = ? AND id < ? ORDER BY id DESC LIMIT ?")
   const viaSqlite: Array<number> = []

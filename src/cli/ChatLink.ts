@@ -8,7 +8,8 @@ import { CliError } from "./ClientOptions.js"
 /**
  * The chat's connection to the hub, which survives the hub: when the event stream ends or fails
  * (or a call fails in transport), `reconnect` opens a new connection with capped exponential
- * backoff, subscribes again, and gives up after `reconnectTimeout`.
+ * backoff, subscribes again from the last event it saw (so nothing is missed), and gives up after
+ * `reconnectTimeout`.
  */
 
 /** What the connection feeds the chat; `lost` carries the connection it came from, so a stale one is ignored. */
@@ -62,19 +63,50 @@ export const makeChatLink = (options: ChatLinkOptions) =>
     let current = yield* open
     let generation = 0
 
-    /** Forks the project's event stream into the chat and waits until it is live. */
+    /** The last seq of the watched project the chat was sent: where a new subscription resumes. */
+    let lastSeq: number | undefined
+
+    /**
+     * Forks the project's event stream into the chat and waits until it is live. It resumes after
+     * `lastSeq` (a reconnect misses nothing the hub still logs); after `Lagged` it subscribes again
+     * on the same connection from there. `Reset` (the events after `lastSeq` were pruned) reaches
+     * the chat as `lagged`, which re-reads the session.
+     */
     const subscribe = (client: HubRpcClient, scope: Scope.Scope, gen: number, projectId: ProjectId) =>
       Effect.gen(function* () {
         const ready = yield* Deferred.make<void, SubscribeError | StreamEnded>()
         let live = false
-        yield* client.events.subscribe({ projectId }).pipe(
-          Stream.runForEach((item) => {
-            if (item._tag === "Ready") {
-              live = true
-              return Deferred.succeed(ready, undefined)
-            }
-            return options.deliver(item._tag === "Lagged" ? { _tag: "lagged", missed: item.missed } : { _tag: "event", event: item.event })
-          }),
+        let lagged = false
+        const once = Effect.suspend(() => {
+          lagged = false
+          return client.events.subscribe({ projectId, ...(lastSeq === undefined ? {} : { since: lastSeq }) }).pipe(
+            Stream.runForEach((item) => {
+              switch (item._tag) {
+                case "Ready":
+                  live = true
+                  lastSeq = item.seq
+                  return Deferred.succeed(ready, undefined)
+                // who else is connected is not shown in the chat
+                case "Presence":
+                  return Effect.void
+                case "Lagged":
+                  lagged = true
+                  lastSeq = item.lastSeq
+                  return Effect.void
+                case "Reset": {
+                  const missed = item.oldestSeq - 1 - (lastSeq ?? 0)
+                  lastSeq = item.oldestSeq - 1
+                  return options.deliver({ _tag: "lagged", missed })
+                }
+                case "Event":
+                  lastSeq = item.event.seq
+                  return options.deliver({ _tag: "event", event: item.event })
+              }
+            })
+          )
+        })
+        yield* once.pipe(
+          Effect.repeat({ while: () => lagged }),
           Effect.onExit((exit) => {
             if (Exit.isInterrupted(exit)) return Effect.void
             const failed = Exit.isFailure(exit)
@@ -90,8 +122,9 @@ export const makeChatLink = (options: ChatLinkOptions) =>
 
     let watched: ProjectId | undefined
 
-    /** Subscribes to the project's events on the current connection. */
+    /** Subscribes to the project's events on the current connection (live from now). */
     const watch = (projectId: ProjectId) => {
+      if (watched !== projectId) lastSeq = undefined
       watched = projectId
       return subscribe(current.client, current.scope, generation, projectId)
     }

@@ -99,22 +99,36 @@ export const makeChatLoop = (ctx: ChatContext) => {
         Effect.catchAll((e) => write({ stdout: "", stderr: `permission reply failed: ${e._tag}\n` }))
       )
 
-  /** The next typed line, keeping events that arrive meanwhile for later; none at end of input or on Ctrl-C. */
-  const readAnswer = Effect.gen(function* () {
-    const held: Array<Input> = []
-    while (true) {
-      const input = typed.shift() ?? (yield* next)
-      if (input._tag === "event" || input._tag === "lagged" || input._tag === "lost") {
-        held.push(input)
-        continue
+  /**
+   * The next typed line, keeping events that arrive meanwhile for later; none at end of input or on
+   * Ctrl-C. `settled` when the request was answered elsewhere or expired while the question waited.
+   */
+  const readAnswer = (request: PermissionRequest) =>
+    Effect.gen(function* () {
+      const held: Array<Input> = []
+      while (true) {
+        const input = typed.shift() ?? (yield* next)
+        if (input._tag === "event" || input._tag === "lagged" || input._tag === "lost") {
+          held.push(input)
+          const body = input._tag === "event" ? input.event.event : undefined
+          if (body?._tag === "PermissionReplied" && body.requestId === request.id) {
+            stash.unshift(...held)
+            return { _tag: "settled", status: body.status } as const
+          }
+          continue
+        }
+        stash.unshift(...held)
+        return { _tag: "typed", text: input._tag === "line" ? Option.some(input.text.trim().toLowerCase()) : Option.none<string>() } as const
       }
-      stash.unshift(...held)
-      return input._tag === "line" ? Option.some(input.text.trim().toLowerCase()) : Option.none<string>()
-    }
-  })
+    })
+
+  /** Requests already put to the user: one also comes back as a replayed event after a reconnect. */
+  const asked = new Set<string>()
 
   const answerPermission = (request: PermissionRequest) =>
     Effect.gen(function* () {
+      if (asked.has(request.id)) return
+      asked.add(request.id)
       yield* write(ctx.renderer.newline())
       if (ctx.autoApprove) {
         yield* write({ stdout: "", stderr: `✓ allowed: ${request.title} (--yes)\n` })
@@ -125,8 +139,12 @@ export const makeChatLoop = (ctx: ChatContext) => {
         return yield* reply(request, "reject", "the user could not be asked for permission")
       }
       yield* ctx.ask(`? ${request.tool}: ${request.title} — allow? [y]es / [n]o / [a]lways: `)
-      const answer = yield* readAnswer
-      const choice: PermissionReply = Option.match(answer, {
+      const answer = yield* readAnswer(request)
+      if (answer._tag === "settled") {
+        const why = answer.status === "expired" ? "it expired (its turn ended)" : "it was answered elsewhere"
+        return yield* write({ stdout: "", stderr: `\n(no longer asking about ${request.title}: ${why})\n` })
+      }
+      const choice: PermissionReply = Option.match(answer.text, {
         onNone: () => "reject",
         onSome: (a) => (a === "y" || a === "yes" ? "once" : a === "a" || a === "always" ? "always" : "reject")
       })

@@ -2,11 +2,14 @@ import { Command } from "@effect/cli"
 import { serve } from "./Serve.js"
 import { chatCommand } from "./Chat.js"
 import { filesCommand, revertCommand } from "./FileCommands.js"
+import { inboxCommand } from "./InboxCommands.js"
 import { memberCommand, projectCommand } from "./ProjectCommands.js"
 import { sessionCommand } from "./SessionCommands.js"
 import { keyCommand, userCommand, whoamiCommand } from "./UserCommands.js"
 import { mapCommand } from "./MapCommand.js"
+import { mcpCommand } from "./Mcp.js"
 import { taskCommands } from "./TaskCommands.js"
+import { topCommand } from "./Top.js"
 import { upCommand } from "./Up.js"
 import { workerCommand } from "./Worker.js"
 import { workersCommand } from "./WorkersCommand.js"
@@ -27,8 +30,11 @@ const kiris = Command.make("kiris").pipe(
     upCommand,
     workerCommand,
     ...taskCommands,
+    inboxCommand,
     workersCommand,
-    mapCommand
+    topCommand,
+    mapCommand,
+    mcpCommand
   ])
 )
 

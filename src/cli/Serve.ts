@@ -5,6 +5,7 @@ import { configProvider } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { KirosuServer } from "../kirosu/KirosuServer.js"
 import { CommandFailed } from "./ClientOptions.js"
+import { logFormatOptions, withConfiguredLogFormat } from "./LogFormatOption.js"
 
 export const hubOptions = {
   dataDir: Options.directory("data-dir").pipe(Options.withDescription("Data directory (default ./.kiris)"), Options.optional),
@@ -58,7 +59,7 @@ export const runHub = (flags: Record<string, string | undefined>) =>
     Effect.flatMap(reportStartFailure(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer)))), (context) =>
       Context.get(context, KirosuServer).stopRequested
     )
-  ).pipe(Effect.withConfigProvider(configProvider(flags)))
+  ).pipe(withConfiguredLogFormat, Effect.withConfigProvider(configProvider(flags)))
 
 /** The innermost readable reason of a start-up failure (e.g. `listen EADDRINUSE: address already in use 127.0.0.1:7421`). */
 const startError = (e: unknown): string => {
@@ -80,6 +81,6 @@ export const reportStartFailure = <A, E, R>(build: Effect.Effect<A, E, R>): Effe
     )
   )
 
-export const serve = Command.make("serve", { ...hubOptions, ...kirosuOptions, ...opsOptions }, (o) => runHub(hubFlags(o))).pipe(
+export const serve = Command.make("serve", { ...hubOptions, ...kirosuOptions, ...opsOptions, ...logFormatOptions }, (o) => runHub(hubFlags(o))).pipe(
   Command.withDescription("Run the hub: HTTP + WebSocket RPC, REST API, and the TCP NDJSON RPC port")
 )

@@ -21,6 +21,16 @@ import { formatFields, formatJson, formatTable, formatTime } from "./Table.js"
 /** The swarm queue from the command line: enqueue, list, inspect, wait for, cancel and retry tasks. */
 
 export const enqueueKinds = ["chat", "cli", "shell", "python", "noop"] as const
+/** `kiris enqueue` also makes human tasks: they wait in the inbox for someone to approve or reject them. */
+const enqueueOneKinds = [...enqueueKinds, "human"] as const
+
+/** A human task's payload: what is asked (`title`) and, optionally, more about it (`detail`). */
+const humanPayload = (text: Option.Option<string>, title: Option.Option<string>, detail: Option.Option<string>) =>
+  Effect.gen(function* () {
+    const asked = Option.orElse(title, () => text).pipe(Option.map((t) => t.trim()), Option.filter((t) => t !== ""))
+    if (Option.isNone(asked)) return yield* new CliError({ message: "a human task needs --title (what is asked)" })
+    return { title: asked.value, ...(Option.isSome(detail) ? { detail: detail.value } : {}) }
+  })
 
 const taskIdArg = Args.text({ name: "task-id" }).pipe(Args.withDescription("Task id (tsk_…)"), Args.map((id) => id as TaskId))
 
@@ -62,8 +72,16 @@ const enqueue = Command.make(
     ...clientOptions,
     ...outputOptions,
     ...payloadOptions,
-    text: Args.text({ name: "prompt|command" }).pipe(Args.withDescription("The prompt (chat, cli) or command (shell, python)")),
-    kind: Options.choice("kind", enqueueKinds).pipe(Options.withDescription("What runs it"), Options.withDefault("chat" as const)),
+    text: Args.text({ name: "prompt|command" }).pipe(
+      Args.withDescription("The prompt (chat, cli) or command (shell, python); for a human task, its title when --title is not given"),
+      Args.optional
+    ),
+    kind: Options.choice("kind", enqueueOneKinds).pipe(
+      Options.withDescription("What runs it (human: nobody; it waits in `kiris inbox` for an approval)"),
+      Options.withDefault("chat" as const)
+    ),
+    title: Options.text("title").pipe(Options.withDescription("--kind human: what is asked, in one line"), Options.optional),
+    detail: Options.text("detail").pipe(Options.withDescription("--kind human: more about what is asked"), Options.optional),
     priority: Options.integer("priority").pipe(Options.withDescription("Higher runs first"), Options.withDefault(0)),
     after: Options.text("after").pipe(Options.withDescription("Not before: a delay (30s, 5m, 2h) or an ISO time"), Options.optional),
     dependsOn: Options.text("depends-on").pipe(Options.withDescription("Run after this task (repeatable)"), Options.repeated),
@@ -92,8 +110,14 @@ const enqueue = Command.make(
         if (Option.isSome(o.concurrencyLimit) && o.concurrencyLimit.value < 1) {
           return yield* new CliError({ message: "--concurrency-limit must be at least 1" })
         }
+        if (o.kind !== "human" && (Option.isSome(o.title) || Option.isSome(o.detail))) {
+          return yield* new CliError({ message: "--title and --detail are for --kind human" })
+        }
+        if (o.kind !== "human" && Option.isNone(o.text)) {
+          return yield* new CliError({ message: `a ${o.kind} task needs a ${o.kind === "shell" || o.kind === "python" ? "command" : "prompt"}` })
+        }
         const projectId = yield* resolveProject(client, o.project)
-        const payload = yield* buildPayload(o.kind, o.text, o)
+        const payload = o.kind === "human" ? yield* humanPayload(o.text, o.title, o.detail) : yield* buildPayload(o.kind, Option.getOrElse(o.text, () => ""), o)
         const runAfter = Option.isSome(o.after) ? yield* parseAfter(o.after.value) : undefined
         const task = yield* client.task.enqueue({
           projectId,
@@ -250,6 +274,7 @@ const stats = Command.make(
           formatFields([
             ["waiting", String(s.waiting)],
             ["queued", String(s.queued)],
+            ["input required", String(s.input_required)],
             ["running", String(s.leased)],
             ["done", String(s.done)],
             ["failed", String(s.failed)],

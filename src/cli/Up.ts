@@ -13,6 +13,8 @@ import { makeHubClient } from "../client/HubClient.js"
 import { configProvider } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import type { TaskStats } from "../domain/Task.js"
+import { type LogFormat, withLogFormat } from "../runtime/Logging.js"
+import { logFormatOptions, resolveLogFormat } from "./LogFormatOption.js"
 import { hubFlags, hubOptions, reportStartFailure } from "./Serve.js"
 import { WORKER_KEY_FILE } from "./Worker.js"
 
@@ -27,7 +29,8 @@ const upOptions = {
   ...hubOptions,
   workers: Options.integer("workers").pipe(Options.withDescription("Local worker processes"), Options.withDefault(2)),
   concurrency: Options.integer("concurrency").pipe(Options.withDescription("Tasks each worker runs at once"), Options.withDefault(4)),
-  trustShell: Options.boolean("trust-shell").pipe(Options.withDescription("Let the local workers run shell and python tasks (arbitrary code)"))
+  trustShell: Options.boolean("trust-shell").pipe(Options.withDescription("Let the local workers run shell and python tasks (arbitrary code)")),
+  ...logFormatOptions
 }
 
 /** The key the local workers use: created once, kept in the data dir (mode 0600), re-created if revoked. */
@@ -60,7 +63,7 @@ interface WorkerProcess {
  * One worker child, kept running: restarted with a growing delay when it dies (exits non-zero or by
  * a signal); one that exits 0 (drained with `kiris workers drain`, or stopped with SIGTERM) is not.
  */
-const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, logFile: string | undefined) => {
+const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, logFile: string | undefined, format: LogFormat) => {
   const name = `worker-${index}`
   const start = Effect.gen(function* () {
     const exited = yield* Deferred.make<number | null>()
@@ -75,7 +78,8 @@ const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.Proce
     child.on("exit", (code) => Deferred.unsafeDone(exited, Exit.succeed(code)))
     child.on("error", () => Deferred.unsafeDone(exited, Exit.succeed(null)))
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(`[${name}] ${line}\n`))
+      // JSON lines pass unchanged, so that the output stays one JSON object per line
+      if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(format === "json" ? `${line}\n` : `[${name}] ${line}\n`))
     }
     return { child, exited } satisfies WorkerProcess
   })
@@ -102,7 +106,7 @@ const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.Proce
 }
 
 const statusLine = (s: TaskStats, workers: number) =>
-  `queued ${s.queued + s.waiting} · running ${s.leased} · done ${s.done} · failed ${s.failed + s.dead} · cancelled ${s.cancelled} · workers ${s.workers}/${workers}`
+  `queued ${s.queued + s.waiting} · input required ${s.input_required} · running ${s.leased} · done ${s.done} · failed ${s.failed + s.dead} · cancelled ${s.cancelled} · workers ${s.workers}/${workers}`
 
 /** Refreshes the status from `task.stats`: redrawn in place on a terminal, a plain line per change otherwise. */
 const showStatus = (host: string, tcpPort: number, adminKey: string, workers: number) =>
@@ -114,7 +118,8 @@ const showStatus = (host: string, tcpPort: number, adminKey: string, workers: nu
       const stats = yield* Effect.either(client.task.stats({}))
       if (stats._tag === "Right") {
         const line = statusLine(stats.right, workers)
-        if (line !== last) yield* Effect.sync(() => process.stdout.write(tty ? `\r\x1b[2K${line}` : `${line}\n`))
+        // a plain line per change goes through the Console: a JSON object in JSON mode
+        if (line !== last) yield* tty ? Effect.sync(() => process.stdout.write(`\r\x1b[2K${line}`)) : Console.log(line)
         last = line
       }
       yield* Effect.sleep(tty ? "250 millis" : "1 second")
@@ -124,9 +129,10 @@ const showStatus = (host: string, tcpPort: number, adminKey: string, workers: nu
     Effect.ensuring(Effect.sync(() => (process.stdout.isTTY ? process.stdout.write("\n") : undefined)))
   )
 
-export const upCommand = Command.make("up", upOptions, (o) =>
+type UpFlags = Command.Command.ParseConfig<typeof upOptions>
+
+const runUp = (o: UpFlags, flags: Record<string, string | undefined>, format: LogFormat) =>
   Effect.gen(function* () {
-    const flags = hubFlags({ dataDir: o.dataDir, host: o.host, port: o.port, tcpPort: o.tcpPort })
     const context = yield* Layer.build(HubLayer.pipe(Layer.provideMerge(ServerConfig.layer))).pipe(
       Effect.withConfigProvider(configProvider(flags)),
       reportStartFailure
@@ -150,7 +156,9 @@ export const upCommand = Command.make("up", upOptions, (o) =>
       "--grace-seconds",
       "10",
       "--stop-on-stdin-end",
-      ...(o.trustShell ? ["--trust-shell"] : [])
+      ...(o.trustShell ? ["--trust-shell"] : []),
+      // the workers log in the hub's format
+      ...(format === "json" ? ["--log-format", "json"] : [])
     ]
     const env = { ...process.env, KIRIS_TOKEN: key, KIRIS_HUB: hub }
     yield* Console.log(
@@ -161,7 +169,7 @@ export const upCommand = Command.make("up", upOptions, (o) =>
     // one fiber for all, so Ctrl-C stops them in parallel
     const indexes = Array.from({ length: o.workers }, (_, i) => i + 1)
     yield* Effect.forkScoped(
-      Effect.forEach(indexes, (i) => supervise(i, args, env, tty ? path.join(logDir, `worker-${i}.log`) : undefined), {
+      Effect.forEach(indexes, (i) => supervise(i, args, env, tty ? path.join(logDir, `worker-${i}.log`) : undefined, format), {
         concurrency: "unbounded",
         discard: true
       })
@@ -169,4 +177,11 @@ export const upCommand = Command.make("up", upOptions, (o) =>
     if (Option.isSome(adminKey)) yield* Effect.forkScoped(showStatus(host, tcp.port, adminKey.value, o.workers))
     return yield* Effect.never
   }).pipe(Effect.scoped)
+
+export const upCommand = Command.make("up", upOptions, (o) =>
+  Effect.gen(function* () {
+    const flags = hubFlags({ dataDir: o.dataDir, host: o.host, port: o.port, tcpPort: o.tcpPort }, { logFormat: o.logFormat })
+    const format = yield* resolveLogFormat.pipe(Effect.withConfigProvider(configProvider(flags)))
+    return yield* runUp(o, flags, format).pipe(withLogFormat(format))
+  })
 ).pipe(Command.withDescription("Run the hub and local workers in one command (the quick start)"))

@@ -11,6 +11,7 @@ import { executableKinds, Executors } from "../worker/Executors.js"
 import { runWorker } from "../worker/Worker.js"
 import { WorkerConfig } from "../worker/WorkerConfig.js"
 import { CliError, CommandFailed, resolveHub } from "./ClientOptions.js"
+import { logFormatOptions, withConfiguredLogFormat } from "./LogFormatOption.js"
 
 /** `kiris worker`: a swarm worker process connected to a hub's TCP NDJSON port. */
 
@@ -53,7 +54,8 @@ const workerOptions = {
   quiet: Options.boolean("quiet").pipe(Options.withDescription("No line per task")),
   stopOnStdinEnd: Options.boolean("stop-on-stdin-end").pipe(
     Options.withDescription("Stop (gracefully) when standard input closes, e.g. when a supervising process exits")
-  )
+  ),
+  ...logFormatOptions
 }
 
 type WorkerFlags = Command.Command.ParseConfig<typeof workerOptions>
@@ -168,7 +170,8 @@ export const runWorkerCommand = (o: WorkerFlags) =>
     yield* o.stopOnStdinEnd ? Effect.raceFirst(work, stdinEnded) : work
     yield* exitSoon
   }).pipe(
-    withWorkerConfig({ dataDir: Option.getOrUndefined(o.dataDir) }),
+    withConfiguredLogFormat,
+    withWorkerConfig({ dataDir: Option.getOrUndefined(o.dataDir), logFormat: Option.getOrUndefined(o.logFormat) }),
     Effect.catchTags({
       CliError: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed())),
       WorkerRejected: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed()))

@@ -22,6 +22,16 @@ export interface ServerConfigShape {
   readonly eventBuffer: number
   /** Per-subscriber event backlog, in estimated bytes; the oldest events beyond it are dropped (`Lagged`). */
   readonly subscriberBufferBytes: number
+  /** Logged events of a project younger than this many days are kept (replayable with `since`). */
+  readonly eventRetentionDays: number
+  /** Most logged events kept per project (the newest); older ones are pruned whatever their age. */
+  readonly eventRetentionCount: number
+  /** Streaming deltas (`PartDelta`) of finished messages are dropped from the log after this many minutes. */
+  readonly eventDeltaRetentionMinutes: number
+  /** How often project event logs are pruned. */
+  readonly eventPruneIntervalSeconds: number
+  /** Seconds between the comment lines (`: ping`) that keep an idle Server-Sent Events stream open. */
+  readonly sseHeartbeatSeconds: number
   /** Requests one connection may have open at once (streams included); more get an error reply each. */
   readonly maxInFlightPerConnection: number
   /** Reply bytes a connection may have waiting for its client to read; beyond it, the hub stops starting its requests. */
@@ -74,6 +84,20 @@ export interface ServerConfigShape {
   readonly fileLockTtl: number
   /** How long a write to a path another session has locked waits for the lock before failing `FileLocked`, in ms. */
   readonly fileLockWaitMs: number
+  /** Extra `Origin`s `/mcp` accepts besides none, localhost and the hub's own host (e.g. `https://app.example.com`). */
+  readonly mcpAllowedOrigins: ReadonlyArray<string>
+  /** An `/mcp` session without a request this long is closed. */
+  readonly mcpSessionIdleSeconds: number
+  /** Open `/mcp` sessions one user may have at once; beyond it their least recently used idle one is closed. */
+  readonly mcpMaxSessionsPerCaller: number
+  /** A present connection that neither heartbeats nor joins again for this long is dropped (`Left`, reason `timeout`). */
+  readonly presenceTimeoutSeconds: number
+  /** Projects one connection may be present in at once; more joins fail `PresenceLimit`. */
+  readonly presenceMaxPerConnection: number
+  /** How long a `presence.typing` call shows the connection as typing, unless it types again. */
+  readonly typingSeconds: number
+  /** Least time between two `Typing` broadcasts of one connection in one project; calls in between only extend the mark. */
+  readonly typingIntervalMs: number
 }
 
 const priceEntries = Config.hashMap(
@@ -117,6 +141,11 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     projectIdleSeconds: Config.integer("projectIdleSeconds").pipe(Config.withDefault(300)),
     eventBuffer: Config.integer("eventBuffer").pipe(Config.withDefault(16_384)),
     subscriberBufferBytes: Config.integer("subscriberBufferBytes").pipe(Config.withDefault(8 * 1024 * 1024)),
+    eventRetentionDays: Config.number("eventRetentionDays").pipe(Config.withDefault(7)),
+    eventRetentionCount: Config.integer("eventRetentionCount").pipe(Config.withDefault(100_000)),
+    eventDeltaRetentionMinutes: Config.number("eventDeltaRetentionMinutes").pipe(Config.withDefault(60)),
+    eventPruneIntervalSeconds: Config.number("eventPruneIntervalSeconds").pipe(Config.withDefault(600)),
+    sseHeartbeatSeconds: Config.number("sseHeartbeatSeconds").pipe(Config.withDefault(15)),
     maxInFlightPerConnection: Config.integer("maxInFlightPerConnection").pipe(Config.withDefault(64)),
     maxQueuedOutputBytes: Config.integer("maxQueuedOutputBytes").pipe(Config.withDefault(16 * 1024 * 1024)),
     maxRunningPerConnection: Config.integer("maxRunningPerConnection").pipe(Config.withDefault(4)),
@@ -147,7 +176,17 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     fileKeepVersions: Config.integer("fileKeepVersions").pipe(Config.withDefault(50)),
     fileKeepDays: Config.number("fileKeepDays").pipe(Config.withDefault(30)),
     fileLockTtl: Config.number("fileLockTtl").pipe(Config.withDefault(120)),
-    fileLockWaitMs: Config.integer("fileLockWaitMs").pipe(Config.withDefault(2000))
+    fileLockWaitMs: Config.integer("fileLockWaitMs").pipe(Config.withDefault(2000)),
+    mcpAllowedOrigins: Config.array(Config.string(), "mcpAllowedOrigins").pipe(
+      Config.withDefault([]),
+      Config.map((origins) => origins.map((o) => o.trim().replace(/\/+$/, "")).filter((o) => o !== ""))
+    ),
+    mcpSessionIdleSeconds: Config.number("mcpSessionIdleSeconds").pipe(Config.withDefault(1800)),
+    mcpMaxSessionsPerCaller: Config.integer("mcpMaxSessionsPerCaller").pipe(Config.withDefault(16)),
+    presenceTimeoutSeconds: Config.number("presenceTimeoutSeconds").pipe(Config.withDefault(30)),
+    presenceMaxPerConnection: Config.integer("presenceMaxPerConnection").pipe(Config.withDefault(32)),
+    typingSeconds: Config.number("typingSeconds").pipe(Config.withDefault(5)),
+    typingIntervalMs: Config.integer("typingIntervalMs").pipe(Config.withDefault(1000))
   })
 
   static readonly layer: Layer.Layer<ServerConfig, ConfigError> = Layer.effect(

@@ -28,7 +28,8 @@ export class Usage extends Schema.Class<Usage>("Usage")({
     })
 }
 
-export const SessionStatus = Schema.Literal("idle", "running")
+/** `input_required`: the running turn waits for an answer to a permission request (see the inbox). */
+export const SessionStatus = Schema.Literal("idle", "running", "input_required")
 export type SessionStatus = typeof SessionStatus.Type
 
 export class SessionInfo extends Schema.Class<SessionInfo>("SessionInfo")({

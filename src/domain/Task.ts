@@ -7,8 +7,10 @@ export type TaskKind = typeof TaskKind.Type
 /**
  * `waiting` (on dependencies) → `queued` → `leased` → `done` | `failed` (non-retryable, or given up
  * by the caller) | `dead` (retries exhausted) | `cancelled`. `retry` moves failed/dead back to queued.
+ * A `human` task is never queued nor leased: it is `input_required` until someone approves it
+ * (`done`) or rejects it (`failed`).
  */
-export const TaskStatus = Schema.Literal("waiting", "queued", "leased", "done", "failed", "dead", "cancelled")
+export const TaskStatus = Schema.Literal("waiting", "queued", "input_required", "leased", "done", "failed", "dead", "cancelled")
 export type TaskStatus = typeof TaskStatus.Type
 export const terminalStatuses: ReadonlyArray<TaskStatus> = ["done", "failed", "dead", "cancelled"]
 
@@ -165,12 +167,16 @@ export class Lease extends Schema.Class<Lease>("Lease")({
    */
   inputs: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
   /** The same dependencies as a list in `dependsOn` order (item index order for a reduce task). */
-  dependencies: Schema.Array(DependencyResult)
+  dependencies: Schema.Array(DependencyResult),
+  /** W3C trace context of the lease, when the hub traces (OpenTelemetry): the worker's run continues it. */
+  traceparent: Schema.optional(Schema.String)
 }) {}
 
 export class TaskStats extends Schema.Class<TaskStats>("TaskStats")({
   waiting: Schema.Number,
   queued: Schema.Number,
+  /** Human tasks waiting for an answer. */
+  input_required: Schema.optionalWith(Schema.Number, { default: () => 0 }),
   leased: Schema.Number,
   done: Schema.Number,
   failed: Schema.Number,

@@ -167,6 +167,7 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
               prevId: latest?.version.id ?? null,
               mtimeMs
             })
+            yield* retention.afterWrite(p.relative)
             return rec.version
           })
         )

@@ -211,9 +211,25 @@ export class FilesRepo extends Effect.Service<FilesRepo>()("kiris/FilesRepo", {
         sql<{ readonly id: number }>`SELECT id FROM (
             SELECT id, created_at, ROW_NUMBER() OVER (PARTITION BY path ORDER BY id DESC) AS rn FROM file_versions
           ) ranked
-          WHERE rn > ${keep} AND created_at < ${cutoff}
+          WHERE rn > 1 AND (rn > ${keep} OR created_at < ${cutoff})
             AND NOT EXISTS (SELECT 1 FROM file_snapshot_entries e WHERE e.version_id = ranked.id)`
       ).pipe(Effect.map((rows) => rows.map((r) => Number(r.id)))),
+
+    /** The same rule as `pruneCandidates`, for one path. */
+    pathPruneCandidates: (path: string, keep: number, cutoff: number) =>
+      withSql((sql) =>
+        sql<{ readonly id: number }>`SELECT id FROM (
+            SELECT id, created_at, ROW_NUMBER() OVER (ORDER BY id DESC) AS rn FROM file_versions WHERE path = ${path}
+          ) ranked
+          WHERE rn > 1 AND (rn > ${keep} OR created_at < ${cutoff})
+            AND NOT EXISTS (SELECT 1 FROM file_snapshot_entries e WHERE e.version_id = ranked.id)`
+      ).pipe(Effect.map((rows) => rows.map((r) => Number(r.id)))),
+
+    /** How many versions a path has. */
+    versionCount: (path: string) =>
+      withSql((sql) => sql<{ readonly n: number }>`SELECT count(*) AS n FROM file_versions WHERE path = ${path}`).pipe(
+        Effect.map((rows) => Number(rows[0]?.n ?? 0))
+      ),
 
     /** Ids written in each session's latest writing turn, and the versions those followed. */
     latestTurnVersions: withSql((sql) =>

@@ -114,7 +114,7 @@ export class KirosuAdapter extends Effect.Service<KirosuAdapter>()("kiris/Kirosu
       const [counts, done] = yield* Effect.all([queue.stats([projectId]), queue.doneSummary([projectId], Date.now() - 3_600_000)])
       return toKirosuStats({
         counts: {
-          queued: counts.waiting + counts.queued,
+          queued: counts.waiting + counts.queued + counts.input_required,
           leased: counts.leased,
           done: counts.done,
           failed: counts.failed + counts.dead + counts.cancelled

@@ -120,11 +120,12 @@ export const describeParamError = (error: ParseResult.ParseError): string => {
 
 // == tasks
 
-/** Kiris statuses shown as Kirosu's four: waiting→queued, dead and cancelled→failed. */
+/** Kiris statuses shown as Kirosu's four: waiting and input_required (a human task)→queued, dead and cancelled→failed. */
 export const kirosuStatus = (status: TaskStatus): KirosuStatus => {
   switch (status) {
     case "waiting":
     case "queued":
+    case "input_required":
       return "queued"
     case "leased":
       return "leased"
@@ -141,7 +142,7 @@ export const kirosuStatus = (status: TaskStatus): KirosuStatus => {
 export const kirisStatuses = (status: string): ReadonlyArray<TaskStatus> => {
   switch (status.trim().toLowerCase()) {
     case "queued":
-      return ["waiting", "queued"]
+      return ["waiting", "queued", "input_required"]
     case "leased":
       return ["leased"]
     case "done":

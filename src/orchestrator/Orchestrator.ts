@@ -215,15 +215,12 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       )
     })
 
-    /**
-     * Starts a turn on an idle session and waits for it to end; interrupting the wait cancels the
-     * turn. Used by sub-agents, whose child sessions are new.
-     */
     /** Under the session's lock: its running turn stopped and its queue dropped; nothing will start it again. */
     const quiesce = (sessionId: SessionId) =>
       withLock(sessionId)(
         Effect.gen(function* () {
           yield* sessions.clearQueue(sessionId)
+          yield* takeSteered(sessionId)
           yield* stopTurn(sessionId)
           yield* setActive(sessionId, Option.none())
         })
@@ -248,11 +245,20 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       yield* Effect.forEach(
         all,
         (s) =>
-          withLock(s.id)(Effect.zipRight(stopTurn(s.id), setActive(s.id, Option.none()))).pipe(Effect.ensuring(Effect.sync(() => locks.delete(s.id)))),
+          withLock(s.id)(Effect.zipRight(stopTurn(s.id), setActive(s.id, Option.none()))).pipe(
+            Effect.ensuring(Effect.sync(() => {
+              locks.delete(s.id)
+              steered.delete(s.id)
+            }))
+          ),
         { discard: true }
       )
     })
 
+    /**
+     * Starts a turn on an idle session and waits for it to end; interrupting the wait cancels the
+     * turn. Used by sub-agents, whose child sessions are new.
+     */
     const runToCompletion = Effect.fn("Orchestrator.runToCompletion")(function* (caller: Principal, sessionId: SessionId, text: string) {
       const projectId = yield* CurrentProject
       const done = yield* Deferred.make<TurnOutcome>()

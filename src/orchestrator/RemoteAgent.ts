@@ -13,7 +13,7 @@ import type { SessionRepo } from "../session/SessionRepo.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import type { ToolContext } from "../tools/ToolRegistry.js"
 import { type AgentSpec, findAgent, instructionsFor } from "./Agents.js"
-import { makeTurnRecorder } from "./TurnRecorder.js"
+import { makeTurnRecorder, stepLimitError } from "./TurnRecorder.js"
 
 export interface RemoteDeps {
   readonly queue: TaskQueueShape
@@ -97,9 +97,9 @@ export const makeRemoteRunner =
         })
         .pipe(Effect.mapError((e) => `cannot enqueue the sub-agent task (session ${child.id}): ${e.message}`))
 
-      const end = (status: MessageStatus, error?: string) =>
+      const end = (status: MessageStatus, error?: string, finishReason?: string) =>
         Effect.gen(function* () {
-          const done = yield* recorder.finish(status, error)
+          const done = yield* recorder.finish(status, error, finishReason)
           yield* deps.sessions.addUsage(child.id, done.usage).pipe(Effect.ignore)
           yield* deps.sessions.setStatus(child.id, "idle")
         })
@@ -124,6 +124,11 @@ export const makeRemoteRunner =
         Effect.timeout("10 seconds"),
         Effect.ignore
       )
+      const cutShort = stepLimitError(recorder, deps.maxSteps)
+      if (cutShort !== undefined) {
+        yield* end("error", cutShort, "max-steps")
+        return yield* Effect.fail(`remote sub-agent (session ${child.id}) ${cutShort}`)
+      }
       yield* end("completed")
       return result.value.text
     }).pipe(Effect.scoped, Effect.withSpan("SubAgents.runRemote", { attributes: { parent: parent.sessionId, child: child.id } }))

@@ -66,6 +66,15 @@ export interface TurnRecorder {
 }
 
 /**
+ * Why a turn that ran without error still did not answer: the step limit cut its tool loop short
+ * (the model was calling tools when its last allowed step ended). Undefined when it answered.
+ */
+export const stepLimitError = (recorder: TurnRecorder, maxSteps: number): string | undefined =>
+  recorder.steps() >= maxSteps && recorder.finishReason() === "tool-calls"
+    ? `stopped after ${recorder.steps()} steps (agentMaxSteps) while the model was still calling tools`
+    : undefined
+
+/**
  * The state of one assistant message while its turn streams: its parts keyed by the stream's ids,
  * the parts changed since the last flush, and the events to publish with them. Consecutive deltas
  * of one part are merged into one event per flush.

@@ -10,14 +10,16 @@ import { EventBus } from "../events/EventBus.js"
 import { Models } from "../llm/Models.js"
 import { errorText } from "../llm/StreamParts.js"
 import { ProjectsRepo } from "../project/ProjectsRepo.js"
+import { makeStepSpans } from "../runtime/Tracing.js"
 import { Session } from "../session/Session.js"
 import { SessionRepo } from "../session/SessionRepo.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import { SubAgents } from "../tools/SubAgents.js"
 import { type ToolCallerContext, ToolRegistry } from "../tools/ToolRegistry.js"
+import { recordTurn } from "../transport/metrics/AgentMetrics.js"
 import { findAgent, instructionsFor, toolsForAgent } from "./Agents.js"
 import { toModelMessages } from "./History.js"
-import { makeTurnRecorder } from "./TurnRecorder.js"
+import { makeTurnRecorder, stepLimitError } from "./TurnRecorder.js"
 
 /** How a turn ended; `answer` is the text of its last step. */
 export interface TurnOutcome {
@@ -124,9 +126,13 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
           abortSignal: controller.signal,
           onError: () => {}
         })
+        // one `model.call` span per step of the tool loop (a child of the turn's span)
+        const steps = yield* makeStepSpans({ "gen_ai.request.model": session.model, "kiris.session_id": session.id })
         yield* Stream.fromAsyncIterable(result.fullStream, (e) => new TurnFailed({ message: errorText(e) })).pipe(
+          Stream.tap(steps.onPart),
           Stream.groupedWithin(FLUSH_PARTS, FLUSH_EVERY),
-          Stream.runForEach(apply)
+          Stream.runForEach(apply),
+          Effect.ensuring(steps.close)
         )
       }).pipe(Effect.scoped)
 
@@ -155,11 +161,12 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
           if (Exit.isSuccess(exit)) {
             if (error !== undefined) {
               status = "error"
-            } else if (recorder.steps() >= config.agentMaxSteps && recorder.finishReason() === "tool-calls") {
-              // The step limit cut the tool loop short: the model had not answered yet.
-              status = "error"
-              finishReason = "max-steps"
-              error = `stopped after ${recorder.steps()} steps (agentMaxSteps) while the model was still calling tools`
+            } else {
+              error = stepLimitError(recorder, config.agentMaxSteps)
+              if (error !== undefined) {
+                status = "error"
+                finishReason = "max-steps"
+              }
             }
           } else if (Cause.isInterruptedOnly(exit.cause)) {
             status = yield* input.interruptedAs
@@ -170,6 +177,7 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
             if (Option.isNone(failure)) yield* Effect.logError("turn crashed", exit.cause)
           }
           const done = yield* recorder.finish(status, error, finishReason)
+          recordTurn(finishReason === "max-steps" ? "max-steps" : status, input.session.model, done.usage)
           yield* sessions.addUsage(input.session.id, done.usage)
           yield* input.onDone({ messageId: message.id, status, answer: recorder.answer(), error: error ?? null })
         })

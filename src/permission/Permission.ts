@@ -5,6 +5,7 @@ import { ServerConfig } from "../config/ServerConfig.js"
 import type { Principal } from "../domain/Auth.js"
 import { Conflict, InvalidInput, NotFound } from "../domain/Errors.js"
 import type { MessageId, PermissionRequestId, ProjectId, SessionId } from "../domain/Ids.js"
+import type { SessionStatus } from "../domain/Session.js"
 import {
   PermissionExpired,
   PermissionRequest,
@@ -14,6 +15,8 @@ import {
   type SetPermissionRule
 } from "../domain/Permission.js"
 import { EventBus } from "../events/EventBus.js"
+import { permissionItem, permissionResolved } from "../inbox/InboxItems.js"
+import { SessionRepo } from "../session/SessionRepo.js"
 import { type CurrentProject, ProjectDb } from "../storage/ProjectDb.js"
 import { PermissionRepo, type Resolution } from "./PermissionRepo.js"
 import { defaultRules, evaluate, type SubjectKind } from "./Rules.js"
@@ -63,6 +66,9 @@ const defaultRuleRows = defaultRules.map((r) =>
  * for every turn) or when the hub starts again (`expireOrphans`), the request becomes `expired`
  * and `PermissionReplied` with that status is published. Answering it then fails with
  * `PermissionExpired`.
+ *
+ * While one of its turn's requests waits, a running session's status is `input_required`; it goes
+ * back to `running` once none does (answered, expired or interrupted).
  */
 export class Permission extends Effect.Service<Permission>()("kiris/Permission", {
   scoped: Effect.gen(function* () {
@@ -71,19 +77,49 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
     const dbs = yield* ProjectDb
     const config = yield* ServerConfig
     const waiters = yield* Ref.make(new Map<PermissionRequestId, Deferred.Deferred<Verdict>>())
+    const sessions = yield* SessionRepo
+    /** Requests waiting per session, to tell when a session needs input and when it no longer does. */
+    const asking = new Map<SessionId, number>()
+    const setSessionStatus = (projectId: ProjectId, sessionId: SessionId, from: SessionStatus, to: SessionStatus) =>
+      Effect.gen(function* () {
+        const session = yield* sessions.getSession(projectId, sessionId)
+        if (Option.isNone(session) || session.value.status !== from) return
+        yield* sessions.updateSession(sessionId, { status: to })
+        yield* bus.publish(projectId, { _tag: "SessionStatus", sessionId, status: to })
+      })
+    const startAsking = (projectId: ProjectId, sessionId: SessionId) =>
+      Effect.suspend(() => {
+        const n = (asking.get(sessionId) ?? 0) + 1
+        asking.set(sessionId, n)
+        return n === 1 ? setSessionStatus(projectId, sessionId, "running", "input_required") : Effect.void
+      })
+    const stopAsking = (projectId: ProjectId, sessionId: SessionId) =>
+      Effect.suspend(() => {
+        const n = (asking.get(sessionId) ?? 1) - 1
+        if (n > 0) {
+          asking.set(sessionId, n)
+          return Effect.void
+        }
+        asking.delete(sessionId)
+        return setSessionStatus(projectId, sessionId, "input_required", "running")
+      })
     const awaitAnswer = (waiter: Deferred.Deferred<Verdict>) =>
       config.permissionTimeoutSeconds > 0
         ? Effect.timeoutOption(Deferred.await(waiter), Duration.millis(config.permissionTimeoutSeconds * 1000))
         : Effect.asSome(Deferred.await(waiter))
 
     const publishReplied = (projectId: ProjectId, r: PermissionRequest) =>
-      bus.publish(projectId, {
-        _tag: "PermissionReplied",
-        requestId: r.id,
-        sessionId: r.sessionId,
-        status: r.status,
-        reply: r.reply,
-        repliedBy: r.repliedBy
+      Effect.gen(function* () {
+        yield* bus.publish(projectId, {
+          _tag: "PermissionReplied",
+          requestId: r.id,
+          sessionId: r.sessionId,
+          status: r.status,
+          reply: r.reply,
+          repliedBy: r.repliedBy
+        })
+        const resolved = permissionResolved(r.id, r.status)
+        if (resolved !== undefined) yield* bus.publish(projectId, resolved)
       })
 
     /** Wakes the waiter of a request that was just resolved (if this hub has one) and tells clients. */
@@ -143,8 +179,11 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
           Effect.gen(function* () {
             yield* repo.insertRequest(request)
             yield* bus.publish(req.projectId, { _tag: "PermissionAsked", request })
+            yield* bus.publish(req.projectId, { _tag: "InboxItemAdded", item: permissionItem(request) })
+            yield* startAsking(req.projectId, req.sessionId)
             const answered = yield* restore(awaitAnswer(waiter)).pipe(
-              Effect.onInterrupt(() => expireAll(req.projectId, [request], "the turn ended before the request was answered"))
+              Effect.onInterrupt(() => expireAll(req.projectId, [request], "the turn ended before the request was answered")),
+              Effect.ensuring(stopAsking(req.projectId, req.sessionId))
             )
             if (Option.isSome(answered)) return answered.value
             const reason = `no answer to the permission request within ${config.permissionTimeoutSeconds}s`
@@ -265,5 +304,5 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
 
     return { check, pending, reply, rules, setRule, removeRule, expireSession, expireTurn, expireOrphans } as const
   }),
-  dependencies: [PermissionRepo.Default]
+  dependencies: [PermissionRepo.Default, SessionRepo.Default]
 }) {}

@@ -54,6 +54,7 @@ export class TaskAccess extends Effect.Service<TaskAccess>()("kiris/TaskAccess",
       cancel: (taskId: TaskId) => queue.cancel(taskId),
       retry: (taskId: TaskId) => queue.retry(taskId),
       approve: (taskId: TaskId, result: unknown) => queue.approve(taskId, result),
+      reject: (taskId: TaskId, reason: string) => queue.reject(taskId, reason),
       wait: (taskIds: ReadonlyArray<TaskId>, timeoutMs: number | undefined) => queue.wait(taskIds, timeoutMs),
       map: (request: MapRequest) => mapReduce.map(request),
       /** For in-process callers (the `enqueue` tool): checked like `task.enqueueBatch` and `task.wait`. */

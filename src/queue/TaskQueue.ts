@@ -82,12 +82,14 @@ export interface TaskQueueShape {
     fencingToken: number,
     parts: ReadonlyArray<unknown>
   ) => Effect.Effect<void, LeaseLost>
-  /** queued/waiting/leased → cancelled (the leasing worker is told); an ended task is returned unchanged. */
+  /** queued/waiting/input_required/leased → cancelled (the leasing worker is told); an ended task is returned unchanged. */
   readonly cancel: (taskId: TaskId) => Effect.Effect<Task, NotFound>
   /** failed/dead/cancelled → queued with attempts reset. */
   readonly retry: (taskId: TaskId) => Effect.Effect<Task, NotFound | InvalidInput>
   /** Ends a not-yet-ended `human` task as done with `result` (an approval). */
   readonly approve: (taskId: TaskId, result: unknown) => Effect.Effect<Task, NotFound | InvalidInput>
+  /** Ends a not-yet-ended `human` task as failed, `reason` as its error (a rejection). */
+  readonly reject: (taskId: TaskId, reason: string) => Effect.Effect<Task, NotFound | InvalidInput>
   readonly get: (taskId: TaskId) => Effect.Effect<Task, NotFound>
   readonly getBySeq: (seq: number) => Effect.Effect<Task, NotFound>
   /** In the order given; NotFound for the first unknown id. */
@@ -95,6 +97,8 @@ export interface TaskQueueShape {
   /** Newest first. */
   readonly list: (filter: TaskFilter) => Effect.Effect<ReadonlyArray<Task>>
   readonly stats: (projectIds?: ReadonlyArray<ProjectId>) => Effect.Effect<TaskStats>
+  /** Task counts of every project by kind and status (kept in memory: no query). */
+  readonly countsByKind: Effect.Effect<ReadonlyMap<TaskKind, Readonly<Record<TaskStatus, number>>>>
   /** Over the done tasks of these projects: how many, the sum of (finishedAt − createdAt) in ms, and how many finished at or after `since`. */
   readonly doneSummary: (
     projectIds: ReadonlyArray<ProjectId>,

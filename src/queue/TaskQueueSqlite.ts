@@ -1,17 +1,19 @@
 import { Chunk, Effect, Either, Layer, PubSub, Queue, Schedule } from "effect"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { InvalidInput, NotFound } from "../domain/Errors.js"
-import type { ProjectId, TaskId } from "../domain/Ids.js"
+import type { ProjectId, TaskId, WorkerId } from "../domain/Ids.js"
 import { type Lease, type Task, TaskKind, TaskStats } from "../domain/Task.js"
 import { EventBus } from "../events/EventBus.js"
 import { QueueDb } from "../storage/QueueDb.js"
+import { currentTraceparent, markSpan } from "../runtime/Tracing.js"
 import { outsideTransaction } from "../storage/RootDb.js"
+import { recordQueueMetrics } from "../transport/metrics/QueueMetrics.js"
 import { prepareTask, taskIdSource } from "./PrepareTask.js"
 import type { BatchEffects } from "./sqlite/BatchEffects.js"
 import { makeGroupCommit } from "./sqlite/GroupCommit.js"
 import { StatusCounts } from "./sqlite/StatusCounts.js"
-import { isTerminal, type TaskRow, toTask } from "./sqlite/TaskRows.js"
-import { approveOne, cancelOne, failOne, reap, refusal, retryOne, unlease } from "./sqlite/Transitions.js"
+import { isTerminal, makeLease, type TaskRow, toTask } from "./sqlite/TaskRows.js"
+import { approveOne, cancelOne, failOne, reap, refusal, rejectOne, retryOne, unlease } from "./sqlite/Transitions.js"
 import { TaskQueue, type TaskFilter, type TaskQueueShape } from "./TaskQueue.js"
 import { WorkerHub } from "./WorkerHub.js"
 
@@ -40,7 +42,9 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
     const counts = new StatusCounts()
     counts.load(
       yield* sql
-        .unsafe<{ project_id: string; status: string; n: number }>("SELECT project_id, status, count(*) AS n FROM tasks GROUP BY project_id, status")
+        .unsafe<{ project_id: string; kind: string; status: string; n: number }>(
+          "SELECT project_id, kind, status, count(*) AS n FROM tasks GROUP BY project_id, kind, status"
+        )
         .pipe(Effect.orDie)
     )
 
@@ -52,7 +56,8 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
 
     const afterCommit = (fx: BatchEffects) =>
       Effect.gen(function* () {
-        for (const [projectId, status, delta] of fx.counts) counts.add(projectId, status, delta)
+        for (const [projectId, status, delta, kind] of fx.counts) counts.add(projectId, status, delta, kind)
+        recordQueueMetrics(fx)
         for (const [id, task] of fx.hotChanges) {
           if (task === null) hot.delete(id)
           else if (task.status === "leased" || hot.size < HOT_QUEUED || hot.has(id)) hot.set(id, task)
@@ -68,6 +73,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
           }
           for (const [projectId, tasks] of byProject) yield* bus.publish(projectId, { _tag: "TasksChanged", tasks })
         }
+        for (const { event, task } of fx.inbox) yield* bus.publish(task.projectId, event)
         if (fx.ended.length > 0) yield* PubSub.publish(ended, fx.ended)
       })
 
@@ -96,7 +102,10 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       Effect.gen(function* () {
         if (inputs.length === 0) return []
         const now = Date.now()
-        const items = yield* Effect.forEach(inputs, (input) => Either.match(prepareTask(input, now, newTaskId), { onLeft: Effect.fail, onRight: Effect.succeed }))
+        const prepared = yield* Effect.forEach(inputs, (input) => Either.match(prepareTask(input, now, newTaskId), { onLeft: Effect.fail, onRight: Effect.succeed }))
+        // with tracing on, each task carries the enqueuing span's context to its lease and its worker
+        const traceparent = yield* currentTraceparent
+        const items = traceparent === undefined ? prepared : prepared.map((item) => ({ ...item, traceparent }))
         return yield* writer.submit<ReadonlyArray<Task>, NotFound | InvalidInput>((done) => ({ _tag: "Enqueue", items, done }))
       })
 
@@ -112,14 +121,33 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         yield* hub.touch(workerId)
         if (wanted.length === 0 || !(count > 0) || projectIds?.length === 0) return []
         const request = { workerId, kinds: wanted, max: count, leaseMs: Math.round(seconds * 1000), projectIds }
-        return yield* writer.submit<ReadonlyArray<Lease>, never>(
+        const leases = yield* writer.submit<ReadonlyArray<Lease>, never>(
           (done) => ({ _tag: "Lease", request, done }),
           (leases) =>
             leases.length === 0
               ? Effect.void
               : Effect.asVoid(writer.run((fx) => unlease(sql, fx, leases.map((l) => ({ taskId: l.task.id, fencingToken: l.fencingToken })))))
         )
+        return yield* traceLeases(leases, workerId)
       })
+
+    /** A traced task's lease becomes a `task.lease` span in the task's trace; its worker continues from there. */
+    const traceLeases = (leases: ReadonlyArray<Lease>, workerId: WorkerId) =>
+      leases.some((l) => l.traceparent !== undefined)
+        ? Effect.forEach(leases, (l) =>
+            l.traceparent === undefined
+              ? Effect.succeed(l)
+              : Effect.map(
+                  markSpan(l.traceparent, "task.lease", {
+                    "kiris.task_id": l.task.id,
+                    "kiris.task_kind": l.task.kind,
+                    "kiris.worker_id": workerId,
+                    "kiris.attempt": l.task.attempts
+                  }),
+                  (traceparent) => (traceparent === undefined ? l : makeLease({ ...l, traceparent }))
+                )
+          )
+        : Effect.succeed(leases)
 
     const completeBatch: TaskQueueShape["completeBatch"] = (workerId, items) =>
       items.length === 0
@@ -204,11 +232,13 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       cancel: Effect.fn("TaskQueue.cancel")((taskId: TaskId) => writer.run((fx) => cancelOne(sql, fx, taskId))),
       retry: Effect.fn("TaskQueue.retry")((taskId: TaskId) => writer.run((fx) => retryOne(sql, fx, taskId))),
       approve: Effect.fn("TaskQueue.approve")((taskId: TaskId, result: unknown) => writer.run((fx) => approveOne(sql, fx, taskId, result))),
+      reject: Effect.fn("TaskQueue.reject")((taskId: TaskId, reason: string) => writer.run((fx) => rejectOne(sql, fx, taskId, reason))),
       get: (taskId) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) => one(rows, taskId)),
       getBySeq: (seq) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE seq = ?", [seq]), (rows) => one(rows, seq)),
       getMany,
       list: Effect.fn("TaskQueue.list")(list),
       stats: statsOf,
+      countsByKind: Effect.sync(() => counts.byKind()),
       doneSummary: (projectIds, since) =>
         Effect.map(
           read<{ n: number; total: number | null; recent: number | null }>(

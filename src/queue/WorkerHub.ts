@@ -227,6 +227,18 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       return n
     })
 
-    return { connect, registered, notify, cancel, drain, touch, list, connectedCount } as const
+    /** Connected workers and the tasks they run at once (their capacities summed). */
+    const connectedSlots = Effect.sync(() => {
+      let connected = 0
+      let slots = 0
+      for (const e of workers.values()) {
+        if (e.mailbox === null) continue
+        connected++
+        slots += e.capacity
+      }
+      return { workers: connected, slots }
+    })
+
+    return { connect, registered, notify, cancel, drain, touch, list, connectedCount, connectedSlots } as const
   })
 }) {}

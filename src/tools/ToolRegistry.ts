@@ -132,7 +132,8 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
         return succeeded(yield* prepared.run)
       }).pipe(
         (work) => settle(t.name, work, caller.abortSignal),
-        Effect.withSpan("ToolRegistry.call", { attributes: { tool: t.name, sessionId: caller.sessionId } })
+        Effect.tap((out) => Effect.annotateCurrentSpan("tool.ok", out.ok)),
+        Effect.withSpan("ToolRegistry.call", { attributes: { tool: t.name, sessionId: caller.sessionId, toolCallId } })
       )
 
     const run = (name: string, input: unknown, ctx: ToolCallerContext, toolCallId: string | null) => {

@@ -21,6 +21,7 @@ import {
 import type { TaskId, WorkerId } from "../domain/Ids.js"
 import type { WorkerRpcs, WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import type { Lease, TaskKind } from "../domain/Task.js"
+import { continueTrace } from "../runtime/Tracing.js"
 import { Executors } from "./Executors.js"
 import { formatMs } from "./Process.js"
 import type { TaskFailure } from "./TaskFailure.js"
@@ -247,6 +248,15 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
         const result = { echo: t.payload, createdAt: t.createdAt, receivedAt: Date.now() }
         yield* Queue.offer(completions, { taskId: t.id, fencingToken: lease.fencingToken, result })
         yield* taskLog(`done ${t.id} noop`)
+      }).pipe(runSpan(lease))
+
+    /** A traced task's run, in the trace its hub started at enqueue (child of the lease's span). */
+    const runSpan = (lease: Lease) =>
+      continueTrace(lease.traceparent, "task.run", {
+        "kiris.task_id": lease.task.id,
+        "kiris.task_kind": lease.task.kind,
+        "kiris.attempt": lease.task.attempts,
+        "kiris.worker": settings.name
       })
 
     const start = (lease: Lease) =>
@@ -271,6 +281,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
         const input = { taskId: t.id, projectId: t.projectId, kind: t.kind, payload: t.payload, inputs: lease.inputs, dependencies: lease.dependencies, createdAt: t.createdAt, progress }
         task.fiber = yield* executors.run(input).pipe(
           Effect.onExit((exit) => report(task, exit)),
+          runSpan(lease),
           Effect.ensuring(Effect.sync(() => running.delete(t.id)).pipe(Effect.zipRight(Queue.offer(wake, undefined)))),
           Effect.forkIn(tasksScope)
         )

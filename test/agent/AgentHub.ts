@@ -58,6 +58,8 @@ export const watchProject = (client: HubRpcClient, projectId: ProjectId) =>
       Stream.runForEach((item) => {
         if (item._tag === "Ready") return Deferred.succeed(ready, undefined)
         if (item._tag === "Lagged") return Effect.dieMessage(`subscriber lagged by ${item.missed}`)
+        // presence changes (and Reset, which a subscription without `since` never gets) are not events
+        if (item._tag !== "Event") return Effect.void
         return SubscriptionRef.update(log, (l) => [...l, item.event])
       }),
       Effect.forkScoped

@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fakeOpenAI, lastUserText, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
-import { runKiris } from "../support/KirisProcess.js"
+import { runKiris, spawnKiris } from "../support/KirisProcess.js"
 import { startAgentHub } from "./AgentHub.js"
 
 /** `kiris chat` as a real process against an in-process hub whose model is the fake server. */
@@ -107,6 +107,23 @@ describe("kiris chat", () => {
       assert.strictEqual(run.stdout, "first reply\n⚙ write y.txt → created y.txt (3 bytes)\ndone writing\n")
       assert.strictEqual(fs.readFileSync(path.join(workspace, "y.txt"), "utf8"), "yes")
       assert.match(run.stderr, /allow\? \[y\]es/)
+    }))
+
+  it.scopedLive("drops a permission question whose request expired while it waited, and carries on", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeOpenAI
+      const hub = yield* startAgentHub(fake, { permissionTimeoutSeconds: 1 })
+      const workspace = tempDir("kiris-ws-")
+      yield* (yield* hub.tcpClient()).project.create({ name: "work", description: "", workspace })
+      fake.script({ toolCalls: [{ name: "write", args: { path: "late.txt", content: "late" } }] }, { text: "could not write" })
+      const chat = yield* spawnKiris(chatArgs(hub, "--project", "work"), { cwd: tempDir("kiris-cwd-"), stdin: "please write\n", keepStdinOpen: true })
+      yield* chat.waitForStderrLine(/^\(no longer asking about write late\.txt: it expired/, "30 seconds")
+      yield* chat.waitForLine(/^could not write$/, "30 seconds")
+      chat.child.stdin!.end()
+      const exit = yield* chat.exited("30 seconds")
+      assert.strictEqual(exit.code, 0, chat.stderr())
+      assert.isFalse(fs.existsSync(path.join(workspace, "late.txt")))
+      assert.notMatch(chat.stderr(), /permission reply failed/)
     }))
 
   it.scopedLive("reports an unreachable hub in one line", () =>

@@ -3,9 +3,10 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
+import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
 import type { PartData } from "../../src/domain/Session.js"
 import { request as rest } from "../support/Http.js"
-import { type FakeOpenAI, fakeOpenAI, systemText, type ToolCallSpec, toolResults } from "../support/FakeOpenAI.js"
+import { endlessToolCalls, type FakeOpenAI, fakeOpenAI, systemText, type ToolCallSpec, toolResults } from "../support/FakeOpenAI.js"
 import { startWorker, workerKey } from "../swarm/support.js"
 import { tempDir } from "../worker/support.js"
 import { startAgentHub, watchProject } from "./AgentHub.js"
@@ -29,10 +30,16 @@ const toolParts = (parts: ReadonlyArray<{ readonly data: PartData }>): ReadonlyA
 const remoteTurn = (
   fake: FakeOpenAI,
   calls: ReadonlyArray<ToolCallSpec>,
-  options: { readonly args?: ReadonlyArray<string>; readonly asMemberWithoutExecute?: boolean } = {}
+  options: {
+    readonly args?: ReadonlyArray<string>
+    readonly asMemberWithoutExecute?: boolean
+    readonly hub?: Partial<ServerConfigShape>
+    /** Replaces the sub-agent's script (one step of `calls`, then an answer). */
+    readonly child?: () => void
+  } = {}
 ) =>
   Effect.gen(function* () {
-    const hub = yield* startAgentHub(fake)
+    const hub = yield* startAgentHub(fake, options.hub)
     const admin: HubRpcClient = yield* hub.wsClient()
     const key = yield* workerKey(admin)
     const workdir = tempDir("kiris-remote-workdir-")
@@ -54,8 +61,12 @@ const remoteTurn = (
     }
     const parent = yield* client.session.create({ projectId: project.id })
     const watch = yield* watchProject(client, project.id)
-    fake.scriptFor(isChild, { toolCalls: calls })
-    fake.scriptFor(isChild, { text: "done remotely" })
+    if (options.child === undefined) {
+      fake.scriptFor(isChild, { toolCalls: calls })
+      fake.scriptFor(isChild, { text: "done remotely" })
+    } else {
+      options.child()
+    }
     fake.script({ toolCalls: [{ id: "call_task", name: "task", args: { prompt: "do it on the swarm", remote: true } }] }, { text: "parent done" })
     yield* client.session.prompt({ projectId: project.id, sessionId: parent.id, text: "delegate to the swarm" })
     const [done] = yield* watch.turns(parent.id, 1)
@@ -108,6 +119,21 @@ describe("remote sub-agents with tools", () => {
       const output = task.output as { output: string; metadata: Record<string, unknown> }
       assert.strictEqual(output.output, `done remotely\n\nsession: ${child.id}`)
       assert.deepStrictEqual(output.metadata, { agent: "general", remote: true, sessionId: child.id })
+    }), { timeout: 120_000 })
+
+  it.scopedLive("a remote sub-agent still calling tools at the step limit ends max-steps, and the parent's task call fails", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeOpenAI
+      const { task, childHistory } = yield* remoteTurn(fake, [], {
+        hub: { agentMaxSteps: 2 },
+        child: () => fake.scriptFor(isChild, endlessToolCalls("list", { path: "." }), { times: 10 })
+      })
+      const answer = childHistory.messages[1]!.message
+      assert.strictEqual(answer.status, "error")
+      assert.strictEqual(answer.finishReason, "max-steps")
+      assert.include(answer.error ?? "", "agentMaxSteps")
+      assert.strictEqual(task.status, "error")
+      assert.include(JSON.stringify(task.output), "agentMaxSteps")
     }), { timeout: 120_000 })
 
   it.scopedLive("without --trust-shell bash is refused and paths escaping the workdir are refused; the turn completes", () =>

@@ -37,23 +37,34 @@ const gate = () => {
   return { promise, open }
 }
 
+/**
+ * A served hub whose model hangs on the first request and a chat (`rest` args, `stdin`) waiting on
+ * it; once the model is asked, the hub is stopped with `signal` and, after the chat says it lost
+ * the hub (when `lost`), served again on the same data dir and ports.
+ */
+const chatAcrossRestart = (signal: NodeJS.Signals, rest: ReadonlyArray<string>, options: { readonly stdin?: string; readonly lost: boolean }) =>
+  Effect.gen(function* () {
+    const fake = yield* fakeOpenAI
+    const env = modelEnv(fake)
+    const dataDir = path.join(tempDir(), "data")
+    const first = yield* serveKiris(dataDir, { env })
+    fake.script({ hang: true, text: "thinking" })
+    const chat = yield* spawnKiris(chatArgs(first, ...rest), { cwd: tempDir("kiris-cwd-"), ...(options.stdin === undefined ? {} : { stdin: options.stdin }) })
+    yield* Effect.promise(() => fake.waitForRequests(1))
+
+    first.proc.child.kill(signal)
+    yield* first.proc.exited()
+    if (options.lost) yield* chat.waitForStderrLine(/lost the hub at \d\d:\d\d:\d\d UTC; reconnecting/)
+    const second = yield* serveKiris(dataDir, { env, httpPort: first.httpPort, tcpPort: first.tcpPort })
+    return { fake, chat, second }
+  })
+
 describe("kiris chat resilience", () => {
   it.scopedLive(
     "after kill -9 of the hub mid-turn and a restart, -p reports the turn interrupted; --session S -p reports the earlier turn and runs the new prompt",
     () =>
       Effect.gen(function* () {
-        const fake = yield* fakeOpenAI
-        const env = modelEnv(fake)
-        const dataDir = path.join(tempDir(), "data")
-        const first = yield* serveKiris(dataDir, { env })
-        fake.script({ hang: true, text: "thinking" })
-        const chat = yield* spawnKiris(chatArgs(first, "-p", "a long question"), { cwd: tempDir("kiris-cwd-") })
-        yield* Effect.promise(() => fake.waitForRequests(1))
-
-        first.proc.child.kill("SIGKILL")
-        yield* first.proc.exited()
-        yield* chat.waitForStderrLine(/lost the hub at \d\d:\d\d:\d\d UTC; reconnecting/)
-        const second = yield* serveKiris(dataDir, { env, httpPort: first.httpPort, tcpPort: first.tcpPort })
+        const { fake, chat, second } = yield* chatAcrossRestart("SIGKILL", ["-p", "a long question"], { lost: true })
 
         const exit = yield* chat.exited("60 seconds")
         assert.strictEqual(exit.code, 1, chat.stderr())
@@ -78,17 +89,7 @@ describe("kiris chat resilience", () => {
     "-p reports the turn interrupted when the hub is stopped (SIGTERM) mid-turn and started again",
     () =>
       Effect.gen(function* () {
-        const fake = yield* fakeOpenAI
-        const env = modelEnv(fake)
-        const dataDir = path.join(tempDir(), "data")
-        const first = yield* serveKiris(dataDir, { env })
-        fake.script({ hang: true, text: "thinking" })
-        const chat = yield* spawnKiris(chatArgs(first, "-p", "a long question"), { cwd: tempDir("kiris-cwd-") })
-        yield* Effect.promise(() => fake.waitForRequests(1))
-
-        first.proc.child.kill("SIGTERM")
-        yield* first.proc.exited()
-        yield* serveKiris(dataDir, { env, httpPort: first.httpPort, tcpPort: first.tcpPort })
+        const { chat } = yield* chatAcrossRestart("SIGTERM", ["-p", "a long question"], { lost: false })
 
         const exit = yield* chat.exited("60 seconds")
         assert.strictEqual(exit.code, 1, chat.stderr())
@@ -121,18 +122,7 @@ describe("kiris chat resilience", () => {
     "interactively, a chat that loses the hub mid-turn says so, reconnects after the restart, shows the turn interrupted and carries on",
     () =>
       Effect.gen(function* () {
-        const fake = yield* fakeOpenAI
-        const env = modelEnv(fake)
-        const dataDir = path.join(tempDir(), "data")
-        const first = yield* serveKiris(dataDir, { env })
-        fake.script({ hang: true, text: "thinking" })
-        const chat = yield* spawnKiris(chatArgs(first), { cwd: tempDir("kiris-cwd-"), stdin: "a long question\n" })
-        yield* Effect.promise(() => fake.waitForRequests(1))
-
-        first.proc.child.kill("SIGKILL")
-        yield* first.proc.exited()
-        yield* chat.waitForStderrLine(/lost the hub at \d\d:\d\d:\d\d UTC; reconnecting/)
-        yield* serveKiris(dataDir, { env, httpPort: first.httpPort, tcpPort: first.tcpPort })
+        const { chat } = yield* chatAcrossRestart("SIGKILL", [], { stdin: "a long question\n", lost: true })
 
         const exit = yield* chat.exited("60 seconds")
         assert.strictEqual(exit.code, 0, chat.stderr())

@@ -66,7 +66,7 @@ describe("kiris serve (process)", () => {
         const task = yield* client.task.enqueue({ projectId: project.id, kind: "noop", payload: {} })
         const waiting = yield* Effect.fork(client.task.wait({ taskIds: [task.id], timeoutMs: 1500 }))
         yield* Effect.promise(() => fetch(`http://127.0.0.1:${httpPort}/metrics`).then((r) => r.text())).pipe(
-          Effect.filterOrFail((text) => /^kiris_rpc_in_flight\{\} 1$/m.test(text)),
+          Effect.filterOrFail((text) => /^kiris_rpc_in_flight 1$/m.test(text)),
           Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 })
         )
         proc.child.kill("SIGTERM")

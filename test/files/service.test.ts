@@ -81,8 +81,7 @@ describe("FileService", () => {
 
   it.scopedLive("pruning keeps the latest versions, snapshotted ones and what reverting a session's latest turn needs", () =>
     Effect.gen(function* () {
-      // fileKeepDays < 0: age protects nothing, so only the rules under test keep versions.
-      const { workspace, files, blobFiles } = yield* setup({ fileKeepVersions: 2, fileKeepDays: -1 })
+      const { workspace, files, blobFiles } = yield* setup({ fileKeepVersions: 2, fileKeepDays: 365 })
       const ids: Array<number> = []
       for (let i = 1; i <= 6; i++) {
         ids.push((yield* files((f) => f.write({ workspace, path: "p.txt", content: text(`v${i}\n`), author: user }))).id)
@@ -96,7 +95,7 @@ describe("FileService", () => {
       yield* files((f) => f.write({ workspace, path: "s.txt", content: text("user\n"), author: user }))
       yield* files((f) => f.write({ workspace, path: "s.txt", content: text("user again\n"), author: user }))
 
-      const pruned = yield* files((f) => f.prune())
+      yield* files((f) => f.prune())
       const kept = (yield* files((f) => f.history({ path: "p.txt" }))).versions.map((v) => v.id)
       assert.deepStrictEqual(kept, [ids[5], ids[4], ids[1]])
       assert.notInclude(blobFiles(), sha("v1\n"))
@@ -106,8 +105,27 @@ describe("FileService", () => {
       const contents = yield* Effect.forEach(sVersions, (id) => files((f) => f.read({ workspace, path: "s.txt", version: id })))
       assert.deepStrictEqual(contents.map((c) => decode(c.content)), ["user again\n", "user\n", "s3\n", "s2\n", "s1\n"])
       assert.isFalse(sVersions.includes(base.id))
-      assert.strictEqual(pruned.versions, 4)
-      assert.isAtLeast(pruned.blobs, 3)
+      assert.isFalse(blobFiles().includes(sha("base\n")))
+    }))
+
+  it.scopedLive("a path rewritten many times stays bounded as it is written; versions past fileKeepDays go too", () =>
+    Effect.gen(function* () {
+      const { workspace, files, blobFiles } = yield* setup({ fileKeepVersions: 5, fileKeepDays: 365 })
+      for (let i = 1; i <= 40; i++) yield* files((f) => f.write({ workspace, path: "hot.txt", content: text(`v${i}\n`), author: user }))
+      const kept = (yield* files((f) => f.history({ path: "hot.txt", limit: 100 }))).versions
+      // Pruned once a tenth over what it keeps (at least one over): never more than 6 versions of 5 kept.
+      assert.isAtMost(kept.length, 6)
+      assert.isAtLeast(kept.length, 5)
+      assert.strictEqual(decode((yield* files((f) => f.read({ workspace, path: "hot.txt" }))).content), "v40\n")
+      assert.isAtMost(blobFiles().length, 6)
+      assert.notInclude(blobFiles(), sha("v1\n"))
+
+      // An age limit in the past: everything but the latest version of each path goes on prune.
+      const aged = yield* setup({ fileKeepVersions: 50, fileKeepDays: -1 })
+      for (let i = 1; i <= 4; i++) yield* aged.files((f) => f.write({ workspace: aged.workspace, path: "old.txt", content: text(`o${i}\n`), author: user }))
+      const pruned = yield* aged.files((f) => f.prune())
+      assert.strictEqual(pruned.versions, 3)
+      assert.deepStrictEqual(aged.blobFiles(), [sha("o4\n")])
     }))
 
   it.scopedLive("binary contents are versioned without a text diff; text versions diff as unified text", () =>

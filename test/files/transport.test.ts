@@ -6,7 +6,7 @@ import * as http from "node:http"
 import * as path from "node:path"
 import { type HubRpcClient, makeHubClient } from "../../src/client/HubClient.js"
 import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
-import type { MessageId, ProjectId } from "../../src/domain/Ids.js"
+import type { MessageId, ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { FileService } from "../../src/files/FileService.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
 import { startHub, tempDir, type TestHub } from "../support/Hub.js"
@@ -282,6 +282,8 @@ const rpcSuite = (name: string, connect: Connect) =>
         )
         const unknown = yield* Effect.flip(client.session.revert({ projectId, sessionId: session.id, toMessageId: "msg_unknown" as MessageId }))
         assert.deepStrictEqual([unknown._tag, unknown._tag === "NotFound" && unknown.entity], ["NotFound", "message"])
+        const noSession = yield* Effect.flip(client.session.revert({ projectId, sessionId: "ses_unknown" as SessionId }))
+        assert.deepStrictEqual([noSession._tag, noSession._tag === "NotFound" && noSession.entity], ["NotFound", "session"])
       }))
   })
 

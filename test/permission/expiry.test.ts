@@ -1,3 +1,4 @@
+import * as Reactivity from "@effect/experimental/Reactivity"
 import { NodeContext } from "@effect/platform-node"
 import { SocketServer } from "@effect/platform"
 import { assert, describe, it } from "@effect/vitest"
@@ -129,7 +130,8 @@ const startWatchedHub = (fake: FakeOpenAI, dataDir: string) =>
     const scope = yield* Scope.Scope
     const memoMap = yield* Layer.makeMemoMap
     const config = ServerConfig.layerWith({ port: 0, tcpPort: 0, workspaceRoots: [os.tmpdir()], dataDir })
-    const early = yield* Layer.buildWithMemoMap(EventBus.Default.pipe(Layer.provide(config)), memoMap, scope)
+    // The bus logs events in project databases: it brings the hub's ProjectDb (and its Reactivity) with it.
+    const early = yield* Layer.buildWithMemoMap(EventBus.Default.pipe(Layer.provide(config), Layer.provide(Reactivity.layer)), memoMap, scope)
     const items = yield* Context.get(early, EventBus).subscribe(() => true)
     const context = yield* Layer.buildWithMemoMap(HubLayer.pipe(Layer.provide(config), Layer.provide(NodeContext.layer)), memoMap, scope)
     assert.strictEqual(Context.get(context, EventBus), Context.get(early, EventBus), "the hub uses the bus built first")

@@ -298,7 +298,7 @@ describe("TaskQueue lifecycle", () => {
       const before = yield* queue.stats()
       assert.deepStrictEqual(
         { ...before },
-        { waiting: 0, queued: 3, leased: 0, done: 1, failed: 2, dead: 0, cancelled: 1, workers: 0 }
+        { waiting: 0, queued: 3, input_required: 0, leased: 0, done: 1, failed: 2, dead: 0, cancelled: 1, workers: 0 }
       )
       assert.strictEqual((yield* queue.get(dependent.id)).status, "failed")
       assert.strictEqual((yield* queue.stats([otherProject])).queued, 1)

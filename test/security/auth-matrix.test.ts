@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, type Scope } from "effect"
 import { Api } from "../../src/domain/http/Api.js"
+import { RawRoutes } from "../../src/domain/http/McpApi.js"
 import { ClientRpcs } from "../../src/domain/rpc/ClientRpcs.js"
 import { request as rest } from "../support/Http.js"
 import { type RawConnection, rawTcp, rawWebSocket, type ServerMessage } from "../support/RawRpc.js"
@@ -90,7 +91,14 @@ const RPCS: Record<string, RpcCase> = {
   "task.complete": { level: "worker", payload: (w) => ({ ...fenced(w), result: "forged" }) },
   "task.fail": { level: "worker", payload: (w) => ({ ...fenced(w), message: "forged" }) },
   "task.completeBatch": { level: "worker", payload: (w) => ({ items: [{ ...fenced(w), result: "forged" }] }) },
-  "task.progress": { level: "worker", payload: (w) => ({ ...fenced(w), parts: [] }) }
+  "task.progress": { level: "worker", payload: (w) => ({ ...fenced(w), parts: [] }) },
+  "presence.join": { level: "viewer", payload: inSession },
+  "presence.leave": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "presence.heartbeat": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "presence.list": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "presence.typing": { level: "viewer", payload: inSession },
+  "inbox.list": { level: "viewer", payload: (w) => ({ projectId: w.projectId }) },
+  "inbox.answer": { level: "user-write", payload: (w) => ({ id: w.taskId, answer: "approve" }) }
 }
 
 interface RestCase {
@@ -155,15 +163,24 @@ const RESTS: Record<string, RestCase> = {
   "tasks.approve": { level: "member", method: "POST", path: (w) => `/api/tasks/${w.taskId}/approve`, body: () => ({}) },
   "tasks.workers": { level: "user-read", method: "GET", path: () => "/api/workers" },
   "files.upload": { level: "member", method: "PUT", path: (w) => `/api/projects/${w.projectId}/files/a.txt`, body: () => ({ forged: true }) },
-  "files.download": { level: "viewer", method: "GET", path: (w) => `/api/projects/${w.projectId}/files/a.txt` }
+  "files.download": { level: "viewer", method: "GET", path: (w) => `/api/projects/${w.projectId}/files/a.txt` },
+  "events.stream": { level: "viewer", method: "GET", path: (w) => `/api/projects/${w.projectId}/events` },
+  "inbox.list": { level: "viewer", method: "GET", path: (w) => `/api/inbox?projectId=${w.projectId}` },
+  "inbox.answer": { level: "user-write", method: "POST", path: (w) => `/api/inbox/${w.taskId}/answer`, body: () => ({ answer: "approve" }) },
+  "mcp.endpoint": {
+    level: "user-read",
+    method: "POST",
+    path: () => "/mcp",
+    body: () => ({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "matrix", version: "1" } } })
+  }
 }
 
 const STATUS: Record<string, number> = { Unauthorized: 401, Forbidden: 403, NotFound: 404 }
 
 const restEndpoints = () =>
   Object.entries(Api.groups as unknown as Record<string, { readonly endpoints: Record<string, { readonly annotations: unknown }> }>).flatMap(
-    ([group, g]) => Object.entries(g.endpoints).map(([name, e]) => ({ id: `${group}.${name}`, annotations: e.annotations }))
-  )
+    ([group, g]) => Object.entries(g.endpoints).map(([name, e]) => ({ id: `${group}.${name}`, annotations: e.annotations as unknown }))
+  ).concat(RawRoutes.map((r) => ({ id: r.id, annotations: r.annotations as unknown })))
 
 /** The refusal in an `Exit` (or the connection-level `Defect`), as `_tag` plus NotFound's entity. */
 const refusalOf = (m: ServerMessage): { tag: string; entity?: string } => {

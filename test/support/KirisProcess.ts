@@ -13,6 +13,8 @@ export interface SpawnOptions {
   readonly env?: Record<string, string>
   /** Written to stdin, which is then closed; stdin is closed at once when absent. */
   readonly stdin?: string
+  /** Leaves stdin open after writing `stdin` (the test ends it with `child.stdin.end()`). */
+  readonly keepStdinOpen?: boolean
 }
 
 export interface Exited {
@@ -56,7 +58,8 @@ export const spawnKiris = (args: ReadonlyArray<string>, options: SpawnOptions): 
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d))
     child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d))
     child.once("close", (code, signal) => Deferred.unsafeDone(closed, Effect.succeed({ code, signal })))
-    child.stdin!.end(options.stdin ?? "")
+    if (options.keepStdinOpen === true) child.stdin!.write(options.stdin ?? "")
+    else child.stdin!.end(options.stdin ?? "")
 
     const describe = () => `stdout:\n${stdout}\nstderr:\n${stderr}`
 

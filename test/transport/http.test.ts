@@ -48,7 +48,8 @@ const parsePrometheus = (text: string) => {
       const sample = SAMPLE.exec(line)
       assert.isNotNull(sample, `not a Prometheus sample line: ${JSON.stringify(line)}`)
       const [, name, rawLabels, value] = sample!
-      assert.isTrue(types.has(name!), `sample before its TYPE line: ${line}`)
+      const histogram = types.get(name!.replace(/_(bucket|sum|count)$/, "")) === "histogram"
+      assert.isTrue(types.has(name!) || histogram, `sample before its TYPE line: ${line}`)
       const labels: Record<string, string> = {}
       for (const m of (rawLabels ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[m[1]!] = m[2]!
       samples.push({ name: name!, labels, value: Number(value) })
@@ -94,6 +95,9 @@ const EXPECTED_OPERATIONS = [
   "delete /api/users/{user}",
   "get /api/projects/{projectId}/files/{path}",
   "put /api/projects/{projectId}/files/{path}",
+  "get /api/projects/{projectId}/events",
+  "get /api/inbox",
+  "post /api/inbox/{id}/answer",
   ...TASK_OPERATIONS
 ].sort()
 
@@ -174,6 +178,9 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       assert.property(spec.paths["/api/projects/{projectId}"].get.responses, "404")
       assert.property(spec.paths["/api/users"].post.responses, "409")
       assert.property(spec.paths["/api/projects"].post.responses, "201")
+      const events = spec.paths["/api/projects/{projectId}/events"].get
+      assert.property(events.responses["200"].content, "text/event-stream", "the event stream is documented as Server-Sent Events")
+      assert.includeMembers(events.parameters.map((p: { name: string; in: string }) => `${p.in} ${p.name}`), ["query since", "header last-event-id"])
 
       const docs = yield* request(hub, "GET", "/docs")
       expectStatus(docs, 200)

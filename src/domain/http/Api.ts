@@ -1,6 +1,8 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { AuthApi } from "./AuthApi.js"
+import { EventsApi } from "./EventsApi.js"
 import { FilesApi, filesOpenApiPath } from "./FilesApi.js"
+import { InboxApi } from "./InboxApi.js"
 import { KeysApi } from "./KeysApi.js"
 import { ProjectsApi } from "./ProjectsApi.js"
 import { TasksApi } from "./TasksApi.js"
@@ -19,11 +21,13 @@ export class Api extends HttpApi.make("kiris")
   .add(ProjectsApi)
   .add(TasksApi)
   .add(FilesApi)
+  .add(EventsApi)
+  .add(InboxApi)
   .annotateContext(
     OpenApi.annotations({
       title: "Kiris hub API",
       version: ApiVersion,
-      description: "Administration of a Kiris hub: login, API keys, users, projects and their members, the swarm task queue, and workspace file upload and download. " +
+      description: "Administration of a Kiris hub: login, API keys, users, projects and their members, the swarm task queue, workspace file upload and download, and a read-only Server-Sent Events feed of a project's events. " +
         "Authenticate with `Authorization: Bearer <token>` (a login JWT or a kiris_ API key).",
       transform: (spec) => ({
         ...spec,

@@ -1,6 +1,8 @@
 import { EventRpcs } from "./EventRpcs.js"
 import { FileRpcs } from "./FileRpcs.js"
+import { InboxRpcs } from "./InboxRpcs.js"
 import { PermissionRpcs } from "./PermissionRpcs.js"
+import { PresenceRpcs } from "./PresenceRpcs.js"
 import { ProjectRpcs } from "./ProjectRpcs.js"
 import { SessionRevertRpcs, SessionRpcs } from "./SessionRpcs.js"
 import { TaskRpcs } from "./TaskRpcs.js"
@@ -8,4 +10,4 @@ import { UserRpcs } from "./UserRpcs.js"
 import { WorkerRpcs } from "./WorkerRpcs.js"
 
 /** Every RPC a client or worker can call, served identically over WebSocket and TCP NDJSON. */
-export class ClientRpcs extends ProjectRpcs.merge(UserRpcs, EventRpcs, PermissionRpcs, SessionRpcs, SessionRevertRpcs, FileRpcs, TaskRpcs, WorkerRpcs) {}
+export class ClientRpcs extends ProjectRpcs.merge(UserRpcs, EventRpcs, PermissionRpcs, SessionRpcs, SessionRevertRpcs, FileRpcs, TaskRpcs, WorkerRpcs, PresenceRpcs, InboxRpcs) {}

@@ -8,7 +8,12 @@ import { AuthMiddleware } from "./Middleware.js"
 
 export class EventRpcs extends RpcGroup.make(
   Rpc.make("subscribe", {
-    payload: { projectId: ProjectId },
+    /**
+     * Without `since`: live from now (`Ready` first). With `since`: every event after it from the
+     * project's log, then `Ready`, then live — no gap, no duplicate; `Reset` first when `since` is
+     * older than the retained log.
+     */
+    payload: { projectId: ProjectId, since: Schema.optional(Schema.NonNegativeInt) },
     success: SubscriptionItem,
     error: Schema.Union(NotFound, Forbidden),
     stream: true

@@ -1,5 +1,7 @@
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
+import type { InboxEvent } from "../../domain/Inbox.js"
 import type { Task, TaskKind } from "../../domain/Task.js"
+import { taskInboxEvent } from "../../inbox/InboxItems.js"
 import { isTerminal, type TaskRow, toTask } from "./TaskRows.js"
 
 /**
@@ -12,10 +14,16 @@ export class BatchEffects {
   readonly wakeKinds = new Set<TaskKind>()
   readonly ended: Array<TaskId> = []
   readonly cancels: Array<{ readonly workerId: WorkerId; readonly taskId: TaskId }> = []
-  /** Status count changes by project: `[projectId, status, delta]`. */
-  readonly counts: Array<readonly [string, string, number]> = []
+  /** Status count changes by project and kind: `[projectId, status, delta, kind]`. */
+  readonly counts: Array<readonly [string, string, number, TaskKind]> = []
+  /** Status changes (`from` null: new), for the queue metrics. */
+  readonly moves: Array<readonly [Task, string | null]> = []
+  /** Kinds of the tasks whose lease expired, one entry each. */
+  readonly expiredKinds: Array<TaskKind> = []
   /** Changes to the hot-task cache, applied once the batch commits (null: neither queued nor leased now). */
   readonly hotChanges: Array<readonly [TaskId, Task | null]> = []
+  /** Human tasks that started or stopped waiting for input, as inbox events, in order. */
+  readonly inbox: Array<{ readonly task: Task; readonly event: InboxEvent }> = []
   /** `hot`: committed queued (some) and leased (all) tasks as of the batch start (see TaskQueueSqlite). */
   constructor(
     readonly now: number,
@@ -29,8 +37,11 @@ export class BatchEffects {
 
   task(t: Task, from: string | null, keyed = t.concurrencyKey !== null): Task {
     if (from !== t.status) {
-      if (from !== null) this.counts.push([t.projectId, from, -1])
-      this.counts.push([t.projectId, t.status, 1])
+      if (from !== null) this.counts.push([t.projectId, from, -1, t.kind])
+      this.counts.push([t.projectId, t.status, 1, t.kind])
+      this.moves.push([t, from])
+      const event = taskInboxEvent(t, from)
+      if (event !== undefined) this.inbox.push({ task: t, event })
     }
     this.hotChanges.push([t.id, t.status === "queued" || t.status === "leased" ? t : null])
     this.changed.push(t)

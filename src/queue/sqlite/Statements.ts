@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
 import type { AttemptOutcome, DependencyResult, Task, TaskKind, TaskStatus } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
-import { insertedTask, leasedTask, makeLease, type NewTask, newTaskJson, type TaskRow, toTask } from "./TaskRows.js"
+import { insertedTask, leasedTask, makeLease, type NewTask, newTaskJson, releasedStatusSql, type TaskRow, toTask } from "./TaskRows.js"
 
 /**
  * Set-based SQL of the queue, run inside the writer's group-commit transaction: one statement per
@@ -26,9 +26,9 @@ export const appendAttemptSql = (outcome: AttemptOutcome, endedAt: string, error
     'startedAt', started_at, 'endedAt', ${endedAt}, 'outcome', '${outcome}', 'error', ${error}))`
 
 const INSERT = `INSERT INTO tasks (id, project_id, kind, payload, priority, run_after, max_attempts, idempotency_key,
-    depends_on, dep_policy, concurrency_key, concurrency_limit, status, created_at, updated_at)
+    depends_on, dep_policy, concurrency_key, concurrency_limit, status, traceparent, created_at, updated_at)
   SELECT value->>'id', value->>'p', value->>'k', value->'d', value->>'pr', value->>'ra', value->>'ma', value->>'ik',
-    value->>'do', value->>'dp', value->>'ck', value->>'cl', value->>'s', ?, ?
+    value->>'do', value->>'dp', value->>'ck', value->>'cl', value->>'s', value->>'tp', ?, ?
   FROM json_each(?) WHERE true
   ON CONFLICT DO NOTHING
   RETURNING seq, id`
@@ -123,7 +123,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
       const mark = fx.ended.length
       if (toQueue.length > 0) {
         fx.rows(
-          yield* q<TaskRow>(sql, "UPDATE tasks SET status = 'queued', updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *", [
+          yield* q<TaskRow>(sql, `UPDATE tasks SET status = ${releasedStatusSql}, updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *`, [
             fx.now,
             JSON.stringify(toQueue)
           ]),
@@ -145,7 +145,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
         const siblings = yield* q<{ id: TaskId; status: string }>(
           sql,
           `SELECT id, status FROM tasks WHERE id IN (SELECT dep_id FROM task_deps WHERE task_id IN (SELECT value FROM json_each(?)))
-             AND status IN ('waiting', 'queued', 'leased')`,
+             AND status IN ('waiting', 'queued', 'input_required', 'leased')`,
           [JSON.stringify(failFast)]
         )
         const before = new Map(siblings.map((r) => [r.id, r.status]))
@@ -195,7 +195,7 @@ export const leaseSql = (kinds: number, projects: boolean): string => {
   return `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?,
       fencing_token = ? ->> (seq % ${TOKENS_PER_LEASE}), attempts = attempts + 1, started_at = ?, updated_at = ?
     WHERE seq IN (${pick}) AND status = 'queued'
-    RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token, attempts`
+    RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token, attempts, traceparent`
 }
 
 const MAX_TOKEN = 2 ** 52
@@ -232,7 +232,7 @@ export interface LeaseRequest {
 /** What the lease UPDATE returns; the rest of each Task comes from the hot cache (or a read on a miss). */
 type LeaseRow = Pick<
   TaskRow,
-  "seq" | "id" | "project_id" | "priority" | "concurrency_key" | "concurrency_limit" | "depends_on" | "dep_policy" | "fencing_token" | "attempts"
+  "seq" | "id" | "project_id" | "priority" | "concurrency_key" | "concurrency_limit" | "depends_on" | "dep_policy" | "fencing_token" | "attempts" | "traceparent"
 >
 
 const byOrder = (a: { priority: number; seq: number }, b: { priority: number; seq: number }) => b.priority - a.priority || a.seq - b.seq
@@ -278,9 +278,18 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
       tasks.sort(byOrder)
     }
     const inputs = yield* dependencyInputs(sql, rows)
+    const traced = new Map<string, string>()
+    for (const r of rows) if (r.traceparent != null) traced.set(r.id, r.traceparent)
     return tasks.map((task) => {
       const deps = inputs.get(task.id)
-      return makeLease({ task, fencingToken: task.fencingToken, expiresAt, inputs: deps?.inputs ?? {}, dependencies: deps?.list ?? [] })
+      return makeLease({
+        task,
+        fencingToken: task.fencingToken,
+        expiresAt,
+        inputs: deps?.inputs ?? {},
+        dependencies: deps?.list ?? [],
+        traceparent: traced.get(task.id)
+      })
     })
   })
 

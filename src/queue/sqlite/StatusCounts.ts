@@ -1,8 +1,8 @@
-import type { TaskStatus } from "../../domain/Task.js"
+import type { TaskKind, TaskStatus } from "../../domain/Task.js"
 
 export type Counts = Record<TaskStatus, number>
 
-const zero = (): Counts => ({ waiting: 0, queued: 0, leased: 0, done: 0, failed: 0, dead: 0, cancelled: 0 })
+const zero = (): Counts => ({ waiting: 0, queued: 0, input_required: 0, leased: 0, done: 0, failed: 0, dead: 0, cancelled: 0 })
 
 /**
  * Task counts per project and status, loaded once from the database and then kept current by the
@@ -10,15 +10,24 @@ const zero = (): Counts => ({ waiting: 0, queued: 0, leased: 0, done: 0, failed:
  */
 export class StatusCounts {
   private readonly byProject = new Map<string, Counts>()
+  private readonly byKindCounts = new Map<TaskKind, Counts>()
 
-  load(rows: ReadonlyArray<{ readonly project_id: string; readonly status: string; readonly n: number }>): void {
-    for (const r of rows) this.add(r.project_id, r.status, r.n)
+  load(rows: ReadonlyArray<{ readonly project_id: string; readonly kind: string; readonly status: string; readonly n: number }>): void {
+    for (const r of rows) this.add(r.project_id, r.status, r.n, r.kind as TaskKind)
   }
 
-  add(projectId: string, status: string, delta: number): void {
+  add(projectId: string, status: string, delta: number, kind: TaskKind): void {
     let counts = this.byProject.get(projectId)
     if (counts === undefined) this.byProject.set(projectId, (counts = zero()))
     counts[status as TaskStatus] += delta
+    let ofKind = this.byKindCounts.get(kind)
+    if (ofKind === undefined) this.byKindCounts.set(kind, (ofKind = zero()))
+    ofKind[status as TaskStatus] += delta
+  }
+
+  /** Over every project, by kind (kinds that never had a task are absent). */
+  byKind(): ReadonlyMap<TaskKind, Readonly<Counts>> {
+    return this.byKindCounts
   }
 
   /** Summed over `projectIds`, or over every project when undefined. */

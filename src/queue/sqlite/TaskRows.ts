@@ -40,6 +40,8 @@ export interface TaskRow {
   /** JSON text: the ended attempts (TaskAttempt), oldest first. */
   readonly attempt_log: string | null
   readonly suspect: number
+  /** W3C trace context of the span that enqueued the task (NULL unless the hub traces). */
+  readonly traceparent?: string | null
 }
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
@@ -109,6 +111,7 @@ function LeaseInstance(this: Writable<LeaseFields>, f: LeaseFields) {
   this.expiresAt = f.expiresAt
   this.inputs = f.inputs
   this.dependencies = f.dependencies
+  if (f.traceparent !== undefined) this.traceparent = f.traceparent
 }
 LeaseInstance.prototype = Lease.prototype
 /** A Lease instance from trusted fields (see TaskInstance). */
@@ -162,7 +165,16 @@ export interface NewTask {
   readonly dependencyPolicy: DependencyPolicy | null
   readonly concurrencyKey: string | null
   readonly concurrencyLimit: number
+  /** W3C trace context of the span that enqueued it, when tracing is on. */
+  readonly traceparent?: string | undefined
 }
+
+/** What a new task is: `waiting` on dependencies, else `input_required` (a human task) or `queued`. */
+export const readyStatus = (t: { readonly kind: TaskKind; readonly dependsOn: ReadonlyArray<unknown> }): TaskStatus =>
+  t.dependsOn.length > 0 ? "waiting" : t.kind === "human" ? "input_required" : "queued"
+
+/** SQL for the status a task whose dependencies have settled moves to (a human task waits for an answer). */
+export const releasedStatusSql = "CASE WHEN kind = 'human' THEN 'input_required' ELSE 'queued' END"
 
 export const newTaskJson = (t: NewTask) => ({
   id: t.id,
@@ -177,7 +189,8 @@ export const newTaskJson = (t: NewTask) => ({
   dp: t.dependsOn.length === 0 ? null : (t.dependencyPolicy ?? "all"),
   ck: t.concurrencyKey,
   cl: t.concurrencyLimit,
-  s: t.dependsOn.length === 0 ? "queued" : "waiting"
+  s: readyStatus(t),
+  tp: t.traceparent ?? null
 })
 
 /** The Task a fresh insert produced, built from the input rather than read back. */
@@ -197,7 +210,7 @@ export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
       dependsOn: t.dependsOn,
       concurrencyKey: t.concurrencyKey,
       concurrencyLimit: t.concurrencyLimit,
-      status: t.dependsOn.length === 0 ? "queued" : "waiting",
+      status: readyStatus(t),
       workerId: null,
       leaseExpiresAt: null,
       fencingToken: 0,

@@ -2,11 +2,11 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Exit } from "effect"
 import { InvalidInput, NotFound } from "../../domain/Errors.js"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
-import { type AttemptOutcome, LeaseLost, leaseNotHeld, type Task, type TaskAttempt } from "../../domain/Task.js"
+import { type AttemptOutcome, LeaseLost, leaseNotHeld, type Task, type TaskAttempt, type TaskKind } from "../../domain/Task.js"
 import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
 import type { BatchEffects } from "./BatchEffects.js"
 import type { Sql } from "./Statements.js"
-import { attemptLog, completedTask, isSuspect, isTerminal, type TaskRow, toTask } from "./TaskRows.js"
+import { attemptLog, completedTask, isSuspect, isTerminal, releasedStatusSql, type TaskRow, toTask } from "./TaskRows.js"
 
 /** Single-task and per-batch state transitions other than enqueue and lease. */
 
@@ -197,7 +197,7 @@ export const retryOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
     }
     const [updated] = yield* q<TaskRow>(
       sql,
-      `UPDATE tasks SET status = 'queued', attempts = 0, run_after = 0, worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
+      `UPDATE tasks SET status = ${releasedStatusSql}, attempts = 0, run_after = 0, worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
          error = NULL, result = NULL, progress = NULL, finished_at = NULL, updated_at = ?
        WHERE id = ? RETURNING *`,
       [fx.now, taskId]
@@ -219,6 +219,21 @@ export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: u
     return fx.row(updated!, row.status)
   })
 
+/** Ends a not-yet-ended `human` task as failed, with the reason it was rejected as its error. */
+export const rejectOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, reason: string) =>
+  Effect.gen(function* () {
+    const row = yield* rowById(sql, taskId)
+    if (row.kind !== "human") return yield* new InvalidInput({ reason: `only human tasks are rejected; ${taskId} is a ${row.kind} task` })
+    if (isTerminal(row.status)) return yield* new InvalidInput({ reason: `task ${taskId} has already ended (${row.status})` })
+    const [updated] = yield* q<TaskRow>(
+      sql,
+      `UPDATE tasks SET status = 'failed', error = ?, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ? RETURNING *`,
+      [reason, fx.now, fx.now, taskId]
+    )
+    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
+    return fx.row(updated!, row.status)
+  })
+
 /**
  * Expired leases go back to `queued` after a retry backoff (as a failure does), or to `dead` when
  * out of attempts; each expiry is logged as an `expired` attempt, and a task whose lease expired on
@@ -229,6 +244,7 @@ export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number
   Effect.gen(function* () {
     const expired = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE status = 'leased' AND lease_expires_at <= ?", [fx.now])
     if (expired.length > 0) {
+      for (const row of expired) fx.expiredKinds.push(row.kind as TaskKind)
       const changes = expired.map((row) => {
         const dead = row.attempts >= row.max_attempts
         const error = `lease expired: worker ${row.worker_id ?? "?"} stopped renewing it`

@@ -184,5 +184,32 @@ export const projectMigrations: Migrations = {
       ],
       { discard: true }
     )
+  }),
+  /**
+   * The project's event log: every published event by its per-project `seq` (the body as JSON),
+   * with its tag and, for streaming deltas, the message they belong to (so finished messages'
+   * deltas can be dropped early). `event_log_state` holds `pruned_below`: events under it were
+   * pruned, a subscriber resuming from before it gets `Reset`.
+   */
+  "6_events": Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    // SQLite stores an INTEGER PRIMARY KEY as the rowid itself (no second index); seqs are given, never generated.
+    const key = sql.onDialectOrElse({ pg: () => sql.literal("BIGINT PRIMARY KEY"), orElse: () => sql.literal("INTEGER PRIMARY KEY") })
+    return Effect.all(
+      [
+        sql`CREATE TABLE events (
+          seq ${key},
+          at BIGINT NOT NULL,
+          kind TEXT NOT NULL,
+          message_id TEXT,
+          body TEXT NOT NULL
+        )`,
+        sql`CREATE INDEX events_deltas ON events(at) WHERE kind = 'PartDelta'`,
+        sql`CREATE TABLE event_log_state (
+          name TEXT PRIMARY KEY,
+          value BIGINT NOT NULL
+        )`
+      ],
+      { discard: true }
+    )
   })
 }

@@ -12,6 +12,11 @@ import type { Migrations } from "../Sqlite.js"
  * `2_attempts`: `started_at` (when the current or last attempt was leased), `attempt_log` (JSON text:
  * every ended attempt, oldest first, appended by the transitions) and `suspect` (0/1: the lease expired
  * on several different workers).
+ *
+ * `3_input_required`: human tasks no longer wait as `queued` but as `input_required`.
+ *
+ * `4_traceparent`: the W3C trace context of the span that enqueued the task (NULL unless tracing is
+ * on), so that its lease and its run on a worker join the same trace.
  */
 export const queueMigrations: Migrations = {
   "1_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -70,5 +75,9 @@ export const queueMigrations: Migrations = {
       ],
       { discard: true }
     )
-  )
+  ),
+  "3_input_required": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.asVoid(sql`UPDATE tasks SET status = 'input_required' WHERE kind = 'human' AND status = 'queued'`)
+  ),
+  "4_traceparent": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.asVoid(sql`ALTER TABLE tasks ADD COLUMN traceparent TEXT`))
 }

@@ -3,7 +3,12 @@ import { Effect, Option, Redacted } from "effect"
 import * as crypto from "node:crypto"
 import { ServerConfig } from "../../config/ServerConfig.js"
 import { RootDb } from "../../storage/RootDb.js"
+import { EventBus } from "../../events/EventBus.js"
+import { TaskQueue } from "../../queue/TaskQueue.js"
+import { WorkerHub } from "../../queue/WorkerHub.js"
+import * as K from "../metrics/KirisMetrics.js"
 import { Metrics } from "../metrics/Metrics.js"
+import { setTaskGauges } from "../metrics/QueueMetrics.js"
 
 const digest = (s: string) => crypto.createHash("sha256").update(s).digest()
 
@@ -25,6 +30,18 @@ export const OpsRoutes = HttpLayerRouter.use((router) =>
     const db = yield* RootDb
     const metrics = yield* Metrics
     const config = yield* ServerConfig
+    const queue = yield* TaskQueue
+    const hub = yield* WorkerHub
+    const bus = yield* EventBus
+    /** The gauges read at scrape time (in memory, no query), then every metric as text. */
+    const scrape = Effect.gen(function* () {
+      setTaskGauges(yield* queue.countsByKind)
+      const { slots, workers } = yield* hub.connectedSlots
+      K.set(K.workersConnected, {}, workers)
+      K.set(K.workerSlots, {}, slots)
+      K.set(K.eventSubscribers, {}, yield* bus.subscriberCount)
+      return metrics.render()
+    })
     const metricsToken = Option.map(config.metricsToken, (t) => digest(Redacted.value(t)))
     yield* router.add("GET", "/healthz", HttpServerResponse.text("ok"))
     yield* router.add(
@@ -38,13 +55,15 @@ export const OpsRoutes = HttpLayerRouter.use((router) =>
     yield* router.add(
       "GET",
       "/metrics",
-      Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
         Option.isSome(metricsToken) && !bearerMatches(request.headers["authorization"], metricsToken.value)
-          ? HttpServerResponse.text("missing or wrong metrics token", {
-              status: 401,
-              headers: { "www-authenticate": 'Bearer realm="metrics"' }
-            })
-          : HttpServerResponse.text(metrics.render(), { contentType: "text/plain; version=0.0.4" })
+          ? Effect.succeed(
+              HttpServerResponse.text("missing or wrong metrics token", {
+                status: 401,
+                headers: { "www-authenticate": 'Bearer realm="metrics"' }
+              })
+            )
+          : Effect.map(scrape, (text) => HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4" }))
       )
     )
   })

@@ -1,50 +1,41 @@
-import { Effect } from "effect"
+import { Effect, Metric } from "effect"
+import * as K from "./KirisMetrics.js"
+import { render } from "./PrometheusText.js"
 
 type Labels = Readonly<Record<string, string>>
 
-const key = (name: string, labels: Labels) =>
-  `${name}{${Object.entries(labels)
-    .map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`)
-    .join(",")}}`
+/** The transport metrics counted by name from plain callbacks (the socket protocols, logins). */
+const byName = {
+  kiris_http_requests_total: K.httpRequests,
+  kiris_open_connections: K.openConnections,
+  kiris_connections_total: K.connectionsTotal,
+  kiris_rpc_calls_total: K.rpcCalls,
+  kiris_rpc_in_flight: K.rpcInFlight,
+  kiris_rpc_frame_errors_total: K.rpcFrameErrors,
+  kiris_login_throttled_total: K.loginThrottled
+} as const
+
+export type MetricName = keyof typeof byName
 
 /**
- * Counters and gauges for `/metrics`, rendered as Prometheus text. Updates are synchronous and
- * cheap (they sit on the per-request path); the state belongs to this layer only.
+ * Updates and reads of the Effect metrics of KirisMetrics.ts by name, and their Prometheus text.
+ * The metrics themselves are process-wide; only the count of unary RPCs this hub is handling is the
+ * instance's own (shutdown waits for it to reach zero).
  */
 export class Metrics extends Effect.Service<Metrics>()("kiris/Metrics", {
   sync: () => {
-    const help = new Map<string, { type: "counter" | "gauge"; help: string }>([
-      ["kiris_http_requests_total", { type: "counter", help: "HTTP requests by method, route and status" }],
-      ["kiris_open_connections", { type: "gauge", help: "Open RPC connections by transport" }],
-      ["kiris_connections_total", { type: "counter", help: "RPC connections accepted by transport" }],
-      ["kiris_rpc_calls_total", { type: "counter", help: "RPC calls by tag and outcome" }],
-      ["kiris_rpc_in_flight", { type: "gauge", help: "Unary RPC requests being handled" }],
-      ["kiris_rpc_frame_errors_total", { type: "counter", help: "Rejected RPC frames by transport and reason" }],
-      ["kiris_login_throttled_total", { type: "counter", help: "Logins refused because their user name had too many recent failures" }]
-    ])
-    const values = new Map<string, { name: string; value: number }>()
-
-    const add = (name: string, labels: Labels, delta: number) => {
-      const k = key(name, labels)
-      const entry = values.get(k)
-      if (entry) entry.value += delta
-      else values.set(k, { name, value: delta })
+    let inFlight = 0
+    const add = (name: MetricName, labels: Labels, delta: number) => {
+      if (name === "kiris_rpc_in_flight") inFlight += delta
+      K.add(byName[name], labels, delta)
     }
-
-    const render = () => {
-      const lines: Array<string> = []
-      for (const [name, meta] of help) {
-        lines.push(`# HELP ${name} ${meta.help}`, `# TYPE ${name} ${meta.type}`)
-        for (const [k, entry] of values) if (entry.name === name) lines.push(`${k} ${entry.value}`)
-      }
-      return lines.join("\n") + "\n"
-    }
-
     return {
-      inc: (name: string, labels: Labels = {}) => add(name, labels, 1),
+      inc: (name: MetricName, labels: Labels = {}) => add(name, labels, 1),
       add,
-      value: (name: string, labels: Labels = {}) => values.get(key(name, labels))?.value ?? 0,
-      render
+      /** The process-wide value, except `kiris_rpc_in_flight`: this hub's own requests. */
+      value: (name: MetricName, labels: Labels = {}) => (name === "kiris_rpc_in_flight" ? inFlight : K.valueOf(byName[name], labels)),
+      /** Every `kiris_` metric as Prometheus text (gauges read at scrape time must be set before). */
+      render: () => render(Metric.unsafeSnapshot(), { include: (name) => name.startsWith("kiris_"), declared: K.declared })
     } as const
   }
 }) {}

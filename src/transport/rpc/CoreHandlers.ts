@@ -1,4 +1,4 @@
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import { ApiKeys } from "../../auth/ApiKeys.js"
 import { Users } from "../../auth/Users.js"
 import { EventRpcs } from "../../domain/rpc/EventRpcs.js"
@@ -7,6 +7,7 @@ import { ProjectRpcs } from "../../domain/rpc/ProjectRpcs.js"
 import { UserRpcs } from "../../domain/rpc/UserRpcs.js"
 import { EventBus } from "../../events/EventBus.js"
 import { Orchestrator } from "../../orchestrator/Orchestrator.js"
+import { Presence } from "../../presence/Presence.js"
 import { Projects } from "../../project/Projects.js"
 
 /** Thin RPC handlers: each reads the caller and calls one service method. */
@@ -47,11 +48,17 @@ const UserHandlers = UserRpcs.toLayer(
 const EventHandlers = EventRpcs.toLayer(
   Effect.gen(function* () {
     const bus = yield* EventBus
+    const presence = yield* Presence
     return EventRpcs.of({
-      // A deleted project's subscriptions end after its ProjectDeleted event.
-      "events.subscribe": ({ projectId }) =>
-        Stream.unwrapScoped(bus.subscribeProject(projectId)).pipe(
-          Stream.takeUntil((item) => item._tag === "Event" && item.event.event._tag === "ProjectDeleted")
+      // A deleted project's subscriptions end after its ProjectDeleted event. Presence changes
+      // (not logged) are merged in after `Ready`.
+      // With `since`, logged events after it are replayed before `Ready` (see EventBus.stream).
+      "events.subscribe": ({ projectId, since }) =>
+        presence.withPresence(
+          projectId,
+          bus.stream(projectId, Option.fromNullable(since)).pipe(
+            Stream.takeUntil((item) => item._tag === "Event" && item.event.event._tag === "ProjectDeleted")
+          )
         )
     })
   })

@@ -8,6 +8,7 @@ import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { SessionRevertRpcs } from "../../domain/rpc/SessionRpcs.js"
 import { FileService } from "../../files/FileService.js"
 import { Projects } from "../../project/Projects.js"
+import { Session } from "../../session/Session.js"
 import { ProjectDb } from "../../storage/ProjectDb.js"
 
 /** A client's path in workspace-relative form, or PathRefused (see `confinePath`). */
@@ -26,16 +27,21 @@ export const authorOf = (caller: Principal): UserAuthor => ({ kind: "user", user
  * role and opened the project's database scope (`inProject` states it in the types); each handler
  * confines the path, finds the project's workspace and calls one FileService method.
  */
+/** Runs `f` with the caller and the project's workspace, inside the project's database scope. */
+const makeInWorkspace = Effect.gen(function* () {
+  const projects = yield* Projects
+  const dbs = yield* ProjectDb
+  return <A, E, R>(projectId: ProjectId, f: (workspace: string, caller: Principal) => Effect.Effect<A, E, R>) =>
+    Effect.flatMap(CurrentPrincipal, (caller) =>
+      dbs.withProject(projectId)(Effect.flatMap(projects.get(caller, projectId), (project) => f(project.workspace, caller)))
+    )
+})
+
 const Files = FileRpcs.toLayer(
   Effect.gen(function* () {
     const files = yield* FileService
-    const projects = yield* Projects
     const dbs = yield* ProjectDb
-    /** Runs `f` with the caller and the project's workspace, inside the project's database scope. */
-    const inWorkspace = <A, E, R>(projectId: ProjectId, f: (workspace: string, caller: Principal) => Effect.Effect<A, E, R>) =>
-      Effect.flatMap(CurrentPrincipal, (caller) =>
-        dbs.withProject(projectId)(Effect.flatMap(projects.get(caller, projectId), (project) => f(project.workspace, caller)))
-      )
+    const inWorkspace = yield* makeInWorkspace
     return FileRpcs.of({
       "file.list": ({ dir, projectId }) =>
         inWorkspace(projectId, (workspace) => Effect.flatMap(confined(dir ?? "", { root: true }), (d) => files.list({ workspace, dir: d === "" ? undefined : d }))),
@@ -73,15 +79,14 @@ const Files = FileRpcs.toLayer(
 const Revert = SessionRevertRpcs.toLayer(
   Effect.gen(function* () {
     const files = yield* FileService
-    const projects = yield* Projects
-    const dbs = yield* ProjectDb
+    const sessions = yield* Session
+    const inWorkspace = yield* makeInWorkspace
     return SessionRevertRpcs.of({
       "session.revert": ({ force, projectId, sessionId, toMessageId }) =>
-        Effect.flatMap(CurrentPrincipal, (caller) =>
-          dbs.withProject(projectId)(
-            Effect.flatMap(projects.get(caller, projectId), (project) =>
-              files.revertSession({ workspace: project.workspace, sessionId, toMessageId, author: authorOf(caller), force })
-            )
+        inWorkspace(projectId, (workspace, caller) =>
+          Effect.zipRight(
+            sessions.get(sessionId),
+            files.revertSession({ workspace, sessionId, toMessageId, author: authorOf(caller), force })
           )
         )
     })

@@ -2,6 +2,7 @@ import type { Socket } from "@effect/platform"
 import { RpcServer } from "@effect/rpc"
 import type { FromClientEncoded, FromServerEncoded, RequestEncoded } from "@effect/rpc/RpcMessage"
 import { Effect, Mailbox, Option, Queue, Scope } from "effect"
+import { Presence } from "../../presence/Presence.js"
 import { Metrics } from "../metrics/Metrics.js"
 
 export type Framing = "ndjson" | "message"
@@ -90,6 +91,8 @@ const failureTag = (exit: unknown): string | undefined => {
 export const makeSocketProtocol = (options: ProtocolOptions) =>
   Effect.gen(function* () {
     const metrics = yield* Metrics
+    // a closed connection leaves every project it was present in at once (not only after the timeout)
+    const presence = yield* Effect.serviceOption(Presence)
     const disconnects = yield* Mailbox.make<number>()
     const clients = new Map<number, { readonly send: (msg: FromServerEncoded) => Effect.Effect<void> }>()
     const clientIds = new Set<number>()
@@ -226,7 +229,7 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
             open.clear()
             running.clear()
             queued.length = 0
-            return disconnects.offer(id)
+            return Option.isSome(presence) ? Effect.zipRight(presence.value.disconnected(id), disconnects.offer(id)) : disconnects.offer(id)
           })
         )
 

@@ -165,7 +165,9 @@ const runUp = (o: UpFlags, flags: Record<string, string | undefined>, format: Lo
       `kiris up: ${o.workers} local worker(s)${o.trustShell ? " trusting shell/python" : " (shell/python refused: add --trust-shell to run them)"}` +
         (tty ? `, logs in ${logDir}` : "")
     )
-    yield* Console.log(`try: kiris enqueue --kind shell --wait "echo hi"    (Ctrl-C stops everything)`)
+    // The hint runs on these workers as started: a shell task only when they trust shell.
+    const example = o.trustShell ? `kiris enqueue --kind shell --wait "echo hi"` : `kiris enqueue --kind noop --wait "hello"`
+    yield* Console.log(`try: npx ${example}    (Ctrl-C stops everything)`)
     // one fiber for all, so Ctrl-C stops them in parallel
     const indexes = Array.from({ length: o.workers }, (_, i) => i + 1)
     yield* Effect.forkScoped(

@@ -14,7 +14,9 @@ import {
 import { Effect, Exit, FiberMap, Runtime, Scope, Stream } from "effect"
 import type { HubRpcClient } from "../client/HubClient.js"
 import type { ProjectId, SessionId, TaskId } from "../domain/Ids.js"
-import { describeFailure, findSession, McpTools, type ToolContext, toJson, transcriptText } from "./McpTools.js"
+import { describeFailure, type ToolContext, toJson } from "./McpTool.js"
+import { McpTools } from "./McpTools.js"
+import { findSession, transcriptText } from "./McpTranscript.js"
 
 /**
  * Builds the MCP server (the SDK's low-level `Server`) over a hub client: the tools of McpTools,

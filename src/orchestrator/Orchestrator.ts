@@ -15,20 +15,11 @@ import { Session } from "../session/Session.js"
 import { SessionRepo } from "../session/SessionRepo.js"
 import { CurrentProject, ProjectDb } from "../storage/ProjectDb.js"
 import { agentNames, findAgent } from "./Agents.js"
+import { recover } from "./Recovery.js"
 import { makeRemoteRunner } from "./RemoteAgent.js"
+import { type Active, makeSessionTurns, type Pending } from "./SessionTurns.js"
 import { makeSubAgents } from "./SubAgents.js"
-import { type SteeredPrompt, type TurnOutcome, TurnRunner } from "./TurnRunner.js"
-
-/** A turn about to run: its user message is stored; `done` hears how it ended. */
-interface Pending {
-  readonly caller: Principal
-  readonly done?: Deferred.Deferred<TurnOutcome>
-}
-
-interface Active {
-  /** Set before the turn is interrupted on purpose, so it ends `cancelled` rather than `interrupted`. */
-  readonly cancelled: Ref.Ref<boolean>
-}
+import { type TurnOutcome, TurnRunner } from "./TurnRunner.js"
 
 const describe = (e: InvalidInput | { readonly message: string }) => ("reason" in e ? e.reason : e.message)
 
@@ -70,33 +61,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
     const releaseFileLocks = (sessionId: SessionId) =>
       Option.isSome(files) ? files.value.releaseLocks({ sessionId }) : Effect.void
     const fibers = yield* FiberMap.make<SessionId>()
-    const active = yield* Ref.make(new Map<SessionId, Active>())
-    const locks = new Map<SessionId, Effect.Semaphore>()
-    /** Prompts steered into a session's running turn (stored as user messages) that no turn has taken yet. */
-    const steered = new Map<SessionId, Array<SteeredPrompt & { readonly caller: Principal }>>()
-    const takeSteered = (sessionId: SessionId) =>
-      Effect.sync(() => {
-        const taken = steered.get(sessionId) ?? []
-        steered.delete(sessionId)
-        return taken
-      })
-
-    const withLock = (sessionId: SessionId) => {
-      let lock = locks.get(sessionId)
-      if (lock === undefined) {
-        lock = Effect.unsafeMakeSemaphore(1)
-        locks.set(sessionId, lock)
-      }
-      return lock.withPermits(1)
-    }
-    const activeTurn = (sessionId: SessionId) => Effect.map(Ref.get(active), (m) => Option.fromNullable(m.get(sessionId)))
-    const setActive = (sessionId: SessionId, turn: Option.Option<Active>) =>
-      Ref.update(active, (m) => {
-        const next = new Map(m)
-        if (Option.isSome(turn)) next.set(sessionId, turn.value)
-        else next.delete(sessionId)
-        return next
-      })
+    const { activeTurn, addSteered, dropLock, dropSteered, setActive, takeSteered, withLock } = yield* makeSessionTurns
 
     /**
      * Under the session's lock: a turn for prompts steered in that no turn took (they are stored
@@ -191,7 +156,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
           }
           if (running && mode === "steer") {
             const message = yield* sessions.addUserMessage(sessionId, text).pipe(Effect.orDie)
-            steered.set(sessionId, [...(steered.get(sessionId) ?? []), { messageId: message.id, text, caller }])
+            addSteered(sessionId, { messageId: message.id, text, caller })
             return { _tag: "Started", messageId: message.id } as PromptResult
           }
           if (running) yield* stopTurn(sessionId)
@@ -236,7 +201,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       yield* Effect.forEach(ids, quiesce, { discard: true })
       yield* Effect.forEach(ids, (id) => permission.expireSession(projectId, id, "the session was deleted"), { discard: true })
       yield* sessions.remove(ids)
-      for (const id of ids) locks.delete(id)
+      for (const id of ids) dropLock(id)
     })
 
     /** Cancels every running turn of a project about to be deleted (its queues go with its database). */
@@ -247,8 +212,8 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
         (s) =>
           withLock(s.id)(Effect.zipRight(stopTurn(s.id), setActive(s.id, Option.none()))).pipe(
             Effect.ensuring(Effect.sync(() => {
-              locks.delete(s.id)
-              steered.delete(s.id)
+              dropLock(s.id)
+              dropSteered(s.id)
             }))
           ),
         { discard: true }
@@ -299,32 +264,14 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       runRemote: makeRemoteRunner({ queue, bus, repo, sessions, maxSteps: config.agentMaxSteps })
     })
 
-    const recover = Effect.gen(function* () {
-      for (const project of yield* projects.listAll) {
-        yield* dbs.withProject(project.id)(
-          Effect.gen(function* () {
-            const interrupted = yield* repo.interruptRunning
-            if (interrupted.messages.length > 0) {
-              yield* Effect.logInfo(`marked ${interrupted.messages.length} running message(s) interrupted`, { project: project.id })
-            }
-            yield* bus.publishAll(project.id, [
-              ...interrupted.parts.map((part) => ({ _tag: "PartUpdated", part }) as const),
-              ...interrupted.messages.map((message) => ({ _tag: "MessageUpdated", message }) as const)
-            ])
-            yield* permission.expireOrphans(project.id, "the hub restarted before the request was answered")
-            yield* bus.publishAll(
-              project.id,
-              interrupted.sessions.map((sessionId) => ({ _tag: "SessionStatus", sessionId, status: "idle" }) as const)
-            )
-            for (const sessionId of yield* repo.sessionsWithQueue) {
-              yield* withLock(sessionId)(startNextOrIdle(project.id, sessionId))
-            }
-          })
-        )
-      }
+    yield* recover({
+      projects,
+      dbs,
+      repo,
+      bus,
+      permission,
+      resume: (projectId, sessionId) => withLock(sessionId)(startNextOrIdle(projectId, sessionId))
     })
-
-    yield* recover
     return { createSession, prompt, cancel, runToCompletion, deleteSession, stopProject } as const
   }),
   dependencies: [TurnRunner.Default, Session.Default, SessionRepo.Default, ProjectsRepo.Default, Models.Default, Permission.Default]

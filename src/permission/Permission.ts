@@ -15,11 +15,13 @@ import {
   type SetPermissionRule
 } from "../domain/Permission.js"
 import { EventBus } from "../events/EventBus.js"
-import { permissionItem, permissionResolved } from "../inbox/InboxItems.js"
+import { permissionItem } from "../inbox/InboxItems.js"
 import { SessionRepo } from "../session/SessionRepo.js"
 import { type CurrentProject, ProjectDb } from "../storage/ProjectDb.js"
+import { makeExpiry } from "./Expiry.js"
 import { PermissionRepo, type Resolution } from "./PermissionRepo.js"
 import { defaultRules, evaluate, type SubjectKind } from "./Rules.js"
+import { makeSettlement, type Verdict, type Waiters } from "./Settlement.js"
 
 export interface CheckRequest {
   readonly projectId: ProjectId
@@ -32,7 +34,7 @@ export interface CheckRequest {
   readonly input: unknown
 }
 
-export type Verdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string }
+export type { Verdict } from "./Settlement.js"
 
 const verdictOf = (reply: PermissionReply, message: string | null): Verdict =>
   reply === "reject" ? { allowed: false, reason: message ?? "the user rejected this tool call" } : { allowed: true }
@@ -76,7 +78,9 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
     const bus = yield* EventBus
     const dbs = yield* ProjectDb
     const config = yield* ServerConfig
-    const waiters = yield* Ref.make(new Map<PermissionRequestId, Deferred.Deferred<Verdict>>())
+    const waiters: Waiters = yield* Ref.make(new Map<PermissionRequestId, Deferred.Deferred<Verdict>>())
+    const { expireAll, settle, wake } = makeSettlement({ repo, bus, waiters })
+    const { expireOrphans, expireSession, expireTurn } = makeExpiry({ repo, dbs, expireAll })
     const sessions = yield* SessionRepo
     /** Requests waiting per session, to tell when a session needs input and when it no longer does. */
     const asking = new Map<SessionId, number>()
@@ -107,44 +111,6 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
       config.permissionTimeoutSeconds > 0
         ? Effect.timeoutOption(Deferred.await(waiter), Duration.millis(config.permissionTimeoutSeconds * 1000))
         : Effect.asSome(Deferred.await(waiter))
-
-    const publishReplied = (projectId: ProjectId, r: PermissionRequest) =>
-      Effect.gen(function* () {
-        yield* bus.publish(projectId, {
-          _tag: "PermissionReplied",
-          requestId: r.id,
-          sessionId: r.sessionId,
-          status: r.status,
-          reply: r.reply,
-          repliedBy: r.repliedBy
-        })
-        const resolved = permissionResolved(r.id, r.status)
-        if (resolved !== undefined) yield* bus.publish(projectId, resolved)
-      })
-
-    /** Wakes the waiter of a request that was just resolved (if this hub has one) and tells clients. */
-    const wake = (projectId: ProjectId, resolved: PermissionRequest, verdict: Verdict) =>
-      Effect.gen(function* () {
-        const waiter = (yield* Ref.get(waiters)).get(resolved.id)
-        if (waiter !== undefined) yield* Deferred.succeed(waiter, verdict)
-        yield* publishReplied(projectId, resolved)
-      })
-
-    const settle = (projectId: ProjectId, id: PermissionRequestId, resolution: Resolution, verdict: Verdict) =>
-      Effect.uninterruptible(
-        Effect.tap(repo.resolve(id, resolution), (resolved) =>
-          Option.isSome(resolved) ? wake(projectId, resolved.value, verdict) : Effect.void
-        )
-      )
-
-    /** Expires still-pending requests whose asker is gone; returns those it expired. */
-    const expireAll = (projectId: ProjectId, open: ReadonlyArray<PermissionRequest>, reason: string) =>
-      Effect.map(
-        Effect.forEach(open, (r) =>
-          settle(projectId, r.id, { status: "expired", reply: null, message: reason, repliedBy: null }, { allowed: false, reason })
-        ),
-        (settled) => settled.flatMap((o) => (Option.isSome(o) ? [o.value] : []))
-      )
 
     const ask = (req: CheckRequest) =>
       Effect.gen(function* () {
@@ -282,24 +248,6 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
       }
       const removed = yield* dbs.withProject(projectId)(repo.removeRule(ruleId))
       if (!removed) return yield* new NotFound({ entity: "permission rule", id: ruleId })
-    })
-
-    /** Expires a session's pending requests, waking their waiters; returns how many. */
-    const expireSession = Effect.fn("Permission.expireSession")(function* (projectId: ProjectId, sessionId: SessionId, reason: string) {
-      return (yield* expireAll(projectId, yield* repo.listPending(sessionId), reason)).length
-    })
-
-    /** At the end of a turn (however it ended): expires the requests its message left pending. */
-    const expireTurn = Effect.fn("Permission.expireTurn")(function* (projectId: ProjectId, messageId: MessageId, reason: string) {
-      return yield* dbs.withProject(projectId)(Effect.flatMap(repo.listPendingForMessage(messageId), (open) => expireAll(projectId, open, reason)))
-    })
-
-    /**
-     * At hub start-up, before any turn runs: every pending request was asked by a process that is
-     * gone, so all of them expire. Returns those it expired.
-     */
-    const expireOrphans = Effect.fn("Permission.expireOrphans")(function* (projectId: ProjectId, reason: string) {
-      return yield* dbs.withProject(projectId)(Effect.flatMap(repo.listPending(undefined), (open) => expireAll(projectId, open, reason)))
     })
 
     return { check, pending, reply, rules, setRule, removeRule, expireSession, expireTurn, expireOrphans } as const

@@ -1,120 +1,10 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
-import { Principal } from "../domain/Auth.js"
-import type { MessageId, PartId, ProjectId, SessionId } from "../domain/Ids.js"
-import {
-  Message,
-  type MessageRole,
-  type MessageStatus,
-  MessageWithParts,
-  Part,
-  PartData,
-  QueuedPrompt,
-  type QueuedPromptId,
-  SessionInfo,
-  type SessionStatus,
-  Usage
-} from "../domain/Session.js"
-
-interface UsageRow {
-  readonly input_tokens: number
-  readonly output_tokens: number
-  readonly reasoning_tokens: number
-  readonly cached_tokens: number
-  /** USD; NULL when unknown. */
-  readonly cost: number | null
-}
-interface SessionRow extends UsageRow {
-  readonly id: string
-  readonly parent_id: string | null
-  readonly title: string
-  readonly agent: string
-  readonly model: string
-  readonly status: string
-  readonly created_at: number
-  readonly updated_at: number
-  readonly archived_at: number | null
-}
-interface MessageRow extends UsageRow {
-  readonly id: string
-  readonly session_id: string
-  readonly role: string
-  readonly status: string
-  readonly model: string | null
-  readonly finish_reason: string | null
-  readonly error: string | null
-  readonly created_at: number
-  readonly completed_at: number | null
-}
-interface PartRow {
-  readonly id: string
-  readonly message_id: string
-  readonly session_id: string
-  readonly idx: number
-  readonly data: string
-}
-interface QueuedRow {
-  readonly id: string
-  readonly session_id: string
-  readonly text: string
-  readonly author: string
-  readonly caller: string
-  readonly created_at: number
-}
-
-const toUsage = (r: UsageRow) =>
-  Usage.make({
-    inputTokens: r.input_tokens,
-    outputTokens: r.output_tokens,
-    reasoningTokens: r.reasoning_tokens,
-    cachedTokens: r.cached_tokens,
-    cost: r.cost
-  })
-const toSession = (projectId: ProjectId) => (r: SessionRow) =>
-  SessionInfo.make({
-    id: r.id as SessionId,
-    projectId,
-    title: r.title,
-    agent: r.agent,
-    model: r.model,
-    parentId: r.parent_id as SessionId | null,
-    status: r.status as SessionStatus,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    totals: toUsage(r),
-    archived: r.archived_at !== null
-  })
-const toMessage = (r: MessageRow) =>
-  Message.make({
-    id: r.id as MessageId,
-    sessionId: r.session_id as SessionId,
-    role: r.role as MessageRole,
-    status: r.status as MessageStatus,
-    model: r.model,
-    finishReason: r.finish_reason,
-    usage: toUsage(r),
-    error: r.error,
-    createdAt: r.created_at,
-    completedAt: r.completed_at
-  })
-const toQueued = (r: QueuedRow) =>
-  QueuedPrompt.make({
-    id: r.id as QueuedPromptId,
-    sessionId: r.session_id as SessionId,
-    text: r.text,
-    author: r.author,
-    createdAt: r.created_at
-  })
-
-const PartJson = Schema.parseJson(PartData)
-const encodePart = Schema.encode(PartJson)
-const decodePart = Schema.decode(PartJson)
-const PrincipalJson = Schema.parseJson(Principal)
-
-const toPart = (r: PartRow) =>
-  Effect.map(decodePart(r.data), (data) =>
-    Part.make({ id: r.id as PartId, sessionId: r.session_id as SessionId, messageId: r.message_id as MessageId, index: r.idx, data })
-  )
+import { Effect, Option } from "effect"
+import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
+import { type Message, MessageWithParts, type Part, type SessionInfo, type SessionStatus, Usage } from "../domain/Session.js"
+import { queuedPromptQueries } from "./QueuedPrompts.js"
+import { sessionAdminQueries } from "./SessionAdmin.js"
+import { encodePart, type MessageRow, type PartRow, type SessionRow, toMessage, toPart, toSession } from "./SessionRows.js"
 
 /**
  * Project-database tables of sessions, messages, parts and queued prompts. Runs against whichever
@@ -202,38 +92,6 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
         )
       }).pipe(Effect.orDie),
 
-    /** The session and its sub-agents' sessions, at any depth (the session first). */
-    sessionTree: (sessionId: SessionId) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ id: string }>`WITH RECURSIVE tree (id) AS (
-            SELECT id FROM sessions WHERE id = ${sessionId}
-            UNION ALL
-            SELECT s.id FROM sessions s JOIN tree t ON s.parent_id = t.id
-          ) SELECT id FROM tree`
-      ).pipe(
-        Effect.orDie,
-        Effect.map((rows) => rows.map((r) => r.id as SessionId))
-      ),
-
-    /** Deletes sessions with their messages, parts, queued prompts and permission requests, in one transaction. */
-    deleteSessions: (ids: ReadonlyArray<SessionId>) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        ids.length === 0
-          ? Effect.void
-          : sql.withTransaction(
-              Effect.all(
-                [
-                  sql`DELETE FROM parts WHERE session_id IN ${sql.in(ids)}`,
-                  sql`DELETE FROM messages WHERE session_id IN ${sql.in(ids)}`,
-                  sql`DELETE FROM queued_prompts WHERE session_id IN ${sql.in(ids)}`,
-                  sql`DELETE FROM permission_requests WHERE session_id IN ${sql.in(ids)}`,
-                  sql`DELETE FROM sessions WHERE id IN ${sql.in(ids)}`
-                ],
-                { discard: true }
-              )
-            )
-      ).pipe(Effect.orDie),
-
     history: (sessionId: SessionId) =>
       Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
@@ -275,65 +133,7 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
       return { messages: rows.map(toMessage), parts, sessions: sessions.map((r) => r.id as SessionId) }
     }).pipe(Effect.orDie),
 
-    insertQueued: (prompt: QueuedPrompt, caller: Principal) =>
-      Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        const callerJson = yield* Schema.encode(PrincipalJson)(caller)
-        yield* sql`INSERT INTO queued_prompts (id, session_id, text, author, caller, created_at)
-          VALUES (${prompt.id}, ${prompt.sessionId}, ${prompt.text}, ${prompt.author}, ${callerJson}, ${prompt.createdAt})`
-      }).pipe(Effect.orDie),
-
-    listQueued: (sessionId: SessionId) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<QueuedRow>`SELECT * FROM queued_prompts WHERE session_id = ${sessionId} ORDER BY seq`
-      ).pipe(
-        Effect.orDie,
-        Effect.map((rows) => rows.map(toQueued))
-      ),
-
-    /** Removes and returns the oldest queued prompt of the session, with the caller who sent it. */
-    takeQueued: (sessionId: SessionId) =>
-      Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        const rows = yield* sql<QueuedRow>`DELETE FROM queued_prompts
-          WHERE seq = (SELECT min(seq) FROM queued_prompts WHERE session_id = ${sessionId}) RETURNING *`
-        const row = rows[0]
-        if (row === undefined) return Option.none()
-        const caller = yield* Schema.decode(PrincipalJson)(row.caller)
-        return Option.some({ prompt: toQueued(row), caller })
-      }).pipe(Effect.orDie),
-
-    deleteQueued: (sessionId: SessionId, id: QueuedPromptId) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ id: string }>`DELETE FROM queued_prompts WHERE session_id = ${sessionId} AND id = ${id} RETURNING id`
-      ).pipe(
-        Effect.orDie,
-        Effect.map((rows) => rows.length > 0)
-      ),
-
-    clearQueued: (sessionId: SessionId) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ id: string }>`DELETE FROM queued_prompts WHERE session_id = ${sessionId} RETURNING id`
-      ).pipe(
-        Effect.orDie,
-        Effect.map((rows) => rows.map((r) => r.id as QueuedPromptId))
-      ),
-
-    sessionsWithQueue: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<{ session_id: string }>`SELECT DISTINCT session_id FROM queued_prompts`
-    ).pipe(
-      Effect.orDie,
-      Effect.map((rows) => rows.map((r) => r.session_id as SessionId))
-    ),
-
-    /** Every session's totals summed; the cost is unknown (NULL) when any session's is. */
-    projectUsage: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<UsageRow>`SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
-        COALESCE(sum(reasoning_tokens), 0) AS reasoning_tokens, COALESCE(sum(cached_tokens), 0) AS cached_tokens,
-        CASE WHEN count(*) = count(cost) THEN COALESCE(sum(cost), 0) ELSE NULL END AS cost FROM sessions`
-    ).pipe(
-      Effect.orDie,
-      Effect.map((rows) => (rows[0] ? toUsage(rows[0]) : Usage.zero))
-    )
+    ...queuedPromptQueries,
+    ...sessionAdminQueries
   }
 }) {}

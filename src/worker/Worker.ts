@@ -13,18 +13,20 @@ import {
   Option,
   Queue,
   Ref,
-  Schedule,
   Scope,
   Stream,
   SubscriptionRef
 } from "effect"
-import type { TaskId, WorkerId } from "../domain/Ids.js"
+import type { TaskId } from "../domain/Ids.js"
 import type { WorkerRpcs, WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import type { Lease, TaskKind } from "../domain/Task.js"
 import { continueTrace } from "../runtime/Tracing.js"
 import { Executors } from "./Executors.js"
+import { describe, isTransport } from "./HubErrors.js"
 import { formatMs } from "./Process.js"
-import type { TaskFailure } from "./TaskFailure.js"
+import { makeRegistration } from "./Registration.js"
+import { makeReporting } from "./Reporting.js"
+import { type RunningTask, stop } from "./RunningTask.js"
 
 /**
  * A swarm worker: registers with the hub over `worker.connect`, leases tasks when the hub pushes
@@ -53,51 +55,7 @@ export interface WorkerSettings {
 /** The hub refused this worker (bad token, missing worker scope): retrying cannot help. */
 export class WorkerRejected extends Data.TaggedError("WorkerRejected")<{ readonly message: string }> {}
 
-type StopReason = "cancelled" | "lease-lost" | "shutdown"
-
-interface RunningTask {
-  readonly lease: Lease
-  readonly startedAt: number
-  lastBeatAt: number
-  fiber: Fiber.RuntimeFiber<unknown, TaskFailure> | undefined
-  reason: StopReason | undefined
-}
-
-interface Completion {
-  readonly taskId: TaskId
-  readonly fencingToken: number
-  readonly result: unknown
-}
-
 const clock = () => new Date().toISOString().slice(11, 19)
-
-const isTransport = (e: unknown) => typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "RpcClientError"
-
-/** The deepest `code` (ECONNREFUSED, …) in a chain of causes. */
-const errorCode = (e: unknown): string | undefined => {
-  for (let c = e, depth = 0; typeof c === "object" && c !== null && depth < 5; c = (c as { cause?: unknown }).cause, depth++) {
-    const code = (c as { code?: unknown }).code
-    if (typeof code === "string") return code
-  }
-  return undefined
-}
-
-const describe = (e: unknown): string => {
-  if (typeof e !== "object" || e === null) return String(e)
-  if (isTransport(e)) return errorCode(e) ?? "connection failed"
-  const tagged = e as { _tag?: string; message?: unknown; reason?: unknown }
-  const detail = typeof tagged.reason === "string" ? tagged.reason : typeof tagged.message === "string" ? tagged.message : ""
-  return tagged._tag === undefined ? detail : detail === "" ? tagged._tag : `${tagged._tag}: ${detail}`
-}
-
-/** Retries hub calls that failed in transport (the hub is away) with backoff, for at most `forMs`. */
-const retryTransport = <A, E, R>(effect: Effect.Effect<A, E, R>, forMs: number) =>
-  effect.pipe(
-    Effect.retry({
-      schedule: Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")), Schedule.upTo(Duration.millis(forMs))),
-      while: isTransport
-    })
-  )
 
 export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
   Effect.gen(function* () {
@@ -107,17 +65,13 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     const taskLog = (line: string) => (settings.quiet ? Effect.void : log(line))
 
     const running = new Map<TaskId, RunningTask>()
-    const workerId = yield* Ref.make<WorkerId | undefined>(undefined)
-    /** The current registration's number (one more on every `Registered`); 0 while not registered. */
-    const session = yield* SubscriptionRef.make(0)
-    let sessions = 0
+    const registration = yield* makeRegistration
+    const { nextSession, session, sessionChanged, workerId } = registration
     const draining = yield* Ref.make(false)
     /** Completed once a drain asked for by the hub is over (nothing running, every report sent). */
     const drained = yield* Deferred.make<void>()
     const hubLeaseSeconds = yield* Ref.make(300)
-    const pendingCompletions = yield* Ref.make(0)
     const wake = yield* Queue.sliding<void>(1)
-    const completions = yield* Queue.unbounded<Completion>()
     const tasksScope = yield* Scope.fork(scope, ExecutionStrategy.parallel)
 
     const leaseMs = Effect.map(Ref.get(hubLeaseSeconds), (s) => (settings.leaseSeconds ?? s) * 1000)
@@ -125,92 +79,14 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
       return (yield* Ref.get(draining)) ? 15_000 : Math.max(60_000, 2 * (yield* leaseMs))
     })
 
-    /** Waits until the worker is registered on the current connection; its session number and id. */
-    const registered = Effect.gen(function* () {
-      const n = yield* session.changes.pipe(Stream.filter((n) => n > 0), Stream.runHead, Effect.map(Option.getOrElse(() => 0)))
-      return { n, id: (yield* Ref.get(workerId))! }
+    const { complete, flush, pendingCompletions, report } = yield* makeReporting({
+      client,
+      workerName: settings.name,
+      registration,
+      reportWindowMs,
+      log,
+      taskLog
     })
-    const sessionChanged = (n: number) => Effect.map(SubscriptionRef.get(session), (now) => now !== n)
-
-    /**
-     * A call on a leased task, made once registered. A refusal while the session changed may come
-     * from a connection not yet registered again: the call is made again (at most twice more).
-     */
-    const asWorker = <A, E>(call: (id: WorkerId) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.gen(function* () {
-        for (let attempt = 0; ; attempt++) {
-          const { n, id } = yield* registered
-          const exit = yield* Effect.exit(call(id))
-          if (Exit.isSuccess(exit) || attempt >= 2) return yield* exit
-          const failure = Cause.failureOption(exit.cause)
-          if (Option.isNone(failure) || isTransport(failure.value) || !(yield* sessionChanged(n))) return yield* exit
-        }
-      })
-
-    const stop = (task: RunningTask, reason: StopReason) =>
-      Effect.suspend(() => {
-        task.reason ??= reason
-        return task.fiber === undefined ? Effect.void : Fiber.interruptFork(task.fiber)
-      })
-
-    /** Reports completions; those refused while the session changed are sent again (at most twice more). */
-    const completeAll = (items: ReadonlyArray<Completion>) =>
-      Effect.gen(function* () {
-        let pending = items
-        for (let attempt = 0; pending.length > 0; attempt++) {
-          const { n, id } = yield* registered
-          const outcomes = yield* client.task.completeBatch({ workerId: id, items: pending })
-          const refused = outcomes.filter((o) => !o.ok)
-          const again = attempt < 2 && refused.length > 0 && (yield* sessionChanged(n))
-          if (!again) {
-            for (const o of refused) yield* log(`completion of ${o.taskId} refused: ${o.error ?? "unknown"}`)
-            return
-          }
-          const retry = new Set(refused.map((o) => o.taskId))
-          pending = pending.filter((i) => retry.has(i.taskId))
-        }
-      })
-
-    // == completions: one `task.completeBatch` for whatever finished meanwhile
-    const flush = Effect.gen(function* () {
-      const batch = yield* Queue.takeBetween(completions, 1, 1000)
-      const items = [...batch]
-      const window = yield* reportWindowMs
-      yield* retryTransport(completeAll(items), window).pipe(
-        Effect.timeoutFail({ duration: Duration.millis(window), onTimeout: () => "the hub did not take this worker back in time" }),
-        Effect.catchAll((e) => log(`could not report ${items.length} completion(s): ${describe(e)}`)),
-        Effect.ensuring(Ref.update(pendingCompletions, (n) => n - items.length))
-      )
-    })
-
-    const report = (task: RunningTask, exit: Exit.Exit<unknown, TaskFailure>) =>
-      Effect.gen(function* () {
-        const { task: t, fencingToken } = task.lease
-        const took = formatMs(Date.now() - task.startedAt)
-        if (Exit.isSuccess(exit)) {
-          yield* Ref.update(pendingCompletions, (n) => n + 1)
-          yield* Queue.offer(completions, { taskId: t.id, fencingToken, result: exit.value })
-          return yield* taskLog(`done ${t.id} ${t.kind} ${took}`)
-        }
-        if (task.reason === "cancelled" || task.reason === "lease-lost") {
-          return yield* taskLog(`${task.reason === "cancelled" ? "cancelled" : "lease lost"} ${t.id} ${t.kind} ${took}`)
-        }
-        const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
-        const interrupted = failure === undefined && Cause.isInterruptedOnly(exit.cause)
-        const message =
-          failure?.message ??
-          (interrupted ? `worker ${settings.name} stopped before the task finished` : `worker error: ${describe(Cause.squash(exit.cause))}`)
-        const retryable = failure?.retryable ?? true
-        yield* taskLog(`failed ${t.id} ${t.kind} ${took}${retryable ? "" : " (permanent)"}: ${message.split("\n")[0]}`)
-        const window = yield* reportWindowMs
-        yield* retryTransport(
-          asWorker((id) => client.task.fail({ workerId: id, taskId: t.id, fencingToken, message, retryable })),
-          window
-        ).pipe(
-          Effect.timeoutFail({ duration: Duration.millis(window), onTimeout: () => "the hub did not take this worker back in time" }),
-          Effect.catchAll((e) => log(`could not report the failure of ${t.id}: ${describe(e)}`))
-        )
-      })
 
     /**
      * One beat for one task (only while registered): a cancelled task or a lost lease stops it; a
@@ -244,9 +120,8 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     const completeNoop = (lease: Lease) =>
       Effect.gen(function* () {
         const t = lease.task
-        yield* Ref.update(pendingCompletions, (n) => n + 1)
         const result = { echo: t.payload, createdAt: t.createdAt, receivedAt: Date.now() }
-        yield* Queue.offer(completions, { taskId: t.id, fencingToken: lease.fencingToken, result })
+        yield* complete({ taskId: t.id, fencingToken: lease.fencingToken, result })
         yield* taskLog(`done ${t.id} noop`)
       }).pipe(runSpan(lease))
 
@@ -308,7 +183,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
           case "Registered": {
             const before = yield* Ref.getAndSet(workerId, push.workerId)
             yield* Ref.set(hubLeaseSeconds, push.leaseSeconds)
-            yield* SubscriptionRef.set(session, ++sessions)
+            yield* SubscriptionRef.set(session, nextSession())
             yield* log(`${before === undefined ? "connected" : "reconnected"} as ${push.workerId} (${settings.kinds.join(",")} x${settings.concurrency})`)
             return yield* Queue.offer(wake, undefined)
           }

@@ -32,6 +32,12 @@ const startUp = (cwd: string, args: ReadonlyArray<string>) =>
     return { up, port, kiris }
   })
 
+/** The command `kiris up` suggests on start (`try: npx kiris …`), as arguments. */
+const suggested = (up: { waitForLine: (pattern: RegExp) => Effect.Effect<RegExpMatchArray> }) =>
+  Effect.map(up.waitForLine(/^try: npx kiris (.+?) {4}\(Ctrl-C stops everything\)$/), (m) =>
+    (m[1]!.match(/"[^"]*"|\S+/g) ?? []).map((a) => a.replace(/^"(.*)"$/, "$1"))
+  )
+
 const ok = (run: Finished) => {
   assert.strictEqual(run.code, 0, `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`)
   return run.stdout
@@ -51,7 +57,9 @@ describe("kiris up and the swarm commands", () => {
       Effect.gen(function* () {
         const cwd = tempDir("kiris-up-")
         const { up, port, kiris } = yield* startUp(cwd, ["--trust-shell"])
-        assert.strictEqual(ok(yield* kiris("enqueue", "--kind", "shell", "--wait", "echo hi")), "hi\n")
+        const hint = yield* suggested(up)
+        assert.deepStrictEqual(hint, ["enqueue", "--kind", "shell", "--wait", "echo hi"])
+        assert.strictEqual(ok(yield* kiris(...hint)), "hi\n")
         assert.strictEqual(fs.statSync(path.join(cwd, ".kiris", "worker.key")).mode & 0o777, 0o600)
 
         const failing = yield* kiris("enqueue", "--kind", "shell", "--max-attempts", "1", "--wait", "echo broken >&2; exit 3")
@@ -91,11 +99,14 @@ describe("kiris up and the swarm commands", () => {
   )
 
   it.scopedLive(
-    "without --trust-shell the same enqueue explains why the command will not run",
+    "without --trust-shell the suggested first command works and a shell enqueue explains why it will not run",
     () =>
       Effect.gen(function* () {
         const cwd = tempDir("kiris-up-")
         const { up, kiris } = yield* startUp(cwd, [])
+        // What the first run suggests works on these defaults.
+        const hint = yield* suggested(up)
+        assert.deepStrictEqual(JSON.parse(ok(yield* kiris(...hint))).echo, { prompt: "hello" })
         const refused = yield* kiris("enqueue", "--kind", "shell", "--wait", "echo hi")
         assert.strictEqual(refused.code, 1)
         assert.strictEqual(refused.stdout, "")

@@ -26,13 +26,13 @@ import type { MessageId, PartId, ProjectId, SessionId } from "../../src/domain/I
 import { EventBus } from "../../src/events/EventBus.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
 import { flag } from "./_flags.js"
+import { mb, peakRss, runBench } from "./_main.js"
 
 const events = flag("events", 50_000)
 const deltas = flag("deltas", 20_000)
 const batch = Math.max(1, flag("batch", 16))
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kiris-bench-events-"))
 
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString("en-US")}/s`
 
 /** A text delta of an assistant message, as a model streams them (a few words each). */
@@ -140,13 +140,7 @@ const program = Effect.gen(function* () {
   console.log(`  log head after the runs                 ${logged} (${logged - 1} deltas and ProjectCreated)`)
   const dbFile = path.join(dataDir, "projects", turnId, "project.db")
   console.log(`  project.db (+ WAL)                      ${mb(fs.statSync(dbFile).size + (fs.existsSync(`${dbFile}-wal`) ? fs.statSync(`${dbFile}-wal`).size : 0))}`)
-  console.log(`peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`)
+  console.log(peakRss())
 })
 
-Effect.runPromise(Effect.scoped(program))
-  .then(() => process.exit(0))
-  .catch((e) => {
-    console.error(e)
-    process.exit(1)
-  })
-  .finally(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+void runBench(program, dataDir)

@@ -26,6 +26,7 @@ import type { UserId } from "../../src/domain/Ids.js"
 import { FileService } from "../../src/files/FileService.js"
 import { ProjectDb, projectDir } from "../../src/storage/ProjectDb.js"
 import { flag } from "./_flags.js"
+import { mb, peakRss, runBench } from "./_main.js"
 
 const versions = flag("versions", 1000)
 const size = flag("size", 1024 * 1024)
@@ -42,7 +43,6 @@ const dirBytes = (dir: string): number => {
   return total
 }
 
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 const pct = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 const latency = (label: string, samples: Array<number>) => {
   samples.sort((a, b) => a - b)
@@ -152,13 +152,7 @@ const program = Effect.gen(function* () {
   latency("FileService.history", viaService)
   latency("file.history over TCP RPC", viaRpc)
   latency("baseline better-sqlite3 SELECT", viaSqlite)
-  console.log(`peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`)
+  console.log(peakRss())
 })
 
-Effect.runPromise(Effect.scoped(program))
-  .then(() => process.exit(0))
-  .catch((e) => {
-    console.error(e)
-    process.exit(1)
-  })
-  .finally(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+void runBench(program, dataDir)

@@ -37,6 +37,19 @@ const assertFits = (frame: string) => {
   for (const l of lines) assert.isAtMost([...l].length, 80, `too wide: ${l}`)
 }
 
+/** The dashboard at 80×24 against the hub on `tcpPort` with the admin key, unmounted with the caller's scope. */
+const mountTop = (hub: { readonly tcpPort: number; readonly adminKey: string }, onExit?: () => void) =>
+  Effect.gen(function* () {
+    const address = `127.0.0.1:${hub.tcpPort}`
+    const store = makeStore(initialState(address, Date.now()))
+    yield* Effect.addFinalizer(() => Effect.sync(() => store.close()))
+    const feed = yield* startFeed(store, { target: { transport: "tcp", host: "127.0.0.1", port: hub.tcpPort }, hub: address, token: hub.adminKey })
+    return yield* Effect.acquireRelease(
+      Effect.sync(() => render(React.createElement(TopApp, { store, feed, columns: 80, rows: 24, ...(onExit === undefined ? {} : { onExit }) }))),
+      (app) => Effect.sync(() => app.unmount())
+    )
+  })
+
 describe("kiris top", () => {
   it.scopedLive(
     "shows counts changing as a worker runs tasks, cancels a running task after y, shows help on ?, drains the worker, quits on q",
@@ -44,15 +57,8 @@ describe("kiris top", () => {
       Effect.gen(function* () {
         const { hub, admin, key, projectId } = yield* swarmHub
         const { proc, workerId } = yield* startWorker({ name: "topworker", tcpPort: hub.tcpPort, key, args: ["--trust-shell", "--concurrency", "2"] })
-        const address = `127.0.0.1:${hub.tcpPort}`
-        const store = makeStore(initialState(address, Date.now()))
-        yield* Effect.addFinalizer(() => Effect.sync(() => store.close()))
-        const feed = yield* startFeed(store, { target: { transport: "tcp", host: "127.0.0.1", port: hub.tcpPort }, hub: address, token: hub.adminKey })
         const quit = yield* Deferred.make<void>()
-        const r = yield* Effect.acquireRelease(
-          Effect.sync(() => render(React.createElement(TopApp, { store, feed, columns: 80, rows: 24, onExit: () => Deferred.unsafeDone(quit, Effect.void) }))),
-          (app) => Effect.sync(() => app.unmount())
-        )
+        const r = yield* mountTop(hub, () => Deferred.unsafeDone(quit, Effect.void))
 
         const first = yield* waitFrame(r, "the live dashboard with the worker", (f) => f.includes("● live") && f.includes("topworker") && /done 0/.test(f))
         assertFits(first)
@@ -109,16 +115,9 @@ describe("kiris top", () => {
     () =>
       Effect.gen(function* () {
         const { hub, admin, projectId } = yield* swarmHub
-        const address = `127.0.0.1:${hub.tcpPort}`
         // no worker: the tasks stay queued
         for (let i = 0; i < 30; i++) yield* admin.task.enqueue({ projectId, kind: "noop", payload: { n: i, tag: i % 3 === 0 ? "fizz" : "plain" } })
-        const store = makeStore(initialState(address, Date.now()))
-        yield* Effect.addFinalizer(() => Effect.sync(() => store.close()))
-        const feed = yield* startFeed(store, { target: { transport: "tcp", host: "127.0.0.1", port: hub.tcpPort }, hub: address, token: hub.adminKey })
-        const r = yield* Effect.acquireRelease(
-          Effect.sync(() => render(React.createElement(TopApp, { store, feed, columns: 80, rows: 24 }))),
-          (app) => Effect.sync(() => app.unmount())
-        )
+        const r = yield* mountTop(hub)
         yield* waitFrame(r, "30 tasks on pages", (f) => /Tasks 30\s+page 1\/3/.test(f))
         yield* press(r, "\x1b[6~")
         yield* waitFrame(r, "the second page", (f) => /page 2\/3/.test(f))
@@ -143,15 +142,8 @@ describe("kiris top", () => {
     () =>
       Effect.gen(function* () {
         const { hub, admin, projectId } = yield* swarmHub
-        const address = `127.0.0.1:${hub.tcpPort}`
         const human = yield* admin.task.enqueue({ projectId, kind: "human", payload: { question: "ship it?" } })
-        const store = makeStore(initialState(address, Date.now()))
-        yield* Effect.addFinalizer(() => Effect.sync(() => store.close()))
-        const feed = yield* startFeed(store, { target: { transport: "tcp", host: "127.0.0.1", port: hub.tcpPort }, hub: address, token: hub.adminKey })
-        const r = yield* Effect.acquireRelease(
-          Effect.sync(() => render(React.createElement(TopApp, { store, feed, columns: 80, rows: 24 }))),
-          (app) => Effect.sync(() => app.unmount())
-        )
+        const r = yield* mountTop(hub)
         yield* waitFrame(r, "live", (f) => f.includes("● live"))
         yield* press(r, "3")
         const inbox = yield* waitFrame(r, "the inbox with the human task", (f) => f.includes("Inbox 1 waiting") && /human\s+swarm/.test(f))
@@ -172,14 +164,7 @@ describe("kiris top", () => {
         const dataDir = tempDir()
         const first = yield* Scope.make()
         const hub = yield* startHub({ dataDir }).pipe(Scope.extend(first))
-        const address = `127.0.0.1:${hub.tcpPort}`
-        const store = makeStore(initialState(address, Date.now()))
-        yield* Effect.addFinalizer(() => Effect.sync(() => store.close()))
-        const feed = yield* startFeed(store, { target: { transport: "tcp", host: "127.0.0.1", port: hub.tcpPort }, hub: address, token: hub.adminKey })
-        const r = yield* Effect.acquireRelease(
-          Effect.sync(() => render(React.createElement(TopApp, { store, feed, columns: 80, rows: 24 }))),
-          (app) => Effect.sync(() => app.unmount())
-        )
+        const r = yield* mountTop(hub)
         yield* waitFrame(r, "live", (f) => f.includes("● live"))
         yield* Scope.close(first, Exit.void)
         const down = yield* waitFrame(r, "reconnecting", (f) => f.includes("reconnecting…") && !f.includes("● live"))

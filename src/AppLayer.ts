@@ -1,7 +1,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { HttpLayerRouter, HttpServer, SocketServer } from "@effect/platform"
 import { NodeHttpServer, NodeSocketServer } from "@effect/platform-node"
-import { Console, Effect, Layer, Option, Schedule } from "effect"
+import { Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { createServer } from "node:http"
 import { AccessControl } from "./auth/AccessControl.js"
 import { ApiKeys } from "./auth/ApiKeys.js"
@@ -86,17 +86,20 @@ const KirosuLive = Layer.unwrapEffect(
 /**
  * Creates the admin on first start, then prints the line scripts wait for. Built after the
  * transports, so on shutdown its finalizer runs before theirs: it lets the unary requests already
- * being handled finish (for up to 10 s) before the RPC servers interrupt what is left.
+ * being handled finish (for up to `shutdownGraceSeconds`) before the RPC servers interrupt what is
+ * left. Finalizers run uninterruptibly, so the wait itself is made interruptible: otherwise the
+ * timeout could not stop it, and a request that never ends would hold the hub up.
  */
 const Announce = Layer.scopedDiscard(
   Effect.gen(function* () {
     const metrics = yield* Metrics
+    const config = yield* ServerConfig
+    const drained = Effect.suspend(() => (metrics.value("kiris_rpc_in_flight") > 0 ? Effect.fail("busy" as const) : Effect.void)).pipe(
+      Effect.retry(Schedule.spaced("20 millis")),
+      Effect.ignore
+    )
     yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => (metrics.value("kiris_rpc_in_flight") > 0 ? Effect.fail("busy" as const) : Effect.void)).pipe(
-        Effect.retry(Schedule.spaced("20 millis")),
-        Effect.timeout("10 seconds"),
-        Effect.ignore
-      )
+      Effect.interruptible(drained).pipe(Effect.timeoutOption(Duration.seconds(Math.max(0, config.shutdownGraceSeconds))), Effect.asVoid)
     )
     const users = yield* Users
     const created = yield* users.bootstrap

@@ -1,9 +1,12 @@
 import { Command, Options } from "@effect/cli"
-import { Cause, Console, Context, Effect, Layer, Option } from "effect"
+import { Cause, Config, Console, Context, Effect, Layer, Option } from "effect"
+import * as ConfigError from "effect/ConfigError"
 import { HubLayer } from "../AppLayer.js"
-import { configProvider } from "../config/ConfigSources.js"
+import { ConfigInvalid, describeConfigError } from "../config/ConfigErrors.js"
+import { withConfigSources } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { KirosuServer } from "../kirosu/KirosuServer.js"
+import { logFormatConfig } from "../runtime/Logging.js"
 import { CommandFailed } from "./ClientOptions.js"
 import { logFormatOptions, withConfiguredLogFormat } from "./LogFormatOption.js"
 
@@ -59,7 +62,18 @@ export const runHub = (flags: Record<string, string | undefined>) =>
     Effect.flatMap(reportStartFailure(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer)))), (context) =>
       Context.get(context, KirosuServer).stopRequested
     )
-  ).pipe(withConfiguredLogFormat, Effect.withConfigProvider(configProvider(flags)))
+  ).pipe(withConfiguredLogFormat, withConfigSources(flags, hubSettings), reportConfigInvalid)
+
+/** Everything the hub reads from its config sources, checked before it starts. */
+export const hubSettings = Config.all([ServerConfig.config, logFormatConfig])
+
+/** Prints each line of a `ConfigInvalid` as `error: …` and exits non-zero. */
+export const reportConfigInvalid = <A, E, R>(effect: Effect.Effect<A, E | ConfigInvalid, R>) =>
+  Effect.catchIf(
+    effect,
+    (e): e is ConfigInvalid => e instanceof ConfigInvalid,
+    (e) => Effect.forEach(e.lines, (line) => Console.error(`error: ${line}`)).pipe(Effect.zipRight(new CommandFailed()))
+  )
 
 /** The innermost readable reason of a start-up failure (e.g. `listen EADDRINUSE: address already in use 127.0.0.1:7421`). */
 const startError = (e: unknown): string => {
@@ -71,13 +85,16 @@ const startError = (e: unknown): string => {
   return best
 }
 
+const startErrors = (e: unknown): ReadonlyArray<string> =>
+  ConfigError.isConfigError(e) ? describeConfigError(e) : [`cannot start the hub: ${startError(e)}`]
+
 /** Turns a failure to build the hub into one line, `error: cannot start the hub: …`, and a non-zero exit. */
 export const reportStartFailure = <A, E, R>(build: Effect.Effect<A, E, R>): Effect.Effect<A, CommandFailed, R> =>
   build.pipe(
     Effect.catchAllCause((cause) =>
       Cause.isInterruptedOnly(cause)
         ? Effect.failCause(cause as Cause.Cause<never>)
-        : Console.error(`error: cannot start the hub: ${startError(Cause.squash(cause))}`).pipe(Effect.zipRight(new CommandFailed()))
+        : Effect.forEach(startErrors(Cause.squash(cause)), (line) => Console.error(`error: ${line}`)).pipe(Effect.zipRight(new CommandFailed()))
     )
   )
 

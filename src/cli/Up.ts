@@ -10,12 +10,12 @@ import { HubLayer } from "../AppLayer.js"
 import { ApiKeys } from "../auth/ApiKeys.js"
 import { Users } from "../auth/Users.js"
 import { makeHubClient } from "../client/HubClient.js"
-import { configProvider } from "../config/ConfigSources.js"
+import { configProvider, withConfigSources } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import type { TaskStats } from "../domain/Task.js"
 import { type LogFormat, withLogFormat } from "../runtime/Logging.js"
 import { logFormatOptions, resolveLogFormat } from "./LogFormatOption.js"
-import { hubFlags, hubOptions, reportStartFailure } from "./Serve.js"
+import { hubFlags, hubOptions, hubSettings, reportConfigInvalid, reportStartFailure } from "./Serve.js"
 import { WORKER_KEY_FILE } from "./Worker.js"
 
 /**
@@ -183,7 +183,7 @@ const runUp = (o: UpFlags, flags: Record<string, string | undefined>, format: Lo
 export const upCommand = Command.make("up", upOptions, (o) =>
   Effect.gen(function* () {
     const flags = hubFlags({ dataDir: o.dataDir, host: o.host, port: o.port, tcpPort: o.tcpPort }, { logFormat: o.logFormat })
-    const format = yield* resolveLogFormat.pipe(Effect.withConfigProvider(configProvider(flags)))
+    const format = yield* resolveLogFormat.pipe(withConfigSources(flags, hubSettings))
     return yield* runUp(o, flags, format).pipe(withLogFormat(format))
-  })
+  }).pipe(reportConfigInvalid)
 ).pipe(Command.withDescription("Run the hub and local workers in one command (the quick start)"))

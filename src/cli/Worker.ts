@@ -4,9 +4,11 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { makeHubClient, parseHub } from "../client/HubClient.js"
-import { configProvider } from "../config/ConfigSources.js"
+import { describeConfigError } from "../config/ConfigErrors.js"
+import { withConfigSources } from "../config/ConfigSources.js"
 import { TaskKind } from "../domain/Task.js"
 import { Models } from "../llm/Models.js"
+import { logFormatConfig } from "../runtime/Logging.js"
 import { executableKinds, Executors } from "../worker/Executors.js"
 import { runWorker } from "../worker/Worker.js"
 import { WorkerConfig } from "../worker/WorkerConfig.js"
@@ -73,9 +75,9 @@ const parseKinds = (given: Option.Option<string>) =>
   })
 
 /** `--data-dir`, else `dataDir` from the config sources (`KIRIS_DATA_DIR`, then the config files), else `./.kiris`. */
-const resolveDataDir = Config.string("dataDir").pipe(
-  Config.withDefault(".kiris"),
-  Effect.mapError((e) => new CliError({ message: `dataDir: ${String(e)}` })),
+const resolveDataDirConfig = Config.string("dataDir").pipe(Config.withDefault(".kiris"))
+const resolveDataDir = resolveDataDirConfig.pipe(
+  Effect.mapError((e) => new CliError({ message: describeConfigError(e).join("; ") })),
   Effect.map((d) => path.resolve(d))
 )
 
@@ -121,13 +123,8 @@ const childEnv = () => {
   return env
 }
 
-/** Runs `effect` with the config sources of `flags` (a malformed config file is a one-line error). */
-const withWorkerConfig =
-  (flags: Record<string, string | undefined>) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | CliError, R> =>
-    Effect.try({ try: () => configProvider(flags), catch: (e) => new CliError({ message: (e as Error).message }) }).pipe(
-      Effect.flatMap((provider) => Effect.withConfigProvider(effect, provider))
-    )
+/** What the worker reads from its config sources, checked before it starts (a problem is a one-line error). */
+const workerSettings = Config.all([resolveDataDirConfig, logFormatConfig])
 
 /**
  * Runs the worker. Its settings (model providers, `KIRIS_*_BIN`, the data dir, the hub address) come
@@ -171,9 +168,10 @@ export const runWorkerCommand = (o: WorkerFlags) =>
     yield* exitSoon
   }).pipe(
     withConfiguredLogFormat,
-    withWorkerConfig({ dataDir: Option.getOrUndefined(o.dataDir), logFormat: Option.getOrUndefined(o.logFormat) }),
+    withConfigSources({ dataDir: Option.getOrUndefined(o.dataDir), logFormat: Option.getOrUndefined(o.logFormat) }, workerSettings),
     Effect.catchTags({
       CliError: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed())),
+      ConfigInvalid: (e) => Effect.forEach(e.lines, (line) => Console.error(`error: ${line}`)).pipe(Effect.zipRight(new CommandFailed())),
       WorkerRejected: (e) => Console.error(`error: ${e.message}`).pipe(Effect.zipRight(new CommandFailed()))
     })
   )

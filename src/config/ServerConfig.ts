@@ -45,6 +45,11 @@ export interface ServerConfigShape {
   readonly outputStallSeconds: number
   /** A connection without one authenticated request this long after it opened is closed. */
   readonly authTimeoutSeconds: number
+  /**
+   * On SIGTERM/SIGINT, how long unary requests already being handled (`task.wait` included) may
+   * run on before the hub interrupts them (and its streams) and exits.
+   */
+  readonly shutdownGraceSeconds: number
   readonly leaseSeconds: number
   /** First retry delay of a failed task; doubles per attempt (with jitter) up to `taskRetryMaxMs`. */
   readonly taskRetryBaseMs: number
@@ -151,6 +156,7 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     maxRunningPerConnection: Config.integer("maxRunningPerConnection").pipe(Config.withDefault(4)),
     outputStallSeconds: Config.number("outputStallSeconds").pipe(Config.withDefault(30)),
     authTimeoutSeconds: Config.number("authTimeoutSeconds").pipe(Config.withDefault(10)),
+    shutdownGraceSeconds: Config.number("shutdownGraceSeconds").pipe(Config.withDefault(10)),
     leaseSeconds: Config.integer("leaseSeconds").pipe(Config.withDefault(300)),
     taskRetryBaseMs: Config.integer("taskRetryBaseMs").pipe(Config.withDefault(1000)),
     taskRetryMaxMs: Config.integer("taskRetryMaxMs").pipe(Config.withDefault(300_000)),

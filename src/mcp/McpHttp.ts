@@ -158,7 +158,7 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
         const scope = yield* Scope.make()
         const built = yield* Effect.gen(function* () {
           const client = yield* makeHubClient(target, token)
-          const server = yield* makeMcpServer({ client })
+          const server = yield* makeMcpServer({ client, log: (line) => Effect.logInfo(line) })
           const holder: { session?: McpSession } = {}
           const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
             sessionIdGenerator: () => crypto.randomUUID(),

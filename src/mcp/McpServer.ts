@@ -11,17 +11,19 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema
 } from "@modelcontextprotocol/sdk/types.js"
-import { Effect, Exit, FiberMap, Runtime, Scope, Stream } from "effect"
+import { Effect, Exit, FiberMap, Runtime, Scope } from "effect"
 import type { HubRpcClient } from "../client/HubClient.js"
 import type { ProjectId, SessionId, TaskId } from "../domain/Ids.js"
 import { describeFailure, type ToolContext, toJson } from "./McpTool.js"
+import { watchProject } from "./McpTaskWatch.js"
 import { McpTools } from "./McpTools.js"
 import { findSession, transcriptText } from "./McpTranscript.js"
 
 /**
  * Builds the MCP server (the SDK's low-level `Server`) over a hub client: the tools of McpTools,
  * resources `kiris://tasks/{id}`, `kiris://sessions/{id}/transcript` and `kiris://workers`, and
- * `notifications/resources/updated` for subscribed task resources, driven by `events.subscribe`.
+ * `notifications/resources/updated` for subscribed task resources, driven by `events.subscribe`
+ * (resumed from the last seen seq when that stream ends, see McpTaskWatch.ts).
  * Every hub call carries the client's token, so the hub checks each one as it checks any RPC.
  * The server lives for the caller's scope (subscriptions end with it).
  */
@@ -33,6 +35,8 @@ export interface McpServerOptions {
   readonly client: HubRpcClient
   /** Project name or id used when a call names none. */
   readonly defaultProject?: string | undefined
+  /** Where diagnostic lines go (e.g. resubscribing to a project's events); stderr by default (stdout is the protocol's over stdio). */
+  readonly log?: ((line: string) => Effect.Effect<void>) | undefined
 }
 
 const instructions =
@@ -139,21 +143,15 @@ export const makeMcpServer = (options: McpServerOptions) =>
     // Subscriptions: task URIs by task id; one events.subscribe stream per project with subscribed tasks.
     const subscribed = new Map<string, { readonly uri: string; readonly projectId: ProjectId }>()
     const watchers = yield* FiberMap.make<ProjectId>()
+    const log = options.log ?? ((line: string) => Effect.sync(() => void process.stderr.write(`${line}\n`)))
     const watch = (projectId: ProjectId) =>
-      client.events.subscribe({ projectId }).pipe(
-        Stream.runForEach((item) =>
-          Effect.promise(async () => {
-            if (item._tag !== "Event") return
-            const body = item.event.event
-            if (body._tag !== "TasksChanged") return
-            for (const t of body.tasks) {
-              const sub = subscribed.get(t.id)
-              if (sub !== undefined) await server.sendResourceUpdated({ uri: sub.uri }).catch(() => undefined)
-            }
-          })
-        ),
-        Effect.ignore
-      )
+      watchProject(projectId, {
+        client,
+        uriOf: (taskId) => subscribed.get(taskId)?.uri,
+        urisIn: (id) => [...subscribed.values()].filter((s) => s.projectId === id).map((s) => s.uri),
+        notify: (uri) => Effect.promise(() => server.sendResourceUpdated({ uri }).catch(() => undefined)),
+        log
+      })
 
     server.setRequestHandler(SubscribeRequestSchema, async (request) => {
       const uri = request.params.uri

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { describeConfigError } from "../../src/config/ConfigErrors.js"
 import { configProvider } from "../../src/config/ConfigSources.js"
 import { ServerConfig } from "../../src/config/ServerConfig.js"
 import { tempDir } from "../support/Hub.js"
@@ -44,4 +45,58 @@ describe("config precedence: flags > KIRIS_* env > ./.kiris/config.json > ~/.kir
       const error = yield* Effect.flip(read({}, { cwd: empty, home: empty, env: { KIRIS_PORT: "eighty" } }))
       assert.include(String(error), "PORT")
     }))
+})
+
+const writeRaw = (dir: string, text: string) => {
+  fs.mkdirSync(path.join(dir, ".kiris"), { recursive: true })
+  const file = path.join(dir, ".kiris", "config.json")
+  fs.writeFileSync(file, text)
+  return file
+}
+
+/** The lines a failed read of the server config prints. */
+const problems = (flags: Record<string, string | undefined>, sources: Parameters<typeof configProvider>[1]) =>
+  Effect.map(Effect.flip(read(flags, sources)), describeConfigError)
+
+describe("config problems: one line naming the source, the key and what was expected", () => {
+  it.effect("a file that is not JSON names the file and where the JSON breaks", () =>
+    Effect.gen(function* () {
+      const cwd = tempDir()
+      const file = writeRaw(cwd, '{\n  "port": 1,\n}\n')
+      assert.deepStrictEqual(yield* problems({}, { cwd, home: tempDir(), env: {} }), [
+        `${file}: not valid JSON (Expected double-quoted property name at line 3 column 1)`
+      ])
+    }))
+
+  it.effect("a file holding JSON that is not an object is refused", () =>
+    Effect.gen(function* () {
+      const home = tempDir()
+      const file = writeRaw(home, "[1, 2]")
+      assert.deepStrictEqual(yield* problems({}, { cwd: tempDir(), home, env: {} }), [
+        `${file}: expected a JSON object of settings, got an array`
+      ])
+    }))
+
+  it.effect("a value of the wrong type names the file and the key", () =>
+    Effect.gen(function* () {
+      const cwd = tempDir()
+      const file = writeRaw(cwd, JSON.stringify({ port: "abc", leaseSeconds: 1.5 }))
+      assert.deepStrictEqual(yield* problems({}, { cwd, home: tempDir(), env: {} }), [
+        `${file}: port: expected an integer, got "abc"`,
+        `${file}: leaseSeconds: expected an integer, got "1.5"`
+      ])
+    }))
+
+  it.effect("a bad environment value names the variable, and is not passed over for a file's value", () =>
+    Effect.gen(function* () {
+      const cwd = writeConfig(tempDir(), { tcpPort: 9000 })
+      const env = { KIRIS_TCP_PORT: "abc" }
+      assert.deepStrictEqual(yield* problems({}, { cwd, home: tempDir(), env }), [`KIRIS_TCP_PORT: expected an integer, got "abc"`])
+    }))
+
+  it("a broken file is read inside Effect: building the provider does not throw", () => {
+    const cwd = tempDir()
+    writeRaw(cwd, "{")
+    assert.doesNotThrow(() => configProvider({}, { cwd, home: tempDir(), env: {} }))
+  })
 })

@@ -242,8 +242,8 @@ describe("--log-format json", () => {
           env: { KIRIS_LOG_FORMAT: "yaml" }
         })
         const exited = yield* proc.exited("60 seconds")
-        assert.notStrictEqual(exited.code, 0)
-        assert.include(proc.stderr(), "error: logFormat: expected one of pretty, json")
+        assert.strictEqual(exited.code, 1)
+        assert.strictEqual(proc.stderr().trim(), `error: KIRIS_LOG_FORMAT: expected one of (pretty, json), got "yaml"`)
       }),
     90_000
   )

@@ -1,4 +1,4 @@
-import { ConfigProvider, Deferred, type Duration, Effect, Option, Stream, SubscriptionRef } from "effect"
+import { ConfigProvider, Deferred, type Duration, Effect, Stream, SubscriptionRef } from "effect"
 import * as os from "node:os"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
@@ -7,19 +7,18 @@ import type { ProjectId, SessionId } from "../../src/domain/Ids.js"
 import type { Message } from "../../src/domain/Session.js"
 import type { FakeOpenAI } from "../support/FakeOpenAI.js"
 import { startHub } from "../support/Hub.js"
+import { untilRef } from "../support/Until.js"
+
+/** The environment that points a hub process (or `kiris worker`) at the fake OpenAI-compatible server. */
+export const fakeModelEnv = (fake: FakeOpenAI): Record<string, string> => ({
+  KIRIS_MODEL: "openai-compatible:fake",
+  KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL,
+  KIRIS_LLM_MAX_RETRIES: "0"
+})
 
 /** Model settings pointing the hub at the fake OpenAI-compatible server. */
 export const fakeModelConfig = (fake: FakeOpenAI, extra: Record<string, string> = {}) =>
-  ConfigProvider.fromMap(
-    new Map(
-      Object.entries({
-        KIRIS_MODEL: "openai-compatible:fake",
-        KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL,
-        KIRIS_LLM_MAX_RETRIES: "0",
-        ...extra
-      })
-    )
-  )
+  ConfigProvider.fromMap(new Map(Object.entries({ ...fakeModelEnv(fake), ...extra })))
 
 /**
  * A whole hub in this process whose default model is the fake server's; server admins may use
@@ -66,13 +65,7 @@ export const watchProject = (client: HubRpcClient, projectId: ProjectId) =>
     )
     yield* Deferred.await(ready)
     const until = <A>(f: (events: ReadonlyArray<DomainEvent>) => A | undefined, timeout: Duration.DurationInput = "20 seconds") =>
-      log.changes.pipe(
-        Stream.map(f),
-        Stream.filter((a): a is A => a !== undefined),
-        Stream.runHead,
-        Effect.map(Option.getOrThrow),
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("timed out waiting for events") })
-      )
+      untilRef(log, "events", f, timeout)
     /** Resolves once the session has `n` finished assistant messages; returns them. */
     const turns = (sessionId: SessionId, n = 1) =>
       until((events) => {

@@ -80,17 +80,6 @@ describe("kiris chat", () => {
       assert.match(toolResults(fake.requests[1]!.body)[0]?.content ?? "", /refused|reject|could not be asked/i)
     }))
 
-  it.scopedLive("-p exits non-zero with the error when the turn fails", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
-      fake.script({ errorAfter: "half", mode: "chunk", message: "model overloaded" })
-      const run = yield* runKiris(chatArgs(hub, "-p", "try"), { cwd: tempDir("kiris-cwd-") })
-      assert.strictEqual(run.code, 1)
-      assert.strictEqual(run.stdout, "")
-      assert.match(run.stderr, /error: .*model overloaded/)
-    }))
-
   it.scopedLive("reads prompts and permission answers from piped input and streams the answers", () =>
     Effect.gen(function* () {
       const { fake, hub, workspace } = yield* workspaceHub

@@ -1,13 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import type { PartData } from "../../src/domain/Session.js"
 import { fakeOpenAI, lastUserText, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
-import { spawnKiris } from "../support/KirisProcess.js"
-import { startAgentHub, transports, watchProject } from "./AgentHub.js"
+import { serveKiris } from "../support/KirisProcess.js"
+import { fakeModelEnv, startAgentHub, transports, watchProject } from "./AgentHub.js"
 
 const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) =>
   parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
@@ -156,13 +154,7 @@ describe("turn events and restarts", () => {
       const fake = yield* fakeOpenAI
       const dataDir = tempDir()
       fake.script({ text: "working", toolCalls: [{ id: "call_sh", name: "bash", args: { command: "echo hi" } }] })
-      const proc = yield* spawnKiris(["serve", "--data-dir", dataDir, "--port", "0", "--tcp-port", "0"], {
-        cwd: tempDir("kiris-cwd-"),
-        env: { KIRIS_MODEL: "openai-compatible:fake", KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL, KIRIS_LLM_MAX_RETRIES: "0" }
-      })
-      yield* proc.waitForLine(/^kiris listening/)
-      const key = fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()
-      const tcpPort = Number(proc.stdout().match(/tcp=127\.0\.0\.1:(\d+)/)![1])
+      const { proc, adminKey: key, tcpPort } = yield* serveKiris(dataDir, { env: fakeModelEnv(fake) })
       const { projectId, sessionId } = yield* Effect.scoped(
         Effect.gen(function* () {
           const client = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, key)

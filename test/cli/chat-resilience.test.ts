@@ -2,8 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as path from "node:path"
 import type { SessionId } from "../../src/domain/Ids.js"
-import { startAgentHub } from "../agent/AgentHub.js"
-import { type FakeOpenAI, fakeOpenAI, lastUserText } from "../support/FakeOpenAI.js"
+import { fakeModelEnv, startAgentHub } from "../agent/AgentHub.js"
+import { fakeOpenAI, lastUserText } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { runKiris, serveKiris, spawnKiris } from "../support/KirisProcess.js"
 
@@ -11,12 +11,6 @@ import { runKiris, serveKiris, spawnKiris } from "../support/KirisProcess.js"
  * `kiris chat` as a real process when things go wrong: the hub killed mid-turn (restarted, or
  * gone for good), another client's prompt queued on the same session, a failing turn.
  */
-
-const modelEnv = (fake: FakeOpenAI) => ({
-  KIRIS_MODEL: "openai-compatible:fake",
-  KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL,
-  KIRIS_LLM_MAX_RETRIES: "0"
-})
 
 const chatArgs = (hub: { readonly httpUrl: string; readonly adminKey: string }, ...rest: ReadonlyArray<string>) => [
   "chat",
@@ -45,7 +39,7 @@ const gate = () => {
 const chatAcrossRestart = (signal: NodeJS.Signals, rest: ReadonlyArray<string>, options: { readonly stdin?: string; readonly lost: boolean }) =>
   Effect.gen(function* () {
     const fake = yield* fakeOpenAI
-    const env = modelEnv(fake)
+    const env = fakeModelEnv(fake)
     const dataDir = path.join(tempDir(), "data")
     const first = yield* serveKiris(dataDir, { env })
     fake.script({ hang: true, text: "thinking" })
@@ -104,7 +98,7 @@ describe("kiris chat resilience", () => {
     () =>
       Effect.gen(function* () {
         const fake = yield* fakeOpenAI
-        const hub = yield* serveKiris(path.join(tempDir(), "data"), { env: modelEnv(fake) })
+        const hub = yield* serveKiris(path.join(tempDir(), "data"), { env: fakeModelEnv(fake) })
         fake.script({ hang: true, text: "thinking" })
         const chat = yield* spawnKiris(chatArgs(hub, "--reconnect-timeout", "2", "-p", "a long question"), { cwd: tempDir("kiris-cwd-") })
         yield* Effect.promise(() => fake.waitForRequests(1))

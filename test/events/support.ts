@@ -1,7 +1,8 @@
-import { Deferred, type Duration, Effect, Option, Stream, SubscriptionRef } from "effect"
+import { Deferred, type Duration, Effect, Stream, SubscriptionRef } from "effect"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import type { DomainEvent, SubscriptionItem } from "../../src/domain/Event.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
+import { untilRef } from "../support/Until.js"
 
 /** Subscription items other than presence changes (not logged, no seq). */
 export type Item = Exclude<SubscriptionItem, { readonly _tag: "Presence" }>
@@ -20,13 +21,7 @@ export const record = (client: HubRpcClient, projectId: ProjectId, since?: numbe
       Effect.forkScoped
     )
     const until = <A>(f: (items: ReadonlyArray<Item>) => A | undefined, timeout: Duration.DurationInput = "30 seconds") =>
-      items.changes.pipe(
-        Stream.map(f),
-        Stream.filter((a): a is A => a !== undefined),
-        Stream.runHead,
-        Effect.map(Option.getOrThrow),
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error("timed out waiting for subscription items") })
-      )
+      untilRef(items, "subscription items", f, timeout)
     const ready = until((l) => l.find((i) => i._tag === "Ready"))
     /** Resolves once an event with `seq` (or later) was recorded. */
     const reached = (seq: number) => until((l) => (l.some((i) => i._tag === "Event" && i.event.seq >= seq) ? l : undefined))

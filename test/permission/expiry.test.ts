@@ -14,10 +14,10 @@ import type { MessageId, PermissionRequestId, ProjectId, SessionId } from "../..
 import { EventBus } from "../../src/events/EventBus.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.js"
-import { fakeModelConfig, startAgentHub, watchProject } from "../agent/AgentHub.js"
+import { fakeModelConfig, fakeModelEnv, startAgentHub, watchProject } from "../agent/AgentHub.js"
 import { type FakeOpenAI, fakeOpenAI } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
-import { spawnKiris } from "../support/KirisProcess.js"
+import { serveKiris } from "../support/KirisProcess.js"
 
 type Watch = Effect.Effect.Success<ReturnType<typeof watchProject>>
 
@@ -156,13 +156,7 @@ describe("hub start-up after a crash", () => {
       const fake = yield* fakeOpenAI
       const dataDir = tempDir()
       fake.script({ text: "writing", toolCalls: [{ id: "call_w", name: "write", args: { path: "c.txt", content: "x" } }] })
-      const proc = yield* spawnKiris(["serve", "--data-dir", dataDir, "--port", "0", "--tcp-port", "0"], {
-        cwd: tempDir("kiris-cwd-"),
-        env: { KIRIS_MODEL: "openai-compatible:fake", KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL, KIRIS_LLM_MAX_RETRIES: "0" }
-      })
-      yield* proc.waitForLine(/^kiris listening/)
-      const key = fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()
-      const tcpPort = Number(proc.stdout().match(/tcp=127\.0\.0\.1:(\d+)/)![1])
+      const { proc, adminKey: key, tcpPort } = yield* serveKiris(dataDir, { env: fakeModelEnv(fake) })
       const before = yield* Effect.scoped(
         Effect.gen(function* () {
           const client = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, key)

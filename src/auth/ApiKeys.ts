@@ -1,4 +1,4 @@
-import { Cache, Duration, Effect, Option, Redacted } from "effect"
+import { Cache, Clock, Duration, Effect, Option, Redacted } from "effect"
 import { hasScope, Principal, type Scope } from "../domain/Auth.js"
 import { Forbidden, InvalidInput, NotFound, Unauthorized } from "../domain/Errors.js"
 import type { ApiKeyId, ProjectId, UserId } from "../domain/Ids.js"
@@ -9,6 +9,9 @@ import { Revocations } from "./Revocations.js"
 import { UsersRepo } from "./UsersRepo.js"
 
 export const KEY_PREFIX = "kiris_"
+
+/** A key's last use is recorded at most this often. */
+const TOUCH_EVERY_MS = 60_000
 
 /** The one answer to a key that does not authenticate: unknown, revoked or ownerless keys look alike. */
 const invalidKey = "unknown API key"
@@ -23,7 +26,9 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
     const repo = yield* UsersRepo
     const revocations = yield* Revocations
     const secret = Redacted.value(yield* JwtSecret)
+    /** When each key's last use was recorded; only entries of the last minute are kept. */
     const touched = new Map<string, number>()
+    let sweptAt = 0
 
     const resolveKey = (token: string) =>
       Effect.gen(function* () {
@@ -46,14 +51,23 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
 
     const keyCache = yield* Cache.make({ capacity: 10_000, timeToLive: Duration.seconds(10), lookup: resolveKey })
 
-    /** Records last use at most once a minute per key, off the request path. */
+    /**
+     * Records last use at most once a minute per key, off the request path. Entries older than the
+     * minute say nothing and are swept (at most once a minute), so the map holds only recent keys.
+     */
     const touch = (p: Principal) => {
       const id = p.keyId
       if (id === undefined) return Effect.void
-      const now = Date.now()
-      if ((touched.get(id) ?? 0) > now - 60_000) return Effect.void
-      touched.set(id, now)
-      return Effect.forkDaemon(repo.touchKey(id, now))
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const since = now - TOUCH_EVERY_MS
+        if (sweptAt <= since) {
+          sweptAt = now
+          for (const [key, at] of touched) if (at <= since) touched.delete(key)
+        }
+        if ((touched.get(id) ?? 0) > since) return Effect.void
+        touched.set(id, now)
+        return Effect.asVoid(Effect.forkDaemon(repo.touchKey(id, now)))
+      })
     }
 
     const authenticate = (authorization: string | undefined): Effect.Effect<Principal, Unauthorized> => {
@@ -61,11 +75,13 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
       if (!match) return Effect.fail(new Unauthorized({ reason: authorization ? "malformed authorization header" : "missing bearer token" }))
       const token = match[1]!
       if (token.startsWith(KEY_PREFIX)) return keyCache.get(token).pipe(Effect.tap(touch))
-      const claims = verifyJwt(secret, token, Math.floor(Date.now() / 1000))
-      if (typeof claims === "string") return Effect.fail(new Unauthorized({ reason: claims }))
-      return Effect.succeed(
-        Principal.make({ kind: "user", userId: claims.sub as UserId, name: claims.name, isAdmin: claims.adm, scopes: [] })
-      )
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const claims = verifyJwt(secret, token, Math.floor(now / 1000))
+        if (typeof claims === "string") return Effect.fail(new Unauthorized({ reason: claims }))
+        return Effect.succeed(
+          Principal.make({ kind: "user", userId: claims.sub as UserId, name: claims.name, isAdmin: claims.adm, scopes: [] })
+        )
+      })
     }
 
     /**
@@ -91,7 +107,7 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
         prefix: key.slice(0, KEY_PREFIX.length + 6),
         scopes: [...new Set(scopes)],
         ...(projects === undefined ? {} : { projects }),
-        createdAt: Date.now(),
+        createdAt: yield* Clock.currentTimeMillis,
         lastUsedAt: null,
         revokedAt: null
       })
@@ -157,13 +173,16 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
       if (Option.isNone(key) || (key.value.userId !== caller.userId && !caller.isAdmin)) {
         return yield* new NotFound({ entity: "api key", id })
       }
-      yield* repo.revokeKey(id, Date.now())
+      yield* repo.revokeKey(id, yield* Clock.currentTimeMillis)
       yield* keyCache.invalidateAll
       yield* revocations.publish({ _tag: "Key", keyId: id })
       return (yield* repo.keyById(id)).pipe(Option.getOrThrow)
     })
 
-    return { authenticate, create, list, revoke, mint } as const
+    /** Keys whose last use is remembered (those used in about the last minute). */
+    const touchedSize = Effect.sync(() => touched.size)
+
+    return { authenticate, create, list, revoke, mint, touchedSize } as const
   }),
   dependencies: [UsersRepo.Default, Revocations.Default]
 }) {}

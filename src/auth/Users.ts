@@ -1,4 +1,4 @@
-import { Effect, Option, Redacted } from "effect"
+import { Clock, Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ServerConfig } from "../config/ServerConfig.js"
@@ -100,7 +100,7 @@ export class Users extends Effect.Service<Users>()("kiris/Users", {
     const insert = (input: { name: string; password: string; isAdmin: boolean }) =>
       Effect.gen(function* () {
         if (Option.isSome(yield* repo.byName(input.name))) return yield* new Conflict({ reason: `user ${input.name} already exists` })
-        const user = User.make({ id: newId("usr") as UserId, name: input.name, isAdmin: input.isAdmin, createdAt: Date.now() })
+        const user = User.make({ id: newId("usr") as UserId, name: input.name, isAdmin: input.isAdmin, createdAt: yield* Clock.currentTimeMillis })
         yield* repo.insertUser({ ...user, passwordHash: yield* hashPassword(input.password) })
         return user
       })
@@ -116,7 +116,7 @@ export class Users extends Effect.Service<Users>()("kiris/Users", {
     })
 
     const login = Effect.fn("Users.login")(function* (name: string, password: string) {
-      const retryAfterSeconds = throttle.begin(name, Date.now())
+      const retryAfterSeconds = throttle.begin(name, yield* Clock.currentTimeMillis)
       if (retryAfterSeconds !== undefined) {
         metrics.inc("kiris_login_throttled_total")
         return yield* new TooManyRequests({ reason: "too many failed logins for this user name; try again later", retryAfterSeconds })
@@ -126,7 +126,7 @@ export class Users extends Effect.Service<Users>()("kiris/Users", {
       const ok = yield* verifyPassword(password, Option.isSome(found) ? found.value.passwordHash : dummy)
       if (!ok || Option.isNone(found)) return yield* new Unauthorized({ reason: "wrong user name or password" })
       throttle.succeeded(name)
-      const now = Math.floor(Date.now() / 1000)
+      const now = Math.floor((yield* Clock.currentTimeMillis) / 1000)
       const exp = now + config.tokenTtlSeconds
       const user = found.value.user
       const token = signJwt(secret, { sub: user.id, name: user.name, adm: user.isAdmin, iat: now, exp })

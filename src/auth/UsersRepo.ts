@@ -1,43 +1,42 @@
+import { SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
-import { Scope } from "../domain/Auth.js"
-import type { Role } from "../domain/Auth.js"
-import type { ApiKeyId, ProjectId, UserId } from "../domain/Ids.js"
+import { Role, Scope } from "../domain/Auth.js"
+import { ApiKeyId, ProjectId, UserId } from "../domain/Ids.js"
 import { ApiKeyInfo, User } from "../domain/User.js"
 import { outsideTransaction, RootDb } from "../storage/RootDb.js"
+import { CountRow, decodedOrDie, Flag, Int, NullableInt } from "../storage/Rows.js"
 
-interface UserRow {
-  readonly id: string
-  readonly name: string
-  readonly password_hash: string
-  readonly is_admin: number
-  readonly created_at: number
-}
-interface KeyRow {
-  readonly id: string
-  readonly user_id: string
-  readonly name: string
-  readonly prefix: string
-  readonly scopes: string
-  readonly kind: string
+const UserRow = Schema.Struct({
+  id: UserId,
+  name: Schema.String,
+  password_hash: Schema.String,
+  is_admin: Flag,
+  created_at: Int
+})
+const KeyRow = Schema.Struct({
+  id: ApiKeyId,
+  user_id: UserId,
+  name: Schema.String,
+  prefix: Schema.String,
+  scopes: Schema.parseJson(Schema.Array(Scope)),
+  kind: Schema.String,
   /** JSON array of project ids, or NULL for every project. */
-  readonly projects: string | null
-  readonly created_at: number
-  readonly last_used_at: number | null
-  readonly revoked_at: number | null
-}
+  projects: Schema.NullOr(Schema.parseJson(Schema.Array(ProjectId))),
+  created_at: Int,
+  last_used_at: NullableInt,
+  revoked_at: NullableInt
+})
+const RoleRow = Schema.Struct({ id: ProjectId, role: Schema.NullOr(Role) })
 
-const toUser = (r: UserRow) =>
-  User.make({ id: r.id as UserId, name: r.name, isAdmin: r.is_admin === 1, createdAt: r.created_at })
-const decodeScopes = Schema.decodeUnknownSync(Schema.parseJson(Schema.Array(Scope)))
-const decodeProjects = (text: string) => JSON.parse(text) as ReadonlyArray<ProjectId>
-const toKey = (r: KeyRow) =>
+const toUser = (r: typeof UserRow.Type) => User.make({ id: r.id, name: r.name, isAdmin: r.is_admin, createdAt: r.created_at })
+const toKey = (r: typeof KeyRow.Type) =>
   ApiKeyInfo.make({
-    id: r.id as ApiKeyId,
-    userId: r.user_id as UserId,
+    id: r.id,
+    userId: r.user_id,
     name: r.name,
     prefix: r.prefix,
-    scopes: decodeScopes(r.scopes),
-    ...(r.projects === null ? {} : { projects: decodeProjects(r.projects) }),
+    scopes: r.scopes,
+    ...(r.projects === null ? {} : { projects: r.projects }),
     createdAt: r.created_at,
     lastUsedAt: r.last_used_at,
     revokedAt: r.revoked_at
@@ -49,20 +48,50 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("kiris/UsersRepo", {
     const sql = yield* RootDb
     const run = <A, E>(eff: Effect.Effect<A, E>) => outsideTransaction(eff).pipe(Effect.orDie)
 
+    const count = SqlSchema.single({ Request: Schema.Void, Result: CountRow, execute: () => sql`SELECT count(*) AS n FROM users` })
+    const adminCount = SqlSchema.single({
+      Request: Schema.Void,
+      Result: CountRow,
+      execute: () => sql`SELECT count(*) AS n FROM users WHERE is_admin = 1`
+    })
+    const list = SqlSchema.findAll({ Request: Schema.Void, Result: UserRow, execute: () => sql`SELECT * FROM users ORDER BY created_at, name` })
+    const byName = SqlSchema.findOne({ Request: Schema.String, Result: UserRow, execute: (name) => sql`SELECT * FROM users WHERE name = ${name}` })
+    const byId = SqlSchema.findOne({ Request: Schema.String, Result: UserRow, execute: (id) => sql`SELECT * FROM users WHERE id = ${id}` })
+    const rolesIn = SqlSchema.findAll({
+      Request: Schema.Struct({ userId: UserId, projectIds: Schema.Array(ProjectId) }),
+      Result: RoleRow,
+      execute: (r) =>
+        r.projectIds.length === 0
+          ? Effect.succeed([])
+          : sql`SELECT p.id AS id, m.role AS role FROM projects p
+              LEFT JOIN members m ON m.project_id = p.id AND m.user_id = ${r.userId}
+              WHERE ${sql.in("p.id", r.projectIds)}`
+    })
+    const keyByHash = SqlSchema.findOne({ Request: Schema.String, Result: KeyRow, execute: (hash) => sql`SELECT * FROM api_keys WHERE hash = ${hash}` })
+    const keyById = SqlSchema.findOne({ Request: Schema.String, Result: KeyRow, execute: (id) => sql`SELECT * FROM api_keys WHERE id = ${id}` })
+    const listKeys = SqlSchema.findAll({
+      Request: Schema.Option(UserId),
+      Result: KeyRow,
+      execute: (userId) =>
+        userId._tag === "Some"
+          ? sql`SELECT * FROM api_keys WHERE user_id = ${userId.value} ORDER BY created_at`
+          : sql`SELECT * FROM api_keys ORDER BY created_at`
+    })
+
     return {
-      count: run(sql<{ n: number }>`SELECT count(*) AS n FROM users`).pipe(Effect.map((r) => r[0]?.n ?? 0)),
+      count: outsideTransaction(count(undefined).pipe(decodedOrDie("users count"), Effect.map((r) => r.n))),
       insertUser: (u: { id: UserId; name: string; passwordHash: string; isAdmin: boolean; createdAt: number }) =>
         run(
           sql`INSERT INTO users (id, name, password_hash, is_admin, created_at)
               VALUES (${u.id}, ${u.name}, ${u.passwordHash}, ${u.isAdmin ? 1 : 0}, ${u.createdAt})`
         ).pipe(Effect.asVoid),
-      list: run(sql<UserRow>`SELECT * FROM users ORDER BY created_at, name`).pipe(Effect.map((rows) => rows.map(toUser))),
+      list: outsideTransaction(list(undefined).pipe(decodedOrDie("users"), Effect.map((rows) => rows.map(toUser)))),
       byName: (name: string) =>
-        run(sql<UserRow>`SELECT * FROM users WHERE name = ${name}`).pipe(
-          Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map((r) => ({ user: toUser(r), passwordHash: r.password_hash }))))
+        outsideTransaction(byName(name)).pipe(
+          decodedOrDie("users by name"),
+          Effect.map(Option.map((r) => ({ user: toUser(r), passwordHash: r.password_hash })))
         ),
-      byId: (id: string) =>
-        run(sql<UserRow>`SELECT * FROM users WHERE id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map(toUser)))),
+      byId: (id: string) => outsideTransaction(byId(id)).pipe(decodedOrDie("users by id"), Effect.map(Option.map(toUser))),
       insertKey: (k: {
         id: ApiKeyId
         userId: UserId
@@ -81,28 +110,23 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("kiris/UsersRepo", {
         ).pipe(Effect.asVoid),
       /** For each of `projectIds` that exists: the user's role in it, or null when not a member. */
       rolesIn: (userId: UserId, projectIds: ReadonlyArray<ProjectId>) =>
-        run(
-          sql<{ id: string; role: string | null }>`SELECT p.id AS id, m.role AS role FROM projects p
-              LEFT JOIN members m ON m.project_id = p.id AND m.user_id = ${userId}
-              WHERE p.id IN (SELECT value FROM json_each(${JSON.stringify(projectIds)}))`
-        ).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.id as ProjectId, r.role as Role | null])))),
-      keyByHash: (hash: string) =>
-        run(sql<KeyRow>`SELECT * FROM api_keys WHERE hash = ${hash}`).pipe(
-          Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map((r) => ({ info: toKey(r), kind: r.kind }))))
+        outsideTransaction(rolesIn({ userId, projectIds })).pipe(
+          decodedOrDie("members roles of a user"),
+          Effect.map((rows) => new Map(rows.map((r) => [r.id, r.role] as const)))
         ),
-      keyById: (id: string) =>
-        run(sql<KeyRow>`SELECT * FROM api_keys WHERE id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0]).pipe(Option.map(toKey)))),
+      keyByHash: (hash: string) =>
+        outsideTransaction(keyByHash(hash)).pipe(
+          decodedOrDie("api_keys by hash"),
+          Effect.map(Option.map((r) => ({ info: toKey(r), kind: r.kind })))
+        ),
+      keyById: (id: string) => outsideTransaction(keyById(id)).pipe(decodedOrDie("api_keys by id"), Effect.map(Option.map(toKey))),
       listKeys: (userId: Option.Option<UserId>) =>
-        run(
-          Option.isSome(userId)
-            ? sql<KeyRow>`SELECT * FROM api_keys WHERE user_id = ${userId.value} ORDER BY created_at`
-            : sql<KeyRow>`SELECT * FROM api_keys ORDER BY created_at`
-        ).pipe(Effect.map((rows) => rows.map(toKey))),
+        outsideTransaction(listKeys(userId)).pipe(decodedOrDie("api_keys"), Effect.map((rows) => rows.map(toKey))),
       revokeKey: (id: ApiKeyId, at: number) =>
         run(sql`UPDATE api_keys SET revoked_at = ${at} WHERE id = ${id} AND revoked_at IS NULL`).pipe(Effect.asVoid),
       /** Deletes the user; their keys and memberships go with them (foreign keys cascade). */
       deleteUser: (id: UserId) => run(sql`DELETE FROM users WHERE id = ${id}`).pipe(Effect.asVoid),
-      adminCount: run(sql<{ n: number }>`SELECT count(*) AS n FROM users WHERE is_admin = 1`).pipe(Effect.map((r) => r[0]?.n ?? 0)),
+      adminCount: outsideTransaction(adminCount(undefined).pipe(decodedOrDie("admin users count"), Effect.map((r) => r.n))),
       touchKey: (id: ApiKeyId, at: number) =>
         run(sql`UPDATE api_keys SET last_used_at = ${at} WHERE id = ${id}`).pipe(Effect.asVoid)
     } as const

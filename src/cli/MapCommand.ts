@@ -1,9 +1,9 @@
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Clock, Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import type { MapPolicy } from "../domain/rpc/TaskRpcs.js"
 import type { Task, TaskKind } from "../domain/Task.js"
-import { shellQuote } from "../worker/Process.js"
+import { shellQuote } from "../runtime/ProcessRunner.js"
 import { CliError, clientOptions, outputOptions, withClient } from "./ClientOptions.js"
 import { buildPayload, failureLine, isEnded, payloadOptions, projectOption, resolveProject, resultOutput, waitForTasks } from "./SwarmShared.js"
 import { formatJson } from "./Table.js"
@@ -61,13 +61,13 @@ const progress = (total: number) => {
   let last = ""
   let lastAt = 0
   const update = (tasks: ReadonlyArray<Task>) =>
-    Effect.sync(() => {
+    Effect.map(Clock.currentTimeMillis, (now) => {
       const ended = tasks.filter(isEnded)
       const line = bar(ended.filter((t) => t.status === "done").length, ended.length - ended.filter((t) => t.status === "done").length, total)
       if (tty) process.stderr.write(`\r${line}`)
-      else if (line !== last && (Date.now() - lastAt >= 5000 || ended.length === total)) {
+      else if (line !== last && (now - lastAt >= 5000 || ended.length === total)) {
         process.stderr.write(`${line}\n`)
-        lastAt = Date.now()
+        lastAt = now
       }
       last = line
     })

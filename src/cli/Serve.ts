@@ -1,11 +1,9 @@
 import { Command, Options } from "@effect/cli"
 import { Cause, Config, Console, Context, Effect, Layer, Option } from "effect"
 import * as ConfigError from "effect/ConfigError"
-import { HubLayer } from "../AppLayer.js"
 import { ConfigInvalid, describeConfigError } from "../config/ConfigErrors.js"
 import { withConfigSources } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
-import { KirosuServer } from "../kirosu/KirosuServer.js"
 import { logFormatConfig } from "../runtime/Logging.js"
 import { CommandFailed } from "./ClientOptions.js"
 import { logFormatOptions, withConfiguredLogFormat } from "./LogFormatOption.js"
@@ -59,10 +57,18 @@ export const hubFlags = (o: HubFlags, extra: Record<string, Option.Option<string
  */
 export const runHub = (flags: Record<string, string | undefined>) =>
   Effect.scoped(
-    Effect.flatMap(reportStartFailure(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer)))), (context) =>
-      Context.get(context, KirosuServer).stopRequested
+    Effect.flatMap(loadHub, ({ HubLayer, KirosuServer }) =>
+      Effect.flatMap(reportStartFailure(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer)))), (context) =>
+        Context.get(context, KirosuServer).stopRequested
+      )
     )
   ).pipe(withConfiguredLogFormat, withConfigSources(flags, hubSettings), reportConfigInvalid)
+
+/** The hub's layers (SQLite, the AI SDK, the transports), loaded only when a command runs the hub. */
+export const loadHub = Effect.promise(async () => {
+  const [{ HubLayer }, { KirosuServer }] = await Promise.all([import("../AppLayer.js"), import("../transport/kirosu/KirosuServer.js")])
+  return { HubLayer, KirosuServer }
+})
 
 /** Everything the hub reads from its config sources, checked before it starts. */
 export const hubSettings = Config.all([ServerConfig.config, logFormatConfig])

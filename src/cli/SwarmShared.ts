@@ -1,5 +1,5 @@
 import { Options } from "@effect/cli"
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import * as path from "node:path"
 import type { HubRpcClient } from "../client/HubClient.js"
 import type { TaskId } from "../domain/Ids.js"
@@ -32,7 +32,7 @@ export const projectOption = Options.text("project").pipe(
 )
 
 /** `30s`, `5m`, `2h`, `1d`, `500ms` from now, or an ISO time, as epoch ms. */
-export const parseAfter = (text: string, now = Date.now()): Effect.Effect<number, CliError> => {
+export const parseAfter = (text: string, now: number): Effect.Effect<number, CliError> => {
   const m = text.trim().match(/^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/)
   if (m) {
     const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"]
@@ -125,12 +125,12 @@ export const waitForTasks = (
   timeoutMs?: number
 ) =>
   Effect.gen(function* () {
-    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs
+    const deadline = timeoutMs === undefined ? Infinity : (yield* Clock.currentTimeMillis) + timeoutMs
     for (;;) {
-      const left = deadline - Date.now()
+      const left = deadline - (yield* Clock.currentTimeMillis)
       const tasks = yield* client.task.wait({ taskIds, timeoutMs: Math.max(0, Math.min(1000, left)) })
       yield* onUpdate(tasks)
-      if (tasks.every(isEnded) || Date.now() >= deadline) return tasks
+      if (tasks.every(isEnded) || (yield* Clock.currentTimeMillis) >= deadline) return tasks
     }
   })
 

@@ -1,5 +1,5 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Option } from "effect"
+import { Clock, Console, Effect, Option } from "effect"
 import type { HubRpcClient } from "../client/HubClient.js"
 import type { TaskId } from "../domain/Ids.js"
 import { type Task, type TaskAttempt, TaskKind, TaskStatus, type WorkerInfo } from "../domain/Task.js"
@@ -42,12 +42,11 @@ const printResult = (task: Task) =>
   })
 
 /** Says once, after a few seconds, when no connected worker can run a task that is still queued. */
-const idleHint = (client: HubRpcClient, kind: TaskKind) => {
-  const since = Date.now()
+const idleHint = (client: HubRpcClient, kind: TaskKind, since: number) => {
   let hinted = false
   return (tasks: ReadonlyArray<Task>) =>
     Effect.gen(function* () {
-      if (hinted || Date.now() - since < 3000 || !tasks.some((t) => t.status === "queued")) return
+      if (hinted || (yield* Clock.currentTimeMillis) - since < 3000 || !tasks.some((t) => t.status === "queued")) return
       hinted = true
       const workers = yield* client.task.workers().pipe(Effect.orElseSucceed((): ReadonlyArray<WorkerInfo> => []))
       if (!workers.some((w) => w.connected && w.kinds.includes(kind))) {
@@ -59,7 +58,7 @@ const idleHint = (client: HubRpcClient, kind: TaskKind) => {
 /** Waits for one task, prints its result, and fails with its error unless it is done. */
 export const waitAndPrint = (client: HubRpcClient, task: Task, json: boolean) =>
   Effect.gen(function* () {
-    const [ended] = yield* waitForTasks(client, [task.id], idleHint(client, task.kind))
+    const [ended] = yield* waitForTasks(client, [task.id], idleHint(client, task.kind, yield* Clock.currentTimeMillis))
     const final = ended ?? task
     if (json) yield* Console.log(formatJson(final))
     else if (final.status === "done") yield* printResult(final)
@@ -118,7 +117,7 @@ const enqueue = Command.make(
         }
         const projectId = yield* resolveProject(client, o.project)
         const payload = o.kind === "human" ? yield* humanPayload(o.text, o.title, o.detail) : yield* buildPayload(o.kind, Option.getOrElse(o.text, () => ""), o)
-        const runAfter = Option.isSome(o.after) ? yield* parseAfter(o.after.value) : undefined
+        const runAfter = Option.isSome(o.after) ? yield* parseAfter(o.after.value, yield* Clock.currentTimeMillis) : undefined
         const task = yield* client.task.enqueue({
           projectId,
           kind: o.kind,

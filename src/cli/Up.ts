@@ -1,21 +1,18 @@
 import { Command, Options } from "@effect/cli"
 import { SocketServer } from "@effect/platform"
-import { Console, Context, Deferred, Duration, Effect, Exit, Layer, Option } from "effect"
+import { Clock, Console, Context, Data, Deferred, Duration, Effect, Exit, Layer, Option, Schedule } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { HubLayer } from "../AppLayer.js"
-import { ApiKeys } from "../auth/ApiKeys.js"
-import { Users } from "../auth/Users.js"
 import { makeHubClient } from "../client/HubClient.js"
 import { configProvider, withConfigSources } from "../config/ConfigSources.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import type { TaskStats } from "../domain/Task.js"
 import { type LogFormat, withLogFormat } from "../runtime/Logging.js"
 import { logFormatOptions, resolveLogFormat } from "./LogFormatOption.js"
-import { hubFlags, hubOptions, hubSettings, reportConfigInvalid, reportStartFailure } from "./Serve.js"
+import { hubFlags, hubOptions, hubSettings, loadHub, reportConfigInvalid, reportStartFailure } from "./Serve.js"
 import { WORKER_KEY_FILE } from "./Worker.js"
 
 /**
@@ -36,6 +33,7 @@ const upOptions = {
 /** The key the local workers use: created once, kept in the data dir (mode 0600), re-created if revoked. */
 const localWorkerKey = (dataDir: string) =>
   Effect.gen(function* () {
+    const [{ ApiKeys }, { Users }] = yield* Effect.promise(() => Promise.all([import("../auth/ApiKeys.js"), import("../auth/Users.js")]))
     const keys = yield* ApiKeys
     const users = yield* Users
     const file = path.join(dataDir, WORKER_KEY_FILE)
@@ -53,6 +51,13 @@ const localWorkerKey = (dataDir: string) =>
     yield* Effect.sync(() => fs.writeFileSync(file, created.key + "\n", { mode: 0o600 }))
     return created.key
   })
+
+/** A worker child that died soon after it started (less than a minute): restarts back off. */
+class DiedQuickly extends Data.TaggedError("DiedQuickly")<{}> {}
+
+const RESTART_FIRST_DELAY = Duration.seconds(1)
+/** Restart delays while a worker keeps dying soon after it starts: 1 s doubling up to 30 s. */
+const restartBackoff = Schedule.exponential(RESTART_FIRST_DELAY).pipe(Schedule.union(Schedule.spaced(Duration.seconds(30))))
 
 interface WorkerProcess {
   readonly child: ChildProcess
@@ -90,19 +95,27 @@ const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.Proce
       const code = yield* Deferred.await(w.exited).pipe(Effect.timeout(Duration.seconds(40)), Effect.option)
       if (Option.isNone(code)) w.child.kill("SIGKILL")
     })
-  return Effect.gen(function* () {
-    let delay = 1000
-    for (;;) {
-      const startedAt = Date.now()
-      const code = yield* Effect.acquireUseRelease(start, (w) => Deferred.await(w.exited), stop)
-      // exit 0 is a deliberate stop (a drain, a SIGTERM): the worker stays stopped
-      if (code === 0) return yield* Console.error(`${name} exited (code 0); not restarted`)
-      if (Date.now() - startedAt > 60_000) delay = 1000
-      yield* Console.error(`${name} exited (code ${code ?? "?"}); restarting in ${delay / 1000}s`)
-      yield* Effect.sleep(Duration.millis(delay))
-      delay = Math.min(delay * 2, 30_000)
-    }
+  /**
+   * One run of the worker. Exit 0 is a deliberate stop (a drain, a SIGTERM): the worker stays
+   * stopped. A death after a long run restarts it after the first delay; a quick one fails, so that
+   * the restart backoff grows.
+   */
+  const run = Effect.gen(function* () {
+    const startedAt = yield* Clock.currentTimeMillis
+    const code = yield* Effect.acquireUseRelease(start, (w) => Deferred.await(w.exited), stop)
+    if (code === 0) return yield* Console.error(`${name} exited (code 0); not restarted`).pipe(Effect.as(false))
+    const ranMs = (yield* Clock.currentTimeMillis) - startedAt
+    yield* Console.error(`${name} exited (code ${code ?? "?"}); restarting`)
+    if (ranMs > 60_000) return true
+    return yield* new DiedQuickly()
   })
+  const backoff = restartBackoff.pipe(Schedule.tapOutput(([delay]) => Console.error(`${name}: next start in ${Duration.format(delay)}`)))
+  return run.pipe(
+    Effect.retry(backoff),
+    Effect.repeat({ while: (again) => again, schedule: Schedule.spaced(RESTART_FIRST_DELAY) }),
+    Effect.catchTag("DiedQuickly", () => Effect.void),
+    Effect.asVoid
+  )
 }
 
 const statusLine = (s: TaskStats, workers: number) =>
@@ -114,7 +127,7 @@ const showStatus = (host: string, tcpPort: number, adminKey: string, workers: nu
     const client = yield* makeHubClient({ transport: "tcp", host, port: tcpPort }, adminKey)
     const tty = process.stdout.isTTY === true
     let last = ""
-    for (;;) {
+    const refresh = Effect.gen(function* () {
       const stats = yield* Effect.either(client.task.stats({}))
       if (stats._tag === "Right") {
         const line = statusLine(stats.right, workers)
@@ -122,8 +135,8 @@ const showStatus = (host: string, tcpPort: number, adminKey: string, workers: nu
         if (line !== last) yield* tty ? Effect.sync(() => process.stdout.write(`\r\x1b[2K${line}`)) : Console.log(line)
         last = line
       }
-      yield* Effect.sleep(tty ? "250 millis" : "1 second")
-    }
+    })
+    return yield* Effect.repeat(refresh, Schedule.spaced(tty ? "250 millis" : "1 second"))
   }).pipe(
     Effect.scoped,
     Effect.ensuring(Effect.sync(() => (process.stdout.isTTY ? process.stdout.write("\n") : undefined)))
@@ -133,6 +146,7 @@ type UpFlags = Command.Command.ParseConfig<typeof upOptions>
 
 const runUp = (o: UpFlags, flags: Record<string, string | undefined>, format: LogFormat) =>
   Effect.gen(function* () {
+    const { HubLayer } = yield* loadHub
     const context = yield* Layer.build(HubLayer.pipe(Layer.provideMerge(ServerConfig.layer))).pipe(
       Effect.withConfigProvider(configProvider(flags)),
       reportStartFailure

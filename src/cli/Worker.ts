@@ -7,10 +7,8 @@ import { makeHubClient, parseHub } from "../client/HubClient.js"
 import { describeConfigError } from "../config/ConfigErrors.js"
 import { withConfigSources } from "../config/ConfigSources.js"
 import { TaskKind } from "../domain/Task.js"
-import { Models } from "../llm/Models.js"
 import { logFormatConfig } from "../runtime/Logging.js"
-import { executableKinds, Executors } from "../worker/Executors.js"
-import { runWorker } from "../worker/Worker.js"
+import { executableKinds } from "../worker/ExecutableKinds.js"
 import { WorkerConfig } from "../worker/WorkerConfig.js"
 import { CliError, CommandFailed, resolveHub } from "./ClientOptions.js"
 import { logFormatOptions, withConfiguredLogFormat } from "./LogFormatOption.js"
@@ -147,6 +145,10 @@ export const runWorkerCommand = (o: WorkerFlags) =>
       maxOutputBytes: o.maxOutputBytes,
       childEnv: childEnv()
     })
+    // the executors (and with them the AI SDK and SQLite) load only when a worker runs
+    const [{ Models }, { Executors }, { runWorker }] = yield* Effect.promise(() =>
+      Promise.all([import("../llm/Models.js"), import("../worker/Executors.js"), import("../worker/Worker.js")])
+    )
     const services = Executors.Default.pipe(Layer.provide(config), Layer.provide(Models.Default))
     yield* Console.log(
       `kiris worker ${name}: hub ${hub}, kinds ${kinds.join(",")}, concurrency ${o.concurrency}${o.trustShell ? ", trusts shell" : ""}`

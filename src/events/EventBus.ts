@@ -1,4 +1,4 @@
-import { Effect, Option, Stream } from "effect"
+import { Clock, Duration, Effect, Option, Stream } from "effect"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { DomainEvent, type EventBody, type SubscriptionItem } from "../domain/Event.js"
 import type { ProjectId } from "../domain/Ids.js"
@@ -11,6 +11,9 @@ import { makeSubscribers } from "./Subscribers.js"
 
 export { estimateBytes } from "./Subscribers.js"
 
+/** Streamed deltas wait this long for more before they are appended to the log together. */
+const DELTA_LOG_DELAY = Duration.millis(100)
+
 /**
  * The only way state changes reach clients. Services `publish`; transports `subscribe`.
  *
@@ -19,12 +22,16 @@ export { estimateBytes } from "./Subscribers.js"
  * project (ProjectLogs), taken after the project database's connection (as a transaction on it
  * holds it), so seqs reach every subscriber in order, without gaps, and a publisher already inside
  * a transaction on the project's database appends within it. `stream` replays from the log and
- * hands over to live delivery without a gap or a duplicate (Replay).
+ * hands over to live delivery without a gap or a duplicate (Replay). What a turn streams
+ * (`publishStreamed`: deltas, and the empty parts they go into) is delivered first and appended in
+ * batches right after, before anything reads the log, so it never waits for the database.
  *
  * Each subscriber has its own backlog (Subscribers), bounded by count (`eventBuffer`) and by
  * estimated bytes (`subscriberBufferBytes`): a subscriber that falls further behind gets `Lagged`
  * with the last seq it was sent, and its stream ends (it resumes with `since`), so a client that
- * never reads cannot grow the hub's memory. A scoped fiber prunes the logs of projects that
+ * never reads cannot grow the hub's memory. While events wait in a backlog, a delta joins the delta
+ * to the same part waiting right before it: a client that keeps up gets every delta as it came, a
+ * slow one fewer, longer ones, nothing lost. A scoped fiber prunes the logs of projects that
  * published, every `eventPruneIntervalSeconds` (EventRetention).
  */
 export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
@@ -38,10 +45,39 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
 
     const retention = yield* makeEventRetention(config, logs)
 
-    const number = (projectId: ProjectId, log: ProjectLog, bodies: ReadonlyArray<EventBody>) => {
-      const at = Date.now()
-      return bodies.map((event, i) => DomainEvent.make({ seq: log.last + 1 + i, projectId, at, event }, true))
+    const number = (projectId: ProjectId, log: ProjectLog, bodies: ReadonlyArray<EventBody>, at: number) =>
+      bodies.map((event, i) => DomainEvent.make({ seq: log.last + 1 + i, projectId, at, event }, true))
+
+    // The delta writer: projects with pending deltas get them appended `DELTA_LOG_DELAY` after the first.
+    const waiting = new Set<ProjectId>()
+    const wake = yield* Effect.makeLatch(false)
+    const markPending = (projectId: ProjectId) => {
+      if (waiting.size === 0) wake.unsafeOpen()
+      waiting.add(projectId)
     }
+    const appendWaiting = (projects: ReadonlyArray<ProjectId>) =>
+      Effect.forEach(
+        projects,
+        (id) => {
+          const log = logs.of(id)
+          return log.pending.length === 0 || log.deleted
+            ? Effect.void
+            : Effect.catchAllCause(logs.locked(id, log, Effect.void), (cause) => Effect.logWarning("appending streamed deltas failed", { project: id, cause }))
+        },
+        { discard: true }
+      ).pipe(Effect.uninterruptible)
+    // At shutdown (after the writer stopped): whatever is still pending.
+    yield* Effect.addFinalizer(() => Effect.suspend(() => appendWaiting(logs.withPending())))
+    yield* Effect.gen(function* () {
+      for (;;) {
+        yield* wake.await
+        yield* Effect.sleep(DELTA_LOG_DELAY)
+        wake.unsafeClose()
+        const projects = [...waiting]
+        waiting.clear()
+        yield* appendWaiting(projects)
+      }
+    }).pipe(Effect.forkScoped)
 
     /**
      * Numbers, logs and delivers `bodies` as consecutive events of the project. Call it right
@@ -53,19 +89,22 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
       const log = logs.of(projectId)
       if (log.deleted) {
         // Nothing is logged for a deleted project; subscribers still get numbered events until they end.
-        return log.lock.withPermits(1)(
-          Effect.sync(() => {
-            const events = number(projectId, log, bodies)
-            log.last += events.length
-            subscribers.deliverAll(events)
-          })
+        return Effect.flatMap(Clock.currentTimeMillis, (at) =>
+          log.lock.withPermits(1)(
+            Effect.sync(() => {
+              const events = number(projectId, log, bodies, at)
+              log.last += events.length
+              log.pending = []
+              subscribers.deliverAll(events)
+            })
+          )
         )
       }
       return logs.locked(
         projectId,
         log,
-        Effect.suspend(() => {
-          const events = number(projectId, log, bodies)
+        Effect.flatMap(Clock.currentTimeMillis, (at) => {
+          const events = number(projectId, log, bodies, at)
           return Effect.map(EventLog.append(events), () => {
             log.last += events.length
             retention.touch(projectId)
@@ -77,6 +116,33 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
     }
 
     const publish = (projectId: ProjectId, body: EventBody) => publishAll(projectId, [body])
+
+    /**
+     * What a turn streams — `PartDelta`s and the new, still empty parts they go into: numbered and
+     * delivered at once like `publishAll`'s events, without waiting for the database. They are
+     * appended to the log in batches shortly after, and always before any later event of the
+     * project, a replay or pruning reads the log (ProjectLogs). A hub that stops abruptly loses at
+     * most the last `DELTA_LOG_DELAY` of them from the log (the message's parts carry its text at
+     * every part end, and its record says it was interrupted).
+     */
+    const publishStreamed = (projectId: ProjectId, bodies: ReadonlyArray<EventBody>): Effect.Effect<void> => {
+      if (bodies.length === 0) return Effect.void
+      const log = logs.of(projectId)
+      if (log.last < 0 || log.deleted) return publishAll(projectId, bodies)
+      return Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        log.lock.withPermits(1)(
+          Effect.sync(() => {
+            const events = number(projectId, log, bodies, at)
+            log.last += events.length
+            if (!log.deleted) {
+              for (const e of events) log.pending.push(e)
+              markPending(projectId)
+            }
+            subscribers.deliverAll(events)
+          })
+        )
+      )
+    }
 
     /**
      * Subscribes now, in the caller's scope, to the events of every project that pass `filter`
@@ -119,7 +185,7 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
     /** Open subscriptions (for `/metrics`). */
     const subscriberCount = Effect.sync(() => subscribers.size())
 
-    return { publish, publishAll, subscribe, subscribeProject, stream, lastSeq, prune: retention.prune, subscriberCount } as const
+    return { publish, publishAll, publishStreamed, subscribe, subscribeProject, stream, lastSeq, prune: retention.prune, subscriberCount } as const
   }),
   dependencies: [ProjectDb.Default]
 }) {}

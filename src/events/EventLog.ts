@@ -1,16 +1,36 @@
-import { SqlClient } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Option, Schema } from "effect"
 import { DomainEvent, EventBody } from "../domain/Event.js"
 import type { ProjectId } from "../domain/Ids.js"
+import { decodedOrDie, Int, NullableInt } from "../storage/Rows.js"
 
 const encodeBody = Schema.encodeSync(EventBody)
-const decodeBody = Schema.decodeUnknownSync(EventBody)
 
-interface EventRow {
-  readonly seq: number | string
-  readonly at: number | string
-  readonly body: string
-}
+const EventRow = Schema.Struct({ seq: Int, at: Int, body: Schema.parseJson(EventBody) })
+const SeqRow = Schema.Struct({ seq: NullableInt })
+
+const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
+
+const lastSeq = SqlSchema.single({
+  Request: Schema.Void,
+  Result: SeqRow,
+  execute: () => withSql((sql) => sql`SELECT MAX(seq) AS seq FROM events`)
+})
+const prunedBelow = SqlSchema.findOne({
+  Request: Schema.Void,
+  Result: Schema.Struct({ value: Int }),
+  execute: () => withSql((sql) => sql`SELECT value FROM event_log_state WHERE name = 'pruned_below'`)
+})
+const page = SqlSchema.findAll({
+  Request: Schema.Struct({ after: Schema.Number, upTo: Schema.Number, limit: Schema.Number }),
+  Result: EventRow,
+  execute: (r) => withSql((sql) => sql`SELECT seq, at, body FROM events WHERE seq > ${r.after} AND seq <= ${r.upTo} ORDER BY seq LIMIT ${r.limit}`)
+})
+const firstSince = SqlSchema.single({
+  Request: Schema.Number,
+  Result: SeqRow,
+  execute: (before) => withSql((sql) => sql`SELECT MIN(seq) AS seq FROM events WHERE at >= ${before}`)
+})
 
 /** What the log keeps; everything older goes (never the newest event: it carries the seq counter across restarts). */
 export interface Retention {
@@ -29,15 +49,15 @@ export interface Retention {
  */
 export const EventLog = {
   /** The newest seq in the log, 0 when it is empty. */
-  lastSeq: Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ seq: number | string | null }>`SELECT MAX(seq) AS seq FROM events`).pipe(
-    Effect.map((rows) => Number(rows[0]?.seq ?? 0)),
-    Effect.orDie
+  lastSeq: lastSeq(undefined).pipe(
+    decodedOrDie("events newest seq"),
+    Effect.map((r) => r.seq ?? 0)
   ),
 
   /** The first seq still in the log as far as pruning goes: a resume from before `prunedBelow - 1` has lost events. */
-  prunedBelow: Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ value: number | string }>`SELECT value FROM event_log_state WHERE name = 'pruned_below'`).pipe(
-    Effect.map((rows) => Math.max(1, Number(rows[0]?.value ?? 1))),
-    Effect.orDie
+  prunedBelow: prunedBelow(undefined).pipe(
+    decodedOrDie("event_log_state pruned_below"),
+    Effect.map((r) => Math.max(1, Option.isSome(r) ? r.value.value : 1))
   ),
 
   append: (events: ReadonlyArray<DomainEvent>) =>
@@ -55,14 +75,9 @@ export const EventLog = {
 
   /** Up to `limit` events with `after < seq <= upTo`, oldest first. */
   page: (projectId: ProjectId, after: number, upTo: number, limit: number) =>
-    Effect.flatMap(
-      SqlClient.SqlClient,
-      (sql) => sql<EventRow>`SELECT seq, at, body FROM events WHERE seq > ${after} AND seq <= ${upTo} ORDER BY seq LIMIT ${limit}`
-    ).pipe(
-      Effect.orDie,
-      Effect.map((rows) =>
-        rows.map((r) => DomainEvent.make({ seq: Number(r.seq), projectId, at: Number(r.at), event: decodeBody(JSON.parse(r.body)) }, true))
-      )
+    page({ after, upTo, limit }).pipe(
+      decodedOrDie("events page"),
+      Effect.map((rows) => rows.map((r) => DomainEvent.make({ seq: r.seq, projectId, at: r.at, event: r.body }, true)))
     ),
 
   /**
@@ -75,8 +90,8 @@ export const EventLog = {
       const sql = yield* SqlClient.SqlClient
       const last = yield* EventLog.lastSeq
       if (last === 0) return 0
-      const [young] = yield* sql<{ seq: number | string | null }>`SELECT MIN(seq) AS seq FROM events WHERE at >= ${retention.before}`
-      const byAge = young?.seq === null || young?.seq === undefined ? last : Number(young.seq)
+      const young = yield* firstSince(retention.before).pipe(decodedOrDie("events first seq since a time"))
+      const byAge = young.seq ?? last
       const byCount = last - Math.max(1, retention.keep) + 1
       const below = Math.min(last, Math.max(byAge, byCount))
       const current = yield* EventLog.prunedBelow

@@ -1,4 +1,4 @@
-import { Duration, Effect, Schedule } from "effect"
+import { Clock, Duration, Effect, Schedule } from "effect"
 import type { ServerConfigShape } from "../config/ServerConfig.js"
 import type { ProjectId } from "../domain/Ids.js"
 import { EventLog } from "./EventLog.js"
@@ -24,8 +24,8 @@ export const makeEventRetention = (config: RetentionConfig, logs: ProjectLogs) =
     }
 
     /** Prunes one project's log now (unless a replay is reading it); returns the events dropped. */
-    const prune = (projectId: ProjectId, now = Date.now()): Effect.Effect<number> =>
-      Effect.suspend(() => {
+    const prune = (projectId: ProjectId, at?: number): Effect.Effect<number> =>
+      Effect.flatMap(at === undefined ? Clock.currentTimeMillis : Effect.succeed(at), (now) => {
         const log = logs.of(projectId)
         if (log.deleted) return Effect.succeed(0)
         return logs.locked(

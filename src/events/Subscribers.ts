@@ -1,5 +1,5 @@
 import { Chunk, Effect, Option, Stream } from "effect"
-import type { DomainEvent, SubscriptionItem } from "../domain/Event.js"
+import { DomainEvent, type SubscriptionItem } from "../domain/Event.js"
 import * as K from "../transport/metrics/KirisMetrics.js"
 
 /**
@@ -58,6 +58,23 @@ export interface BacklogLimits {
   readonly maxBytes: number
 }
 
+/**
+ * `waiting` and `next` as one event, when `next` is the delta right after `waiting` (the project's
+ * next seq) to the same part: the merged event carries `next`'s seq and time and both texts, so a
+ * subscriber resuming after its seq misses nothing and repeats nothing. `delta`: the bytes added.
+ */
+const mergeDeltas = (waiting: DomainEvent, next: DomainEvent): { readonly event: DomainEvent; readonly delta: number } | undefined => {
+  const a = waiting.event
+  const b = next.event
+  if (a._tag !== "PartDelta" || b._tag !== "PartDelta" || a.partId !== b.partId || next.seq !== waiting.seq + 1 || next.projectId !== waiting.projectId) {
+    return undefined
+  }
+  return {
+    event: DomainEvent.make({ seq: next.seq, projectId: next.projectId, at: next.at, event: { ...a, delta: a.delta + b.delta } }, true),
+    delta: b.delta.length
+  }
+}
+
 /** Events a subscriber takes from its backlog at once. */
 const TAKE = 256
 
@@ -79,6 +96,10 @@ const dropOldest = (sub: Subscriber) => {
  * The bus's live subscribers, each with its own backlog bounded by count and by estimated bytes:
  * when a backlog overflows its oldest events are dropped and counted, and the subscriber's stream
  * ends with `Lagged`. After `shutdown` every subscriber's stream is interrupted.
+ *
+ * A subscriber that keeps up gets every event as it was published, at once. Only while events wait
+ * in its backlog (its client is behind) does a streaming delta join the waiting delta before it
+ * (same part, consecutive seqs), so a slow client gets fewer, longer deltas with nothing lost.
  */
 export const makeSubscribers = (limits: BacklogLimits) => {
   const all = new Set<Subscriber>()
@@ -96,9 +117,19 @@ export const makeSubscribers = (limits: BacklogLimits) => {
   }
 
   const deliver = (sub: Subscriber, event: DomainEvent, size: number) => {
-    sub.events.push(event)
-    sub.sizes.push(size)
-    sub.bytes += size
+    const tail = sub.events.length - 1
+    const merged = tail >= sub.head ? mergeDeltas(sub.events[tail]!, event) : undefined
+    if (merged !== undefined) {
+      // Still waiting for its subscriber: the next delta of the same part joins it.
+      const added = merged.delta
+      sub.events[tail] = merged.event
+      sub.sizes[tail] = sub.sizes[tail]! + added
+      sub.bytes += added
+    } else {
+      sub.events.push(event)
+      sub.sizes.push(size)
+      sub.bytes += size
+    }
     while (sub.events.length - sub.head > 1 && (sub.events.length - sub.head > limits.maxEvents || sub.bytes > limits.maxBytes)) dropOldest(sub)
     if (sub.head >= 1024 && sub.head * 2 > sub.events.length) {
       sub.events = sub.events.slice(sub.head)

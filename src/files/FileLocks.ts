@@ -1,4 +1,4 @@
-import { Deferred, Effect } from "effect"
+import { Clock, Deferred, Effect } from "effect"
 import { FileLock } from "../domain/File.js"
 import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
 
@@ -33,12 +33,11 @@ export class FileLocks extends Effect.Service<FileLocks>()("kiris/FileLocks", {
 
     /** The session holding the path now, if any. */
     const holderOf = (projectId: ProjectId, path: string) =>
-      Effect.sync(() => live(projectId, Date.now())?.get(path))
+      Effect.map(Clock.currentTimeMillis, (now) => live(projectId, now)?.get(path))
 
     /** Takes or renews the lock for the session unless another session holds it; returns that holder. */
     const take = (projectId: ProjectId, path: string, sessionId: SessionId, messageId: MessageId, ttlMs: number) =>
-      Effect.sync((): Held | undefined => {
-        const now = Date.now()
+      Effect.map(Clock.currentTimeMillis, (now): Held | undefined => {
         let held = live(projectId, now)
         const current = held?.get(path)
         if (current !== undefined && current.sessionId !== sessionId) return current
@@ -69,8 +68,8 @@ export class FileLocks extends Effect.Service<FileLocks>()("kiris/FileLocks", {
       })
 
     const list = (projectId: ProjectId) =>
-      Effect.sync(() => {
-        const held = live(projectId, Date.now())
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const held = live(projectId, now)
         if (held === undefined) return []
         return [...held]
           .map(([path, h]) => FileLock.make({ path, sessionId: h.sessionId, messageId: h.messageId, expiresAt: h.expiresAt }))

@@ -1,5 +1,5 @@
 import type { SqlClient } from "@effect/sql"
-import { Duration, Effect, Option } from "effect"
+import { Clock, Duration, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ServerConfig } from "../config/ServerConfig.js"
@@ -126,7 +126,7 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
       Effect.gen(function* () {
         if (author.kind !== "session" && author.kind !== "user") return
         const projectId = yield* CurrentProject
-        const deadline = Date.now() + config.fileLockWaitMs
+        const deadline = (yield* Clock.currentTimeMillis) + config.fileLockWaitMs
         for (;;) {
           const released = yield* locks.signal
           const holder =
@@ -135,7 +135,7 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
               : yield* locks.holderOf(projectId, relative)
           if (holder === undefined) return
           if (author.kind === "session" && (yield* isAncestor(holder.sessionId, author.sessionId))) return
-          const now = Date.now()
+          const now = yield* Clock.currentTimeMillis
           if (now >= deadline) return yield* new FileLocked({ path: relative, holder: holder.sessionId })
           yield* Effect.timeoutOption(released, Duration.millis(Math.max(1, Math.min(deadline, holder.expiresAt) - now)))
         }

@@ -1,5 +1,5 @@
 import type { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ServerConfig } from "../config/ServerConfig.js"
@@ -44,6 +44,7 @@ export const observe = (absolute: string) =>
     return { kind: "file", size: st.size, mtimeMs: st.mtimeMs }
   })
 
+// Date.now: compared with the file system's mtime, which is wall-clock time whatever the Clock says
 const settled = (mtimeMs: number) => (Date.now() - mtimeMs > SETTLED_MS ? mtimeMs : null)
 
 /**
@@ -102,7 +103,7 @@ export class FileStore extends Effect.Service<FileStore>()("kiris/FileStore", {
             return yield* new QuotaExceeded({ used, needed: content.length, limit: config.fileQuotaBytes })
           }
           yield* blobs.put(projectId, hash, content)
-          yield* repo.insertBlob(hash, content.length, Date.now())
+          yield* repo.insertBlob(hash, content.length, yield* Clock.currentTimeMillis)
         }
         return hash
       })
@@ -118,6 +119,7 @@ export class FileStore extends Effect.Service<FileStore>()("kiris/FileStore", {
     }) =>
       Effect.gen(function* () {
         const projectId = yield* CurrentProject
+        const createdAt = yield* Clock.currentTimeMillis
         const rec = yield* repo.insertVersion({
           path: v.path,
           hash: v.hash,
@@ -125,7 +127,7 @@ export class FileStore extends Effect.Service<FileStore>()("kiris/FileStore", {
           author: v.author,
           prevId: v.prevId,
           diskMtime: v.mtimeMs === null ? null : settled(v.mtimeMs),
-          createdAt: Date.now()
+          createdAt
         })
         yield* bus.publish(projectId, { _tag: "FileChanged", path: v.path, version: rec.version, author: v.author })
         return rec

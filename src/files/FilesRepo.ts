@@ -1,31 +1,31 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option, Schema } from "effect"
 import { FileAuthor, FileSnapshot, FileVersion } from "../domain/File.js"
-import type { MessageId, SessionId } from "../domain/Ids.js"
+import { MessageId, SessionId } from "../domain/Ids.js"
+import { CountRow, decodedOrDie, Flag, IdRow, Int, NullableInt } from "../storage/Rows.js"
 
-interface VersionRow {
-  readonly id: number
-  readonly path: string
-  readonly hash: string | null
-  readonly size: number
-  readonly deleted: number
-  readonly author: string
-  readonly author_kind: string
-  readonly session_id: string | null
-  readonly message_id: string | null
-  readonly prev_id: number | null
-  readonly disk_mtime: number | null
-  readonly created_at: number
-}
+const VersionRow = Schema.Struct({
+  id: Int,
+  path: Schema.String,
+  hash: Schema.NullOr(Schema.String),
+  size: Int,
+  deleted: Flag,
+  author: Schema.parseJson(FileAuthor),
+  session_id: Schema.NullOr(SessionId),
+  message_id: Schema.NullOr(MessageId),
+  prev_id: NullableInt,
+  disk_mtime: NullableInt,
+  created_at: Int
+})
 
-interface SnapshotRow {
-  readonly id: number
-  readonly label: string
-  readonly author: string
-  readonly auto: number
-  readonly files: number
-  readonly created_at: number
-}
+const SnapshotRow = Schema.Struct({
+  id: Int,
+  label: Schema.String,
+  author: Schema.parseJson(FileAuthor),
+  files: Int,
+  created_at: Int
+})
 
 /** A version with what only the hub needs: the version it followed and the file's mtime when last seen equal. */
 export interface VersionRecord {
@@ -36,34 +36,26 @@ export interface VersionRecord {
   readonly messageId: MessageId | null
 }
 
-const AuthorJson = Schema.parseJson(FileAuthor)
-const encodeAuthor = Schema.encodeSync(AuthorJson)
-const decodeAuthor = Schema.decodeSync(AuthorJson)
+const encodeAuthor = Schema.encodeSync(Schema.parseJson(FileAuthor))
 
-const toRecord = (r: VersionRow): VersionRecord => ({
+const toRecord = (r: typeof VersionRow.Type): VersionRecord => ({
   version: FileVersion.make({
-    id: Number(r.id),
+    id: r.id,
     path: r.path,
     hash: r.hash,
-    size: Number(r.size),
-    author: decodeAuthor(r.author),
-    createdAt: Number(r.created_at),
-    deleted: Number(r.deleted) !== 0
+    size: r.size,
+    author: r.author,
+    createdAt: r.created_at,
+    deleted: r.deleted
   }),
-  prevId: r.prev_id === null ? null : Number(r.prev_id),
+  prevId: r.prev_id,
   diskMtime: r.disk_mtime,
-  sessionId: r.session_id as SessionId | null,
-  messageId: r.message_id as MessageId | null
+  sessionId: r.session_id,
+  messageId: r.message_id
 })
 
-const toSnapshot = (r: SnapshotRow) =>
-  FileSnapshot.make({
-    id: Number(r.id),
-    label: r.label,
-    createdAt: Number(r.created_at),
-    author: decodeAuthor(r.author),
-    files: Number(r.files)
-  })
+const toSnapshot = (r: typeof SnapshotRow.Type) =>
+  FileSnapshot.make({ id: r.id, label: r.label, createdAt: r.created_at, author: r.author, files: r.files })
 
 const CHUNK = 500
 
@@ -73,203 +65,293 @@ const chunks = <A>(items: ReadonlyArray<A>): ReadonlyArray<ReadonlyArray<A>> => 
   return out
 }
 
-const withSql = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) => Effect.orDie(Effect.flatMap(SqlClient.SqlClient, f))
+/** Runs a statement against the caller's project database. */
+const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
+/** A statement read no rows from: SQL failures are defects (local disk). */
+const exec = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.orDie(withSql(f))
+
+const versions = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+  const run = SqlSchema.findAll({ Request, Result: VersionRow, execute: (req) => withSql((sql) => execute(sql, req)) })
+  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map((rows) => rows.map(toRecord)))
+}
+const version = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+  const run = SqlSchema.findOne({ Request, Result: VersionRow, execute: (req) => withSql((sql) => execute(sql, req)) })
+  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map(Option.map(toRecord)))
+}
+const ids = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+  const run = SqlSchema.findAll({ Request, Result: IdRow, execute: (req) => withSql((sql) => execute(sql, req)) })
+  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map((rows) => rows.map((r) => r.id)))
+}
+const count = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+  const run = SqlSchema.single({ Request, Result: CountRow, execute: (req) => withSql((sql) => execute(sql, req)) })
+  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map((r) => r.n))
+}
+
+const PathIdRow = Schema.Struct({ path: Schema.String, id: Int })
+const MessageRow = Schema.Struct({ session_id: SessionId, created_at: Int })
+const MinIdRow = Schema.Struct({ id: NullableInt })
+const ParentRow = Schema.Struct({ parent_id: Schema.NullOr(SessionId) })
+const HashRow = Schema.Struct({ hash: Schema.String })
+const TurnVersionRow = Schema.Struct({ id: Int, prev_id: NullableInt })
+const NewVersion = Schema.Struct({
+  path: Schema.String,
+  hash: Schema.NullOr(Schema.String),
+  size: Schema.Number,
+  author: FileAuthor,
+  prevId: Schema.NullOr(Schema.Number),
+  diskMtime: Schema.NullOr(Schema.Number),
+  createdAt: Schema.Number
+})
+const History = Schema.Struct({ path: Schema.String, cursor: Schema.UndefinedOr(Schema.Number), limit: Schema.Number })
+const SessionFrom = Schema.Struct({ sessionId: SessionId, from: Schema.Number })
+const Prune = Schema.Struct({ path: Schema.optional(Schema.String), keep: Schema.Number, cutoff: Schema.Number })
+
+const byPath = version("latest file_versions of a path", Schema.String, (sql, path) =>
+  sql`SELECT * FROM file_versions WHERE path = ${path} ORDER BY id DESC LIMIT 1`
+)
+const allLatest = versions("latest file_versions of every path", Schema.Void, (sql) =>
+  sql`SELECT * FROM file_versions WHERE id IN (SELECT max(id) FROM file_versions GROUP BY path)`
+)
+const latestIdsOf = SqlSchema.findAll({
+  Request: Schema.Array(Schema.String),
+  Result: PathIdRow,
+  execute: (paths) =>
+    withSql((sql) =>
+      Effect.map(
+        Effect.forEach(chunks(paths), (part) => sql`SELECT path, max(id) AS id FROM file_versions WHERE ${sql.in("path", part)} GROUP BY path`),
+        (parts) => parts.flat()
+      )
+    )
+})
+const byId = version("file_versions by id", Schema.Number, (sql, id) => sql`SELECT * FROM file_versions WHERE id = ${id}`)
+const insertVersion = SqlSchema.single({
+  Request: NewVersion,
+  Result: VersionRow,
+  execute: (v) =>
+    withSql((sql) => {
+      const session = v.author.kind === "session" ? v.author : null
+      return sql`INSERT INTO file_versions
+            (path, hash, size, deleted, author, author_kind, session_id, message_id, prev_id, disk_mtime, created_at)
+          VALUES (${v.path}, ${v.hash}, ${v.size}, ${v.hash === null ? 1 : 0}, ${JSON.stringify(v.author)}, ${v.author.kind},
+            ${session?.sessionId ?? null}, ${session?.messageId ?? null}, ${v.prevId}, ${v.diskMtime}, ${v.createdAt})
+          RETURNING *`
+    })
+})
+const history = versions("file_versions history of a path", History, (sql, h) =>
+  h.cursor === undefined
+    ? sql`SELECT * FROM file_versions WHERE path = ${h.path} ORDER BY id DESC LIMIT ${h.limit + 1}`
+    : sql`SELECT * FROM file_versions WHERE path = ${h.path} AND id < ${h.cursor} ORDER BY id DESC LIMIT ${h.limit + 1}`
+)
+const sessionVersions = versions("file_versions of a session", SessionFrom, (sql, r) =>
+  sql`SELECT * FROM file_versions WHERE session_id = ${r.sessionId} AND id >= ${r.from} ORDER BY id`
+)
+const message = SqlSchema.findOne({
+  Request: Schema.String,
+  Result: MessageRow,
+  execute: (id) => withSql((sql) => sql`SELECT session_id, created_at FROM messages WHERE id = ${id}`)
+})
+const firstVersionSince = SqlSchema.single({
+  Request: Schema.Struct({ sessionId: SessionId, since: Schema.Number }),
+  Result: MinIdRow,
+  execute: (r) =>
+    withSql((sql) => sql`SELECT min(v.id) AS id FROM file_versions v JOIN messages m ON m.id = v.message_id
+          WHERE v.session_id = ${r.sessionId} AND m.created_at >= ${r.since}`)
+})
+const parentOf = SqlSchema.findOne({
+  Request: SessionId,
+  Result: ParentRow,
+  execute: (id) => withSql((sql) => sql`SELECT parent_id FROM sessions WHERE id = ${id}`)
+})
+const blobExists = SqlSchema.findOne({
+  Request: Schema.String,
+  Result: HashRow,
+  execute: (hash) => withSql((sql) => sql`SELECT hash FROM file_blobs WHERE hash = ${hash}`)
+})
+const usedBytes = count("file_blobs total size", Schema.Void, (sql) => sql`SELECT sum(size) AS n FROM file_blobs`)
+const snapshotById = SqlSchema.findOne({
+  Request: Schema.Number,
+  Result: SnapshotRow,
+  execute: (id) => withSql((sql) => sql`SELECT * FROM file_snapshots WHERE id = ${id}`)
+})
+const snapshots = SqlSchema.findAll({
+  Request: Schema.Void,
+  Result: SnapshotRow,
+  execute: () => withSql((sql) => sql`SELECT * FROM file_snapshots ORDER BY id DESC`)
+})
+const snapshotVersions = versions("file_versions of a snapshot", Schema.Number, (sql, id) =>
+  sql`SELECT v.* FROM file_snapshot_entries e JOIN file_versions v ON v.id = e.version_id WHERE e.snapshot_id = ${id}`
+)
+const pruneCandidates = ids("file_versions prune candidates", Prune, (sql, p) =>
+  p.path === undefined
+    ? sql`SELECT id FROM (
+            SELECT id, created_at, ROW_NUMBER() OVER (PARTITION BY path ORDER BY id DESC) AS rn FROM file_versions
+          ) ranked
+          WHERE rn > 1 AND (rn > ${p.keep} OR created_at < ${p.cutoff})
+            AND NOT EXISTS (SELECT 1 FROM file_snapshot_entries e WHERE e.version_id = ranked.id)`
+    : sql`SELECT id FROM (
+            SELECT id, created_at, ROW_NUMBER() OVER (ORDER BY id DESC) AS rn FROM file_versions WHERE path = ${p.path}
+          ) ranked
+          WHERE rn > 1 AND (rn > ${p.keep} OR created_at < ${p.cutoff})
+            AND NOT EXISTS (SELECT 1 FROM file_snapshot_entries e WHERE e.version_id = ranked.id)`
+)
+const versionCount = count("file_versions count of a path", Schema.String, (sql, path) =>
+  sql`SELECT count(*) AS n FROM file_versions WHERE path = ${path}`
+)
+const latestTurnVersions = SqlSchema.findAll({
+  Request: Schema.Void,
+  Result: TurnVersionRow,
+  execute: () =>
+    withSql((sql) => sql`SELECT v.id, v.prev_id FROM file_versions v
+        JOIN file_versions last ON last.session_id = v.session_id AND last.message_id = v.message_id
+        WHERE last.id IN (SELECT max(id) FROM file_versions WHERE session_id IS NOT NULL GROUP BY session_id)`)
+})
+const autoSnapshotsBefore = ids("automatic file_snapshots before a time", Schema.Number, (sql, cutoff) =>
+  sql`SELECT id FROM file_snapshots WHERE auto = 1 AND created_at < ${cutoff}`
+)
+const orphanBlobs = SqlSchema.findAll({
+  Request: Schema.Void,
+  Result: HashRow,
+  execute: () =>
+    withSql((sql) => sql`SELECT hash FROM file_blobs b WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.hash = b.hash)`)
+})
 
 /**
  * Project-database tables of file versions, content blobs and snapshots. Runs against whichever
- * project database the caller is scoped to; SQL failures are defects (local disk).
+ * project database the caller is scoped to; SQL failures are defects (local disk), and so is a row
+ * that does not decode (a `StorageError` naming the query).
  */
 export class FilesRepo extends Effect.Service<FilesRepo>()("kiris/FilesRepo", {
   succeed: {
-    latest: (path: string) =>
-      withSql((sql) => sql<VersionRow>`SELECT * FROM file_versions WHERE path = ${path} ORDER BY id DESC LIMIT 1`).pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRecord))
-      ),
+    latest: (path: string) => byPath(path),
 
     /** Latest version of every recorded path (deletions included). */
-    allLatest: withSql((sql) =>
-      sql<VersionRow>`SELECT * FROM file_versions WHERE id IN (SELECT max(id) FROM file_versions GROUP BY path)`
-    ).pipe(Effect.map((rows) => rows.map(toRecord))),
+    allLatest: allLatest(undefined),
 
     /** Latest version id of each of these paths that has one. */
     latestIds: (paths: ReadonlyArray<string>) =>
-      withSql((sql) =>
-        Effect.forEach(chunks(paths), (part) =>
-          sql<{ readonly path: string; readonly id: number }>`SELECT path, max(id) AS id FROM file_versions WHERE ${sql.in("path", part)} GROUP BY path`
-        )
-      ).pipe(Effect.map((parts) => new Map(parts.flat().map((r) => [r.path, Number(r.id)] as const)))),
-
-    byId: (id: number) =>
-      withSql((sql) => sql<VersionRow>`SELECT * FROM file_versions WHERE id = ${id}`).pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRecord))
+      latestIdsOf(paths).pipe(
+        decodedOrDie("latest file_versions ids of paths"),
+        Effect.map((rows) => new Map(rows.map((r) => [r.path, r.id] as const)))
       ),
 
-    insertVersion: (v: {
-      readonly path: string
-      readonly hash: string | null
-      readonly size: number
-      readonly author: FileAuthor
-      readonly prevId: number | null
-      readonly diskMtime: number | null
-      readonly createdAt: number
-    }) =>
-      withSql((sql) => {
-        const session = v.author.kind === "session" ? v.author : null
-        return sql<VersionRow>`INSERT INTO file_versions
-            (path, hash, size, deleted, author, author_kind, session_id, message_id, prev_id, disk_mtime, created_at)
-          VALUES (${v.path}, ${v.hash}, ${v.size}, ${v.hash === null ? 1 : 0}, ${encodeAuthor(v.author)}, ${v.author.kind},
-            ${session?.sessionId ?? null}, ${session?.messageId ?? null}, ${v.prevId}, ${v.diskMtime}, ${v.createdAt})
-          RETURNING *`
-      }).pipe(Effect.map((rows) => toRecord(rows[0]!))),
+    byId: (id: number) => byId(id),
+
+    insertVersion: (v: typeof NewVersion.Type) =>
+      insertVersion(v).pipe(decodedOrDie("inserted file_versions row"), Effect.map(toRecord)),
 
     setDiskMtime: (id: number, mtime: number | null) =>
-      withSql((sql) => sql`UPDATE file_versions SET disk_mtime = ${mtime} WHERE id = ${id}`).pipe(Effect.asVoid),
+      exec((sql) => sql`UPDATE file_versions SET disk_mtime = ${mtime} WHERE id = ${id}`).pipe(Effect.asVoid),
 
     /** Newest first, ids below `cursor`; one more than `limit` is fetched to tell whether a next page exists. */
-    history: (path: string, cursor: number | undefined, limit: number) =>
-      withSql((sql) =>
-        cursor === undefined
-          ? sql<VersionRow>`SELECT * FROM file_versions WHERE path = ${path} ORDER BY id DESC LIMIT ${limit + 1}`
-          : sql<VersionRow>`SELECT * FROM file_versions WHERE path = ${path} AND id < ${cursor} ORDER BY id DESC LIMIT ${limit + 1}`
-      ).pipe(Effect.map((rows) => rows.map(toRecord))),
+    history: (path: string, cursor: number | undefined, limit: number) => history({ path, cursor, limit }),
 
     /** A session's versions with id >= fromId, oldest first. */
-    sessionVersions: (sessionId: SessionId, fromId: number) =>
-      withSql((sql) => sql<VersionRow>`SELECT * FROM file_versions WHERE session_id = ${sessionId} AND id >= ${fromId} ORDER BY id`).pipe(
-        Effect.map((rows) => rows.map(toRecord))
-      ),
+    sessionVersions: (sessionId: SessionId, fromId: number) => sessionVersions({ sessionId, from: fromId }),
 
     /** The message's session and creation time, when it exists. */
-    message: (messageId: MessageId) =>
-      withSql((sql) =>
-        sql<{ readonly session_id: string; readonly created_at: number }>`SELECT session_id, created_at FROM messages WHERE id = ${messageId}`
-      ).pipe(Effect.map((rows) => Option.fromNullable(rows[0]))),
+    message: (messageId: MessageId) => message(messageId).pipe(decodedOrDie("messages by id")),
 
     /** The first version the session wrote in a message created at `since` or later; null when none. */
     firstVersionSince: (sessionId: SessionId, since: number) =>
-      withSql((sql) =>
-        sql<{ readonly id: number | null }>`SELECT min(v.id) AS id FROM file_versions v JOIN messages m ON m.id = v.message_id
-          WHERE v.session_id = ${sessionId} AND m.created_at >= ${since}`
-      ).pipe(Effect.map((rows) => (rows[0]?.id === null || rows[0]?.id === undefined ? null : Number(rows[0].id)))),
-
-    parentOf: (sessionId: SessionId) =>
-      withSql((sql) => sql<{ readonly parent_id: string | null }>`SELECT parent_id FROM sessions WHERE id = ${sessionId}`).pipe(
-        Effect.map((rows) => (rows[0]?.parent_id ?? null) as SessionId | null)
+      firstVersionSince({ sessionId, since }).pipe(
+        decodedOrDie("first file_versions of a session since a time"),
+        Effect.map((r) => r.id)
       ),
 
-    blobExists: (hash: string) =>
-      withSql((sql) => sql<{ readonly hash: string }>`SELECT hash FROM file_blobs WHERE hash = ${hash}`).pipe(Effect.map((rows) => rows.length > 0)),
+    parentOf: (sessionId: SessionId) =>
+      parentOf(sessionId).pipe(
+        decodedOrDie("sessions parent"),
+        Effect.map((r) => (Option.isSome(r) ? r.value.parent_id : null))
+      ),
+
+    blobExists: (hash: string) => blobExists(hash).pipe(decodedOrDie("file_blobs by hash"), Effect.map(Option.isSome)),
 
     insertBlob: (hash: string, size: number, at: number) =>
-      withSql((sql) => sql`INSERT INTO file_blobs (hash, size, created_at) VALUES (${hash}, ${size}, ${at}) ON CONFLICT (hash) DO NOTHING`).pipe(
+      exec((sql) => sql`INSERT INTO file_blobs (hash, size, created_at) VALUES (${hash}, ${size}, ${at}) ON CONFLICT (hash) DO NOTHING`).pipe(
         Effect.asVoid
       ),
 
     /** Bytes of all stored contents. */
-    usedBytes: withSql((sql) => sql<{ readonly n: number | null }>`SELECT sum(size) AS n FROM file_blobs`).pipe(
-      Effect.map((rows) => Number(rows[0]?.n ?? 0))
-    ),
+    usedBytes: usedBytes(undefined),
 
     insertSnapshot: (s: { readonly label: string; readonly author: FileAuthor; readonly auto: boolean; readonly createdAt: number }) =>
-      withSql((sql) =>
-        Effect.gen(function* () {
-          const [row] = yield* sql<SnapshotRow>`INSERT INTO file_snapshots (label, author, auto, files, created_at)
-            VALUES (${s.label}, ${encodeAuthor(s.author)}, ${s.auto ? 1 : 0}, 0, ${s.createdAt}) RETURNING *`
-          const id = Number(row!.id)
-          yield* sql`INSERT INTO file_snapshot_entries (snapshot_id, path, version_id)
-            SELECT ${id}, path, max(id) FROM file_versions GROUP BY path`
-          yield* sql`UPDATE file_snapshots SET files = (
+      Effect.gen(function* () {
+        const [inserted] = yield* ids("inserted file_snapshots id", Schema.Void, (sql) =>
+          sql`INSERT INTO file_snapshots (label, author, auto, files, created_at)
+            VALUES (${s.label}, ${encodeAuthor(s.author)}, ${s.auto ? 1 : 0}, 0, ${s.createdAt}) RETURNING id`
+        )(undefined)
+        const id = inserted!
+        yield* exec((sql) =>
+          Effect.zipRight(
+            sql`INSERT INTO file_snapshot_entries (snapshot_id, path, version_id)
+            SELECT ${id}, path, max(id) FROM file_versions GROUP BY path`,
+            sql`UPDATE file_snapshots SET files = (
               SELECT count(*) FROM file_snapshot_entries e JOIN file_versions v ON v.id = e.version_id
               WHERE e.snapshot_id = ${id} AND v.deleted = 0)
             WHERE id = ${id}`
-          const [done] = yield* sql<SnapshotRow>`SELECT * FROM file_snapshots WHERE id = ${id}`
-          return toSnapshot(done!)
+          )
+        )
+        const done = yield* snapshotById(id).pipe(decodedOrDie("file_snapshots by id"))
+        return yield* Option.match(done, {
+          onNone: () => Effect.dieMessage(`file snapshot ${id} vanished while being taken`),
+          onSome: (r) => Effect.succeed(toSnapshot(r))
         })
-      ),
+      }),
 
-    snapshots: withSql((sql) => sql<SnapshotRow>`SELECT * FROM file_snapshots ORDER BY id DESC`).pipe(
-      Effect.map((rows) => rows.map(toSnapshot))
-    ),
+    snapshots: snapshots(undefined).pipe(decodedOrDie("file_snapshots"), Effect.map((rows) => rows.map(toSnapshot))),
 
-    snapshotById: (id: number) =>
-      withSql((sql) => sql<SnapshotRow>`SELECT * FROM file_snapshots WHERE id = ${id}`).pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSnapshot))
-      ),
+    snapshotById: (id: number) => snapshotById(id).pipe(decodedOrDie("file_snapshots by id"), Effect.map(Option.map(toSnapshot))),
 
     /** The versions a snapshot holds, one per path. */
-    snapshotVersions: (id: number) =>
-      withSql((sql) =>
-        sql<VersionRow>`SELECT v.* FROM file_snapshot_entries e JOIN file_versions v ON v.id = e.version_id WHERE e.snapshot_id = ${id}`
-      ).pipe(Effect.map((rows) => rows.map(toRecord))),
+    snapshotVersions: (id: number) => snapshotVersions(id),
 
     /**
      * Versions pruning may remove: beyond the newest `keep` of their path and created before
      * `cutoff`, referenced by no snapshot. (The caller also spares what reverting latest turns needs.)
      */
-    pruneCandidates: (keep: number, cutoff: number) =>
-      withSql((sql) =>
-        sql<{ readonly id: number }>`SELECT id FROM (
-            SELECT id, created_at, ROW_NUMBER() OVER (PARTITION BY path ORDER BY id DESC) AS rn FROM file_versions
-          ) ranked
-          WHERE rn > 1 AND (rn > ${keep} OR created_at < ${cutoff})
-            AND NOT EXISTS (SELECT 1 FROM file_snapshot_entries e WHERE e.version_id = ranked.id)`
-      ).pipe(Effect.map((rows) => rows.map((r) => Number(r.id)))),
+    pruneCandidates: (keep: number, cutoff: number) => pruneCandidates({ keep, cutoff }),
 
     /** The same rule as `pruneCandidates`, for one path. */
-    pathPruneCandidates: (path: string, keep: number, cutoff: number) =>
-      withSql((sql) =>
-        sql<{ readonly id: number }>`SELECT id FROM (
-            SELECT id, created_at, ROW_NUMBER() OVER (ORDER BY id DESC) AS rn FROM file_versions WHERE path = ${path}
-          ) ranked
-          WHERE rn > 1 AND (rn > ${keep} OR created_at < ${cutoff})
-            AND NOT EXISTS (SELECT 1 FROM file_snapshot_entries e WHERE e.version_id = ranked.id)`
-      ).pipe(Effect.map((rows) => rows.map((r) => Number(r.id)))),
+    pathPruneCandidates: (path: string, keep: number, cutoff: number) => pruneCandidates({ path, keep, cutoff }),
 
     /** How many versions a path has. */
-    versionCount: (path: string) =>
-      withSql((sql) => sql<{ readonly n: number }>`SELECT count(*) AS n FROM file_versions WHERE path = ${path}`).pipe(
-        Effect.map((rows) => Number(rows[0]?.n ?? 0))
-      ),
+    versionCount: (path: string) => versionCount(path),
 
     /** Ids written in each session's latest writing turn, and the versions those followed. */
-    latestTurnVersions: withSql((sql) =>
-      sql<{ readonly id: number; readonly prev_id: number | null }>`SELECT v.id, v.prev_id FROM file_versions v
-        JOIN file_versions last ON last.session_id = v.session_id AND last.message_id = v.message_id
-        WHERE last.id IN (SELECT max(id) FROM file_versions WHERE session_id IS NOT NULL GROUP BY session_id)`
-    ).pipe(
+    latestTurnVersions: latestTurnVersions(undefined).pipe(
+      decodedOrDie("file_versions of latest turns"),
       Effect.map((rows) => {
         const ids = new Set<number>()
         for (const r of rows) {
-          ids.add(Number(r.id))
-          if (r.prev_id !== null) ids.add(Number(r.prev_id))
+          ids.add(r.id)
+          if (r.prev_id !== null) ids.add(r.prev_id)
         }
         return ids
       })
     ),
 
     deleteVersions: (ids: ReadonlyArray<number>) =>
-      withSql((sql) => Effect.forEach(chunks(ids), (part) => sql`DELETE FROM file_versions WHERE ${sql.in("id", part)}`, { discard: true })),
+      exec((sql) => Effect.forEach(chunks(ids), (part) => sql`DELETE FROM file_versions WHERE ${sql.in("id", part)}`, { discard: true })),
 
     /** Automatic snapshots (taken before reverts) created before `cutoff`. */
     deleteAutoSnapshots: (cutoff: number) =>
-      withSql((sql) =>
-        Effect.gen(function* () {
-          const rows = yield* sql<{ readonly id: number }>`SELECT id FROM file_snapshots WHERE auto = 1 AND created_at < ${cutoff}`
-          const ids = rows.map((r) => Number(r.id))
-          for (const part of chunks(ids)) {
-            yield* sql`DELETE FROM file_snapshot_entries WHERE ${sql.in("snapshot_id", part)}`
-            yield* sql`DELETE FROM file_snapshots WHERE ${sql.in("id", part)}`
-          }
-          return ids.length
-        })
-      ),
+      Effect.gen(function* () {
+        const found = yield* autoSnapshotsBefore(cutoff)
+        for (const part of chunks(found)) {
+          yield* exec((sql) =>
+            Effect.zipRight(
+              sql`DELETE FROM file_snapshot_entries WHERE ${sql.in("snapshot_id", part)}`,
+              sql`DELETE FROM file_snapshots WHERE ${sql.in("id", part)}`
+            )
+          )
+        }
+        return found.length
+      }),
 
     /** Blobs no version refers to any more. */
-    orphanBlobs: withSql((sql) =>
-      sql<{ readonly hash: string }>`SELECT hash FROM file_blobs b WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.hash = b.hash)`
-    ).pipe(Effect.map((rows) => rows.map((r) => r.hash))),
+    orphanBlobs: orphanBlobs(undefined).pipe(decodedOrDie("orphan file_blobs"), Effect.map((rows) => rows.map((r) => r.hash))),
 
     deleteBlobs: (hashes: ReadonlyArray<string>) =>
-      withSql((sql) => Effect.forEach(chunks(hashes), (part) => sql`DELETE FROM file_blobs WHERE ${sql.in("hash", part)}`, { discard: true }))
+      exec((sql) => Effect.forEach(chunks(hashes), (part) => sql`DELETE FROM file_blobs WHERE ${sql.in("hash", part)}`, { discard: true }))
   }
 }) {}

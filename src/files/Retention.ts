@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import { Blobs } from "./Blobs.js"
@@ -26,7 +26,7 @@ export class Retention extends Effect.Service<Retention>()("kiris/FileRetention"
     const blobs = yield* Blobs
     const keep = Math.max(1, config.fileKeepVersions)
     const slack = Math.max(1, Math.ceil(keep / 10))
-    const cutoff = Effect.sync(() => Date.now() - config.fileKeepDays * DAY_MS)
+    const cutoff = Effect.map(Clock.currentTimeMillis, (now) => now - config.fileKeepDays * DAY_MS)
 
     /** Deletes the candidates no session still needs for a revert, then the contents nothing refers to. */
     const remove = (candidates: ReadonlyArray<number>) =>

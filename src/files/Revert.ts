@@ -1,5 +1,5 @@
 import type { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { NotFound } from "../domain/Errors.js"
 import { type FileAuthor, type FileSnapshot, RevertConflict, type RevertRequester, RevertResult } from "../domain/File.js"
 import type { MessageId, SessionId } from "../domain/Ids.js"
@@ -37,7 +37,7 @@ export class FileRevert extends Effect.Service<FileRevert>()("kiris/FileRevert",
     const bus = yield* EventBus
 
     const snapshotNow = (label: string, author: FileAuthor, auto: boolean): Effect.Effect<FileSnapshot, never, SqlClient.SqlClient> =>
-      repo.insertSnapshot({ label, author, auto, createdAt: Date.now() })
+      Effect.flatMap(Clock.currentTimeMillis, (createdAt) => repo.insertSnapshot({ label, author, auto, createdAt }))
 
     /** Brings each path to its target; paths already there get no new version. */
     const apply = (targets: ReadonlyArray<Target>, author: FileAuthor) =>

@@ -1,6 +1,5 @@
 import type { FileAuthor } from "../domain/File.js"
-import { ToolFailure } from "../tools/Tool.js"
-import type { ToolContext } from "../tools/ToolRegistry.js"
+import { type ToolContext, ToolFailure } from "../tools/Tool.js"
 
 /** The author of a tool call's writes: the turn (session and assistant message) and the model's call id. */
 export const sessionAuthor = (ctx: ToolContext): FileAuthor => ({

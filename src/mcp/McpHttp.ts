@@ -1,7 +1,7 @@
 import { HttpLayerRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
-import { Effect, Exit, Option, Runtime, Schedule, Scope } from "effect"
+import { Clock, Effect, Exit, Option, Runtime, Schedule, Scope } from "effect"
 import * as crypto from "node:crypto"
 import type * as Http from "node:http"
 import * as net from "node:net"
@@ -122,8 +122,10 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
     const control = yield* AccessControl
     const http = yield* HttpServer.HttpServer
     const requirement = Option.getOrThrowWith(requirementOf(McpEndpoint.annotations), () => new Error("/mcp declares no access requirement"))
-    const { StreamableHTTPServerTransport } = yield* Effect.promise(() => import("@modelcontextprotocol/sdk/server/streamableHttp.js"))
-    const { makeMcpServer } = yield* Effect.promise(() => import("./McpServer.js"))
+    // the MCP SDK is loaded with the first session, not when the hub starts
+    const mcpModules = yield* Effect.cached(
+      Effect.promise(() => Promise.all([import("@modelcontextprotocol/sdk/server/streamableHttp.js"), import("./McpServer.js")]))
+    )
     const runtime = yield* Effect.runtime<never>()
     const runFork = Runtime.runFork(runtime)
 
@@ -143,10 +145,9 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
     yield* Effect.addFinalizer(() => Effect.forEach([...sessions.values()], closeSession, { discard: true }))
 
     const idleMs = config.mcpSessionIdleSeconds * 1000
-    yield* Effect.sync(() => {
-      const now = Date.now()
-      return [...sessions.values()].filter((s) => s.active === 0 && now - s.lastSeen > idleMs)
-    }).pipe(
+    yield* Effect.map(Clock.currentTimeMillis, (now) =>
+      [...sessions.values()].filter((s) => s.active === 0 && now - s.lastSeen > idleMs)
+    ).pipe(
       Effect.flatMap((idle) => Effect.forEach(idle, closeSession, { discard: true })),
       Effect.repeat(Schedule.spaced(Math.max(1000, Math.min(60_000, idleMs / 4)))),
       Effect.forkScoped
@@ -157,12 +158,14 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
       Effect.gen(function* () {
         const scope = yield* Scope.make()
         const built = yield* Effect.gen(function* () {
+          const [{ StreamableHTTPServerTransport }, { makeMcpServer }] = yield* mcpModules
           const client = yield* makeHubClient(target, token)
           const server = yield* makeMcpServer({ client, log: (line) => Effect.logInfo(line) })
           const holder: { session?: McpSession } = {}
           const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
             sessionIdGenerator: () => crypto.randomUUID(),
             onsessioninitialized: (id) => {
+              // Date.now: a callback of the MCP SDK's transport, outside Effect
               const session: McpSession = { id, tokenDigest: digest(token), userId, transport, scope, lastSeen: Date.now(), active: 1, closed: false }
               holder.session = session
               sessions.set(id, session)
@@ -221,13 +224,13 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
         if (session === undefined || !crypto.timingSafeEqual(session.tokenDigest, digest(token))) {
           return refuse(404, "NotFound", "no such MCP session (it may have expired): initialize a new one", -32001)
         }
-        session.lastSeen = Date.now()
+        session.lastSeen = yield* Clock.currentTimeMillis
         transport = session.transport
         session.active++
         yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
+          Effect.map(Clock.currentTimeMillis, (now) => {
             session.active--
-            session.lastSeen = Date.now()
+            session.lastSeen = now
           })
         )
       } else {
@@ -255,9 +258,10 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
             : Effect.suspend(() => {
                 const session = opened.holder.session
                 if (session === undefined) return Scope.close(opened.scope, Exit.void)
-                session.active--
-                session.lastSeen = Date.now()
-                return Effect.void
+                return Effect.map(Clock.currentTimeMillis, (now) => {
+                  session.active--
+                  session.lastSeen = now
+                })
               })
         )
       )

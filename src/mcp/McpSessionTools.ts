@@ -1,4 +1,4 @@
-import { Deferred, Effect, Option, Queue, Schema, Stream } from "effect"
+import { Clock, Deferred, Effect, Option, Queue, Schema, Stream } from "effect"
 import { InvalidInput } from "../domain/Errors.js"
 import { SessionId } from "../domain/Ids.js"
 import { PromptMode, type SessionHistory } from "../domain/Session.js"
@@ -100,12 +100,12 @@ const sendPrompt = makeTool({
         started._tag === "Started"
           ? (m: SessionHistory["messages"][number]) => m.message.id === started.messageId
           : (m: SessionHistory["messages"][number]) => m.message.createdAt >= started.prompt.createdAt
-      const deadline = Date.now() + waitMs(i.timeoutSeconds)
+      const deadline = (yield* Clock.currentTimeMillis) + waitMs(i.timeoutSeconds)
       for (;;) {
         const history = yield* ctx.client.session.get({ projectId, sessionId: i.sessionId })
         const answer = answerAfter(history, mine)
         if (Option.isSome(answer)) return { sessionId: i.sessionId, ...answer.value }
-        const left = deadline - Date.now()
+        const left = deadline - (yield* Clock.currentTimeMillis)
         if (left <= 0) return yield* new InvalidInput({ reason: `no answer within ${i.timeoutSeconds ?? 600} s; the turn goes on (see get_session)` })
         yield* Queue.take(settled).pipe(Effect.timeout(left), Effect.ignore)
       }

@@ -1,4 +1,4 @@
-import { Effect, Schema } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import { InvalidInput } from "../domain/Errors.js"
 import { TaskId } from "../domain/Ids.js"
 import { type Task, TaskKind, TaskStatus, terminalStatuses, Workdir } from "../domain/Task.js"
@@ -29,10 +29,10 @@ const tasksOutput = object({ tasks: { type: "array", items: taskJson } }, ["task
 /** Waits (long-polling `task.wait`) until every task ended or the deadline passed, reporting progress. */
 const waitForTasks = (ctx: ToolContext, ids: ReadonlyArray<TaskId>, timeoutMs: number) =>
   Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
+    const deadline = (yield* Clock.currentTimeMillis) + timeoutMs
     yield* ctx.progress(`waiting for ${ids.length === 1 ? ids[0] : `${ids.length} tasks`}`)
     for (;;) {
-      const left = deadline - Date.now()
+      const left = deadline - (yield* Clock.currentTimeMillis)
       const tasks = yield* ctx.client.task.wait({ taskIds: ids, timeoutMs: Math.max(0, Math.min(5000, left)) })
       const ended = tasks.filter((t) => terminalStatuses.includes(t.status)).length
       yield* ctx.progress(`${ended}/${tasks.length} ended; ${tasks.map((t) => `${t.id}:${t.status}`).join(" ")}`.slice(0, 500))

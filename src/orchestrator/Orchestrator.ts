@@ -61,7 +61,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
     const releaseFileLocks = (sessionId: SessionId) =>
       Option.isSome(files) ? files.value.releaseLocks({ sessionId }) : Effect.void
     const fibers = yield* FiberMap.make<SessionId>()
-    const { activeTurn, addSteered, dropLock, dropSteered, setActive, takeSteered, withLock } = yield* makeSessionTurns
+    const { activeTurn, addSteered, dropSteered, setActive, sizes, takeSteered, withLock } = yield* makeSessionTurns
 
     /**
      * Under the session's lock: a turn for prompts steered in that no turn took (they are stored
@@ -201,7 +201,6 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       yield* Effect.forEach(ids, quiesce, { discard: true })
       yield* Effect.forEach(ids, (id) => permission.expireSession(projectId, id, "the session was deleted"), { discard: true })
       yield* sessions.remove(ids)
-      for (const id of ids) dropLock(id)
     })
 
     /** Cancels every running turn of a project about to be deleted (its queues go with its database). */
@@ -211,10 +210,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
         all,
         (s) =>
           withLock(s.id)(Effect.zipRight(stopTurn(s.id), setActive(s.id, Option.none()))).pipe(
-            Effect.ensuring(Effect.sync(() => {
-              dropLock(s.id)
-              dropSteered(s.id)
-            }))
+            Effect.ensuring(Effect.sync(() => dropSteered(s.id)))
           ),
         { discard: true }
       )
@@ -272,7 +268,9 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       permission,
       resume: (projectId, sessionId) => withLock(sessionId)(startNextOrIdle(projectId, sessionId))
     })
-    return { createSession, prompt, cancel, runToCompletion, deleteSession, stopProject } as const
+    /** What the per-session bookkeeping holds (every count is 0 while all sessions are idle). */
+    const tracked = Effect.zipWith(sizes, FiberMap.size(fibers), (s, fibers) => ({ ...s, fibers }))
+    return { createSession, prompt, cancel, runToCompletion, deleteSession, stopProject, tracked } as const
   }),
   dependencies: [TurnRunner.Default, Session.Default, SessionRepo.Default, ProjectsRepo.Default, Models.Default, Permission.Default]
 }) {}

@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import type { TextStreamPart, ToolSet } from "ai"
-import { Effect, Exit, Option, Schema, Stream, SubscriptionRef } from "effect"
+import { Clock, Effect, Exit, Option, Schema, Stream, SubscriptionRef } from "effect"
 import { newId } from "../auth/Crypto.js"
 import { AgentPart, AgentResult, RemoteToolNames } from "../domain/AgentTask.js"
 import type { MessageId, TaskId } from "../domain/Ids.js"
@@ -55,7 +55,7 @@ export const makeRemoteRunner =
         finishReason: null,
         usage: Usage.zero,
         error: null,
-        createdAt: Date.now(),
+        createdAt: yield* Clock.currentTimeMillis,
         completedAt: null
       })
       const recorder = makeTurnRecorder({ repo: deps.repo, bus: deps.bus, projectId, message })

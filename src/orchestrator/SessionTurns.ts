@@ -16,13 +16,28 @@ export interface Active {
 
 export type Steered = SteeredPrompt & { readonly caller: Principal }
 
+/** How many sessions each piece of bookkeeping holds: all 0 once every session is idle. */
+export interface SessionTurnsSizes {
+  readonly locks: number
+  readonly active: number
+  readonly steered: number
+}
+
+interface Lock {
+  readonly semaphore: Effect.Semaphore
+  /** Fibers holding or waiting for the lock; the lock is dropped when the last one leaves. */
+  users: number
+}
+
 /**
  * The Orchestrator's per-session bookkeeping: each session's lock, its active turn, and the prompts
- * steered into that turn which no turn has taken yet.
+ * steered into that turn which no turn has taken yet. Nothing stays behind for an idle session: a
+ * lock exists only while someone holds or waits for it, the active turn is cleared when the session
+ * goes idle, and steered prompts are removed when taken.
  */
 export const makeSessionTurns = Effect.gen(function* () {
   const active = yield* Ref.make(new Map<SessionId, Active>())
-  const locks = new Map<SessionId, Effect.Semaphore>()
+  const locks = new Map<SessionId, Lock>()
   /** Prompts steered into a session's running turn (stored as user messages) that no turn has taken yet. */
   const steered = new Map<SessionId, Array<Steered>>()
   const takeSteered = (sessionId: SessionId) =>
@@ -36,17 +51,29 @@ export const makeSessionTurns = Effect.gen(function* () {
     steered.set(sessionId, [...(steered.get(sessionId) ?? []), prompt])
   }
 
-  const withLock = (sessionId: SessionId) => {
-    let lock = locks.get(sessionId)
-    if (lock === undefined) {
-      lock = Effect.unsafeMakeSemaphore(1)
-      locks.set(sessionId, lock)
-    }
-    return lock.withPermits(1)
-  }
-  const dropLock = (sessionId: SessionId) => {
-    locks.delete(sessionId)
-  }
+  /** Runs `self` holding the session's lock (one holder at a time, in arrival order). */
+  const withLock =
+    (sessionId: SessionId) =>
+    <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          let lock = locks.get(sessionId)
+          if (lock === undefined) {
+            lock = { semaphore: Effect.unsafeMakeSemaphore(1), users: 0 }
+            locks.set(sessionId, lock)
+          }
+          const held = lock
+          held.users++
+          return restore(held.semaphore.withPermits(1)(self)).pipe(
+            Effect.ensuring(
+              Effect.sync(() => {
+                held.users--
+                if (held.users === 0 && locks.get(sessionId) === held) locks.delete(sessionId)
+              })
+            )
+          )
+        })
+      )
   const dropSteered = (sessionId: SessionId) => {
     steered.delete(sessionId)
   }
@@ -58,6 +85,7 @@ export const makeSessionTurns = Effect.gen(function* () {
       else next.delete(sessionId)
       return next
     })
+  const sizes = Effect.map(Ref.get(active), (m): SessionTurnsSizes => ({ locks: locks.size, active: m.size, steered: steered.size }))
 
-  return { takeSteered, addSteered, withLock, dropLock, dropSteered, activeTurn, setActive } as const
+  return { takeSteered, addSteered, withLock, dropSteered, activeTurn, setActive, sizes } as const
 })

@@ -1,6 +1,6 @@
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import type { TextStreamPart, ToolSet } from "ai"
-import { Deferred, Effect, FiberId, Option } from "effect"
+import { Clock, Deferred, Effect, FiberId, Option } from "effect"
 import { newId } from "../auth/Crypto.js"
 import type { EventBody } from "../domain/Event.js"
 import type { PartId, ProjectId } from "../domain/Ids.js"
@@ -43,8 +43,15 @@ export interface TurnRecorder {
   readonly messageId: Message["id"]
   /** Applies one stream part to the in-memory turn (no IO). */
   readonly apply: (part: StreamPart) => void
-  /** Writes what changed since the last flush in one transaction, then publishes its events in order. */
+  /**
+   * Publishes the events of what was applied since the last flush, in order. When they are only
+   * streaming deltas and the new parts they go into, they go out at once, nothing written (see
+   * `EventBus.publishStreamed`); otherwise what changed (streamed parts included) is written in one
+   * transaction with them.
+   */
   readonly flush: Effect.Effect<void, never, SqlClient.SqlClient>
+  /** Writes the parts streamed into since they were last written, publishing nothing (a safety net while a long part streams). */
+  readonly checkpoint: Effect.Effect<void, never, SqlClient.SqlClient>
   /**
    * Sets the final status (open tool calls become errors) and flushes; `finishReason` replaces the
    * model's (e.g. `max-steps`).
@@ -76,8 +83,9 @@ export const stepLimitError = (recorder: TurnRecorder, maxSteps: number): string
 
 /**
  * The state of one assistant message while its turn streams: its parts keyed by the stream's ids,
- * the parts changed since the last flush, and the events to publish with them. Consecutive deltas
- * of one part are merged into one event per flush.
+ * the parts changed since the last flush, and the events to publish with them. Every model delta
+ * is its own `PartDelta` event; a part's text is written when the part ends (its `PartUpdated`),
+ * with the next other change, or at a `checkpoint` — never on a delta's way to clients.
  */
 export const makeTurnRecorder = (deps: {
   readonly repo: SessionRepo
@@ -89,6 +97,14 @@ export const makeTurnRecorder = (deps: {
   let messageDirty = true
   const parts: Array<Part> = []
   const dirty = new Set<number>()
+  /** Whether a part changed (other than by deltas) since the last flush. */
+  let updated = false
+  /** Events of parts added since the last flush that hold nothing yet (a step's start, an empty text, a pending tool call). */
+  const opening = new Set<EventBody>()
+  /** Parts whose text grew by deltas since they were last written. */
+  const streamed = new Set<number>()
+  /** Text appended to a part by deltas since its `Part` was last rebuilt (see `settle`). */
+  const grown = new Map<number, string>()
   let events: Array<EventBody> = [{ _tag: "MessageUpdated", message }]
   const byStreamId = new Map<string, number>()
   const byCallId = new Map<string, number>()
@@ -107,29 +123,44 @@ export const makeTurnRecorder = (deps: {
     parts.push(part)
     stepOf.push(step)
     dirty.add(part.index)
-    emit({ _tag: "PartUpdated", part })
+    const event: EventBody = { _tag: "PartUpdated", part }
+    if (data._tag === "step-start" || ((data._tag === "text" || data._tag === "reasoning") && data.text === "") || (data._tag === "tool" && data.status === "pending")) {
+      opening.add(event)
+    }
+    emit(event)
     return part.index
   }
-  const update = (index: number, data: PartData, announce = true) => {
-    const prev = parts[index]
+  /** The part at `index` with the text deltas added to it so far. */
+  const settle = (index: number): Part | undefined => {
+    const part = parts[index]
+    const extra = grown.get(index)
+    if (part === undefined || extra === undefined) return part
+    grown.delete(index)
+    const d = part.data
+    const data = d._tag === "text" || d._tag === "reasoning" ? { ...d, text: d.text + extra } : d._tag === "tool" && typeof d.input === "string" ? { ...d, input: d.input + extra } : d
+    parts[index] = Part.make({ ...part, data }, true)
+    return parts[index]
+  }
+  const settleAll = () => {
+    for (const index of [...grown.keys()]) settle(index)
+  }
+  const update = (index: number, data: PartData) => {
+    const prev = settle(index)
     if (prev === undefined) return
     parts[index] = Part.make({ ...prev, data }, true)
     dirty.add(index)
-    if (announce) emit({ _tag: "PartUpdated", part: parts[index]! })
+    updated = true
+    emit({ _tag: "PartUpdated", part: parts[index]! })
   }
   const appendText = (index: number | undefined, delta: string) => {
     const part = index === undefined ? undefined : parts[index]
     if (part === undefined || delta === "") return
     const d = part.data
-    if (d._tag === "text" || d._tag === "reasoning") update(part.index, { ...d, text: d.text + delta }, false)
-    else if (d._tag === "tool" && typeof d.input === "string") update(part.index, { ...d, input: d.input + delta }, false)
-    else return
-    const last = events[events.length - 1]
-    if (last?._tag === "PartDelta" && last.partId === part.id) {
-      events[events.length - 1] = { ...last, delta: last.delta + delta }
-    } else {
-      emit({ _tag: "PartDelta", sessionId: part.sessionId, messageId: part.messageId, partId: part.id, delta })
-    }
+    if (!(d._tag === "text" || d._tag === "reasoning" || (d._tag === "tool" && typeof d.input === "string"))) return
+    // the Part is rebuilt once, when it is next read (`settle`), not for every delta
+    grown.set(part.index, (grown.get(part.index) ?? "") + delta)
+    streamed.add(part.index)
+    emit({ _tag: "PartDelta", sessionId: part.sessionId, messageId: part.messageId, partId: part.id, delta })
   }
   const toolAt = (callId: string, toolName: string): number => {
     const known = byCallId.get(callId)
@@ -139,7 +170,7 @@ export const makeTurnRecorder = (deps: {
     return index
   }
   const setTool = (index: number, patch: Partial<Omit<Tool, "_tag">>) => {
-    const d = parts[index]?.data
+    const d = settle(index)?.data
     if (d?._tag === "tool") update(index, { ...d, ...patch })
   }
 
@@ -171,7 +202,8 @@ export const makeTurnRecorder = (deps: {
       case "text-end":
       case "reasoning-end": {
         const index = byStreamId.get(`${p.type === "text-end" ? "t" : "r"}:${p.id}`)
-        if (index !== undefined) update(index, parts[index]!.data)
+        const ended = index === undefined ? undefined : settle(index)
+        if (ended !== undefined) update(ended.index, ended.data)
         break
       }
       case "tool-input-start":
@@ -234,35 +266,60 @@ export const makeTurnRecorder = (deps: {
 
   // One flush at a time, never cut in half: what it took from the buffers is written and published.
   const flushLock = Effect.unsafeMakeSemaphore(1)
+  const partsAt = (indexes: Iterable<number>) =>
+    [...indexes].sort((a, b) => a - b).flatMap((i) => {
+      const part = settle(i)
+      return part ? [part] : []
+    })
   const flush = Effect.suspend(() => {
     if (!messageDirty && dirty.size === 0 && events.length === 0) return Effect.void
-    const changed = [...dirty].sort((a, b) => a - b).flatMap((i) => (parts[i] ? [parts[i]] : []))
-    const toWrite = messageDirty ? Option.some(message) : Option.none()
     const toPublish = events
-    dirty.clear()
-    messageDirty = false
     events = []
-    return deps.repo.writeBatch(toWrite, changed).pipe(
-      Effect.zipRight(deps.bus.publishAll(deps.projectId, toPublish)),
-      Effect.zipRight(storedCalls(changed))
-    )
+    if (!messageDirty && !updated && toPublish.every((e) => e._tag === "PartDelta" || opening.has(e))) {
+      // Deltas, and new parts that only begin what they bring: live at once, written later.
+      for (const i of dirty) streamed.add(i)
+      dirty.clear()
+      opening.clear()
+      return deps.bus.publishStreamed(deps.projectId, toPublish)
+    }
+    opening.clear()
+    updated = false
+    for (const i of streamed) dirty.add(i)
+    const changed = partsAt(dirty)
+    const toWrite = messageDirty ? Option.some(message) : Option.none()
+    dirty.clear()
+    streamed.clear()
+    messageDirty = false
+    // one transaction: the parts and the events' log rows commit together
+    return Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.withTransaction(Effect.zipRight(deps.repo.writeBatch(toWrite, changed), deps.bus.publishAll(deps.projectId, toPublish)))
+    ).pipe(Effect.orDie, Effect.zipRight(storedCalls(changed)))
+  }).pipe(Effect.uninterruptible, flushLock.withPermits(1))
+
+  const checkpoint = Effect.suspend(() => {
+    if (streamed.size === 0) return Effect.void
+    const changed = partsAt(streamed)
+    streamed.clear()
+    return deps.repo.writeBatch(Option.none(), changed)
   }).pipe(Effect.uninterruptible, flushLock.withPermits(1))
 
   const finish = (status: MessageStatus, error?: string, finishReason?: string) =>
-    Effect.suspend(() => {
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const reason = error ?? (status === "cancelled" ? "the turn was cancelled" : "the turn ended before the tool call finished")
+      settleAll()
       parts.forEach((p, i) => {
         if (p.data._tag === "tool" && (p.data.status === "pending" || p.data.status === "running")) {
           setTool(i, { status: "error", error: reason })
         }
       })
       touchMessage(
-        Message.make({ ...message, status, error: error ?? null, finishReason: finishReason ?? message.finishReason, completedAt: Date.now() })
+        Message.make({ ...message, status, error: error ?? null, finishReason: finishReason ?? message.finishReason, completedAt: now })
       )
       return Effect.as(flush, message)
     })
 
   const answer = () => {
+    settleAll()
     const texts = parts.flatMap((p, i) => (p.data._tag === "text" && p.data.text !== "" ? [{ step: stepOf[i] ?? 0, text: p.data.text }] : []))
     const lastStep = texts[texts.length - 1]?.step
     return texts.filter((t) => t.step === lastStep).map((t) => t.text).join("")
@@ -274,6 +331,7 @@ export const makeTurnRecorder = (deps: {
     messageId: message.id,
     apply,
     flush,
+    checkpoint,
     finish,
     streamError: () => streamError,
     steps: () => step,

@@ -1,6 +1,6 @@
 import type { SqlClient } from "@effect/sql"
 import { isStepCount, type ModelMessage, streamText, type TextStreamPart, type ToolSet } from "ai"
-import { Cause, Chunk, Data, Duration, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Exit, Option, Schedule } from "effect"
 import { newId } from "../auth/Crypto.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import type { Principal } from "../domain/Auth.js"
@@ -53,14 +53,21 @@ export interface TurnInput {
 
 class TurnFailed extends Data.TaggedError("TurnFailed")<{ readonly message: string }> {}
 
-/** Parts are written and published at most this often, or once this many have arrived. */
-const FLUSH_EVERY = Duration.millis(50)
-const FLUSH_PARTS = 64
+/**
+ * Stream parts that only open something the model goes on with at once: they are recorded with
+ * the part after them (one transaction, e.g. a text part's start with its first delta), never alone.
+ */
+const OPENING = new Set<string>(["start", "start-step", "text-start", "reasoning-start", "tool-input-start"])
+
+/** While a part streams, its text so far is written this often (off the way of its deltas). */
+const CHECKPOINT_EVERY = Duration.seconds(1)
 
 /**
  * Runs one assistant turn of a session: assembles the history, streams the model with the tool
- * loop, and records every stream part (batched: one transaction and one publish per flush). It
- * never fails: errors, cancellation and interruption end the message with the matching status.
+ * loop, and records every stream part as it arrives: a model delta goes to subscribers at once
+ * (nothing written on its way), any other part is written and published before the next part is
+ * taken (one that only opens a part goes with the part after it). It never fails: errors,
+ * cancellation and interruption end the message with the matching status.
  */
 export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner", {
   effect: Effect.gen(function* () {
@@ -75,8 +82,9 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
     const stream = (
       input: TurnInput,
       messageId: MessageId,
-      apply: (chunk: Chunk.Chunk<TextStreamPart<ToolSet>>) => Effect.Effect<void, never, SqlClient.SqlClient>,
-      recorded: (toolCallId: string) => Effect.Effect<void>
+      apply: (part: TextStreamPart<ToolSet>) => Effect.Effect<void, never, SqlClient.SqlClient>,
+      recorded: (toolCallId: string) => Effect.Effect<void>,
+      checkpoint: Effect.Effect<void, never, SqlClient.SqlClient>
     ) =>
       Effect.gen(function* () {
         const { session } = input
@@ -128,16 +136,22 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
         })
         // one `model.call` span per step of the tool loop (a child of the turn's span)
         const steps = yield* makeStepSpans({ "gen_ai.request.model": session.model, "kiris.session_id": session.id })
-        yield* Stream.fromAsyncIterable(result.fullStream, (e) => new TurnFailed({ message: errorText(e) })).pipe(
-          Stream.tap(steps.onPart),
-          Stream.groupedWithin(FLUSH_PARTS, FLUSH_EVERY),
-          Stream.runForEach(apply),
-          Effect.ensuring(steps.close)
+        yield* checkpoint.pipe(Effect.repeat(Schedule.spaced(CHECKPOINT_EVERY)), Effect.delay(CHECKPOINT_EVERY), Effect.forkScoped)
+        // The parts straight from the stream's reader, one at a time (no stream machinery per delta).
+        const reader = yield* Effect.acquireRelease(
+          Effect.sync(() => result.fullStream.getReader()),
+          (r) => Effect.sync(() => void r.cancel().catch(() => undefined))
         )
+        const read = Effect.tryPromise({ try: () => reader.read(), catch: (e) => new TurnFailed({ message: errorText(e) }) })
+        const pump: Effect.Effect<void, TurnFailed, SqlClient.SqlClient> = Effect.flatMap(read, (next) =>
+          next.done ? Effect.void : Effect.zipRight(Effect.zipRight(steps.onPart(next.value), apply(next.value)), pump)
+        )
+        yield* pump.pipe(Effect.ensuring(steps.close))
       }).pipe(Effect.scoped)
 
     const run = Effect.fn("TurnRunner.run")(function* (input: TurnInput) {
       const projectId = yield* CurrentProject
+      const now = yield* Clock.currentTimeMillis
       const message = Message.make({
         id: newId("msg") as MessageId,
         sessionId: input.session.id,
@@ -147,7 +161,7 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
         finishReason: null,
         usage: Usage.zero,
         error: null,
-        createdAt: Date.now(),
+        createdAt: now,
         completedAt: null
       })
       const recorder = makeTurnRecorder({ repo, bus, projectId, message })
@@ -185,12 +199,13 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
       yield* stream(
         input,
         message.id,
-        (chunk) =>
-          Effect.zipRight(
-            Effect.sync(() => Chunk.forEach(chunk, recorder.apply)),
-            recorder.flush
-          ),
-        recorder.recorded
+        (part) =>
+          Effect.suspend(() => {
+            recorder.apply(part)
+            return OPENING.has(part.type) ? Effect.void : recorder.flush
+          }),
+        recorder.recorded,
+        recorder.checkpoint
       ).pipe(Effect.onExit(finalize), Effect.ignore)
       return message.id
     })

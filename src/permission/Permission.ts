@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Deferred, Duration, Effect, Option, Ref } from "effect"
+import { Clock, Deferred, Duration, Effect, Option, Ref } from "effect"
 import { newId } from "../auth/Crypto.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import type { Principal } from "../domain/Auth.js"
@@ -129,7 +129,7 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
           reply: null,
           message: null,
           repliedBy: null,
-          createdAt: Date.now(),
+          createdAt: yield* Clock.currentTimeMillis,
           repliedAt: null
         })
         const waiter = yield* Deferred.make<Verdict>()

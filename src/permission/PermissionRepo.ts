@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option, Schema } from "effect"
+import { Clock, Effect, Option, Schema } from "effect"
 import { MessageId, PermissionRequestId, SessionId } from "../domain/Ids.js"
 import {
   PermissionAction,
@@ -9,6 +9,7 @@ import {
   PermissionRule
 } from "../domain/Permission.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
+import { decodedOrDie, Int, NullableInt } from "../storage/Rows.js"
 
 const RequestRow = Schema.Struct({
   id: PermissionRequestId,
@@ -24,18 +25,19 @@ const RequestRow = Schema.Struct({
   reply: Schema.NullOr(PermissionReply),
   message: Schema.NullOr(Schema.String),
   replied_by: Schema.NullOr(Schema.String),
-  created_at: Schema.Number,
-  replied_at: Schema.NullOr(Schema.Number)
+  created_at: Int,
+  replied_at: NullableInt
 })
 
 const RuleRow = Schema.Struct({
   id: Schema.String,
-  scope: Schema.String,
+  /** "" for a project rule, else the session it overrides for. */
+  scope: Schema.Union(Schema.Literal(""), SessionId),
   tool: Schema.String,
   pattern: Schema.String,
   action: PermissionAction,
   created_by: Schema.NullOr(Schema.String),
-  created_at: Schema.Number
+  created_at: Int
 })
 
 const PROJECT_SCOPE = ""
@@ -72,7 +74,7 @@ const decodeRules = (rows: ReadonlyArray<unknown>) =>
       PermissionRule.make({
         id: r.id,
         source: r.scope === PROJECT_SCOPE ? "project" : "session",
-        sessionId: r.scope === PROJECT_SCOPE ? null : (r.scope as SessionId),
+        sessionId: r.scope === PROJECT_SCOPE ? null : r.scope,
         tool: r.tool,
         pattern: r.pattern,
         action: r.action,
@@ -108,7 +110,7 @@ export class PermissionRepo extends Effect.Service<PermissionRepo>()("kiris/Perm
       Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT * FROM permission_requests WHERE id = ${id}`).pipe(
         Effect.flatMap(decodeRequests),
         Effect.map((rows) => Option.fromNullable(rows[0])),
-        Effect.orDie
+        decodedOrDie("permission_requests by id")
       ),
 
     listPending: (sessionId: SessionId | undefined) =>
@@ -116,23 +118,25 @@ export class PermissionRepo extends Effect.Service<PermissionRepo>()("kiris/Perm
         sessionId === undefined
           ? sql`SELECT * FROM permission_requests WHERE status = 'pending' ORDER BY created_at, id`
           : sql`SELECT * FROM permission_requests WHERE status = 'pending' AND session_id = ${sessionId} ORDER BY created_at, id`
-      ).pipe(Effect.flatMap(decodeRequests), Effect.orDie),
+      ).pipe(Effect.flatMap(decodeRequests), decodedOrDie("pending permission_requests")),
 
     listPendingForMessage: (messageId: MessageId) =>
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql`SELECT * FROM permission_requests WHERE status = 'pending' AND message_id = ${messageId} ORDER BY created_at, id`
-      ).pipe(Effect.flatMap(decodeRequests), Effect.orDie),
+      ).pipe(Effect.flatMap(decodeRequests), decodedOrDie("pending permission_requests of a message")),
 
     /** Moves a pending request to its final state; `None` if it was no longer pending. */
     resolve: (id: PermissionRequestId, r: Resolution) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`UPDATE permission_requests SET status = ${r.status}, reply = ${r.reply}, message = ${r.message},
-          replied_by = ${r.repliedBy}, replied_at = ${Date.now()}
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const now = yield* Clock.currentTimeMillis
+        return yield* sql`UPDATE permission_requests SET status = ${r.status}, reply = ${r.reply}, message = ${r.message},
+          replied_by = ${r.repliedBy}, replied_at = ${now}
           WHERE id = ${id} AND status = 'pending' RETURNING *`
-      ).pipe(
+      }).pipe(
         Effect.flatMap(decodeRequests),
         Effect.map((rows) => Option.fromNullable(rows[0])),
-        Effect.orDie
+        decodedOrDie("resolved permission_requests row")
       ),
 
     /** Project rules, plus the overrides of `sessionId` when given. */
@@ -140,21 +144,23 @@ export class PermissionRepo extends Effect.Service<PermissionRepo>()("kiris/Perm
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
         sql`SELECT * FROM permission_rules WHERE scope = ${PROJECT_SCOPE} OR scope = ${sessionId ?? PROJECT_SCOPE}
           ORDER BY created_at, id`
-      ).pipe(Effect.flatMap(decodeRules), Effect.orDie),
+      ).pipe(Effect.flatMap(decodeRules), decodedOrDie("permission_rules")),
 
     /** Inserts a rule, or changes the action of the rule with the same scope, tool and pattern. */
     upsertRule: (rule: { id: string; sessionId: SessionId | null; tool: string; pattern: string; action: PermissionAction; createdBy: string }) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`INSERT INTO permission_rules (id, scope, tool, pattern, action, created_by, created_at)
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const now = yield* Clock.currentTimeMillis
+        return yield* sql`INSERT INTO permission_rules (id, scope, tool, pattern, action, created_by, created_at)
           VALUES (${rule.id}, ${rule.sessionId ?? PROJECT_SCOPE}, ${rule.tool}, ${rule.pattern}, ${rule.action},
-          ${rule.createdBy}, ${Date.now()})
+          ${rule.createdBy}, ${now})
           ON CONFLICT (scope, tool, pattern) DO UPDATE SET action = excluded.action, created_by = excluded.created_by,
           created_at = excluded.created_at
           RETURNING *`
-      ).pipe(
+      }).pipe(
         Effect.flatMap(decodeRules),
-        Effect.flatMap((rows) => (rows[0] === undefined ? Effect.dieMessage("upsert returned no row") : Effect.succeed(rows[0]))),
-        Effect.orDie
+        decodedOrDie("upserted permission_rules row"),
+        Effect.flatMap((rows) => (rows[0] === undefined ? Effect.dieMessage("upsert returned no row") : Effect.succeed(rows[0])))
       ),
 
     removeRule: (id: string) =>

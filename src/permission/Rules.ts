@@ -1,5 +1,5 @@
 import type { PermissionAction, RuleSource } from "../domain/Permission.js"
-import { globToRegExp, hasWildcard, textPatternToRegExp } from "../tools/GlobPattern.js"
+import { globMatcher, hasWildcard, textPatternToRegExp } from "../glob/Glob.js"
 
 /**
  * Pure rule evaluation. A call is (tool, subject, kind); a rule matches when its tool is the same
@@ -36,8 +36,7 @@ export interface Call {
 export const ruleMatches = (rule: RuleLike, call: Call): boolean => {
   if (rule.tool !== "*" && rule.tool !== call.tool) return false
   if (rule.pattern === "*") return true
-  const re = call.kind === "path" ? globToRegExp(rule.pattern) : textPatternToRegExp(rule.pattern)
-  return re.test(call.subject)
+  return call.kind === "path" ? globMatcher(rule.pattern)(call.subject) : textPatternToRegExp(rule.pattern).test(call.subject)
 }
 
 /** Higher is more specific: [literal pattern, literal characters, exact tool]. */

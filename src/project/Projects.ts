@@ -1,5 +1,5 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { UsersRepo } from "../auth/UsersRepo.js"
@@ -23,9 +23,11 @@ const isWithin = (root: string, target: string) => {
 
 /** Records an action in the project's own database (its activity log). */
 const logActivity = (actor: Principal, action: string, detail: unknown) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql`INSERT INTO activity (at, actor, action, detail) VALUES (${Date.now()}, ${actor.name}, ${action}, ${JSON.stringify(detail)})`
-  ).pipe(Effect.orDie, Effect.asVoid)
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const at = yield* Clock.currentTimeMillis
+    yield* sql`INSERT INTO activity (at, actor, action, detail) VALUES (${at}, ${actor.name}, ${action}, ${JSON.stringify(detail)})`
+  }).pipe(Effect.orDie)
 
 /** Projects and their members. Root rows and the project's own database are written in separate steps. */
 export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
@@ -44,7 +46,7 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       let workspace = path.join(projectDir(config.dataDir, id), "files")
       if (input.workspace !== undefined) workspace = yield* admitWorkspace(caller, input.workspace, config)
       yield* Effect.sync(() => fs.mkdirSync(workspace, { recursive: true }))
-      const project = Project.make({ id, name: input.name, description: input.description, workspace, createdAt: Date.now() })
+      const project = Project.make({ id, name: input.name, description: input.description, workspace, createdAt: yield* Clock.currentTimeMillis })
       yield* repo.insert(project, caller.userId)
       yield* dbs.withProject(id)(logActivity(caller, "project.create", { name: project.name }))
       yield* bus.publish(id, { _tag: "ProjectCreated", project })

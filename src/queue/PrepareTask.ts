@@ -8,10 +8,11 @@ import type { EnqueueInput } from "./TaskQueue.js"
 
 /** Checks an enqueue request and normalizes it into the row to insert (pure; storage-agnostic). */
 
-const payloadSchemas: Partial<Record<TaskKind, Schema.Schema<unknown, unknown>>> = {
-  chat: ChatPayload as Schema.Schema<unknown, unknown>,
-  cli: CliPayload as Schema.Schema<unknown, unknown>,
-  shell: ShellPayload as Schema.Schema<unknown, unknown>
+/** The payload check of each kind that has one, compiled once. */
+const payloadDecoders: Partial<Record<TaskKind, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>> = {
+  chat: Schema.decodeUnknownEither(ChatPayload as Schema.Schema<unknown, unknown>),
+  cli: Schema.decodeUnknownEither(CliPayload as Schema.Schema<unknown, unknown>),
+  shell: Schema.decodeUnknownEither(ShellPayload as Schema.Schema<unknown, unknown>)
 }
 
 const invalid = (reason: string) => Either.left(new InvalidInput({ reason }))
@@ -33,6 +34,7 @@ export const taskIdSource = (): (() => TaskId) => {
       pool = crypto.randomBytes(6 * 4096)
       offset = 0
     }
+    // Date.now: a synchronous id source (outside Effect); the time prefix only orders ids roughly
     id.writeUIntBE(Date.now(), 0, 6)
     pool.copy(id, 6, offset, offset + 6)
     offset += 6
@@ -41,9 +43,9 @@ export const taskIdSource = (): (() => TaskId) => {
 }
 
 export const prepareTask = (input: EnqueueInput, now: number, newTaskId: () => TaskId): Either.Either<NewTask, InvalidInput> => {
-  const schema = payloadSchemas[input.kind]
-  if (schema !== undefined) {
-    const decoded = Schema.decodeUnknownEither(schema)(input.payload)
+  const decode = payloadDecoders[input.kind]
+  if (decode !== undefined) {
+    const decoded = decode(input.payload)
     if (Either.isLeft(decoded)) {
       return invalid(`invalid ${input.kind} payload: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
     }

@@ -1,7 +1,8 @@
-import { Chunk, Effect, Either, Layer, PubSub, Queue, Schedule } from "effect"
+import { Chunk, Clock, Effect, Either, Layer, PubSub, Queue, Schedule, Schema } from "effect"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { InvalidInput, NotFound } from "../domain/Errors.js"
-import type { ProjectId, TaskId, WorkerId } from "../domain/Ids.js"
+import type { SqlError } from "@effect/sql/SqlError"
+import { type ProjectId, type TaskId, type WorkerId, WorkerId as WorkerIdSchema } from "../domain/Ids.js"
 import { type Lease, type Task, TaskKind, TaskStats } from "../domain/Task.js"
 import { EventBus } from "../events/EventBus.js"
 import { QueueDb } from "../storage/QueueDb.js"
@@ -10,9 +11,11 @@ import { outsideTransaction } from "../storage/RootDb.js"
 import { recordQueueMetrics } from "../transport/metrics/QueueMetrics.js"
 import { prepareTask, taskIdSource } from "./PrepareTask.js"
 import type { BatchEffects } from "./sqlite/BatchEffects.js"
+import type { Sql } from "./sqlite/Query.js"
 import { makeGroupCommit } from "./sqlite/GroupCommit.js"
 import { StatusCounts } from "./sqlite/StatusCounts.js"
-import { isTerminal, makeLease, type TaskRow, toTask } from "./sqlite/TaskRows.js"
+import { rowsOf } from "./sqlite/Query.js"
+import { isTerminal, makeLease, type TaskRow, TaskRowSchema, taskRows, toTask } from "./sqlite/TaskRows.js"
 import { approveOne, cancelOne, failOne, reap, refusal, rejectOne, retryOne, unlease } from "./sqlite/Transitions.js"
 import { TaskQueue, type TaskFilter, type TaskQueueShape } from "./TaskQueue.js"
 import { WorkerHub } from "./WorkerHub.js"
@@ -23,10 +26,15 @@ const MAX_LEASE_BATCH = 1000
 export const MAX_LIST_PAGE = 200
 const HOT_QUEUED = 20_000
 
+const countRows = rowsOf(Schema.Struct({ ...TaskRowSchema.pick("project_id", "kind", "status").fields, n: Schema.Number }))
+const progressRows = rowsOf(TaskRowSchema.pick("id", "status", "worker_id", "fencing_token", "project_id"))
+const summaryRows = rowsOf(Schema.Struct({ n: Schema.Number, total: Schema.NullOr(Schema.Number), recent: Schema.NullOr(Schema.Number) }))
+const inFlightRows = rowsOf(Schema.Struct({ worker_id: WorkerIdSchema, n: Schema.Number }))
+
 /**
  * TaskQueue on the hub's `queue.db`. Writes go through one group-commit writer; reads query the
  * database directly. After each commit: workers are pushed "work available" / "cancel task",
- * callers resolved, one `TasksChanged` event published per project, and waiters woken.
+ * waiters woken and callers resolved; then one `TasksChanged` event is published per project.
  */
 export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | WorkerHub | ServerConfig> = Layer.scoped(
   TaskQueue,
@@ -41,11 +49,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
 
     const counts = new StatusCounts()
     counts.load(
-      yield* sql
-        .unsafe<{ project_id: string; kind: string; status: string; n: number }>(
-          "SELECT project_id, kind, status, count(*) AS n FROM tasks GROUP BY project_id, kind, status"
-        )
-        .pipe(Effect.orDie)
+      yield* countRows(sql, "SELECT project_id, kind, status, count(*) AS n FROM tasks GROUP BY project_id, kind, status", []).pipe(Effect.orDie)
     )
 
     /**
@@ -54,6 +58,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
      */
     const hot = new Map<TaskId, Task>()
 
+    /** In memory, before the batch's callers get their outcomes: counts, the hot cache, worker pushes, waiters. */
     const afterCommit = (fx: BatchEffects) =>
       Effect.gen(function* () {
         for (const [projectId, status, delta, kind] of fx.counts) counts.add(projectId, status, delta, kind)
@@ -64,6 +69,12 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         }
         yield* hub.notify(fx.wakeKinds)
         for (const c of fx.cancels) yield* hub.cancel(c.workerId, c.taskId)
+        if (fx.ended.length > 0) yield* PubSub.publish(ended, fx.ended)
+      })
+
+    /** After the callers got their outcomes: one `TasksChanged` per project (logged, then delivered), inbox events. */
+    const publish = (fx: BatchEffects) =>
+      Effect.gen(function* () {
         if (fx.changed.length > 0) {
           const byProject = new Map<ProjectId, Array<Task>>()
           for (const t of fx.changed) {
@@ -74,17 +85,17 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
           for (const [projectId, tasks] of byProject) yield* bus.publish(projectId, { _tag: "TasksChanged", tasks })
         }
         for (const { event, task } of fx.inbox) yield* bus.publish(task.projectId, event)
-        if (fx.ended.length > 0) yield* PubSub.publish(ended, fx.ended)
       })
 
-    const writer = yield* makeGroupCommit(sql, afterCommit, hot)
+    const writer = yield* makeGroupCommit(sql, afterCommit, hot, { publish })
 
-    const read = <A extends object>(text: string, params: ReadonlyArray<unknown>) =>
-      outsideTransaction(sql.unsafe<A>(text, params)).pipe(Effect.orDie, Effect.withTracerEnabled(false))
+    /** A read outside the writer's transaction, its rows decoded by `rows` (see Query.ts). */
+    const read = <A>(rows: (sql: Sql, text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<A>, SqlError>, text: string, params: ReadonlyArray<unknown>) =>
+      outsideTransaction(rows(sql, text, params)).pipe(Effect.orDie, Effect.withTracerEnabled(false))
 
     const getMany: TaskQueueShape["getMany"] = (taskIds) =>
       Effect.gen(function* () {
-        const rows = yield* read<TaskRow>("SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(taskIds)])
+        const rows = yield* read(taskRows, "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(taskIds)])
         const byId = new Map(rows.map((r) => [r.id, r]))
         const out: Array<Task> = []
         for (const id of taskIds) {
@@ -101,7 +112,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
     const enqueueBatch: TaskQueueShape["enqueueBatch"] = (inputs) =>
       Effect.gen(function* () {
         if (inputs.length === 0) return []
-        const now = Date.now()
+        const now = yield* Clock.currentTimeMillis
         const prepared = yield* Effect.forEach(inputs, (input) => Either.match(prepareTask(input, now, newTaskId), { onLeft: Effect.fail, onRight: Effect.succeed }))
         // with tracing on, each task carries the enqueuing span's context to its lease and its worker
         const traceparent = yield* currentTraceparent
@@ -198,7 +209,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       if (filter.beforeSeq !== undefined) add("seq < ?", filter.beforeSeq)
       const limit = Math.max(1, Math.min(MAX_LIST_PAGE, Math.floor(filter.limit ?? 100) || 100))
       const text = `SELECT * FROM tasks ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`
-      return read<TaskRow>(text, [...params, limit]).pipe(Effect.map((rows) => rows.map(toTask)))
+      return read(taskRows, text, [...params, limit]).pipe(Effect.map((rows) => rows.map(toTask)))
     }
 
     let reapedUntil = 0
@@ -220,7 +231,8 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         writer.run((fx) => failOne(sql, fx, backoff, workerId, taskId, fencingToken, message, retryable)),
       progress: (workerId, taskId, fencingToken, parts) =>
         Effect.gen(function* () {
-          const [row] = yield* read<{ id: TaskId; status: string; worker_id: string | null; fencing_token: number; project_id: ProjectId }>(
+          const [row] = yield* read(
+            progressRows,
             "SELECT id, status, worker_id, fencing_token, project_id FROM tasks WHERE id = ?",
             [taskId]
           )
@@ -233,15 +245,16 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       retry: Effect.fn("TaskQueue.retry")((taskId: TaskId) => writer.run((fx) => retryOne(sql, fx, taskId))),
       approve: Effect.fn("TaskQueue.approve")((taskId: TaskId, result: unknown) => writer.run((fx) => approveOne(sql, fx, taskId, result))),
       reject: Effect.fn("TaskQueue.reject")((taskId: TaskId, reason: string) => writer.run((fx) => rejectOne(sql, fx, taskId, reason))),
-      get: (taskId) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) => one(rows, taskId)),
-      getBySeq: (seq) => Effect.flatMap(read<TaskRow>("SELECT * FROM tasks WHERE seq = ?", [seq]), (rows) => one(rows, seq)),
+      get: (taskId) => Effect.flatMap(read(taskRows, "SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) => one(rows, taskId)),
+      getBySeq: (seq) => Effect.flatMap(read(taskRows, "SELECT * FROM tasks WHERE seq = ?", [seq]), (rows) => one(rows, seq)),
       getMany,
       list: Effect.fn("TaskQueue.list")(list),
       stats: statsOf,
       countsByKind: Effect.sync(() => counts.byKind()),
       doneSummary: (projectIds, since) =>
         Effect.map(
-          read<{ n: number; total: number | null; recent: number | null }>(
+          read(
+            summaryRows,
             `SELECT count(*) AS n, sum(finished_at - created_at) AS total, sum(finished_at >= ?) AS recent FROM tasks
              WHERE project_id IN (SELECT value FROM json_each(?)) AND status = 'done' AND finished_at IS NOT NULL`,
             [since, JSON.stringify(projectIds)]
@@ -250,7 +263,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         ),
       wait: Effect.fn("TaskQueue.wait")(wait),
       inFlight: Effect.map(
-        read<{ worker_id: string; n: number }>("SELECT worker_id, count(*) AS n FROM tasks WHERE status = 'leased' GROUP BY worker_id", []),
+        read(inFlightRows, "SELECT worker_id, count(*) AS n FROM tasks WHERE status = 'leased' GROUP BY worker_id", []),
         (rows) => new Map(rows.map((r) => [r.worker_id, r.n]))
       )
     })

@@ -1,4 +1,4 @@
-import { Effect, Queue, Stream } from "effect"
+import { Clock, Effect, Queue, Stream } from "effect"
 import { randomToken, sha256 } from "../auth/Crypto.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { Forbidden, NotFound } from "../domain/Errors.js"
@@ -6,8 +6,20 @@ import type { TaskId, WorkerId } from "../domain/Ids.js"
 import type { WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import { type TaskKind, WorkerInfo } from "../domain/Task.js"
 
-/** A disconnected worker holding no lease is forgotten after this long. */
-const FORGET_AFTER_MS = 15 * 60_000
+/**
+ * A disconnected worker is forgotten after this long (its leases, if any, expire on their own), and
+ * at once beyond the most recent `MAX_DISCONNECTED`: the registry holds the connected workers and a
+ * bounded window of recently disconnected ones (`kiris workers` shows them as disconnected; a
+ * reconnect within the window keeps its drain).
+ */
+export const FORGET_AFTER_MS = 15 * 60_000
+export const MAX_DISCONNECTED = 1000
+/**
+ * Pushes a worker connection may have unread; beyond it `cancel` and `drain` wait (backpressure)
+ * until the worker reads, and a WorkAvailable is skipped (the next one, or the worker's own
+ * periodic look, catches up).
+ */
+export const MAILBOX_CAPACITY = 256
 
 interface Entry {
   readonly id: WorkerId
@@ -81,8 +93,25 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       entry.clientId = null
     }
 
-    const push = (entry: Entry, message: WorkerPush) => {
-      if (entry.mailbox !== null) Queue.unsafeOffer(entry.mailbox, message)
+    /** Offers to the worker's mailbox, waiting while it is full; nothing when the connection is gone. */
+    const push = (entry: Entry, message: WorkerPush) =>
+      entry.mailbox === null ? Effect.void : Effect.asVoid(Effect.exit(Queue.offer(entry.mailbox, message)))
+
+    /**
+     * Forgets disconnected workers gone for longer than FORGET_AFTER_MS, and the oldest beyond
+     * MAX_DISCONNECTED. Runs on every disconnect, so the registry never outgrows that window.
+     */
+    const sweep = (now: number) => {
+      const forgetBefore = now - FORGET_AFTER_MS
+      const disconnected: Array<Entry> = []
+      for (const [id, e] of workers) {
+        if (e.mailbox !== null) continue
+        if (e.lastSeenAt < forgetBefore) workers.delete(id)
+        else disconnected.push(e)
+      }
+      if (disconnected.length <= MAX_DISCONNECTED) return
+      disconnected.sort((a, b) => a.lastSeenAt - b.lastSeenAt)
+      for (const e of disconnected.slice(0, disconnected.length - MAX_DISCONNECTED)) workers.delete(e.id)
     }
 
     /**
@@ -97,9 +126,9 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
           if (previous !== undefined ? previous.owner !== connection.owner : !issuedTo(id, connection.owner)) {
             return yield* new Forbidden({ reason: `worker id ${id} belongs to another key` })
           }
-          const mailbox = yield* Queue.unbounded<WorkerPush>()
+          const mailbox = yield* Queue.bounded<WorkerPush>(MAILBOX_CAPACITY)
           const generation = ++generations
-          const now = Date.now()
+          const now = yield* Clock.currentTimeMillis
           if (previous !== undefined) {
             detach(previous)
             if (previous.mailbox) yield* Queue.shutdown(previous.mailbox)
@@ -121,11 +150,12 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
           workers.set(id, entry)
           attach(entry, connection.clientId)
           yield* Effect.addFinalizer(() =>
-            Effect.suspend(() => {
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
               if (entry.generation === generation && workers.get(id) === entry) {
                 detach(entry)
                 entry.mailbox = null
-                entry.lastSeenAt = Date.now()
+                entry.lastSeenAt = now
+                sweep(now)
               }
               return Queue.shutdown(mailbox)
             })
@@ -156,15 +186,16 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
             for (const k of matching) entry.pendingKinds.add(k)
             continue
           }
-          entry.pendingKinds = new Set(matching)
-          push(entry, { _tag: "WorkAvailable", kinds: matching })
+          // never waits: a full mailbox means the worker is behind, and a WorkAvailable can be skipped
+          if (Queue.unsafeOffer(entry.mailbox, { _tag: "WorkAvailable", kinds: matching })) entry.pendingKinds = new Set(matching)
         }
       })
 
+    /** Tells the worker to stop a task; waits while its mailbox is full. */
     const cancel = (workerId: WorkerId, taskId: TaskId) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         const entry = workers.get(workerId)
-        if (entry) push(entry, { _tag: "CancelTask", taskId })
+        return entry === undefined ? Effect.void : push(entry, { _tag: "CancelTask", taskId })
       })
 
     /**
@@ -178,8 +209,7 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
           return Effect.fail(new NotFound({ entity: "worker", id: workerId }))
         }
         entry.draining = true
-        push(entry, { _tag: "Drain" })
-        return Effect.void
+        return push(entry, { _tag: "Drain" })
       })
 
     /** The worker ids that `connection`'s key registered on that connection (usually one). */
@@ -193,18 +223,17 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       })
 
     const touch = (workerId: WorkerId) =>
-      Effect.sync(() => {
-        const entry = workers.get(workerId)
-        if (entry) entry.lastSeenAt = Date.now()
-      })
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          const entry = workers.get(workerId)
+          if (entry) entry.lastSeenAt = now
+        })
+      )
 
     /** Every known worker, connected first; `inFlight` comes from the queue's leases. */
     const list = (inFlight: ReadonlyMap<string, number>) =>
-      Effect.sync(() => {
-        const forgetBefore = Date.now() - FORGET_AFTER_MS
-        for (const [id, e] of workers) {
-          if (e.mailbox === null && e.lastSeenAt < forgetBefore && !inFlight.has(id)) workers.delete(id)
-        }
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        sweep(now)
         return [...workers.values()]
           .map((e) =>
             WorkerInfo.make({
@@ -239,6 +268,14 @@ export class WorkerHub extends Effect.Service<WorkerHub>()("kiris/WorkerHub", {
       return { workers: connected, slots }
     })
 
-    return { connect, registered, notify, cancel, drain, touch, list, connectedCount, connectedSlots } as const
+    /** Workers the registry holds (connected or not); pushes a worker's connection has not read yet (plus callers waiting to add one). */
+    const size = Effect.sync(() => workers.size)
+    const mailboxSize = (workerId: WorkerId) =>
+      Effect.suspend(() => {
+        const mailbox = workers.get(workerId)?.mailbox
+        return mailbox == null ? Effect.succeed(0) : Queue.size(mailbox)
+      })
+
+    return { connect, registered, notify, cancel, drain, touch, list, connectedCount, connectedSlots, size, mailboxSize } as const
   })
 }) {}

@@ -1,9 +1,41 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import type { Principal } from "../domain/Auth.js"
-import type { SessionId } from "../domain/Ids.js"
-import type { QueuedPrompt, QueuedPromptId } from "../domain/Session.js"
-import { PrincipalJson, type QueuedRow, toQueued } from "./SessionRows.js"
+import { SessionId } from "../domain/Ids.js"
+import { type QueuedPrompt, QueuedPromptId } from "../domain/Session.js"
+import { decodedOrDie } from "../storage/Rows.js"
+import { PrincipalJson, QueuedRow, toQueued } from "./SessionRows.js"
+
+const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
+
+const listQueued = SqlSchema.findAll({
+  Request: SessionId,
+  Result: QueuedRow,
+  execute: (sessionId) => withSql((sql) => sql`SELECT * FROM queued_prompts WHERE session_id = ${sessionId} ORDER BY seq`)
+})
+const takeQueued = SqlSchema.findOne({
+  Request: SessionId,
+  Result: QueuedRow,
+  execute: (sessionId) =>
+    withSql((sql) => sql`DELETE FROM queued_prompts
+          WHERE seq = (SELECT min(seq) FROM queued_prompts WHERE session_id = ${sessionId}) RETURNING *`)
+})
+const QueuedIdRow = Schema.Struct({ id: QueuedPromptId })
+const deleteQueued = SqlSchema.findAll({
+  Request: Schema.Struct({ sessionId: SessionId, id: QueuedPromptId }),
+  Result: QueuedIdRow,
+  execute: (r) => withSql((sql) => sql`DELETE FROM queued_prompts WHERE session_id = ${r.sessionId} AND id = ${r.id} RETURNING id`)
+})
+const clearQueued = SqlSchema.findAll({
+  Request: SessionId,
+  Result: QueuedIdRow,
+  execute: (sessionId) => withSql((sql) => sql`DELETE FROM queued_prompts WHERE session_id = ${sessionId} RETURNING id`)
+})
+const sessionsWithQueue = SqlSchema.findAll({
+  Request: Schema.Void,
+  Result: Schema.Struct({ session_id: SessionId }),
+  execute: () => withSql((sql) => sql`SELECT DISTINCT session_id FROM queued_prompts`)
+})
 
 /** Queries of the `queued_prompts` table: prompts waiting for a session's running turn to end. */
 export const queuedPromptQueries = {
@@ -16,45 +48,23 @@ export const queuedPromptQueries = {
     }).pipe(Effect.orDie),
 
   listQueued: (sessionId: SessionId) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<QueuedRow>`SELECT * FROM queued_prompts WHERE session_id = ${sessionId} ORDER BY seq`
-    ).pipe(
-      Effect.orDie,
-      Effect.map((rows) => rows.map(toQueued))
-    ),
+    listQueued(sessionId).pipe(decodedOrDie("queued_prompts of a session"), Effect.map((rows) => rows.map(toQueued))),
 
   /** Removes and returns the oldest queued prompt of the session, with the caller who sent it. */
   takeQueued: (sessionId: SessionId) =>
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<QueuedRow>`DELETE FROM queued_prompts
-          WHERE seq = (SELECT min(seq) FROM queued_prompts WHERE session_id = ${sessionId}) RETURNING *`
-      const row = rows[0]
-      if (row === undefined) return Option.none()
-      const caller = yield* Schema.decode(PrincipalJson)(row.caller)
-      return Option.some({ prompt: toQueued(row), caller })
-    }).pipe(Effect.orDie),
+    takeQueued(sessionId).pipe(
+      decodedOrDie("taken queued_prompts row"),
+      Effect.map(Option.map((row) => ({ prompt: toQueued(row), caller: row.caller })))
+    ),
 
   deleteQueued: (sessionId: SessionId, id: QueuedPromptId) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<{ id: string }>`DELETE FROM queued_prompts WHERE session_id = ${sessionId} AND id = ${id} RETURNING id`
-    ).pipe(
-      Effect.orDie,
-      Effect.map((rows) => rows.length > 0)
-    ),
+    deleteQueued({ sessionId, id }).pipe(decodedOrDie("deleted queued_prompts row"), Effect.map((rows) => rows.length > 0)),
 
   clearQueued: (sessionId: SessionId) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<{ id: string }>`DELETE FROM queued_prompts WHERE session_id = ${sessionId} RETURNING id`
-    ).pipe(
-      Effect.orDie,
-      Effect.map((rows) => rows.map((r) => r.id as QueuedPromptId))
-    ),
+    clearQueued(sessionId).pipe(decodedOrDie("cleared queued_prompts rows"), Effect.map((rows) => rows.map((r) => r.id))),
 
-  sessionsWithQueue: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ session_id: string }>`SELECT DISTINCT session_id FROM queued_prompts`
-  ).pipe(
-    Effect.orDie,
-    Effect.map((rows) => rows.map((r) => r.session_id as SessionId))
-  ),
+  sessionsWithQueue: sessionsWithQueue(undefined).pipe(
+    decodedOrDie("sessions with queued_prompts"),
+    Effect.map((rows) => rows.map((r) => r.session_id))
+  )
 }

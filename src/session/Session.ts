@@ -1,4 +1,4 @@
-import { Effect, Option } from "effect"
+import { Clock, Effect, Option } from "effect"
 import { newId } from "../auth/Crypto.js"
 import type { Principal } from "../domain/Auth.js"
 import { ServerConfig } from "../config/ServerConfig.js"
@@ -54,7 +54,7 @@ export class Session extends Effect.Service<Session>()("kiris/Session", {
     const create = Effect.fn("Session.create")(function* (input: NewSession) {
       const projectId = yield* CurrentProject
       if (input.parentId !== undefined) yield* get(input.parentId)
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       const session = SessionInfo.make({
         id: newId("ses") as SessionId,
         projectId,
@@ -103,7 +103,7 @@ export class Session extends Effect.Service<Session>()("kiris/Session", {
     const addUserMessage = Effect.fn("Session.addUserMessage")(function* (sessionId: SessionId, text: string) {
       const projectId = yield* CurrentProject
       const session = yield* get(sessionId).pipe(Effect.orDie)
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       const message = Message.make({
         id: newId("msg") as MessageId,
         sessionId,
@@ -135,7 +135,7 @@ export class Session extends Effect.Service<Session>()("kiris/Session", {
         sessionId,
         text,
         author: caller.name,
-        createdAt: Date.now()
+        createdAt: yield* Clock.currentTimeMillis
       })
       yield* repo.insertQueued(prompt, caller)
       yield* bus.publish(yield* CurrentProject, { _tag: "PromptQueued", prompt })

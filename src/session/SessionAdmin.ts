@@ -1,23 +1,37 @@
-import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
-import type { SessionId } from "../domain/Ids.js"
-import { Usage } from "../domain/Session.js"
-import { toUsage, type UsageRow } from "./SessionRows.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Effect, Schema } from "effect"
+import { SessionId } from "../domain/Ids.js"
+import { decodedOrDie } from "../storage/Rows.js"
+import { toUsage, UsageRow } from "./SessionRows.js"
+
+const sessionTree = SqlSchema.findAll({
+  Request: SessionId,
+  Result: Schema.Struct({ id: SessionId }),
+  execute: (sessionId) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql`WITH RECURSIVE tree (id) AS (
+            SELECT id FROM sessions WHERE id = ${sessionId}
+            UNION ALL
+            SELECT s.id FROM sessions s JOIN tree t ON s.parent_id = t.id
+          ) SELECT id FROM tree`
+    )
+})
+const projectUsage = SqlSchema.single({
+  Request: Schema.Void,
+  Result: UsageRow,
+  execute: () =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql`SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
+        COALESCE(sum(reasoning_tokens), 0) AS reasoning_tokens, COALESCE(sum(cached_tokens), 0) AS cached_tokens,
+        CASE WHEN count(*) = count(cost) THEN COALESCE(sum(cost), 0) ELSE NULL END AS cost FROM sessions`
+    )
+})
 
 /** Whole-tree and whole-project queries over sessions: a session's sub-agent tree, deleting sessions, project totals. */
 export const sessionAdminQueries = {
   /** The session and its sub-agents' sessions, at any depth (the session first). */
   sessionTree: (sessionId: SessionId) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql<{ id: string }>`WITH RECURSIVE tree (id) AS (
-            SELECT id FROM sessions WHERE id = ${sessionId}
-            UNION ALL
-            SELECT s.id FROM sessions s JOIN tree t ON s.parent_id = t.id
-          ) SELECT id FROM tree`
-    ).pipe(
-      Effect.orDie,
-      Effect.map((rows) => rows.map((r) => r.id as SessionId))
-    ),
+    sessionTree(sessionId).pipe(decodedOrDie("session tree"), Effect.map((rows) => rows.map((r) => r.id))),
 
   /** Deletes sessions with their messages, parts, queued prompts and permission requests, in one transaction. */
   deleteSessions: (ids: ReadonlyArray<SessionId>) =>
@@ -39,12 +53,5 @@ export const sessionAdminQueries = {
     ).pipe(Effect.orDie),
 
   /** Every session's totals summed; the cost is unknown (NULL) when any session's is. */
-  projectUsage: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<UsageRow>`SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
-        COALESCE(sum(reasoning_tokens), 0) AS reasoning_tokens, COALESCE(sum(cached_tokens), 0) AS cached_tokens,
-        CASE WHEN count(*) = count(cost) THEN COALESCE(sum(cost), 0) ELSE NULL END AS cost FROM sessions`
-  ).pipe(
-    Effect.orDie,
-    Effect.map((rows) => (rows[0] ? toUsage(rows[0]) : Usage.zero))
-  )
+  projectUsage: projectUsage(undefined).pipe(decodedOrDie("project usage totals"), Effect.map(toUsage))
 }

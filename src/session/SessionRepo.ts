@@ -1,14 +1,79 @@
-import { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
-import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
+import { SqlClient, SqlSchema } from "@effect/sql"
+import { Clock, Effect, Option, Schema } from "effect"
+import { MessageId, type ProjectId, SessionId } from "../domain/Ids.js"
 import { type Message, MessageWithParts, type Part, type SessionInfo, type SessionStatus, Usage } from "../domain/Session.js"
+import { decodedOrDie } from "../storage/Rows.js"
 import { queuedPromptQueries } from "./QueuedPrompts.js"
 import { sessionAdminQueries } from "./SessionAdmin.js"
-import { encodePart, type MessageRow, type PartRow, type SessionRow, toMessage, toPart, toSession } from "./SessionRows.js"
+import { encodePart, MessageRow, PartRow, SessionRow, toMessage, toPart, toSession } from "./SessionRows.js"
+
+const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
+
+const getSession = SqlSchema.findOne({
+  Request: SessionId,
+  Result: SessionRow,
+  execute: (id) => withSql((sql) => sql`SELECT * FROM sessions WHERE id = ${id}`)
+})
+const listSessions = SqlSchema.findAll({
+  Request: Schema.Struct({ parentId: Schema.UndefinedOr(SessionId), includeArchived: Schema.Boolean }),
+  Result: SessionRow,
+  execute: (r) =>
+    withSql((sql) => {
+      const clauses = [
+        ...(r.parentId === undefined ? [] : [sql`parent_id = ${r.parentId}`]),
+        ...(r.includeArchived ? [] : [sql`archived_at IS NULL`])
+      ]
+      return sql`SELECT * FROM sessions WHERE ${sql.and(clauses)} ORDER BY created_at, rowid`
+    })
+})
+const messagesOf = SqlSchema.findAll({
+  Request: SessionId,
+  Result: MessageRow,
+  execute: (sessionId) => withSql((sql) => sql`SELECT * FROM messages WHERE session_id = ${sessionId} ORDER BY created_at, rowid`)
+})
+const partsOf = SqlSchema.findAll({
+  Request: SessionId,
+  Result: PartRow,
+  execute: (sessionId) => withSql((sql) => sql`SELECT * FROM parts WHERE session_id = ${sessionId} ORDER BY idx`)
+})
+const getMessage = SqlSchema.findOne({
+  Request: MessageId,
+  Result: MessageRow,
+  execute: (id) => withSql((sql) => sql`SELECT * FROM messages WHERE id = ${id}`)
+})
+const interruptMessages = SqlSchema.findAll({
+  Request: Schema.Number,
+  Result: MessageRow,
+  execute: (now) =>
+    withSql((sql) => sql`UPDATE messages SET status = 'interrupted', completed_at = ${now}
+        WHERE status = 'running' RETURNING *`)
+})
+const failOpenToolParts = SqlSchema.findAll({
+  Request: MessageId,
+  Result: PartRow,
+  execute: (id) =>
+    withSql((sql) =>
+      sql.onDialectOrElse({
+        pg: () => sql`UPDATE parts
+          SET data = (data::jsonb || '{"status":"error","error":"the hub stopped before the tool call finished"}'::jsonb)::text
+          WHERE message_id = ${id} AND data::jsonb ->> '_tag' = 'tool' AND data::jsonb ->> 'status' IN ('pending', 'running')
+          RETURNING *`,
+        orElse: () => sql`UPDATE parts SET data = json_set(data, '$.status', 'error', '$.error', 'the hub stopped before the tool call finished')
+          WHERE message_id = ${id} AND json_extract(data, '$._tag') = 'tool' AND json_extract(data, '$.status') IN ('pending', 'running')
+          RETURNING *`
+      })
+    )
+})
+const idleSessions = SqlSchema.findAll({
+  Request: Schema.Void,
+  Result: Schema.Struct({ id: SessionId }),
+  execute: () => withSql((sql) => sql`UPDATE sessions SET status = 'idle' WHERE status <> 'idle' RETURNING id`)
+})
 
 /**
  * Project-database tables of sessions, messages, parts and queued prompts. Runs against whichever
- * project database the caller is scoped to; SQL and decoding failures are defects (local disk).
+ * project database the caller is scoped to; SQL failures are defects (local disk), and so is a row
+ * that does not decode (a `StorageError` naming the query).
  */
 export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRepo", {
   succeed: {
@@ -20,38 +85,28 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
       ).pipe(Effect.orDie, Effect.asVoid),
 
     getSession: (projectId: ProjectId, id: SessionId) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql<SessionRow>`SELECT * FROM sessions WHERE id = ${id}`).pipe(
-        Effect.orDie,
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toSession(projectId)))
-      ),
+      getSession(id).pipe(decodedOrDie("sessions by id"), Effect.map(Option.map(toSession(projectId)))),
 
     /** Sessions in creation order (children of `parentId` only, when given); archived ones only with `includeArchived`. */
     listSessions: (projectId: ProjectId, parentId: SessionId | undefined, includeArchived = true) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => {
-        const clauses = [
-          ...(parentId === undefined ? [] : [sql`parent_id = ${parentId}`]),
-          ...(includeArchived ? [] : [sql`archived_at IS NULL`])
-        ]
-        return sql<SessionRow>`SELECT * FROM sessions WHERE ${sql.and(clauses)} ORDER BY created_at, rowid`
-      }).pipe(
-        Effect.orDie,
-        Effect.map((rows) => rows.map(toSession(projectId)))
-      ),
+      listSessions({ parentId, includeArchived }).pipe(decodedOrDie("sessions"), Effect.map((rows) => rows.map(toSession(projectId)))),
 
     /** `archived`: true archives (keeping the first time), false unarchives; an unknown cost makes the total unknown. */
     updateSession: (
       id: SessionId,
       fields: { readonly title?: string; readonly status?: SessionStatus; readonly addUsage?: Usage; readonly archived?: boolean }
     ) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => {
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const now = yield* Clock.currentTimeMillis
         const u = fields.addUsage ?? Usage.zero
         const archived =
           fields.archived === undefined
             ? sql`archived_at`
             : fields.archived
-              ? sql`COALESCE(archived_at, ${Date.now()})`
+              ? sql`COALESCE(archived_at, ${now})`
               : sql`NULL`
-        return sql`UPDATE sessions SET
+        yield* sql`UPDATE sessions SET
             title = COALESCE(${fields.title ?? null}, title),
             status = COALESCE(${fields.status ?? null}, status),
             archived_at = ${archived},
@@ -60,9 +115,9 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
             reasoning_tokens = reasoning_tokens + ${u.reasoningTokens},
             cached_tokens = cached_tokens + ${u.cachedTokens},
             cost = cost + ${u.cost},
-            updated_at = ${Date.now()}
+            updated_at = ${now}
           WHERE id = ${id}`
-      }).pipe(Effect.orDie, Effect.asVoid),
+      }).pipe(Effect.orDie),
 
     /** Writes a message and parts (their whole current state) in one transaction. */
     writeBatch: (message: Option.Option<Message>, parts: ReadonlyArray<Part>) =>
@@ -94,10 +149,8 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
 
     history: (sessionId: SessionId) =>
       Effect.gen(function* () {
-        const sql = yield* SqlClient.SqlClient
-        const messages = yield* sql<MessageRow>`SELECT * FROM messages WHERE session_id = ${sessionId} ORDER BY created_at, rowid`
-        const partRows = yield* sql<PartRow>`SELECT * FROM parts WHERE session_id = ${sessionId} ORDER BY idx`
-        const parts = yield* Effect.forEach(partRows, toPart)
+        const messages = yield* messagesOf(sessionId).pipe(decodedOrDie("messages of a session"))
+        const parts = (yield* partsOf(sessionId).pipe(decodedOrDie("parts of a session"))).map(toPart)
         const byMessage = new Map<string, Array<Part>>()
         for (const p of parts) {
           const list = byMessage.get(p.messageId)
@@ -105,13 +158,9 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
           else byMessage.set(p.messageId, [p])
         }
         return messages.map((r) => MessageWithParts.make({ message: toMessage(r), parts: byMessage.get(r.id) ?? [] }))
-      }).pipe(Effect.orDie),
+      }),
 
-    getMessage: (id: MessageId) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) => sql<MessageRow>`SELECT * FROM messages WHERE id = ${id}`).pipe(
-        Effect.orDie,
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toMessage))
-      ),
+    getMessage: (id: MessageId) => getMessage(id).pipe(decodedOrDie("messages by id"), Effect.map(Option.map(toMessage))),
 
     /**
      * Marks every message left `running` as `interrupted` (and their unfinished tool calls as
@@ -119,19 +168,16 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
      * sessions whose status changed, for the caller to publish.
      */
     interruptRunning: Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<MessageRow>`UPDATE messages SET status = 'interrupted', completed_at = ${Date.now()}
-        WHERE status = 'running' RETURNING *`
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* interruptMessages(now).pipe(decodedOrDie("interrupted messages"))
       const parts: Array<Part> = []
       for (const { id } of rows) {
-        const changed = yield* sql<PartRow>`UPDATE parts SET data = json_set(data, '$.status', 'error', '$.error', 'the hub stopped before the tool call finished')
-          WHERE message_id = ${id} AND json_extract(data, '$._tag') = 'tool' AND json_extract(data, '$.status') IN ('pending', 'running')
-          RETURNING *`
-        parts.push(...(yield* Effect.forEach(changed, toPart)))
+        const changed = yield* failOpenToolParts(id).pipe(decodedOrDie("interrupted tool parts"))
+        parts.push(...changed.map(toPart))
       }
-      const sessions = yield* sql<{ id: string }>`UPDATE sessions SET status = 'idle' WHERE status <> 'idle' RETURNING id`
-      return { messages: rows.map(toMessage), parts, sessions: sessions.map((r) => r.id as SessionId) }
-    }).pipe(Effect.orDie),
+      const sessions = yield* idleSessions(undefined).pipe(decodedOrDie("sessions set idle"))
+      return { messages: rows.map(toMessage), parts, sessions: sessions.map((r) => r.id) }
+    }),
 
     ...queuedPromptQueries,
     ...sessionAdminQueries

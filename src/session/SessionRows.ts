@@ -1,66 +1,77 @@
-import { Effect, Schema } from "effect"
+import { Schema } from "effect"
 import { Principal } from "../domain/Auth.js"
-import type { MessageId, PartId, ProjectId, SessionId } from "../domain/Ids.js"
+import { MessageId, PartId, type ProjectId, SessionId } from "../domain/Ids.js"
 import {
   Message,
-  type MessageRole,
-  type MessageStatus,
+  MessageRole,
+  MessageStatus,
   Part,
   PartData,
   QueuedPrompt,
-  type QueuedPromptId,
+  QueuedPromptId,
   SessionInfo,
-  type SessionStatus,
+  SessionStatus,
   Usage
 } from "../domain/Session.js"
+import { Int, NullableInt, NullableReal } from "../storage/Rows.js"
 
-/** Rows of the session tables as SQLite returns them, and their decoding into domain values. */
+/** Rows of the session tables as the database returns them, and their decoding into domain values. */
 
-export interface UsageRow {
-  readonly input_tokens: number
-  readonly output_tokens: number
-  readonly reasoning_tokens: number
-  readonly cached_tokens: number
+const usageColumns = {
+  input_tokens: Int,
+  output_tokens: Int,
+  reasoning_tokens: Int,
+  cached_tokens: Int,
   /** USD; NULL when unknown. */
-  readonly cost: number | null
+  cost: NullableReal
 }
-export interface SessionRow extends UsageRow {
-  readonly id: string
-  readonly parent_id: string | null
-  readonly title: string
-  readonly agent: string
-  readonly model: string
-  readonly status: string
-  readonly created_at: number
-  readonly updated_at: number
-  readonly archived_at: number | null
-}
-export interface MessageRow extends UsageRow {
-  readonly id: string
-  readonly session_id: string
-  readonly role: string
-  readonly status: string
-  readonly model: string | null
-  readonly finish_reason: string | null
-  readonly error: string | null
-  readonly created_at: number
-  readonly completed_at: number | null
-}
-export interface PartRow {
-  readonly id: string
-  readonly message_id: string
-  readonly session_id: string
-  readonly idx: number
-  readonly data: string
-}
-export interface QueuedRow {
-  readonly id: string
-  readonly session_id: string
-  readonly text: string
-  readonly author: string
-  readonly caller: string
-  readonly created_at: number
-}
+export const UsageRow = Schema.Struct(usageColumns)
+export type UsageRow = typeof UsageRow.Type
+export const SessionRow = Schema.Struct({
+  ...usageColumns,
+  id: SessionId,
+  parent_id: Schema.NullOr(SessionId),
+  title: Schema.String,
+  agent: Schema.String,
+  model: Schema.String,
+  status: SessionStatus,
+  created_at: Int,
+  updated_at: Int,
+  archived_at: NullableInt
+})
+export type SessionRow = typeof SessionRow.Type
+export const MessageRow = Schema.Struct({
+  ...usageColumns,
+  id: MessageId,
+  session_id: SessionId,
+  role: MessageRole,
+  status: MessageStatus,
+  model: Schema.NullOr(Schema.String),
+  finish_reason: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String),
+  created_at: Int,
+  completed_at: NullableInt
+})
+export type MessageRow = typeof MessageRow.Type
+export const PartJson = Schema.parseJson(PartData)
+export const PartRow = Schema.Struct({
+  id: PartId,
+  message_id: MessageId,
+  session_id: SessionId,
+  idx: Int,
+  data: PartJson
+})
+export type PartRow = typeof PartRow.Type
+export const PrincipalJson = Schema.parseJson(Principal)
+export const QueuedRow = Schema.Struct({
+  id: QueuedPromptId,
+  session_id: SessionId,
+  text: Schema.String,
+  author: Schema.String,
+  caller: PrincipalJson,
+  created_at: Int
+})
+export type QueuedRow = typeof QueuedRow.Type
 
 export const toUsage = (r: UsageRow) =>
   Usage.make({
@@ -72,13 +83,13 @@ export const toUsage = (r: UsageRow) =>
   })
 export const toSession = (projectId: ProjectId) => (r: SessionRow) =>
   SessionInfo.make({
-    id: r.id as SessionId,
+    id: r.id,
     projectId,
     title: r.title,
     agent: r.agent,
     model: r.model,
-    parentId: r.parent_id as SessionId | null,
-    status: r.status as SessionStatus,
+    parentId: r.parent_id,
+    status: r.status,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     totals: toUsage(r),
@@ -86,10 +97,10 @@ export const toSession = (projectId: ProjectId) => (r: SessionRow) =>
   })
 export const toMessage = (r: MessageRow) =>
   Message.make({
-    id: r.id as MessageId,
-    sessionId: r.session_id as SessionId,
-    role: r.role as MessageRole,
-    status: r.status as MessageStatus,
+    id: r.id,
+    sessionId: r.session_id,
+    role: r.role,
+    status: r.status,
     model: r.model,
     finishReason: r.finish_reason,
     usage: toUsage(r),
@@ -98,20 +109,8 @@ export const toMessage = (r: MessageRow) =>
     completedAt: r.completed_at
   })
 export const toQueued = (r: QueuedRow) =>
-  QueuedPrompt.make({
-    id: r.id as QueuedPromptId,
-    sessionId: r.session_id as SessionId,
-    text: r.text,
-    author: r.author,
-    createdAt: r.created_at
-  })
-
-export const PartJson = Schema.parseJson(PartData)
-export const encodePart = Schema.encode(PartJson)
-export const decodePart = Schema.decode(PartJson)
-export const PrincipalJson = Schema.parseJson(Principal)
-
+  QueuedPrompt.make({ id: r.id, sessionId: r.session_id, text: r.text, author: r.author, createdAt: r.created_at })
 export const toPart = (r: PartRow) =>
-  Effect.map(decodePart(r.data), (data) =>
-    Part.make({ id: r.id as PartId, sessionId: r.session_id as SessionId, messageId: r.message_id as MessageId, index: r.idx, data })
-  )
+  Part.make({ id: r.id, sessionId: r.session_id, messageId: r.message_id, index: r.idx, data: r.data })
+
+export const encodePart = Schema.encode(PartJson)

@@ -15,8 +15,9 @@ export class QueueDb extends Context.Tag("kiris/QueueDb")<QueueDb, SqlClient.Sql
     Effect.gen(function* () {
       const config = yield* ServerConfig
       const sql = yield* openSqlite(path.join(config.dataDir, "queue.db"), queueMigrations)
-      // The queue is hot: keep its working set in memory (64 MiB page cache, in-memory temp tables).
-      yield* sql.unsafe("PRAGMA cache_size = -65536").pipe(Effect.orDie)
+      // The queue's working set (the newest rows, the queued and leased index entries) stays in a
+      // 16 MiB page cache; older rows are read back from the OS's cache on a miss. In-memory temp tables.
+      yield* sql.unsafe("PRAGMA cache_size = -16384").pipe(Effect.orDie)
       yield* sql.unsafe("PRAGMA temp_store = MEMORY").pipe(Effect.orDie)
       return sql
     })

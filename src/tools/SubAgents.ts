@@ -2,7 +2,7 @@ import type { SqlClient } from "@effect/sql"
 import { Context, type Effect } from "effect"
 import type { SessionId } from "../domain/Ids.js"
 import type { CurrentProject } from "../storage/ProjectDb.js"
-import type { ToolContext } from "./ToolRegistry.js"
+import type { ToolContext } from "./Tool.js"
 
 /** What a sub-agent returns: its final text and the child session it ran in (for clients to open). */
 export interface SubAgentAnswer {

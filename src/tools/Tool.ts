@@ -1,9 +1,39 @@
 import type { SqlClient } from "@effect/sql"
 import { Data, Effect, JSONSchema, ParseResult, Schema } from "effect"
-import type { Scope } from "../domain/Auth.js"
+import type { Principal, Scope } from "../domain/Auth.js"
+import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
 import type { SubjectKind } from "../permission/Rules.js"
 import type { CurrentProject } from "../storage/ProjectDb.js"
-import type { ToolContext } from "./ToolRegistry.js"
+import type { WorkspaceFence } from "./WorkspaceFence.js"
+
+/** Everything a tool call knows about where it runs and for whom. */
+export interface ToolContext {
+  readonly projectId: ProjectId
+  readonly sessionId: SessionId
+  readonly messageId: MessageId
+  /** Absolute project workspace (Project.workspace); every path a tool touches is confined to it. */
+  readonly workspace: string
+  /** Who started the turn. */
+  readonly caller: Principal
+  readonly abortSignal: AbortSignal
+  /** What no tool may touch, whatever the workspace holds; the registry sets it on every call. */
+  readonly fence: WorkspaceFence
+  /**
+   * Whether the caller may run commands in the project (the `execute` grant and scope), for tools
+   * that hand work elsewhere (a remote sub-agent's `bash`); the registry sets it on every call.
+   */
+  readonly canExecute?: Effect.Effect<boolean>
+  /** The model's id of this call (absent for calls run outside the model's tool loop); the registry sets it. */
+  readonly toolCallId?: string
+  /**
+   * In an agent turn: waits until the call with this id is stored and published, so that a
+   * permission request never reaches clients before the tool call it is about.
+   */
+  readonly recorded?: (toolCallId: string) => Effect.Effect<void>
+}
+
+/** What callers of the registry supply: a ToolContext without the fence and grant, which come from the hub's state. */
+export type ToolCallerContext = Omit<ToolContext, "fence" | "canExecute" | "toolCallId">
 
 /** What a running tool may use: the project's database scope. */
 export type ToolEnv = SqlClient.SqlClient | CurrentProject
@@ -12,6 +42,12 @@ export type ToolEnv = SqlClient.SqlClient | CurrentProject
 export class ToolFailure extends Data.TaggedError("ToolFailure")<{ readonly message: string }> {}
 
 export const fail = (message: string) => Effect.fail(new ToolFailure({ message }))
+
+/** A thrown error as the ToolFailure the model reads: `what: <the error's message>`. */
+export const failureOf =
+  (what: string) =>
+  (e: unknown): ToolFailure =>
+    new ToolFailure({ message: `${what}: ${e instanceof Error ? e.message : String(e)}` })
 
 export interface ToolResult {
   readonly output: string

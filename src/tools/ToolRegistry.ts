@@ -1,47 +1,17 @@
 import type { SqlClient } from "@effect/sql"
 import { jsonSchema, tool, type JSONSchema7, type ToolSet } from "ai"
 import { Cause, Effect, Runtime } from "effect"
-import { hasScope, type Principal } from "../domain/Auth.js"
-import type { MessageId, ProjectId, SessionId } from "../domain/Ids.js"
+import { hasScope } from "../domain/Auth.js"
 import type { ToolOutput } from "../domain/ToolOutput.js"
 import { AccessControl } from "../auth/AccessControl.js"
 import { Permission } from "../permission/Permission.js"
 import { TaskAccess } from "../queue/TaskAccess.js"
 import type { CurrentProject } from "../storage/ProjectDb.js"
 import { builtinTools } from "./builtin/Builtins.js"
-import type { Tool, ToolFailure, ToolResult } from "./Tool.js"
-import type { WorkspaceFence } from "./WorkspaceFence.js"
+import type { Tool, ToolCallerContext, ToolContext, ToolFailure, ToolResult } from "./Tool.js"
 import { WorkspaceGuard } from "./WorkspaceGuard.js"
 
-/** Everything a tool call knows about where it runs and for whom. */
-export interface ToolContext {
-  readonly projectId: ProjectId
-  readonly sessionId: SessionId
-  readonly messageId: MessageId
-  /** Absolute project workspace (Project.workspace); every path a tool touches is confined to it. */
-  readonly workspace: string
-  /** Who started the turn. */
-  readonly caller: Principal
-  readonly abortSignal: AbortSignal
-  /** What no tool may touch, whatever the workspace holds; the registry sets it on every call. */
-  readonly fence: WorkspaceFence
-  /**
-   * Whether the caller may run commands in the project (the `execute` grant and scope), for tools
-   * that hand work elsewhere (a remote sub-agent's `bash`); the registry sets it on every call.
-   */
-  readonly canExecute?: Effect.Effect<boolean>
-  /** The model's id of this call (absent for calls run outside the model's tool loop); the registry sets it. */
-  readonly toolCallId?: string
-  /**
-   * In an agent turn: waits until the call with this id is stored and published, so that a
-   * permission request never reaches clients before the tool call it is about.
-   */
-  readonly recorded?: (toolCallId: string) => Effect.Effect<void>
-}
-
-/** What callers of the registry supply: a ToolContext without the fence and grant, which come from the hub's state. */
-export type ToolCallerContext = Omit<ToolContext, "fence" | "canExecute" | "toolCallId">
-
+export type { ToolCallerContext, ToolContext } from "./Tool.js"
 export type { ToolOutput }
 
 const aborted = (signal: AbortSignal) =>

@@ -1,10 +1,12 @@
-import { Effect } from "effect"
+import { SqlSchema } from "@effect/sql"
+import { Effect, Schema } from "effect"
 import * as os from "node:os"
 import * as path from "node:path"
 import { ServerConfig } from "../config/ServerConfig.js"
-import type { ProjectId } from "../domain/Ids.js"
+import { ProjectId } from "../domain/Ids.js"
 import { projectDir } from "../storage/ProjectDb.js"
 import { outsideTransaction, RootDb } from "../storage/RootDb.js"
+import { decodedOrDie, Int, NullableInt } from "../storage/Rows.js"
 import { isWithin, makeFence, realPathOf, type WorkspaceFence } from "./WorkspaceFence.js"
 
 /**
@@ -28,17 +30,28 @@ export class WorkspaceGuard extends Effect.Service<WorkspaceGuard>()("kiris/Work
     let workspaces: ReadonlyArray<readonly [ProjectId, string]> = []
     const fences = new Map<string, WorkspaceFence>()
 
+    const projectsVersion = SqlSchema.single({
+      Request: Schema.Void,
+      Result: Schema.Struct({ n: Int, last: NullableInt }),
+      execute: () => sql`SELECT count(*) AS n, max(created_at) AS last FROM projects`
+    })
+    const projectWorkspaces = SqlSchema.findAll({
+      Request: Schema.Void,
+      Result: Schema.Struct({ id: ProjectId, workspace: Schema.String }),
+      execute: () => sql`SELECT id, workspace FROM projects`
+    })
+
     const refresh = outsideTransaction(
       Effect.gen(function* () {
-        const [row] = yield* sql<{ readonly n: number; readonly last: number | null }>`SELECT count(*) AS n, max(created_at) AS last FROM projects`
-        const version = `${row?.n ?? 0}:${row?.last ?? 0}`
+        const row = yield* projectsVersion(undefined).pipe(decodedOrDie("projects count and newest"))
+        const version = `${row.n}:${row.last ?? 0}`
         if (version === known) return
-        const rows = yield* sql<{ readonly id: string; readonly workspace: string }>`SELECT id, workspace FROM projects`
-        workspaces = rows.map((r) => [r.id as ProjectId, realPathOf(r.workspace)] as const)
+        const rows = yield* projectWorkspaces(undefined).pipe(decodedOrDie("projects workspaces"))
+        workspaces = rows.map((r) => [r.id, realPathOf(r.workspace)] as const)
         known = version
         fences.clear()
       })
-    ).pipe(Effect.orDie)
+    )
 
     const build = (projectId: ProjectId, workspace: string): WorkspaceFence => {
       const root = realPathOf(workspace)

@@ -1,4 +1,4 @@
-import { Data, Deferred, Duration, Effect, FiberSet, Option, Queue, Ref, Runtime, Schedule, Stream } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, FiberSet, Option, Queue, Ref, Runtime, Schedule, Stream } from "effect"
 import { type HubRpcClient, type HubTarget, makeHubClient } from "../client/HubClient.js"
 import { describeError } from "../cli/ClientOptions.js"
 import type { SubscriptionItem } from "../domain/Event.js"
@@ -42,14 +42,13 @@ export const reconnectSchedule = Schedule.exponential("500 millis").pipe(
 )
 
 const stats = (client: HubRpcClient) =>
-  Effect.all([client.task.stats({}), client.task.workers()], { concurrency: "unbounded" }).pipe(
-    Effect.map(([counts, workers]): TopAction => ({ _tag: "Snapshot", now: Date.now(), counts: { ...counts }, workers }))
+  Effect.all([client.task.stats({}), client.task.workers(), Clock.currentTimeMillis], { concurrency: "unbounded" }).pipe(
+    Effect.map(([counts, workers, now]): TopAction => ({ _tag: "Snapshot", now, counts: { ...counts }, workers }))
   )
 
-const eventAction = (item: SubscriptionItem): TopAction | undefined => {
+const eventAction = (item: SubscriptionItem, now: number): TopAction | undefined => {
   if (item._tag !== "Event") return undefined
   const e = item.event.event
-  const now = Date.now()
   switch (e._tag) {
     case "TasksChanged":
       return { _tag: "TasksChanged", now, tasks: e.tasks }
@@ -93,7 +92,7 @@ const connectOnce = (store: TopStore, options: FeedOptions, current: Ref.Ref<Opt
           Effect.gen(function* () {
             if (item._tag === "Ready") return yield* Deferred.succeed(live, undefined)
             if (item._tag === "Lagged") return yield* dirty.offer("all")
-            const action = eventAction(item)
+            const action = eventAction(item, yield* Clock.currentTimeMillis)
             if (action === undefined) return
             store.dispatch(action)
             if (action._tag === "TasksChanged") yield* dirty.offer("counts")
@@ -147,10 +146,11 @@ const connectOnce = (store: TopStore, options: FeedOptions, current: Ref.Ref<Opt
           { concurrency: "unbounded" }
         )
         store.dispatch(counts)
+        const now = yield* Clock.currentTimeMillis
         const kept = full ? [] : store.get().sessions.filter((s) => projects.some((p) => p.id === s.projectId) && !read.some((p) => p.id === s.projectId))
         store.dispatch({
           _tag: "Snapshot",
-          now: Date.now(),
+          now,
           tasks,
           projects: projects.map((p) => ({ id: p.id, name: p.name })),
           sessions: [...kept, ...sessions],
@@ -204,7 +204,7 @@ export const startFeed = (store: TopStore, options: FeedOptions) =>
       Effect.retry(reconnectSchedule),
       Effect.catchAllCause(() => Effect.void)
     )
-    const ticker = Effect.sync(() => store.dispatch({ _tag: "Tick", now: Date.now() })).pipe(Effect.delay("1 second"), Effect.forever)
+    const ticker = Effect.map(Clock.currentTimeMillis, (now) => store.dispatch({ _tag: "Tick", now })).pipe(Effect.delay("1 second"), Effect.forever)
     yield* Effect.forkScoped(connection)
     yield* Effect.forkScoped(ticker)
 
@@ -231,7 +231,7 @@ export const startFeed = (store: TopStore, options: FeedOptions) =>
             }
             const taskId = action.task.id
             const task = action._tag === "cancel" ? yield* client.task.cancel({ taskId }) : yield* client.task.retry({ taskId })
-            store.dispatch({ _tag: "TasksChanged", now: Date.now(), tasks: [task] })
+            store.dispatch({ _tag: "TasksChanged", now: yield* Clock.currentTimeMillis, tasks: [task] })
             store.dispatch({ _tag: "Message", text: `#${task.seq} ${action._tag === "cancel" ? "cancelled" : "queued again"}: now ${task.status}`, error: false })
           })
         )
@@ -240,7 +240,9 @@ export const startFeed = (store: TopStore, options: FeedOptions) =>
     const refreshTask = (taskId: TaskId) =>
       run(
         withClient((client) =>
-          client.task.get({ taskId }).pipe(Effect.map((task) => store.dispatch({ _tag: "TasksChanged", now: Date.now(), tasks: [task] })))
+          Effect.all([client.task.get({ taskId }), Clock.currentTimeMillis]).pipe(
+            Effect.map(([task, now]) => store.dispatch({ _tag: "TasksChanged", now, tasks: [task] }))
+          )
         )
       )
 

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Clock, Effect } from "effect"
 import { render } from "ink"
 import React from "react"
 import { parseHub } from "../client/HubClient.js"
@@ -14,7 +14,7 @@ const ALT_SCREEN_OFF = "\x1b[?1049l"
 
 export const runTop = (options: { readonly hub: string; readonly token: string }) =>
   Effect.gen(function* () {
-    const store = makeStore(initialState(options.hub, Date.now()))
+    const store = makeStore(initialState(options.hub, yield* Clock.currentTimeMillis))
     yield* Effect.addFinalizer(() => Effect.sync(() => store.close()))
     const feed = yield* startFeed(store, { target: parseHub(options.hub), hub: options.hub, token: options.token })
     // the alternate screen keeps the user's scrollback as it was

@@ -21,6 +21,7 @@ export const makeStore = (initial: TopState, minIntervalMs = 100): TopStore => {
   let lastFlush = 0
   let timer: ReturnType<typeof setTimeout> | undefined
   const listeners = new Set<() => void>()
+  // Date.now: the store throttles renders with setTimeout, outside Effect
   const flush = () => {
     timer = undefined
     lastFlush = Date.now()
@@ -30,7 +31,7 @@ export const makeStore = (initial: TopState, minIntervalMs = 100): TopStore => {
   }
   const schedule = () => {
     if (timer !== undefined) return
-    timer = setTimeout(flush, Math.max(0, lastFlush + minIntervalMs - Date.now()))
+    timer = setTimeout(flush, Math.max(0, lastFlush + minIntervalMs - Date.now())) // Date.now: as in flush
   }
   const update = (f: (s: TopState) => TopState) => {
     const next = f(state)

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { CliPayload } from "../domain/Task.js"
-import { shellQuote } from "./Process.js"
+import { shellQuote } from "../runtime/ProcessRunner.js"
 import { runCommand } from "./RunCommand.js"
 import { untrustedMessage } from "./ShellExecutor.js"
 import { TaskFailure } from "./TaskFailure.js"

@@ -1,21 +1,21 @@
-import { Effect } from "effect"
-import type { TaskKind } from "../domain/Task.js"
+import { Clock, Effect } from "effect"
 import { Models } from "../llm/Models.js"
 import { runAgent } from "./AgentExecutor.js"
 import { runChat } from "./ChatExecutor.js"
 import { runCli } from "./CliExecutor.js"
 import { runShell } from "./ShellExecutor.js"
+import { executableKinds } from "./ExecutableKinds.js"
 import { TaskFailure } from "./TaskFailure.js"
 import type { TaskInput } from "./TaskInput.js"
 import { WorkerConfig } from "./WorkerConfig.js"
 
 /** Runs one leased task by kind on this worker. Interrupting a run stops it (and kills its processes). */
 
-export const executableKinds: ReadonlyArray<TaskKind> = ["chat", "agent", "cli", "shell", "python", "noop"]
+export { executableKinds }
 
 /** `noop`: the payload echoed, with when the worker received it (dispatch latency = receivedAt - createdAt). */
 export const runNoop = (input: TaskInput) =>
-  Effect.sync(() => ({ echo: input.payload, createdAt: input.createdAt, receivedAt: Date.now() }))
+  Effect.map(Clock.currentTimeMillis, (receivedAt) => ({ echo: input.payload, createdAt: input.createdAt, receivedAt }))
 
 export class Executors extends Effect.Service<Executors>()("kiris/Executors", {
   effect: Effect.gen(function* () {

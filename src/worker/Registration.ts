@@ -1,6 +1,11 @@
-import { Cause, Effect, Exit, Option, Ref, Stream, SubscriptionRef } from "effect"
+import { Effect, Option, Ref, Schedule, Stream, SubscriptionRef } from "effect"
 import type { WorkerId } from "../domain/Ids.js"
 import { isTransport } from "./HubErrors.js"
+
+/** A refusal worth one more try: the registration changed while the call was on its way. */
+class Again<E> {
+  constructor(readonly error: E) {}
+}
 
 /**
  * The worker's registration with the hub: its id (kept across reconnects) and the current
@@ -27,15 +32,16 @@ export const makeRegistration = Effect.gen(function* () {
    * from a connection not yet registered again: the call is made again (at most twice more).
    */
   const asWorker = <A, E>(call: (id: WorkerId) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.gen(function* () {
-      for (let attempt = 0; ; attempt++) {
-        const { n, id } = yield* registered
-        const exit = yield* Effect.exit(call(id))
-        if (Exit.isSuccess(exit) || attempt >= 2) return yield* exit
-        const failure = Cause.failureOption(exit.cause)
-        if (Option.isNone(failure) || isTransport(failure.value) || !(yield* sessionChanged(n))) return yield* exit
-      }
-    })
+    Effect.flatMap(registered, ({ id, n }) =>
+      call(id).pipe(
+        Effect.catchAll((e) =>
+          isTransport(e) ? Effect.fail(e) : Effect.flatMap(sessionChanged(n), (changed) => Effect.fail(changed ? new Again(e) : e))
+        )
+      )
+    ).pipe(
+      Effect.retry({ schedule: Schedule.recurs(2), while: (e) => e instanceof Again }),
+      Effect.catchIf((e): e is Again<E> => e instanceof Again, (again) => Effect.fail(again.error))
+    )
 
   return { workerId, session, nextSession, registered, sessionChanged, asWorker } as const
 })

@@ -1,11 +1,11 @@
-import { Cause, Duration, Effect, Exit, Option, Queue, Ref } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Queue, Ref } from "effect"
 import type { TaskId } from "../domain/Ids.js"
 import { describe, retryTransport } from "./HubErrors.js"
-import { formatMs } from "./Process.js"
+import { formatMs } from "../runtime/ProcessRunner.js"
 import type { Registration } from "./Registration.js"
 import type { RunningTask } from "./RunningTask.js"
 import type { TaskFailure } from "./TaskFailure.js"
-import type { WorkerClient } from "./Worker.js"
+import type { WorkerClient } from "./WorkerClient.js"
 
 export interface Completion {
   readonly taskId: TaskId
@@ -70,7 +70,7 @@ export const makeReporting = (deps: {
     const report = (task: RunningTask, exit: Exit.Exit<unknown, TaskFailure>) =>
       Effect.gen(function* () {
         const { task: t, fencingToken } = task.lease
-        const took = formatMs(Date.now() - task.startedAt)
+        const took = formatMs((yield* Clock.currentTimeMillis) - task.startedAt)
         if (Exit.isSuccess(exit)) {
           yield* complete({ taskId: t.id, fencingToken, result: exit.value })
           return yield* taskLog(`done ${t.id} ${t.kind} ${took}`)

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { formatMs, runProcess } from "./Process.js"
+import { formatMs, runProcess } from "../runtime/ProcessRunner.js"
 import { TaskFailure } from "./TaskFailure.js"
 import { outputTail, type TaskInput } from "./TaskInput.js"
 import { WorkerConfig } from "./WorkerConfig.js"

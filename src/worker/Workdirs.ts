@@ -2,7 +2,7 @@ import { Cause, Effect, Exit, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Workdir } from "../domain/Task.js"
-import { runProcess } from "./Process.js"
+import { runProcess } from "../runtime/ProcessRunner.js"
 import { TaskFailure, type WorktreeChanges } from "./TaskFailure.js"
 import { WorkerConfig, type WorkerConfigShape } from "./WorkerConfig.js"
 

@@ -1,7 +1,6 @@
-import type { RpcClient } from "@effect/rpc"
-import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import {
   Cause,
+  Clock,
   Console,
   Data,
   Deferred,
@@ -13,20 +12,22 @@ import {
   Option,
   Queue,
   Ref,
+  Schedule,
   Scope,
   Stream,
   SubscriptionRef
 } from "effect"
 import type { TaskId } from "../domain/Ids.js"
-import type { WorkerRpcs, WorkerPush } from "../domain/rpc/WorkerRpcs.js"
+import type { WorkerPush } from "../domain/rpc/WorkerRpcs.js"
 import type { Lease, TaskKind } from "../domain/Task.js"
 import { continueTrace } from "../runtime/Tracing.js"
 import { Executors } from "./Executors.js"
 import { describe, isTransport } from "./HubErrors.js"
-import { formatMs } from "./Process.js"
+import { formatMs } from "../runtime/ProcessRunner.js"
 import { makeRegistration } from "./Registration.js"
 import { makeReporting } from "./Reporting.js"
 import { type RunningTask, stop } from "./RunningTask.js"
+import type { WorkerClient } from "./WorkerClient.js"
 
 /**
  * A swarm worker: registers with the hub over `worker.connect`, leases tasks when the hub pushes
@@ -39,7 +40,7 @@ import { type RunningTask, stop } from "./RunningTask.js"
  * too, but waits for every running task, however long, and reports it; then `runWorker` succeeds.
  */
 
-export type WorkerClient = RpcClient.FromGroup<typeof WorkerRpcs, RpcClientError>
+export type { WorkerClient }
 
 export interface WorkerSettings {
   readonly name: string
@@ -55,7 +56,20 @@ export interface WorkerSettings {
 /** The hub refused this worker (bad token, missing worker scope): retrying cannot help. */
 export class WorkerRejected extends Data.TaggedError("WorkerRejected")<{ readonly message: string }> {}
 
+/** No registration came of a connection attempt: try again after a while. */
+class Unreachable extends Data.TaggedError("Unreachable")<{}> {}
+
 const clock = () => new Date().toISOString().slice(11, 19)
+
+/** Reconnect delays: 250 ms doubling up to 10 s, each jittered (±20%). */
+const reconnectBackoff = Schedule.exponential(Duration.millis(250)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(10))),
+  Schedule.jittered
+)
+
+/** Checks `done` now and then every `every`, until it holds or `within` has passed (then gives up quietly). */
+const pollUntil = (done: Effect.Effect<boolean>, every: Duration.DurationInput, within: Duration.DurationInput = Duration.infinity) =>
+  Effect.asVoid(Effect.repeat(done, { until: (ok) => ok, schedule: Schedule.spaced(every).pipe(Schedule.upTo(within)) }))
 
 export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
   Effect.gen(function* () {
@@ -97,7 +111,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
         const n = yield* SubscriptionRef.get(session)
         const id = yield* Ref.get(workerId)
         if (n === 0 || id === undefined) return
-        task.lastBeatAt = Date.now()
+        task.lastBeatAt = yield* Clock.currentTimeMillis
         const { task: t, fencingToken } = task.lease
         const result = yield* Effect.either(client.task.heartbeat({ workerId: id, taskId: t.id, fencingToken }))
         if (result._tag === "Right") {
@@ -107,20 +121,23 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
         }
       })
 
-    /** Renews every running task's lease about every third of the lease, from one fiber for the whole worker. */
+    /**
+     * Renews every running task's lease about every third of the lease, from one fiber for the whole
+     * worker: one round beats the tasks due and returns how long until the next round.
+     */
     const heartbeats = Effect.gen(function* () {
       const every = Math.max(250, Math.floor((yield* leaseMs) / 3))
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       const due = [...running.values()].filter((task) => task.fiber !== undefined && now - task.lastBeatAt >= every - 50)
       yield* Effect.forEach(due, beat, { concurrency: "unbounded", discard: true })
-      yield* Effect.sleep(Duration.millis(Math.min(Math.floor(every / 2), 1000)))
+      return Duration.millis(Math.min(Math.floor(every / 2), 1000))
     })
 
     /** `noop` has nothing to run: it completes inline, without a task fiber (the queue benchmark's fast path). */
     const completeNoop = (lease: Lease) =>
       Effect.gen(function* () {
         const t = lease.task
-        const result = { echo: t.payload, createdAt: t.createdAt, receivedAt: Date.now() }
+        const result = { echo: t.payload, createdAt: t.createdAt, receivedAt: yield* Clock.currentTimeMillis }
         yield* complete({ taskId: t.id, fencingToken: lease.fencingToken, result })
         yield* taskLog(`done ${t.id} noop`)
       }).pipe(runSpan(lease))
@@ -138,7 +155,7 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
       Effect.gen(function* () {
         const t = lease.task
         if (t.kind === "noop") return yield* completeNoop(lease)
-        const now = Date.now()
+        const now = yield* Clock.currentTimeMillis
         const task: RunningTask = { lease, startedAt: now, lastBeatAt: now, fiber: undefined, reason: undefined }
         running.set(t.id, task)
         yield* taskLog(`start ${t.id} ${t.kind}${t.attempts > 1 ? ` (attempt ${t.attempts})` : ""}`)
@@ -208,9 +225,9 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
     })
 
     const drainRequested = Effect.gen(function* () {
-      const since = Date.now()
-      while (!(yield* idle)) yield* Effect.sleep("50 millis")
-      yield* log(`drained in ${formatMs(Date.now() - since)}: no tasks left; exiting`)
+      const since = yield* Clock.currentTimeMillis
+      yield* pollUntil(idle, "50 millis")
+      yield* log(`drained in ${formatMs((yield* Clock.currentTimeMillis) - since)}: no tasks left; exiting`)
       yield* Deferred.succeed(drained, undefined)
     })
 
@@ -221,42 +238,51 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
         .pipe(Stream.runForEach(onPush))
     })
 
-    const connectLoop = Effect.gen(function* () {
-      let attempt = 0
-      for (;;) {
-        const exit = yield* Effect.exit(connectOnce)
-        const wasConnected = (yield* SubscriptionRef.getAndSet(session, 0)) > 0
-        const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-        if (Option.isSome(failure) && !isTransport(failure.value)) {
-          return yield* new WorkerRejected({ message: `the hub refused this worker: ${describe(failure.value)}` })
-        }
-        if (wasConnected) attempt = 0
-        const base = Math.min(10_000, 250 * 2 ** attempt)
-        const delay = Math.round(base / 2 + (Math.random() * base) / 2)
-        attempt = Math.min(attempt + 1, 10)
-        if (wasConnected) yield* log(`hub connection lost; reconnecting (next try in ${formatMs(delay)})`)
-        else if (attempt === 1) {
-          const why = Option.isSome(failure) ? `: ${describe(failure.value)}` : ""
-          yield* log(`cannot reach the hub${why}; retrying with backoff`)
-        }
-        yield* Effect.sleep(Duration.millis(delay))
+    /** Hub unreachable since the last registration (the first one is logged, the rest are retried quietly). */
+    let unreachable = 0
+
+    /**
+     * One connection: registers and serves pushes until it ends. Succeeds once a registration was
+     * lost (reconnect soon), fails `Unreachable` when none happened (back off), or `WorkerRejected`.
+     */
+    const connectionRound = Effect.gen(function* () {
+      const exit = yield* Effect.exit(connectOnce)
+      const wasConnected = (yield* SubscriptionRef.getAndSet(session, 0)) > 0
+      const failure = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
+      if (Option.isSome(failure) && !isTransport(failure.value)) {
+        return yield* new WorkerRejected({ message: `the hub refused this worker: ${describe(failure.value)}` })
       }
+      if (wasConnected) {
+        unreachable = 0
+        return yield* log("hub connection lost; reconnecting")
+      }
+      if (++unreachable === 1) {
+        const why = Option.isSome(failure) ? `: ${describe(failure.value)}` : ""
+        yield* log(`cannot reach the hub${why}; retrying with backoff`)
+      }
+      return yield* new Unreachable()
     })
+
+    /** Connects, reconnecting with backoff (reset by every registration) until the hub rejects the worker. */
+    const connectLoop = connectionRound.pipe(
+      Effect.retry({ schedule: reconnectBackoff, while: (e) => e._tag === "Unreachable" }),
+      Effect.repeat(Schedule.spaced(Duration.millis(250)).pipe(Schedule.jittered)),
+      Effect.catchTag("Unreachable", () => Effect.dieMessage("reconnecting stopped")),
+      Effect.zipRight(Effect.never)
+    )
 
     const drain = Effect.gen(function* () {
       yield* Ref.set(draining, true)
       if ((yield* Deferred.isDone(drained)) && (yield* idle)) return
-      const deadline = Date.now() + settings.graceMs
       if (running.size > 0) yield* log(`stopping: waiting up to ${formatMs(settings.graceMs)} for ${running.size} running task(s)`)
-      while (running.size > 0 && Date.now() < deadline) yield* Effect.sleep("50 millis")
+      yield* pollUntil(Effect.sync(() => running.size === 0), "50 millis", Duration.millis(settings.graceMs))
       const left = [...running.values()]
       if (left.length > 0) {
         yield* log(`stopping: releasing ${left.length} unfinished task(s) for retry`)
         for (const task of left) task.reason ??= "shutdown"
         yield* Effect.forEach(left, (task) => (task.fiber === undefined ? Effect.void : Fiber.interrupt(task.fiber)), { concurrency: "unbounded", discard: true })
       }
-      const flushDeadline = Date.now() + 15_000
-      while ((yield* Ref.get(pendingCompletions)) > 0 && Date.now() < flushDeadline) yield* Effect.sleep("20 millis")
+      yield* pollUntil(Effect.map(Ref.get(pendingCompletions), (n) => n === 0), "20 millis", Duration.seconds(15))
       yield* log("stopped")
     })
 
@@ -265,9 +291,15 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
       Effect.forkIn(Effect.forever(Effect.catchAllDefect(round, (d) => log(`${what} failed: ${describe(d)}`))), scope)
     yield* loop("reporting completions", flush)
     yield* loop("leasing", Effect.zipRight(Queue.take(wake), leaseOnce))
-    yield* loop("heartbeat", heartbeats)
+    yield* Effect.forkIn(
+      Effect.repeat(
+        Effect.catchAllDefect(heartbeats, (d) => Effect.as(log(`heartbeat failed: ${describe(d)}`), Duration.seconds(1))),
+        Schedule.identity<Duration.Duration>().pipe(Schedule.addDelay((next) => next))
+      ),
+      scope
+    )
     // a slow safety net in case a push was missed while a lease was in flight
-    yield* Effect.forkIn(Effect.forever(Effect.zipRight(Effect.sleep("30 seconds"), Queue.offer(wake, undefined))), scope)
+    yield* Effect.forkIn(Effect.repeat(Queue.offer(wake, undefined), Schedule.spaced(Duration.seconds(30))), scope)
     // The registration (the connect stream) outlives the drain: the hub takes the drained tasks'
     // reports only from the connection the worker is registered on.
     const connection = yield* Effect.forkIn(connectLoop, scope)

@@ -1,11 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect } from "effect"
+import { Data, Deferred, Duration, Effect } from "effect"
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import { tempDir } from "../support/Hub.js"
 import { kirosuConnect } from "../support/KirosuClient.js"
+
+/** A test step that did not happen in time. */
+class TestFailure extends Data.TaggedError("TestFailure")<{ readonly message: string }> {}
 
 /** `kiris serve --kirosu-port …` as a real process: the flags reach the hub, and `shutdown` may stop it. */
 
@@ -40,20 +43,20 @@ const serve = (flags: ReadonlyArray<string>, env: Record<string, string> = {}) =
     })
     child.on("exit", (code) => {
       Deferred.unsafeDone(exited, Effect.succeed(code))
-      Deferred.unsafeDone(port, Effect.fail(new Error(`kiris exited (${code}) before listening:\n${out}\n${err}`)))
+      Deferred.unsafeDone(port, Effect.fail(new TestFailure({ message: `kiris exited (${code}) before listening:\n${out}\n${err}` })))
     })
-    const listening = yield* Deferred.await(port).pipe(Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error(`no listening line:\n${out}\n${err}`) }))
+    const listening = yield* Deferred.await(port).pipe(Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new TestFailure({ message: `no listening line:\n${out}\n${err}` }) }))
     const tcpPort = Number(out.match(/^kiris listening http=\S+ tcp=\S+:(\d+)$/m)?.[1])
     return {
       port: listening,
       /** The host of the `kiris kirosu listening` line. */
       host: out.match(/^kiris kirosu listening tcp=(\S+):\d+$/m)?.[1],
       /** The first `kiris warning:` line on stderr. */
-      warning: Deferred.await(warned).pipe(Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new Error(`no warning line:\n${out}\n${err}`) })),
+      warning: Deferred.await(warned).pipe(Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new TestFailure({ message: `no warning line:\n${out}\n${err}` }) })),
       /** A Kiris RPC client of this hub, as the admin. */
       kiris: () =>
         makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()),
-      exited: Deferred.await(exited).pipe(Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new Error("kiris did not exit") })),
+      exited: Deferred.await(exited).pipe(Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new TestFailure({ message: "kiris did not exit" }) })),
       running: () => child.exitCode === null,
       output: () => out + err
     }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Option, Queue, Redacted, Stream } from "effect"
+import { Data, Duration, Effect, Option, Queue, Redacted, Stream } from "effect"
 import * as childProcess from "node:child_process"
 import * as path from "node:path"
 import type { SubscriptionItem } from "../../src/domain/Event.js"
@@ -7,6 +7,9 @@ import type { ProjectId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
 import { startHub, type TestHub } from "../support/Hub.js"
 import { kirosuConnect } from "../support/KirosuClient.js"
+
+/** A test step that did not happen in time. */
+class TestFailure extends Data.TaggedError("TestFailure")<{ readonly message: string }> {}
 
 /** Kirosu clients and agents next to Kiris clients on one hub: one queue, seen from both sides. */
 
@@ -149,7 +152,7 @@ describe("kirosu interop", () => {
         Effect.orDie,
         Effect.forkScoped
       )
-      const next = Queue.take(items).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("no event") }))
+      const next = Queue.take(items).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new TestFailure({ message: "no event" }) }))
       assert.strictEqual((yield* next)._tag, "Ready")
       const id = (yield* c.ok("enqueue", { prompt: "watch me" })).task_id
       const seen = new Set<string>()

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Chunk, Effect, Schema, Stream } from "effect"
 import { AckParams, EnqueueParams } from "../../src/domain/Kirosu.js"
 import { statsKeys } from "../support/KirosuClient.js"
-import { describeParamError, encodeReply, kirisStatuses, kirosuStatus, makeLineSplitter, parseLine, promptOf, resultText, toKirosuStats } from "../../src/kirosu/KirosuProtocol.js"
+import { describeParamError, encodeReply, kirisStatuses, kirosuStatus, parseLine, promptOf, resultText, toKirosuStats } from "../../src/transport/kirosu/KirosuProtocol.js"
+import { makeLineSplitter, splitLines } from "../../src/transport/Ndjson.js"
 
 const paramError = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
   Effect.flip(Schema.decodeUnknown(schema, { exact: true })(input)).pipe(Effect.map(describeParamError))
@@ -27,6 +28,19 @@ describe("Kirosu protocol (pure)", () => {
     assert.deepStrictEqual(frames, [{ _tag: "Oversize", bytes: 13 }, { _tag: "Line", text: "ok" }])
     assert.deepStrictEqual(split.push(Buffer.from("0123456789ab\n")), [{ _tag: "Oversize", bytes: 12 }])
   })
+
+  it.effect("frames a byte stream as the Kirosu port and the RPC socket read it, the last line without its newline too", () =>
+    Effect.gen(function* () {
+      const bytes = Buffer.from('{"id":1}\n' + "é".repeat(5) + "\n" + '{"id":2}', "utf8")
+      const chunks = [bytes.subarray(0, 3), bytes.subarray(3, 12), bytes.subarray(12)]
+      const frames = yield* Stream.runCollect(splitLines(9)(Stream.fromIterable(chunks)))
+      // the limit counts bytes: five `é` are ten bytes
+      assert.deepStrictEqual(Chunk.toReadonlyArray(frames), [
+        { _tag: "Line", text: '{"id":1}' },
+        { _tag: "Oversize", bytes: 10 },
+        { _tag: "Line", text: '{"id":2}' }
+      ])
+    }))
 
   it("reads requests, blank lines and malformed lines", () => {
     assert.deepStrictEqual(parseLine("  \r"), { _tag: "Blank" })

@@ -1,9 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Option, Redacted, Schedule } from "effect"
+import { Context, Data, Effect, Option, Redacted, Schedule } from "effect"
 import type { WorkerId } from "../../src/domain/Ids.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
 import { kirosuConnect, statsKeys, taskKeys } from "../support/KirosuClient.js"
 import { startHub } from "../support/Hub.js"
+
+/** A test step that did not happen in time. */
+class TestFailure extends Data.TaggedError("TestFailure")<{ readonly message: string }> {}
 
 /** The Kirosu hub protocol spoken over a raw TCP socket against a real hub. */
 
@@ -262,7 +265,7 @@ describe("kirosu port", () => {
       const requeued = yield* c.ok("list", { status: "queued" }).pipe(
         Effect.flatMap((r) => (r.tasks[0] === undefined ? Effect.fail("still leased") : Effect.succeed(r.tasks[0]))),
         Effect.retry(Schedule.spaced("20 millis")),
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the lease never expired") })
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new TestFailure({ message: "the lease never expired" }) })
       )
       assert.strictEqual(requeued.task_id, id)
       assert.strictEqual(requeued.worker_id, null)
@@ -271,7 +274,7 @@ describe("kirosu port", () => {
       const again = yield* c.ok("lease", { worker_id: "second" }).pipe(
         Effect.filterOrFail((r) => r.tasks.length > 0, () => "not leasable yet"),
         Effect.retry(Schedule.spaced("20 millis")),
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the task never became leasable again") })
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new TestFailure({ message: "the task never became leasable again" }) })
       )
       assert.deepStrictEqual(
         again.tasks.map((t: { task_id: number; worker_id: string }) => [t.task_id, t.worker_id]),

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Console, Context, Effect, Option, Redacted } from "effect"
-import { pythonNeedsKey } from "../../src/kirosu/KirosuAdapter.js"
-import { isLoopbackHost, KirosuServer, kirosuBindHost, noKeyWarning } from "../../src/kirosu/KirosuServer.js"
+import { pythonNeedsKey } from "../../src/transport/kirosu/KirosuAdapter.js"
+import { isLoopbackHost, KirosuServer, kirosuBindHost, noKeyWarning } from "../../src/transport/kirosu/KirosuServer.js"
 import { startHub } from "../support/Hub.js"
 import { kirosuConnect } from "../support/KirosuClient.js"
 

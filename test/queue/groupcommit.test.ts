@@ -59,4 +59,40 @@ describe("group commit", () => {
       yield* Deferred.succeed(gate, undefined)
       assert.strictEqual(yield* Deferred.await(abandoned), "leased")
     }).pipe(Effect.provide(QueueDbTest)))
+
+  it.scopedLive("a burst waits for room: the backlog never exceeds its bound and every operation commits", () =>
+    Effect.gen(function* () {
+      const sql = yield* QueueDb
+      const gate = yield* Deferred.make<void>()
+      let batches = 0
+      // the first batch holds the writer (its post-commit step waits for the gate) while the burst arrives
+      const writer = yield* makeGroupCommit(sql, () => (batches++ === 0 ? Deferred.await(gate) : Effect.void), new Map(), { maxBacklog: 8 })
+      const blocker = yield* Effect.fork(writer.run(() => Effect.void))
+      yield* waitUntil(() => batches === 1)
+      const burst = yield* Effect.fork(
+        Effect.all(
+          Array.from({ length: 100 }, (_, i) => writer.run(() => Effect.as(sql.unsafe("SELECT 1"), i))),
+          { concurrency: "unbounded" }
+        )
+      )
+      // every caller has had its turn: 8 are in the backlog, the other 92 wait for room
+      yield* waitUntil(() => writer.backlog() === 8)
+      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+      assert.strictEqual(writer.backlog(), 8)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(blocker)
+      assert.deepStrictEqual(yield* Fiber.join(burst), Array.from({ length: 100 }, (_, i) => i))
+      assert.strictEqual(writer.peakBacklog(), 8, "the backlog filled up to its bound and no further")
+      assert.strictEqual(writer.backlog(), 0)
+    }).pipe(Effect.provide(QueueDbTest)))
 })
+
+/** Polls `condition` (yielding between tries) until it holds; dies after 5 s. */
+const waitUntil = (condition: () => boolean) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 5000
+    while (!condition()) {
+      if (Date.now() > deadline) return yield* Effect.dieMessage("condition not met within 5 s")
+      yield* Effect.sleep("1 millis")
+    }
+  })

@@ -1,9 +1,23 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Exit, Fiber, Scope, Stream } from "effect"
+import { Clock, Effect, Either, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { connection, eventually, otherProject, startQueue, task, worker } from "./support.js"
 
 const failure = <A, E>(exit: Either.Either<A, E>) => (Either.isLeft(exit) ? exit.left : undefined)
+
+/**
+ * On the test clock: checks `effect`, moving the clock on by `stepMs` between checks, until `done`
+ * holds; dies after `steps` steps. (Work the clock wakes, such as the reaper, commits asynchronously.)
+ */
+const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, stepMs = 25, steps = 200) =>
+  Effect.gen(function* () {
+    for (let i = 0; ; i++) {
+      const value = yield* effect
+      if (done(value)) return value
+      if (i >= steps) return yield* Effect.dieMessage(`condition not met within ${steps * stepMs} ms of test-clock time`)
+      yield* TestClock.adjust(stepMs)
+    }
+  })
 
 describe("TaskQueue lifecycle", () => {
   it.scopedLive("leases by priority, then oldest first, across kinds", () =>
@@ -27,35 +41,41 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual((yield* queue.get(other.id)).status, "queued", "a kind the worker does not run is left alone")
     }))
 
-  it.scopedLive("does not lease a task before its runAfter", () =>
+  it.scoped("does not lease a task before its runAfter", () =>
     Effect.gen(function* () {
       const { queue } = yield* startQueue()
-      const later = yield* queue.enqueue(task({ runAfter: Date.now() + 400 }))
+      const later = yield* queue.enqueue(task({ runAfter: (yield* Clock.currentTimeMillis) + 400 }))
       assert.strictEqual((yield* queue.lease(worker("w"), ["noop"], 10)).length, 0)
-      const leases = yield* eventually(queue.lease(worker("w"), ["noop"], 10), (ls) => ls.length > 0)
+      yield* TestClock.adjust("399 millis")
+      assert.strictEqual((yield* queue.lease(worker("w"), ["noop"], 10)).length, 0, "1 ms early")
+      yield* TestClock.adjust("1 millis")
+      const leases = yield* queue.lease(worker("w"), ["noop"], 10)
       assert.strictEqual(leases[0]!.task.id, later.id)
-      assert.isAtLeast(Date.now(), later.runAfter)
     }))
 
-  it.scopedLive("retries a failure after an exponential backoff, then dead-letters it", () =>
+  it.scoped("retries a failure after an exponential backoff, then dead-letters it", () =>
     Effect.gen(function* () {
       const { queue } = yield* startQueue({ taskRetryBaseMs: 200 })
       const t = yield* queue.enqueue(task({ maxAttempts: 3 }))
       const [l1] = yield* queue.lease(worker("w"), ["noop"], 1)
-      const before = Date.now()
+      const before = yield* Clock.currentTimeMillis
       const f1 = yield* queue.fail(worker("w"), t.id, l1!.fencingToken, "boom 1", true)
       assert.strictEqual(f1.status, "queued")
       assert.strictEqual(f1.error, "boom 1")
-      assert.isAtLeast(f1.runAfter - before, 200 * 0.8 - 5)
-      assert.isAtMost(f1.runAfter - before, 200 * 1.2 + 50)
+      assert.isAtLeast(f1.runAfter - before, 200 * 0.8)
+      assert.isAtMost(f1.runAfter - before, 200 * 1.2)
+      yield* TestClock.adjust(f1.runAfter - before - 1)
       assert.strictEqual((yield* queue.lease(worker("w"), ["noop"], 1)).length, 0, "backing off")
+      yield* TestClock.adjust(1)
 
-      const [l2] = yield* eventually(queue.lease(worker("w"), ["noop"], 1), (ls) => ls.length > 0)
+      const [l2] = yield* queue.lease(worker("w"), ["noop"], 1)
       assert.strictEqual(l2!.task.attempts, 2)
       const f2 = yield* queue.fail(worker("w"), t.id, l2!.fencingToken, "boom 2", true)
-      assert.isAtLeast(f2.runAfter - f2.updatedAt, 400 * 0.8 - 5, "the second delay doubles")
+      assert.isAtLeast(f2.runAfter - f2.updatedAt, 400 * 0.8, "the second delay doubles")
+      assert.isAtMost(f2.runAfter - f2.updatedAt, 400 * 1.2)
+      yield* TestClock.adjust(f2.runAfter - f2.updatedAt)
 
-      const [l3] = yield* eventually(queue.lease(worker("w"), ["noop"], 1), (ls) => ls.length > 0)
+      const [l3] = yield* queue.lease(worker("w"), ["noop"], 1)
       const dead = yield* queue.fail(worker("w"), t.id, l3!.fencingToken, "boom 3", true)
       assert.strictEqual(dead.status, "dead")
       assert.strictEqual(dead.attempts, 3)
@@ -149,12 +169,14 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual((yield* queue.get(t.id)).result, 2)
     }))
 
-  it.scopedLive("an expired lease goes back to the queue and to another worker with a new token", () =>
+  it.scoped("an expired lease goes back to the queue and to another worker with a new token", () =>
     Effect.gen(function* () {
       const { queue } = yield* startQueue()
       const t = yield* queue.enqueue(task())
       const [first] = yield* queue.lease(worker("a"), ["noop"], 1, 0.2)
-      const [second] = yield* eventually(queue.lease(worker("b"), ["noop"], 1), (ls) => ls.length > 0)
+      yield* TestClock.adjust("199 millis")
+      assert.strictEqual((yield* queue.get(t.id)).status, "leased", "not expired yet")
+      const [second] = yield* advanceUntil(queue.lease(worker("b"), ["noop"], 1), (ls) => ls.length > 0)
       assert.strictEqual(second!.task.id, t.id)
       assert.strictEqual(second!.task.workerId, worker("b"))
       assert.notStrictEqual(second!.fencingToken, first!.fencingToken)
@@ -167,25 +189,26 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual((yield* queue.get(t.id)).result, "on time")
     }))
 
-  it.scopedLive("an expired lease of a task out of attempts dead-letters it", () =>
+  it.scoped("an expired lease of a task out of attempts dead-letters it", () =>
     Effect.gen(function* () {
       const { queue } = yield* startQueue()
       const t = yield* queue.enqueue(task({ maxAttempts: 1 }))
       yield* queue.lease(worker("a"), ["noop"], 1, 0.1)
-      const dead = yield* eventually(queue.get(t.id), (x) => x.status === "dead")
+      const dead = yield* advanceUntil(queue.get(t.id), (x) => x.status === "dead")
       assert.match(dead.error ?? "", /lease expired/)
     }))
 
-  it.scopedLive("a heartbeat extends the lease and records progress", () =>
+  it.scoped("a heartbeat extends the lease and records progress", () =>
     Effect.gen(function* () {
       const { queue } = yield* startQueue()
       const t = yield* queue.enqueue(task())
       const [l] = yield* queue.lease(worker("a"), ["noop"], 1, 1.5)
       for (let i = 0; i < 4; i++) {
-        yield* Effect.sleep("500 millis")
+        // 2 s of beats in all: past the 1.5 s the first lease had
+        yield* TestClock.adjust("500 millis")
         const beat = yield* queue.heartbeat(worker("a"), t.id, l!.fencingToken, { step: i })
         assert.isFalse(beat.cancelled)
-        assert.isAbove(beat.expiresAt, Date.now())
+        assert.strictEqual(beat.expiresAt, (yield* Clock.currentTimeMillis) + 1500)
       }
       const current = yield* queue.get(t.id)
       assert.strictEqual(current.status, "leased", "kept alive past its first expiry")
@@ -280,7 +303,7 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual(new Set(all).size, 500)
     }))
 
-  it.scopedLive("stats stay exact through every kind of transition (checked against a recount on restart)", () =>
+  it.scoped("stats stay exact through every kind of transition (checked against a recount on restart)", () =>
     Effect.gen(function* () {
       const first = yield* Scope.make()
       const { dataDir, queue } = yield* startQueue().pipe(Scope.extend(first))
@@ -292,7 +315,7 @@ describe("TaskQueue lifecycle", () => {
       yield* queue.fail(worker("w"), a!.id, byId.get(a!.id)!.fencingToken, "x", false)
       yield* queue.fail(worker("w"), c!.id, byId.get(c!.id)!.fencingToken, "retry me", true)
       yield* queue.lease(worker("w"), ["noop"], 1, 0.1)
-      yield* eventually(queue.get(d!.id), (t) => t.status === "dead")
+      yield* advanceUntil(queue.get(d!.id), (t) => t.status === "dead")
       yield* queue.approve(e!.id, "ok")
       yield* queue.retry(d!.id)
       const before = yield* queue.stats()

@@ -1,5 +1,5 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
-import { Context, Effect, Layer, Scope } from "effect"
+import { Context, Duration, Effect, Layer, Scope } from "effect"
 import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
 import { EnqueueTask, type TaskKind } from "../../src/domain/Task.js"
@@ -7,7 +7,8 @@ import { EventBus } from "../../src/events/EventBus.js"
 import { QueueLive } from "../../src/queue/QueueLive.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
 import { type Connection, WorkerHub, workerIdFor } from "../../src/queue/WorkerHub.js"
-import { tempDir } from "../support/Hub.js"
+import { tempDir } from "../support/TempDir.js"
+import { pollUntil } from "../support/Until.js"
 
 /**
  * The queue, its worker registry and the event bus on a real `queue.db` in a temp dir (or `dataDir`,
@@ -41,14 +42,10 @@ export const connection = (clientId: number, owner = "key_test"): Connection => 
 export const task = (fields: Partial<ConstructorParameters<typeof EnqueueTask>[0]> & { kind?: TaskKind } = {}) =>
   EnqueueTask.make({ projectId: project, kind: "noop", payload: {}, ...fields })
 
-/** Repeats `effect` until `done` holds for its value, or fails after `ms`. */
+/** Repeats `effect` until `done` holds for its value, or dies after `ms`. */
 export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => boolean, ms = 5000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    for (;;) {
-      const value = yield* effect
-      if (done(value)) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`condition not met within ${ms} ms`)
-      yield* Effect.sleep("20 millis")
-    }
-  })
+  pollUntil(
+    "the condition",
+    Effect.map(effect, (value) => (done(value) ? { value } : undefined)),
+    { timeout: Duration.millis(ms) }
+  ).pipe(Effect.map((found) => found.value))

@@ -128,6 +128,10 @@ export interface SlowReply {
     readonly chunks?: number
     /** When given, the stream stops after its first text chunk until this settles. */
     readonly until?: Promise<unknown>
+    /** When given, text chunk `index` (from 1) is sent only once `pace(index)` settles (after the delay). */
+    readonly pace?: (index: number) => Promise<unknown>
+    /** Called right after text chunk `index` (from 0) was written to the response. */
+    readonly sent?: (index: number) => void
   }
 }
 
@@ -254,6 +258,8 @@ type Step =
   | { readonly _tag: "destroy" }
   | { readonly _tag: "hang" }
   | { readonly _tag: "await"; readonly until: Promise<unknown> }
+  | { readonly _tag: "awaitLazy"; readonly until: () => Promise<unknown> }
+  | { readonly _tag: "call"; readonly f: () => void }
 
 interface Plan {
   readonly reasoning: string
@@ -266,6 +272,8 @@ interface Plan {
   readonly errorMessage: string
   readonly usage: UsageSpec | undefined
   readonly until?: Promise<unknown>
+  readonly pace?: (index: number) => Promise<unknown>
+  readonly sent?: (index: number) => void
 }
 
 const DEFAULT_REPLY: Reply = { text: "ok" }
@@ -371,7 +379,9 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
         text: reply.slow.text,
         textChunks: splitText(reply.slow.text, reply.slow.chunks),
         delayMs: reply.slow.delayMs,
-        ...(reply.slow.until ? { until: reply.slow.until } : {})
+        ...(reply.slow.until ? { until: reply.slow.until } : {}),
+        ...(reply.slow.pace ? { pace: reply.slow.pace } : {}),
+        ...(reply.slow.sent ? { sent: reply.slow.sent } : {})
       }
     }
     if ("toolCalls" in reply) {
@@ -430,7 +440,10 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
     }
     plan.textChunks.forEach((t, i) => {
       delay()
+      const { pace, sent } = plan
+      if (i > 0 && pace) steps.push({ _tag: "awaitLazy", until: () => pace(i) })
       steps.push(chunk({ ...role(), content: t }))
+      if (sent) steps.push({ _tag: "call", f: () => sent(i) })
       if (i === 0 && plan.until) steps.push({ _tag: "await", until: plan.until })
     })
     if (plan.ending === "hang") {
@@ -618,6 +631,12 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
           break
         case "await":
           await Promise.race([step.until, closed])
+          break
+        case "awaitLazy":
+          await Promise.race([step.until(), closed])
+          break
+        case "call":
+          step.f()
           break
         case "hang":
           await closed

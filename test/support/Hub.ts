@@ -2,12 +2,12 @@ import { HttpServer, SocketServer } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
 import { Context, Effect, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { HubLayer } from "../../src/AppLayer.js"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
-import { KirosuServer } from "../../src/kirosu/KirosuServer.js"
+import { KirosuServer } from "../../src/transport/kirosu/KirosuServer.js"
+import { tempDir } from "./TempDir.js"
 
 export interface TestHub {
   readonly dataDir: string
@@ -24,7 +24,7 @@ export interface TestHub {
   readonly kirosuPort: number | undefined
 }
 
-export const tempDir = (prefix = "kiris-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+export { tempDir } from "./TempDir.js"
 
 /**
  * Runs a whole hub in this process on ports 0 with its data in `dataDir` (a fresh temp dir by
@@ -32,6 +32,7 @@ export const tempDir = (prefix = "kiris-test-") => fs.mkdtempSync(path.join(os.t
  */
 export const startHub = (options: Partial<ServerConfigShape> = {}) =>
   Effect.gen(function* () {
+    // removed when the test finishes, not with the hub: a test may start a second hub on the same data
     const dataDir = options.dataDir ?? tempDir()
     const config = ServerConfig.layerWith({ port: 0, tcpPort: 0, ...options, dataDir })
     const scope = yield* Scope.Scope

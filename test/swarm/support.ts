@@ -1,9 +1,10 @@
-import { Effect } from "effect"
+import { Duration, Effect } from "effect"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import type { ProjectId, TaskId, WorkerId } from "../../src/domain/Ids.js"
 import { type Task, terminalStatuses } from "../../src/domain/Task.js"
 import { startHub } from "../support/Hub.js"
 import { spawnKiris } from "../support/KirisProcess.js"
+import { pollUntil } from "../support/Until.js"
 import { tempDir } from "../worker/support.js"
 
 /** A key with only the worker scope, made by the hub's admin. */
@@ -54,17 +55,9 @@ export const waitAll = (client: HubRpcClient, ids: ReadonlyArray<TaskId>, timeou
     }
   })
 
-/** Polls `check` with a deadline. */
+/** Polls `check` every 50 ms with a deadline. */
 export const until = <A>(what: string, check: Effect.Effect<A | undefined, unknown>, timeoutMs = 30_000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = yield* Effect.orDie(check)
-      if (value !== undefined) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("50 millis")
-    }
-  })
+  pollUntil(what, Effect.orDie(check), { timeout: Duration.millis(timeoutMs), interval: "50 millis" })
 
 export const byId = (tasks: ReadonlyArray<Task>) => new Map(tasks.map((t) => [t.id, t]))
 

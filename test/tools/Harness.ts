@@ -8,7 +8,8 @@ import type { Project } from "../../src/domain/Project.js"
 import { type CurrentProject, ProjectDb } from "../../src/storage/ProjectDb.js"
 import { ToolRegistry, type ToolCallerContext } from "../../src/tools/ToolRegistry.js"
 import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
-import { startHub, tempDir, type TestHub } from "../support/Hub.js"
+import { startHub, type TestHub } from "../support/Hub.js"
+import { scopedTempDir } from "../support/TempDir.js"
 
 export interface Harness {
   readonly hub: TestHub
@@ -32,9 +33,10 @@ export type InProjectEnv = Layer.Layer.Success<typeof HubLayer> | SqlClient.SqlC
  */
 export const makeHarness = (options: { readonly allowAll?: boolean; readonly hub?: Partial<ServerConfigShape> } = {}) =>
   Effect.gen(function* () {
+    const workspace = yield* scopedTempDir("kiris-ws-")
     const hub = yield* startHub({ workspaceRoots: [os.tmpdir()], ...options.hub })
     const client = yield* hub.tcpClient()
-    const project = yield* client.project.create({ name: "tools", description: "", workspace: tempDir("kiris-ws-") })
+    const project = yield* client.project.create({ name: "tools", description: "", workspace })
     const caller = yield* client.user.whoami()
     if (options.allowAll === true) {
       for (const tool of ["write", "edit", "bash", "enqueue"]) {

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { shellQuote } from "../../src/worker/Process.js"
+import { shellQuote } from "../../src/runtime/ProcessRunner.js"
 import { eventually, executorsLayer, fakeCli, isAlive, run, taskInput, tempDir } from "./support.js"
 
 const fakeBins = { codex: fakeCli, kiro: fakeCli, claude: fakeCli }

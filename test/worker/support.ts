@@ -1,7 +1,6 @@
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Duration, Effect, Layer } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { TaskKind } from "../../src/domain/Task.js"
@@ -9,10 +8,12 @@ import { Models } from "../../src/llm/Models.js"
 import { Executors } from "../../src/worker/Executors.js"
 import type { TaskInput } from "../../src/worker/TaskInput.js"
 import { WorkerConfig, type WorkerOptions } from "../../src/worker/WorkerConfig.js"
+import { tempDir as makeTempDir } from "../support/TempDir.js"
+import { pollUntil } from "../support/Until.js"
 
 export const fakeCli = fileURLToPath(new URL("../support/fake-cli.mjs", import.meta.url))
 
-export const tempDir = (prefix = "kiris-worker-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+export const tempDir = (prefix = "kiris-worker-") => makeTempDir(prefix)
 
 /** Executors over a fresh data dir, with model settings from `env` only (never the real environment). */
 export const executorsLayer = (options: Partial<WorkerOptions> = {}, env: Record<string, string> = {}) =>
@@ -42,17 +43,9 @@ export const isAlive = (pid: number) => {
   }
 }
 
-/** Polls `check` every 20 ms until it holds, failing after `timeoutMs`. */
+/** Polls `check` every 20 ms until it holds, dying after `timeoutMs`. */
 export const eventually = <A>(what: string, check: () => A | undefined | false, timeoutMs = 10_000) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      const value = check()
-      if (value !== undefined && value !== false) return value
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
-      yield* Effect.sleep("20 millis")
-    }
-  })
+  pollUntil(what, Effect.sync(check), { timeout: Duration.millis(timeoutMs) })
 
 export const gitRepo = () => {
   const dir = tempDir("kiris-repo-")

@@ -1,5 +1,5 @@
 import { SqlError } from "@effect/sql/SqlError"
-import { Cause, Deferred, Effect, Either, Exit, Queue } from "effect"
+import { Cause, Clock, Deferred, Effect, Either, Exit } from "effect"
 import { InvalidInput, NotFound } from "../../domain/Errors.js"
 import type { TaskId } from "../../domain/Ids.js"
 import type { Lease, LeaseLost, Task } from "../../domain/Task.js"
@@ -11,9 +11,14 @@ import { completeMany, type HeldCompleteItem, heartbeatMany, type HeartbeatItem 
 
 /**
  * The queue's single writer. Callers enqueue operations; the writer takes whatever is pending (up to
- * MAX_OPS), runs it in ONE transaction with one set-based statement per kind of operation, commits,
- * then resolves every caller and hands the batch's effects (events, pushes) to `afterCommit`. If a
- * batch dies, its operations are retried one by one so that only the culprit fails.
+ * MAX_OPS operations and MAX_BATCH_ITEMS items), runs it in ONE transaction with one set-based
+ * statement per kind of operation, commits, then resolves every caller and hands the batch's effects
+ * (events, pushes) to `afterCommit`. If a batch dies, its operations are retried one by one so that
+ * only the culprit fails. An idle writer starts on an operation the moment it arrives (no timer).
+ *
+ * The backlog (items submitted and not yet taken into a batch: an enqueue or a completion counts
+ * its tasks, anything else 1) is bounded by `maxBacklog`: a caller that would overflow it waits
+ * until the writer has taken enough (FIFO); nothing is dropped.
  */
 export type Op =
   | { readonly _tag: "Enqueue"; readonly items: ReadonlyArray<NewTask>; readonly done: Deferred.Deferred<ReadonlyArray<Task>, NotFound | InvalidInput> }
@@ -27,6 +32,13 @@ export type Op =
     }
 
 const MAX_OPS = 4096
+/** A batch stops taking operations once it holds this many items (a larger single operation still runs whole). */
+const MAX_BATCH_ITEMS = 8192
+/** Default bound of the backlog, in items. */
+export const MAX_BACKLOG = 32_768
+
+/** What an operation weighs in the backlog: the tasks it carries. */
+const weightOf = (op: Op): number => (op._tag === "Enqueue" || op._tag === "Complete" ? Math.max(1, op.items.length) : 1)
 
 type Results = Array<Exit.Exit<unknown, unknown>>
 
@@ -116,32 +128,86 @@ const runBatch = (sql: Sql, ops: ReadonlyArray<Op>, fx: BatchEffects) =>
     return results
   })
 
+export interface GroupCommitOptions {
+  /** Items the backlog holds at most before callers wait (default MAX_BACKLOG). */
+  readonly maxBacklog?: number
+  /**
+   * Runs after `afterCommit` and after every caller of the batch got its outcome (and their fibers
+   * had a turn): slower follow-ups such as logging events, kept off the callers' path. Still on the
+   * writer, so batches publish in commit order.
+   */
+  readonly publish?: (fx: BatchEffects) => Effect.Effect<void>
+}
+
 export const makeGroupCommit = (
   sql: Sql,
   afterCommit: (fx: BatchEffects) => Effect.Effect<void>,
-  hot: ReadonlyMap<TaskId, Task> = new Map()
+  hot: ReadonlyMap<TaskId, Task> = new Map(),
+  options: GroupCommitOptions = {}
 ) =>
   Effect.gen(function* () {
     const scope = yield* Effect.scope
-    const queue = yield* Effect.acquireRelease(Queue.unbounded<Op>(), (q) =>
-      Effect.flatMap(Queue.takeAll(q), (pending) =>
-        Effect.forEach(pending, (op) => Deferred.die(op.done as unknown as Deferred.Deferred<unknown, unknown>, new Error("the task queue is shutting down")), { discard: true })
-      ).pipe(Effect.zipRight(Queue.shutdown(q)))
+    const maxBacklog = Math.max(1, Math.floor(options.maxBacklog ?? MAX_BACKLOG))
+    const publish = options.publish
+    /** Operations waiting for the writer, oldest first, with their weights. */
+    let pending: Array<Op> = []
+    let weights: Array<number> = []
+    let backlog = 0
+    let peakBacklog = 0
+    let closed = false
+    const room = yield* Effect.makeSemaphore(maxBacklog)
+    const work = yield* Effect.makeLatch(false)
+    const shutdownError = () => new Error("the task queue is shutting down")
+
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        const left = pending
+        pending = []
+        weights = []
+        backlog = 0
+        for (const op of left) Deferred.unsafeDone(op.done as unknown as Deferred.Deferred<unknown, unknown>, Exit.die(shutdownError()))
+      }).pipe(Effect.zipRight(room.releaseAll))
     )
 
+    /** The next batch: what is pending, up to the limits; waits (no timer) while there is nothing. */
+    const nextBatch: Effect.Effect<Array<Op>> = Effect.suspend(() => {
+      if (pending.length === 0) {
+        work.unsafeClose()
+        return Effect.zipRight(work.await, nextBatch)
+      }
+      let n = 0
+      let items = 0
+      while (n < pending.length && n < MAX_OPS && (n === 0 || items + weights[n]! <= MAX_BATCH_ITEMS)) items += weights[n++]!
+      const ops = n === pending.length ? pending : pending.slice(0, n)
+      if (n === pending.length) {
+        pending = []
+        weights = []
+      } else {
+        pending = pending.slice(n)
+        weights = weights.slice(n)
+      }
+      backlog -= items
+      return Effect.as(room.release(items), ops)
+    })
     const resolve = (ops: ReadonlyArray<Op>, results: Results) => {
       for (let i = 0; i < ops.length; i++) Deferred.unsafeDone(ops[i]!.done as unknown as Deferred.Deferred<unknown, unknown>, results[i]!)
     }
 
     const process = (ops: ReadonlyArray<Op>): Effect.Effect<void> =>
       Effect.gen(function* () {
-        const fx = new BatchEffects(Date.now(), hot)
+        const fx = new BatchEffects(yield* Clock.currentTimeMillis, hot)
         const exit = yield* Effect.exit(sql.withTransaction(runBatch(sql, ops, fx)))
         if (Exit.isSuccess(exit)) {
           yield* afterCommit(fx).pipe(
             Effect.catchAllCause((cause) => Effect.logError("task queue: post-commit step failed", cause)),
             Effect.ensuring(Effect.sync(() => resolve(ops, exit.value)))
           )
+          if (publish !== undefined) {
+            // let the replies and pushes of this batch go out before the slower follow-ups
+            yield* Effect.yieldNow()
+            yield* publish(fx).pipe(Effect.catchAllCause((cause) => Effect.logError("task queue: publishing a batch failed", cause)))
+          }
           return
         }
         if (ops.length > 1 && !Cause.isInterruptedOnly(exit.cause)) {
@@ -152,10 +218,9 @@ export const makeGroupCommit = (
         resolve(ops, ops.map(() => failure))
       })
 
-    yield* Queue.takeBetween(queue, 1, MAX_OPS).pipe(
-      Effect.flatMap((chunk) => {
-        const ops = [...chunk]
-        return process(ops).pipe(
+    yield* nextBatch.pipe(
+      Effect.flatMap((ops) =>
+        process(ops).pipe(
           Effect.catchAllCause((cause) =>
             Effect.zipRight(
               Effect.logError("task queue: batch failed", cause),
@@ -163,7 +228,7 @@ export const makeGroupCommit = (
             )
           )
         )
-      }),
+      ),
       Effect.forever,
       Effect.withTracerEnabled(false),
       Effect.forkScoped
@@ -176,7 +241,7 @@ export const makeGroupCommit = (
     const submit = <A, E>(make: (done: Deferred.Deferred<A, E>) => Op, abandoned?: (a: A) => Effect.Effect<void>): Effect.Effect<A, E> =>
       Effect.flatMap(Deferred.make<A, E>(), (done) =>
         Effect.zipRight(
-          Queue.offer(queue, make(done)),
+          enter(make(done)),
           abandoned === undefined
             ? Deferred.await(done)
             : Deferred.await(done).pipe(
@@ -185,6 +250,23 @@ export const makeGroupCommit = (
         )
       )
 
+    /** Adds `op` to the backlog once there is room for it (waiting, interruptibly, while there is none). */
+    const enter = (op: Op): Effect.Effect<void> => {
+      const weight = Math.min(weightOf(op), maxBacklog)
+      const add = Effect.sync(() => {
+        if (closed) {
+          Deferred.unsafeDone(op.done as unknown as Deferred.Deferred<unknown, unknown>, Exit.die(shutdownError()))
+          return
+        }
+        pending.push(op)
+        weights.push(weight)
+        backlog += weight
+        if (backlog > peakBacklog) peakBacklog = backlog
+        work.unsafeOpen()
+      })
+      return Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(room.take(weight)), add))
+    }
+
     const run = <A, E>(f: (fx: BatchEffects) => Effect.Effect<A, E | SqlError>): Effect.Effect<A, Exclude<E, SqlError>> =>
       submit<A, Exclude<E, SqlError>>((done) => ({
         _tag: "Run",
@@ -192,5 +274,12 @@ export const makeGroupCommit = (
         done: done as Deferred.Deferred<unknown, unknown>
       }))
 
-    return { submit, run } as const
+    return {
+      submit,
+      run,
+      /** Items waiting for the writer now, and the most there ever were (never above `maxBacklog`). */
+      backlog: () => backlog,
+      peakBacklog: () => peakBacklog,
+      maxBacklog
+    } as const
   })

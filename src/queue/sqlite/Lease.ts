@@ -1,10 +1,10 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { randomBytes } from "node:crypto"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
-import type { DependencyResult, Task, TaskKind, TaskStatus } from "../../domain/Task.js"
+import type { DependencyResult, Task, TaskKind } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
-import { q, type Sql } from "./Query.js"
-import { leasedTask, makeLease, type TaskRow } from "./TaskRows.js"
+import { exec, rowsOf, type Sql } from "./Query.js"
+import { leasedTask, makeLease, TaskRowSchema, taskRows } from "./TaskRows.js"
 
 /** Leasing queued tasks: the candidate query, fencing tokens, and the dependency results handed with each lease. */
 
@@ -68,10 +68,31 @@ export interface LeaseRequest {
 }
 
 /** What the lease UPDATE returns; the rest of each Task comes from the hot cache (or a read on a miss). */
-type LeaseRow = Pick<
-  TaskRow,
-  "seq" | "id" | "project_id" | "priority" | "concurrency_key" | "concurrency_limit" | "depends_on" | "dep_policy" | "fencing_token" | "attempts" | "traceparent"
->
+const LeaseRow = TaskRowSchema.pick(
+  "seq",
+  "id",
+  "project_id",
+  "priority",
+  "concurrency_key",
+  "concurrency_limit",
+  "depends_on",
+  "dep_policy",
+  "fencing_token",
+  "attempts",
+  "traceparent"
+)
+type LeaseRow = typeof LeaseRow.Type
+const leaseRows = rowsOf(LeaseRow)
+const countRows = rowsOf(Schema.Struct({ n: Schema.Number }))
+const DependencyRow = Schema.Struct({
+  task_id: TaskRowSchema.fields.id,
+  id: TaskRowSchema.fields.id,
+  status: TaskRowSchema.fields.status,
+  payload: Schema.String,
+  result: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String)
+})
+const dependencyRows = rowsOf(DependencyRow)
 
 const byOrder = (a: { priority: number; seq: number }, b: { priority: number; seq: number }) => b.priority - a.priority || a.seq - b.seq
 
@@ -87,14 +108,14 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
       params.push(req.max)
     }
     if (req.kinds.length > 1) params.push(req.max)
-    let rows = [...(yield* q<LeaseRow>(sql, leaseSql(req.kinds.length, projects !== undefined), params))].sort(byOrder)
+    let rows = [...(yield* leaseRows(sql, leaseSql(req.kinds.length, projects !== undefined), params))].sort(byOrder)
     if (rows.length === 0) return []
     const keyed = rows.filter((r) => r.concurrency_key !== null)
     if (keyed.length > 1) {
       const excess = yield* overPicked(sql, keyed)
       if (excess.size > 0) {
         // (the fresh token stays: a queued task's token means nothing until its next lease replaces it)
-        yield* q(
+        yield* exec(
           sql,
           `UPDATE tasks SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
              attempts = attempts - 1 WHERE seq IN (SELECT value FROM json_each(?))`,
@@ -106,12 +127,12 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
     const tasks: Array<Task> = []
     const misses: Array<number> = []
     for (const r of rows) {
-      const before = fx.hot.get(r.id as TaskId)
+      const before = fx.hot.get(r.id)
       if (before === undefined || before.status !== "queued" || before.attempts + 1 !== r.attempts) misses.push(r.seq)
       else tasks.push(fx.task(leasedTask(before, req.workerId, expiresAt, fx.now, r.fencing_token), "queued"))
     }
     if (misses.length > 0) {
-      const full = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE seq IN (SELECT value FROM json_each(?))", [JSON.stringify(misses)])
+      const full = yield* taskRows(sql, "SELECT * FROM tasks WHERE seq IN (SELECT value FROM json_each(?))", [JSON.stringify(misses)])
       tasks.push(...fx.rows(full, "queued"))
       tasks.sort(byOrder)
     }
@@ -145,7 +166,7 @@ const overPicked = (sql: Sql, keyed: ReadonlyArray<LeaseRow>) =>
     for (const group of groups.values()) {
       if (group.length < 2) continue
       const first = group[0]!
-      const [{ n } = { n: 0 }] = yield* q<{ n: number }>(
+      const [{ n } = { n: 0 }] = yield* countRows(
         sql,
         "SELECT count(*) AS n FROM tasks WHERE status = 'leased' AND concurrency_key IS NOT NULL AND project_id = ? AND concurrency_key = ?",
         [first.project_id, first.concurrency_key]
@@ -167,7 +188,7 @@ const dependencyInputs = (sql: Sql, rows: ReadonlyArray<LeaseRow>) =>
     const out = new Map<TaskId, { inputs: Record<string, unknown>; list: Array<DependencyResult> }>()
     const withDeps = rows.filter((r) => r.depends_on !== null)
     if (withDeps.length === 0) return out
-    const deps = yield* q<{ task_id: TaskId; id: TaskId; status: TaskStatus; payload: string; result: string | null; error: string | null }>(
+    const deps = yield* dependencyRows(
       sql,
       `SELECT x.task_id AS task_id, d.id AS id, d.status AS status, d.payload AS payload, d.result AS result, d.error AS error
        FROM task_deps x JOIN tasks d ON d.id = x.dep_id WHERE x.task_id IN (SELECT value FROM json_each(?))`,
@@ -180,7 +201,7 @@ const dependencyInputs = (sql: Sql, rows: ReadonlyArray<LeaseRow>) =>
       m.set(d.id, d)
     }
     for (const r of withDeps) {
-      const found = byTask.get(r.id as TaskId)
+      const found = byTask.get(r.id)
       if (found === undefined) continue
       const policy = r.dep_policy ?? "all"
       const bare = policy === "all" || policy === "fail-fast"
@@ -201,7 +222,7 @@ const dependencyInputs = (sql: Sql, rows: ReadonlyArray<LeaseRow>) =>
         list.push(dep)
         inputs[d.id] = bare ? dep.result : { index, item: dep.item, status: dep.status, result: dep.result, error: dep.error }
       }
-      out.set(r.id as TaskId, { inputs, list })
+      out.set(r.id, { inputs, list })
     }
     return out
   })

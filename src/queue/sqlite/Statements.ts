@@ -1,10 +1,11 @@
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect } from "effect"
-import type { TaskId, WorkerId } from "../../domain/Ids.js"
+import { Effect, Schema } from "effect"
+import type { TaskId } from "../../domain/Ids.js"
 import type { AttemptOutcome, Task } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
-import { q, type Sql } from "./Query.js"
-import { insertedTask, type NewTask, newTaskJson, releasedStatusSql, type TaskRow, toTask } from "./TaskRows.js"
+import { exec, rowsOf, type Sql } from "./Query.js"
+import { insertedTask, type NewTask, readyStatus, releasedStatusSql, TaskRowSchema, taskRows, toTask } from "./TaskRows.js"
+import { chunkSizes, valuesList } from "./Values.js"
 
 /** The queue's inserts and dependency releases; leasing lives in Lease.ts, the query runner in Query.ts. */
 export type { Sql } from "./Query.js"
@@ -19,11 +20,14 @@ export const appendAttemptSql = (outcome: AttemptOutcome, endedAt: string, error
   `json_insert(coalesce(attempt_log, '[]'), '$[#]', json_object('attempt', attempts, 'workerId', worker_id,
     'startedAt', started_at, 'endedAt', ${endedAt}, 'outcome', '${outcome}', 'error', ${error}))`
 
-const INSERT = `INSERT INTO tasks (id, project_id, kind, payload, priority, run_after, max_attempts, idempotency_key,
+const insertedRows = rowsOf(TaskRowSchema.pick("seq", "id"))
+const projectRows = rowsOf(TaskRowSchema.pick("id", "project_id"))
+const statusRows = rowsOf(TaskRowSchema.pick("id", "status"))
+
+const INSERT_COLUMNS = 16
+const insertSql = (rows: number) => `INSERT INTO tasks (id, project_id, kind, payload, priority, run_after, max_attempts, idempotency_key,
     depends_on, dep_policy, concurrency_key, concurrency_limit, status, traceparent, created_at, updated_at)
-  SELECT value->>'id', value->>'p', value->>'k', value->'d', value->>'pr', value->>'ra', value->>'ma', value->>'ik',
-    value->>'do', value->>'dp', value->>'ck', value->>'cl', value->>'s', value->>'tp', ?, ?
-  FROM json_each(?) WHERE true
+  VALUES ${valuesList(`(${Array.from({ length: INSERT_COLUMNS }, () => "?").join(", ")})`, rows)}
   ON CONFLICT DO NOTHING
   RETURNING seq, id`
 
@@ -32,19 +36,45 @@ export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<New
   Effect.gen(function* () {
     const out = new Map<TaskId, Task>()
     if (items.length === 0) return out
-    const rows = yield* q<{ seq: number; id: TaskId }>(sql, INSERT, [fx.now, fx.now, JSON.stringify(items.map(newTaskJson))])
-    const seqs = new Map(rows.map((r) => [r.id, r.seq]))
+    const seqs = new Map<TaskId, number>()
+    let at = 0
+    for (const size of chunkSizes(items.length)) {
+      const params: Array<unknown> = new Array(size * INSERT_COLUMNS)
+      let p = 0
+      for (let i = at; i < at + size; i++) {
+        const t = items[i]!
+        const deps = t.dependsOn.length > 0
+        params[p++] = t.id
+        params[p++] = t.projectId
+        params[p++] = t.kind
+        params[p++] = JSON.stringify(t.payload === undefined ? null : t.payload)
+        params[p++] = t.priority
+        params[p++] = t.runAfter
+        params[p++] = t.maxAttempts
+        params[p++] = t.idempotencyKey
+        params[p++] = deps ? JSON.stringify(t.dependsOn) : null
+        params[p++] = deps ? (t.dependencyPolicy ?? "all") : null
+        params[p++] = t.concurrencyKey
+        params[p++] = t.concurrencyLimit
+        params[p++] = readyStatus(t)
+        params[p++] = t.traceparent ?? null
+        params[p++] = fx.now
+        params[p++] = fx.now
+      }
+      at += size
+      for (const r of yield* insertedRows(sql, insertSql(size), params)) seqs.set(r.id, r.seq)
+    }
     const edges: Array<[TaskId, TaskId]> = []
     const dependents: Array<TaskId> = []
     for (const item of items) {
       const seq = seqs.get(item.id)
       if (seq === undefined) {
-        const existing = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE project_id = ? AND idempotency_key = ?", [
+        const [existing] = yield* taskRows(sql, "SELECT * FROM tasks WHERE project_id = ? AND idempotency_key = ?", [
           item.projectId,
           item.idempotencyKey
         ])
-        if (existing[0] === undefined) return yield* Effect.dieMessage(`task id ${item.id} already exists`)
-        out.set(item.id, toTask(existing[0]))
+        if (existing === undefined) return yield* Effect.dieMessage(`task id ${item.id} already exists`)
+        out.set(item.id, toTask(existing))
         continue
       }
       out.set(item.id, fx.task(insertedTask(item, seq, fx.now), null))
@@ -54,9 +84,15 @@ export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<New
       }
     }
     if (edges.length > 0) {
-      yield* q(sql, "INSERT OR IGNORE INTO task_deps (dep_id, task_id) SELECT value->>0, value->>1 FROM json_each(?)", [
-        JSON.stringify(edges)
-      ])
+      let from = 0
+      for (const size of chunkSizes(edges.length)) {
+        yield* exec(
+          sql,
+          `INSERT INTO task_deps (dep_id, task_id) VALUES ${valuesList("(?, ?)", size)} ON CONFLICT DO NOTHING`,
+          edges.slice(from, from + size).flat()
+        )
+        from += size
+      }
       yield* release(sql, fx, dependents, [])
     }
     return out
@@ -64,9 +100,9 @@ export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<New
 
 /** The project of each of `ids` that exists. */
 export const lookupProjects = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
-  q<{ id: TaskId; project_id: string }>(sql, "SELECT id, project_id FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [
-    JSON.stringify(ids)
-  ]).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.id, r.project_id]))))
+  projectRows(sql, "SELECT id, project_id FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(ids)]).pipe(
+    Effect.map((rows) => new Map(rows.map((r) => [r.id, r.project_id])))
+  )
 
 const DECIDE = `SELECT t.id AS id, t.dep_policy AS policy, count(*) AS total,
     sum(d.status = 'done') AS ok, sum(d.status IN ('failed', 'dead', 'cancelled')) AS bad
@@ -75,7 +111,15 @@ const DECIDE = `SELECT t.id AS id, t.dep_policy AS policy, count(*) AS total,
     SELECT value FROM json_each(?) UNION SELECT task_id FROM task_deps WHERE dep_id IN (SELECT value FROM json_each(?)))
   GROUP BY t.id`
 
-type Decision = { readonly id: TaskId; readonly policy: string | null; readonly total: number; readonly ok: number; readonly bad: number }
+const Decision = Schema.Struct({
+  id: TaskRowSchema.fields.id,
+  policy: Schema.NullOr(Schema.String),
+  total: Schema.Number,
+  ok: Schema.Number,
+  bad: Schema.Number
+})
+type Decision = typeof Decision.Type
+const decisionRows = rowsOf(Decision)
 
 const verdict = (d: Decision): { queue: boolean } | { fail: string; cancelSiblings: boolean } | null => {
   const pending = d.total - d.ok - d.bad
@@ -101,7 +145,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
     let check = direct
     let done = ended
     while (check.length > 0 || done.length > 0) {
-      const decisions = yield* q<Decision>(sql, DECIDE, [JSON.stringify(check), JSON.stringify(done)])
+      const decisions = yield* decisionRows(sql, DECIDE, [JSON.stringify(check), JSON.stringify(done)])
       const toQueue: Array<TaskId> = []
       const toFail: Array<{ id: TaskId; e: string }> = []
       const failFast: Array<TaskId> = []
@@ -117,7 +161,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
       const mark = fx.ended.length
       if (toQueue.length > 0) {
         fx.rows(
-          yield* q<TaskRow>(sql, `UPDATE tasks SET status = ${releasedStatusSql}, updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *`, [
+          yield* taskRows(sql, `UPDATE tasks SET status = ${releasedStatusSql}, updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *`, [
             fx.now,
             JSON.stringify(toQueue)
           ]),
@@ -126,7 +170,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
       }
       if (toFail.length > 0) {
         fx.rows(
-          yield* q<TaskRow>(
+          yield* taskRows(
             sql,
             `UPDATE tasks SET status = 'failed', error = j.value->>'e', finished_at = ?, updated_at = ?
              FROM json_each(?) AS j WHERE tasks.id = j.value->>'id' AND tasks.status = 'waiting' RETURNING *`,
@@ -136,14 +180,14 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
         )
       }
       if (failFast.length > 0) {
-        const siblings = yield* q<{ id: TaskId; status: string }>(
+        const siblings = yield* statusRows(
           sql,
           `SELECT id, status FROM tasks WHERE id IN (SELECT dep_id FROM task_deps WHERE task_id IN (SELECT value FROM json_each(?)))
              AND status IN ('waiting', 'queued', 'input_required', 'leased')`,
           [JSON.stringify(failFast)]
         )
         const before = new Map(siblings.map((r) => [r.id, r.status]))
-        const cancelled = yield* q<TaskRow>(
+        const cancelled = yield* taskRows(
           sql,
           `UPDATE tasks SET status = 'cancelled', error = 'cancelled: a sibling dependency failed (fail-fast)', lease_expires_at = NULL,
              attempt_log = CASE WHEN status = 'leased' THEN ${appendAttemptSql("cancelled", "?", "'cancelled: a sibling dependency failed (fail-fast)'")}
@@ -153,11 +197,11 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
           [fx.now, fx.now, fx.now, JSON.stringify(siblings.map((r) => r.id))]
         )
         for (const r of cancelled) {
-          if (before.get(r.id as TaskId) === "leased" && r.worker_id !== null) {
-            fx.cancels.push({ workerId: r.worker_id as WorkerId, taskId: r.id as TaskId })
+          if (before.get(r.id) === "leased" && r.worker_id !== null) {
+            fx.cancels.push({ workerId: r.worker_id, taskId: r.id })
           }
         }
-        fx.rows(cancelled, (r) => before.get(r.id as TaskId)!)
+        fx.rows(cancelled, (r) => before.get(r.id)!)
       }
       check = []
       done = fx.ended.slice(mark)

@@ -12,8 +12,8 @@ export class StatusCounts {
   private readonly byProject = new Map<string, Counts>()
   private readonly byKindCounts = new Map<TaskKind, Counts>()
 
-  load(rows: ReadonlyArray<{ readonly project_id: string; readonly kind: string; readonly status: string; readonly n: number }>): void {
-    for (const r of rows) this.add(r.project_id, r.status, r.n, r.kind as TaskKind)
+  load(rows: ReadonlyArray<{ readonly project_id: string; readonly kind: TaskKind; readonly status: string; readonly n: number }>): void {
+    for (const r of rows) this.add(r.project_id, r.status, r.n, r.kind)
   }
 
   add(projectId: string, status: string, delta: number, kind: TaskKind): void {

@@ -1,48 +1,62 @@
-import type { ProjectId, TaskId, WorkerId } from "../../domain/Ids.js"
+import { Schema } from "effect"
+import { rowsOf } from "./Query.js"
+import { ProjectId, TaskId, WorkerId } from "../../domain/Ids.js"
 import {
   type DependencyPolicy,
   Lease,
   Task,
   type TaskAttempt,
-  type TaskKind,
-  type TaskStatus,
+  TaskKind,
+  TaskStatus,
   terminalStatuses
 } from "../../domain/Task.js"
 
-/** A `tasks` row as SQLite returns it (JSON columns as text). */
-export interface TaskRow {
-  readonly seq: number
-  readonly id: string
-  readonly project_id: string
-  readonly kind: string
-  readonly payload: string
-  readonly priority: number
-  readonly run_after: number
-  readonly attempts: number
-  readonly max_attempts: number
-  readonly idempotency_key: string | null
-  readonly depends_on: string | null
-  readonly dep_policy: string | null
-  readonly concurrency_key: string | null
-  readonly concurrency_limit: number
-  readonly status: string
-  readonly worker_id: string | null
-  readonly lease_expires_at: number | null
-  readonly lease_ms: number
-  readonly fencing_token: number
-  readonly progress: string | null
-  readonly result: string | null
-  readonly error: string | null
-  readonly created_at: number
-  readonly updated_at: number
-  readonly finished_at: number | null
-  readonly started_at: number | null
+const Text = Schema.String
+const NullableText = Schema.NullOr(Schema.String)
+const NullableNumber = Schema.NullOr(Schema.Number)
+
+/**
+ * A `tasks` row as SQLite returns it (JSON columns as text), decoded at the edge of the repository
+ * (see `rowsOf` in Query.ts). (PostgreSQL hands BIGINT columns back as strings unless its client
+ * is told to parse them: that backend configures its client so, or these become NumberFromString.)
+ */
+export const TaskRowSchema = Schema.Struct({
+  seq: Schema.Number,
+  id: TaskId,
+  project_id: ProjectId,
+  kind: TaskKind,
+  payload: Text,
+  priority: Schema.Number,
+  run_after: Schema.Number,
+  attempts: Schema.Number,
+  max_attempts: Schema.Number,
+  idempotency_key: NullableText,
+  depends_on: NullableText,
+  dep_policy: NullableText,
+  concurrency_key: NullableText,
+  concurrency_limit: Schema.Number,
+  status: TaskStatus,
+  worker_id: Schema.NullOr(WorkerId),
+  lease_expires_at: NullableNumber,
+  lease_ms: Schema.Number,
+  fencing_token: Schema.Number,
+  progress: NullableText,
+  result: NullableText,
+  error: NullableText,
+  created_at: Schema.Number,
+  updated_at: Schema.Number,
+  finished_at: NullableNumber,
+  started_at: NullableNumber,
   /** JSON text: the ended attempts (TaskAttempt), oldest first. */
-  readonly attempt_log: string | null
-  readonly suspect: number
+  attempt_log: NullableText,
+  suspect: Schema.Number,
   /** W3C trace context of the span that enqueued the task (NULL unless the hub traces). */
-  readonly traceparent?: string | null
-}
+  traceparent: Schema.optional(NullableText)
+})
+export type TaskRow = typeof TaskRowSchema.Type
+
+/** Whole `tasks` rows (`SELECT *`, `RETURNING *`), decoded. */
+export const taskRows = rowsOf(TaskRowSchema)
 
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
 
@@ -120,10 +134,10 @@ export const makeLease = (fields: LeaseFields): Lease => new (LeaseInstance as u
 export const toTask = (r: TaskRow): Task =>
   makeTask(
     {
-      id: r.id as TaskId,
+      id: r.id,
       seq: r.seq,
-      projectId: r.project_id as ProjectId,
-      kind: r.kind as TaskKind,
+      projectId: r.project_id,
+      kind: r.kind,
       payload: parseJson(r.payload),
       priority: r.priority,
       runAfter: r.run_after,
@@ -133,8 +147,8 @@ export const toTask = (r: TaskRow): Task =>
       dependsOn: r.depends_on === null ? [] : (JSON.parse(r.depends_on) as Array<TaskId>),
       concurrencyKey: r.concurrency_key,
       concurrencyLimit: r.concurrency_limit,
-      status: r.status as TaskStatus,
-      workerId: r.worker_id as WorkerId | null,
+      status: r.status,
+      workerId: r.worker_id,
       leaseExpiresAt: r.lease_expires_at,
       fencingToken: r.fencing_token,
       progress: parseJson(r.progress),
@@ -175,23 +189,6 @@ export const readyStatus = (t: { readonly kind: TaskKind; readonly dependsOn: Re
 
 /** SQL for the status a task whose dependencies have settled moves to (a human task waits for an answer). */
 export const releasedStatusSql = "CASE WHEN kind = 'human' THEN 'input_required' ELSE 'queued' END"
-
-export const newTaskJson = (t: NewTask) => ({
-  id: t.id,
-  p: t.projectId,
-  k: t.kind,
-  d: t.payload === undefined ? null : t.payload,
-  pr: t.priority,
-  ra: t.runAfter,
-  ma: t.maxAttempts,
-  ik: t.idempotencyKey,
-  do: t.dependsOn.length === 0 ? null : JSON.stringify(t.dependsOn),
-  dp: t.dependsOn.length === 0 ? null : (t.dependencyPolicy ?? "all"),
-  ck: t.concurrencyKey,
-  cl: t.concurrencyLimit,
-  s: readyStatus(t),
-  tp: t.traceparent ?? null
-})
 
 /** The Task a fresh insert produced, built from the input rather than read back. */
 export const insertedTask = (t: NewTask, seq: number, now: number): Task =>

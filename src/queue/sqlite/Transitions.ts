@@ -2,26 +2,25 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Exit } from "effect"
 import { InvalidInput, NotFound } from "../../domain/Errors.js"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
-import { type AttemptOutcome, LeaseLost, leaseNotHeld, type Task, type TaskAttempt, type TaskKind } from "../../domain/Task.js"
+import { type AttemptOutcome, LeaseLost, leaseNotHeld, type Task, type TaskAttempt } from "../../domain/Task.js"
 import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
 import type { BatchEffects } from "./BatchEffects.js"
 import type { Sql } from "./Statements.js"
-import { attemptLog, completedTask, isSuspect, isTerminal, releasedStatusSql, type TaskRow, toTask } from "./TaskRows.js"
+import { rowsOf } from "./Query.js"
+import { attemptLog, completedTask, isSuspect, isTerminal, releasedStatusSql, type TaskRow, TaskRowSchema, taskRows, toTask } from "./TaskRows.js"
+import { chunkSizes, valuesList } from "./Values.js"
 
 /** Single-task and per-batch state transitions other than enqueue and lease. */
 
-const q = <A extends object>(sql: Sql, text: string, params: ReadonlyArray<unknown>) => sql.unsafe<A>(text, params)
-
 /** A fenced call's target as the database has it now. */
-export interface Current {
-  readonly id: string
-  readonly status: string
-  readonly worker_id: string | null
-  readonly fencing_token: number
-}
+export const Current = TaskRowSchema.pick("id", "status", "worker_id", "fencing_token")
+export type Current = typeof Current.Type
+const currentRows = rowsOf(Current)
+const doneRows = rowsOf(TaskRowSchema.pick("id", "fencing_token"))
+const kindRows = rowsOf(TaskRowSchema.pick("kind"))
 
 const currentOf = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
-  q<Current>(sql, "SELECT id, status, worker_id, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [
+  currentRows(sql, "SELECT id, status, worker_id, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [
     JSON.stringify(ids)
   ]).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.id, r]))))
 
@@ -46,10 +45,17 @@ export interface HeldCompleteItem extends CompleteItem {
 const logWithEnded = (row: TaskRow, outcome: AttemptOutcome, error: string | null, now: number): { log: string; history: Array<TaskAttempt> } => {
   const history = [
     ...attemptLog(row.attempt_log),
-    { attempt: row.attempts, workerId: row.worker_id as WorkerId | null, startedAt: row.started_at, endedAt: now, outcome, error }
+    { attempt: row.attempts, workerId: row.worker_id, startedAt: row.started_at, endedAt: now, outcome, error }
   ]
   return { log: JSON.stringify(history), history }
 }
+
+/** The completion UPDATE for `rows` items: (task id, token, worker id, result JSON) each. */
+const completeSql = (rows: number) =>
+  `UPDATE tasks SET status = 'done', result = j.column4, error = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
+   FROM (VALUES ${valuesList("(?, CAST(? AS BIGINT), ?, ?)", rows)}) AS j
+   WHERE tasks.id = j.column1 AND tasks.fencing_token = j.column2 AND tasks.worker_id = j.column3 AND tasks.status = 'leased'
+   RETURNING tasks.id AS id, tasks.fencing_token AS fencing_token`
 
 /**
  * done ← leased, for every item whose worker and token are current; the others are refused and change
@@ -57,26 +63,29 @@ const logWithEnded = (row: TaskRow, outcome: AttemptOutcome, error: string | nul
  */
 export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<HeldCompleteItem>) =>
   Effect.gen(function* () {
-    const done = yield* q<{ id: TaskId; fencing_token: number }>(
-      sql,
-      `UPDATE tasks SET status = 'done', result = j.value->'r', error = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
-       FROM json_each(?) AS j
-       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.worker_id = j.value->>'w'
-         AND tasks.status = 'leased'
-       RETURNING tasks.id AS id, tasks.fencing_token AS fencing_token`,
-      [fx.now, fx.now, JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, w: i.workerId, r: i.result })))]
-    )
+    const done: Array<{ readonly id: TaskId; readonly fencing_token: number }> = []
+    let at = 0
+    for (const size of chunkSizes(items.length)) {
+      const params: Array<unknown> = [fx.now, fx.now]
+      for (let k = at; k < at + size; k++) {
+        const i = items[k]!
+        params.push(i.taskId, i.fencingToken, i.workerId, i.result === undefined ? null : JSON.stringify(i.result))
+      }
+      at += size
+      done.push(...(yield* doneRows(sql, completeSql(size), params)))
+    }
     const results = new Map(items.map((i) => [i.taskId, i.result]))
     const updated = new Map<TaskId, Task>()
     const uncached: Array<TaskId> = []
     for (const r of done) {
-      const before = fx.hot.get(r.id)
-      if (before === undefined || before.fencingToken !== r.fencing_token) uncached.push(r.id)
-      else updated.set(r.id, fx.task(completedTask(before, results.get(r.id), fx.now), "leased"))
+      const id = r.id
+      const before = fx.hot.get(id)
+      if (before === undefined || before.fencingToken !== r.fencing_token) uncached.push(id)
+      else updated.set(id, fx.task(completedTask(before, results.get(id), fx.now), "leased"))
     }
     if (uncached.length > 0) {
-      const rows = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(uncached)])
-      for (const r of rows) updated.set(r.id as TaskId, fx.row(r, "leased"))
+      const rows = yield* taskRows(sql, "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(uncached)])
+      for (const r of rows) updated.set(r.id, fx.row(r, "leased"))
     }
     const missing = items.filter((i) => !updated.has(i.taskId)).map((i) => i.taskId)
     const current = missing.length > 0 ? yield* currentOf(sql, missing) : new Map<TaskId, Current>()
@@ -103,7 +112,7 @@ export interface HeartbeatItem {
 /** Extends each current lease by its duration and records progress; a cancelled lease reports `cancelled`. */
 export const heartbeatMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<HeartbeatItem>) =>
   Effect.gen(function* () {
-    const rows = yield* q<TaskRow>(
+    const rows = yield* taskRows(
       sql,
       `UPDATE tasks SET lease_expires_at = ? + lease_ms, updated_at = ?,
          progress = CASE WHEN j.value->>'hp' THEN j.value->'p' ELSE progress END
@@ -117,7 +126,7 @@ export const heartbeatMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<H
         JSON.stringify(items.map((i) => ({ id: i.taskId, t: i.fencingToken, w: i.workerId, hp: i.progress !== undefined, p: i.progress })))
       ]
     )
-    const extended = new Map(rows.map((r) => [r.id as TaskId, r]))
+    const extended = new Map(rows.map((r) => [r.id, r]))
     const missing = items.filter((i) => !extended.has(i.taskId)).map((i) => i.taskId)
     const current = missing.length > 0 ? yield* currentOf(sql, missing) : new Map<TaskId, Current>()
     return items.map((i): Exit.Exit<HeartbeatResult, LeaseLost> => {
@@ -135,7 +144,7 @@ export const heartbeatMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<H
   })
 
 const rowById = (sql: Sql, taskId: TaskId) =>
-  Effect.flatMap(q<TaskRow>(sql, "SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) =>
+  Effect.flatMap(taskRows(sql, "SELECT * FROM tasks WHERE id = ?", [taskId]), (rows) =>
     rows[0] === undefined ? Effect.fail(new NotFound({ entity: "task", id: taskId })) : Effect.succeed(rows[0])
   )
 
@@ -159,13 +168,13 @@ export const failOne = (
   retryable: boolean
 ) =>
   Effect.gen(function* () {
-    const [row] = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE id = ?", [taskId])
+    const [row] = yield* taskRows(sql, "SELECT * FROM tasks WHERE id = ?", [taskId])
     if (row === undefined || row.status !== "leased" || row.fencing_token !== token || row.worker_id !== workerId) {
       return yield* refusal(taskId, workerId, token, row)
     }
     const status = !retryable ? "failed" : row.attempts >= row.max_attempts ? "dead" : "queued"
     const runAfter = status === "queued" ? fx.now + backoffMs(backoff, row.attempts) : row.run_after
-    const [updated] = yield* q<TaskRow>(
+    const [updated] = yield* taskRows(
       sql,
       `UPDATE tasks SET status = ?, run_after = ?, error = ?, lease_expires_at = NULL, attempt_log = ?,
          worker_id = CASE WHEN ? = 'queued' THEN NULL ELSE worker_id END, finished_at = ?, updated_at = ?
@@ -179,13 +188,13 @@ export const cancelOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
   Effect.gen(function* () {
     const row = yield* rowById(sql, taskId)
     if (isTerminal(row.status)) return toTask(row)
-    const [updated] = yield* q<TaskRow>(
+    const [updated] = yield* taskRows(
       sql,
       `UPDATE tasks SET status = 'cancelled', error = 'cancelled', lease_expires_at = NULL, attempt_log = ?, finished_at = ?, updated_at = ?
        WHERE id = ? RETURNING *`,
       [row.status === "leased" ? logWithEnded(row, "cancelled", "cancelled", fx.now).log : row.attempt_log, fx.now, fx.now, taskId]
     )
-    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
+    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id, taskId })
     return fx.row(updated!, row.status)
   })
 
@@ -195,7 +204,7 @@ export const retryOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
     if (row.status !== "failed" && row.status !== "dead" && row.status !== "cancelled") {
       return yield* new InvalidInput({ reason: `only failed, dead or cancelled tasks can be retried; ${taskId} is ${row.status}` })
     }
-    const [updated] = yield* q<TaskRow>(
+    const [updated] = yield* taskRows(
       sql,
       `UPDATE tasks SET status = ${releasedStatusSql}, attempts = 0, run_after = 0, worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
          error = NULL, result = NULL, progress = NULL, finished_at = NULL, updated_at = ?
@@ -210,12 +219,12 @@ export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: u
     const row = yield* rowById(sql, taskId)
     if (row.kind !== "human") return yield* new InvalidInput({ reason: `only human tasks are approved; ${taskId} is a ${row.kind} task` })
     if (isTerminal(row.status)) return yield* new InvalidInput({ reason: `task ${taskId} has already ended (${row.status})` })
-    const [updated] = yield* q<TaskRow>(
+    const [updated] = yield* taskRows(
       sql,
       `UPDATE tasks SET status = 'done', result = ?, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ? RETURNING *`,
       [JSON.stringify(result === undefined ? null : result), fx.now, fx.now, taskId]
     )
-    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
+    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id, taskId })
     return fx.row(updated!, row.status)
   })
 
@@ -225,12 +234,12 @@ export const rejectOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, reason: st
     const row = yield* rowById(sql, taskId)
     if (row.kind !== "human") return yield* new InvalidInput({ reason: `only human tasks are rejected; ${taskId} is a ${row.kind} task` })
     if (isTerminal(row.status)) return yield* new InvalidInput({ reason: `task ${taskId} has already ended (${row.status})` })
-    const [updated] = yield* q<TaskRow>(
+    const [updated] = yield* taskRows(
       sql,
       `UPDATE tasks SET status = 'failed', error = ?, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ? RETURNING *`,
       [reason, fx.now, fx.now, taskId]
     )
-    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id as WorkerId, taskId })
+    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id, taskId })
     return fx.row(updated!, row.status)
   })
 
@@ -242,9 +251,9 @@ export const rejectOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, reason: st
  */
 export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number): Effect.Effect<void, SqlError> =>
   Effect.gen(function* () {
-    const expired = yield* q<TaskRow>(sql, "SELECT * FROM tasks WHERE status = 'leased' AND lease_expires_at <= ?", [fx.now])
+    const expired = yield* taskRows(sql, "SELECT * FROM tasks WHERE status = 'leased' AND lease_expires_at <= ?", [fx.now])
     if (expired.length > 0) {
-      for (const row of expired) fx.expiredKinds.push(row.kind as TaskKind)
+      for (const row of expired) fx.expiredKinds.push(row.kind)
       const changes = expired.map((row) => {
         const dead = row.attempts >= row.max_attempts
         const error = `lease expired: worker ${row.worker_id ?? "?"} stopped renewing it`
@@ -260,7 +269,7 @@ export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number
         }
       })
       fx.rows(
-        yield* q<TaskRow>(
+        yield* taskRows(
           sql,
           `UPDATE tasks SET
              status = j.value->>'s',
@@ -279,7 +288,7 @@ export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number
         "leased"
       )
     }
-    const due = yield* q<{ kind: Task["kind"] }>(
+    const due = yield* kindRows(
       sql,
       "SELECT DISTINCT kind FROM tasks WHERE status = 'queued' AND run_after > 0 AND run_after > ? AND run_after <= ?",
       [since, fx.now]
@@ -290,7 +299,7 @@ export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number
 /** Hands back leases whose taker went away before receiving them: as if they were never leased. */
 export const unlease = (sql: Sql, fx: BatchEffects, leases: ReadonlyArray<{ readonly taskId: TaskId; readonly fencingToken: number }>) =>
   Effect.map(
-    q<TaskRow>(
+    taskRows(
       sql,
       `UPDATE tasks SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, lease_ms = 0, attempts = attempts - 1, updated_at = ?
        FROM json_each(?) AS j

@@ -6,18 +6,30 @@ import type { Migrations } from "../Sqlite.js"
  * Schema of every project database. Areas add their tables as further numbered entries; keys must
  * match /^\d+_name$/ or the migrator skips them silently.
  */
+/**
+ * Column types that differ between the backends; SQLite keeps the exact declarations it always had.
+ * `ms`: millisecond timestamps and token counts outgrow PostgreSQL's 4-byte INTEGER. `real`: SQLite's
+ * REAL is 8 bytes, PostgreSQL's 4. `serial`: a generated increasing key.
+ */
+const types = (sql: SqlClient.SqlClient) => ({
+  ms: sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") }),
+  real: sql.onDialectOrElse({ pg: () => sql.literal("DOUBLE PRECISION"), orElse: () => sql.literal("REAL") }),
+  serial: sql.onDialectOrElse({ pg: () => sql.literal("BIGSERIAL PRIMARY KEY"), orElse: () => sql.literal("INTEGER PRIMARY KEY AUTOINCREMENT") })
+})
+
 export const projectMigrations: Migrations = {
   "1_activity": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     sql`CREATE TABLE activity (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      at INTEGER NOT NULL,
+      id ${types(sql).serial},
+      at ${types(sql).ms} NOT NULL,
       actor TEXT NOT NULL,
       action TEXT NOT NULL,
       detail TEXT NOT NULL DEFAULT '{}'
     )`.pipe(Effect.asVoid)
   ),
-  "2_sessions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.all(
+  "2_sessions": Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const t = types(sql)
+    return Effect.all(
       [
         sql`CREATE TABLE sessions (
           id TEXT PRIMARY KEY,
@@ -26,13 +38,13 @@ export const projectMigrations: Migrations = {
           agent TEXT NOT NULL,
           model TEXT NOT NULL,
           status TEXT NOT NULL DEFAULT 'idle',
-          created_at INTEGER NOT NULL,
-          updated_at INTEGER NOT NULL,
-          input_tokens INTEGER NOT NULL DEFAULT 0,
-          output_tokens INTEGER NOT NULL DEFAULT 0,
-          reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-          cached_tokens INTEGER NOT NULL DEFAULT 0,
-          cost REAL NOT NULL DEFAULT 0
+          created_at ${t.ms} NOT NULL,
+          updated_at ${t.ms} NOT NULL,
+          input_tokens ${t.ms} NOT NULL DEFAULT 0,
+          output_tokens ${t.ms} NOT NULL DEFAULT 0,
+          reasoning_tokens ${t.ms} NOT NULL DEFAULT 0,
+          cached_tokens ${t.ms} NOT NULL DEFAULT 0,
+          cost ${t.real} NOT NULL DEFAULT 0
         )`,
         sql`CREATE INDEX sessions_by_parent ON sessions(parent_id)`,
         sql`CREATE TABLE messages (
@@ -42,14 +54,14 @@ export const projectMigrations: Migrations = {
           status TEXT NOT NULL,
           model TEXT,
           finish_reason TEXT,
-          input_tokens INTEGER NOT NULL DEFAULT 0,
-          output_tokens INTEGER NOT NULL DEFAULT 0,
-          reasoning_tokens INTEGER NOT NULL DEFAULT 0,
-          cached_tokens INTEGER NOT NULL DEFAULT 0,
-          cost REAL NOT NULL DEFAULT 0,
+          input_tokens ${t.ms} NOT NULL DEFAULT 0,
+          output_tokens ${t.ms} NOT NULL DEFAULT 0,
+          reasoning_tokens ${t.ms} NOT NULL DEFAULT 0,
+          cached_tokens ${t.ms} NOT NULL DEFAULT 0,
+          cost ${t.real} NOT NULL DEFAULT 0,
           error TEXT,
-          created_at INTEGER NOT NULL,
-          completed_at INTEGER
+          created_at ${t.ms} NOT NULL,
+          completed_at ${t.ms}
         )`,
         sql`CREATE INDEX messages_by_session ON messages(session_id)`,
         sql`CREATE INDEX messages_running ON messages(status) WHERE status = 'running'`,
@@ -62,21 +74,22 @@ export const projectMigrations: Migrations = {
         )`,
         sql`CREATE INDEX parts_by_message ON parts(message_id, idx)`,
         sql`CREATE TABLE queued_prompts (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          seq ${t.serial},
           id TEXT NOT NULL UNIQUE,
           session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
           text TEXT NOT NULL,
           author TEXT NOT NULL,
           caller TEXT NOT NULL,
-          created_at INTEGER NOT NULL
+          created_at ${t.ms} NOT NULL
         )`,
         sql`CREATE INDEX queued_by_session ON queued_prompts(session_id, seq)`
       ],
       { discard: true }
     )
-  ),
-  "3_permissions": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.all(
+  }),
+  "3_permissions": Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const t = types(sql)
+    return Effect.all(
       [
         sql`CREATE TABLE permission_requests (
           id TEXT PRIMARY KEY,
@@ -92,8 +105,8 @@ export const projectMigrations: Migrations = {
           reply TEXT,
           message TEXT,
           replied_by TEXT,
-          created_at INTEGER NOT NULL,
-          replied_at INTEGER
+          created_at ${t.ms} NOT NULL,
+          replied_at ${t.ms}
         )`,
         sql`CREATE INDEX permission_requests_pending ON permission_requests(session_id, created_at) WHERE status = 'pending'`,
         sql`CREATE TABLE permission_rules (
@@ -103,35 +116,36 @@ export const projectMigrations: Migrations = {
           pattern TEXT NOT NULL,
           action TEXT NOT NULL,
           created_by TEXT,
-          created_at INTEGER NOT NULL,
+          created_at ${t.ms} NOT NULL,
           UNIQUE (scope, tool, pattern)
         )`
       ],
       { discard: true }
     )
-  ),
+  }),
   /**
    * Costs become nullable (`NULL` = unknown: the model has no price); earlier rows that stored 0
    * for tokens used are unknown, and so are the totals of sessions holding one. Sessions can be
    * archived.
    */
-  "4_cost_unknown_archive": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.all(
+  "4_cost_unknown_archive": Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const t = types(sql)
+    return Effect.all(
       [
-        sql`ALTER TABLE messages ADD COLUMN cost_usd REAL`,
+        sql`ALTER TABLE messages ADD COLUMN cost_usd ${t.real}`,
         sql`UPDATE messages SET cost_usd = cost WHERE cost <> 0 OR (input_tokens = 0 AND output_tokens = 0)`,
         sql`ALTER TABLE messages DROP COLUMN cost`,
         sql`ALTER TABLE messages RENAME COLUMN cost_usd TO cost`,
-        sql`ALTER TABLE sessions ADD COLUMN cost_usd REAL`,
+        sql`ALTER TABLE sessions ADD COLUMN cost_usd ${t.real}`,
         sql`UPDATE sessions SET cost_usd = cost
           WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.session_id = sessions.id AND m.cost IS NULL)`,
         sql`ALTER TABLE sessions DROP COLUMN cost`,
         sql`ALTER TABLE sessions RENAME COLUMN cost_usd TO cost`,
-        sql`ALTER TABLE sessions ADD COLUMN archived_at INTEGER`
+        sql`ALTER TABLE sessions ADD COLUMN archived_at ${t.ms}`
       ],
       { discard: true }
     )
-  ),
+  }),
   /**
    * Versioned workspace files: content-addressed blobs (the bytes live in the project's `blobs`
    * directory), one row per recorded version, snapshots (the latest version of every path at a

@@ -18,18 +18,30 @@ import type { Migrations } from "../Sqlite.js"
  * `4_traceparent`: the W3C trace context of the span that enqueued the task (NULL unless tracing is
  * on), so that its lease and its run on a worker join the same trace.
  */
+/**
+ * Declarations PostgreSQL spells differently (SQLite keeps its own exactly): a generated key,
+ * 8-byte integers for millisecond timestamps and lease lengths, an 8-byte REAL, and no WITHOUT ROWID.
+ */
+const types = (sql: SqlClient.SqlClient) => ({
+  serial: sql.onDialectOrElse({ pg: () => sql.literal("BIGSERIAL PRIMARY KEY"), orElse: () => sql.literal("INTEGER PRIMARY KEY AUTOINCREMENT") }),
+  ms: sql.onDialectOrElse({ pg: () => sql.literal("BIGINT"), orElse: () => sql.literal("INTEGER") }),
+  real: sql.onDialectOrElse({ pg: () => sql.literal("DOUBLE PRECISION"), orElse: () => sql.literal("REAL") }),
+  withoutRowid: sql.onDialectOrElse({ pg: () => sql.literal(""), orElse: () => sql.literal(" WITHOUT ROWID") })
+})
+
 export const queueMigrations: Migrations = {
-  "1_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.all(
+  "1_tasks": Effect.flatMap(SqlClient.SqlClient, (sql) => {
+    const t = types(sql)
+    return Effect.all(
       [
         sql`CREATE TABLE tasks (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+          seq ${t.serial},
           id TEXT NOT NULL UNIQUE,
           project_id TEXT NOT NULL,
           kind TEXT NOT NULL,
           payload TEXT NOT NULL,
-          priority REAL NOT NULL DEFAULT 0,
-          run_after INTEGER NOT NULL DEFAULT 0,
+          priority ${t.real} NOT NULL DEFAULT 0,
+          run_after ${t.ms} NOT NULL DEFAULT 0,
           attempts INTEGER NOT NULL DEFAULT 0,
           max_attempts INTEGER NOT NULL DEFAULT 3,
           idempotency_key TEXT,
@@ -39,15 +51,15 @@ export const queueMigrations: Migrations = {
           concurrency_limit INTEGER NOT NULL DEFAULT 1,
           status TEXT NOT NULL,
           worker_id TEXT,
-          lease_expires_at INTEGER,
-          lease_ms INTEGER NOT NULL DEFAULT 0,
+          lease_expires_at ${t.ms},
+          lease_ms ${t.ms} NOT NULL DEFAULT 0,
           fencing_token INTEGER NOT NULL DEFAULT 0,
           progress TEXT,
           result TEXT,
           error TEXT,
-          created_at INTEGER NOT NULL,
-          updated_at INTEGER NOT NULL,
-          finished_at INTEGER
+          created_at ${t.ms} NOT NULL,
+          updated_at ${t.ms} NOT NULL,
+          finished_at ${t.ms}
         )`,
         sql`CREATE UNIQUE INDEX tasks_idempotency ON tasks(project_id, idempotency_key) WHERE idempotency_key IS NOT NULL`,
         sql`CREATE INDEX tasks_ready ON tasks(kind, priority DESC, seq) WHERE status = 'queued'`,
@@ -60,16 +72,16 @@ export const queueMigrations: Migrations = {
           dep_id TEXT NOT NULL,
           task_id TEXT NOT NULL,
           PRIMARY KEY (dep_id, task_id)
-        ) WITHOUT ROWID`,
+        )${t.withoutRowid}`,
         sql`CREATE INDEX task_deps_task ON task_deps(task_id)`
       ],
       { discard: true }
     )
-  ),
+  }),
   "2_attempts": Effect.flatMap(SqlClient.SqlClient, (sql) =>
     Effect.all(
       [
-        sql`ALTER TABLE tasks ADD COLUMN started_at INTEGER`,
+        sql`ALTER TABLE tasks ADD COLUMN started_at ${types(sql).ms}`,
         sql`ALTER TABLE tasks ADD COLUMN attempt_log TEXT`,
         sql`ALTER TABLE tasks ADD COLUMN suspect INTEGER NOT NULL DEFAULT 0`
       ],

@@ -1,11 +1,11 @@
 import { Effect, Schema } from "effect"
-import { spawn } from "node:child_process"
+import { runProcess } from "../../runtime/ProcessRunner.js"
 import { defineTool, described, ToolFailure } from "../Tool.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
 const DEFAULT_TIMEOUT_SECONDS = 120
 const MAX_TIMEOUT_SECONDS = 600
-/** Characters of output kept: the first third and the last two thirds of this budget. */
+/** Output kept (bytes; characters for ASCII output): the first third and the last two thirds of this budget. */
 export const MAX_OUTPUT_CHARS = 30_000
 const KILL_GRACE_MS = 2000
 
@@ -17,92 +17,33 @@ const commandEnv = (): NodeJS.ProcessEnv =>
     )
   )
 
-/** Keeps the head and the tail of a long output, counting what was dropped in between. */
-const capture = (budget: number) => {
-  const headMax = Math.floor(budget / 3)
-  const tailMax = budget - headMax
-  let head = ""
-  let tail = ""
-  let dropped = 0
-  return {
-    push: (chunk: string) => {
-      if (head.length < headMax) {
-        const take = chunk.slice(0, headMax - head.length)
-        head += take
-        chunk = chunk.slice(take.length)
-      }
-      if (chunk.length === 0) return
-      tail += chunk
-      if (tail.length > tailMax) {
-        dropped += tail.length - tailMax
-        tail = tail.slice(tail.length - tailMax)
-      }
-    },
-    text: () => (dropped === 0 ? head + tail : `${head}\n… [${dropped} characters of output omitted] …\n${tail}`),
-    truncated: () => dropped > 0
-  }
-}
-
-interface Finished {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly timedOut: boolean
-  readonly output: string
-  readonly truncated: boolean
-}
-
-const killGroup = (pid: number | undefined, signal: NodeJS.Signals) => {
-  if (pid === undefined) return
-  try {
-    process.kill(-pid, signal)
-  } catch {
-    // the group is already gone
-  }
-}
-
 /**
- * Runs `bash -c command` in its own process group. On timeout the whole group gets SIGTERM, then
- * SIGKILL after a grace period; interruption kills it at once and waits until its pipes close.
- * Background processes the command leaves behind are killed when the shell exits.
+ * Runs `bash -c command` in its own process group (see ProcessRunner): stdout and stderr combined,
+ * the first third and the last two thirds of the output budget kept. On timeout or interruption the
+ * whole group gets SIGTERM, then SIGKILL after a grace period; background processes the command
+ * leaves behind are killed when the shell exits.
  */
 const runCommand = (command: string, cwd: string, timeoutMs: number) =>
-  Effect.async<Finished, ToolFailure>((resume) => {
-    const out = capture(MAX_OUTPUT_CHARS)
-    const child = spawn("bash", ["-c", command], { cwd, env: commandEnv(), detached: true, stdio: ["ignore", "pipe", "pipe"] })
-    let timedOut = false
-    let exited = false
-    let graceTimer: NodeJS.Timeout | undefined
-    const onExit: Array<() => void> = []
-    const terminate = () => {
-      killGroup(child.pid, "SIGTERM")
-      graceTimer = setTimeout(() => killGroup(child.pid, "SIGKILL"), KILL_GRACE_MS)
-    }
-    const timer = setTimeout(() => {
-      timedOut = true
-      terminate()
-    }, timeoutMs)
-    child.stdout.setEncoding("utf8").on("data", out.push)
-    child.stderr.setEncoding("utf8").on("data", out.push)
-    child.on("error", (e) => {
-      clearTimeout(timer)
-      resume(Effect.fail(new ToolFailure({ message: `cannot start bash: ${e.message}` })))
-    })
-    // Whatever the command left running in its group would keep the pipes open: end it with the shell.
-    child.on("exit", () => killGroup(child.pid, "SIGKILL"))
-    child.on("close", (code, signal) => {
-      exited = true
-      clearTimeout(timer)
-      if (graceTimer !== undefined) clearTimeout(graceTimer)
-      onExit.forEach((f) => f())
-      resume(Effect.succeed({ code, signal, timedOut, output: out.text(), truncated: out.truncated() }))
-    })
-    return Effect.async<void>((done) => {
-      clearTimeout(timer)
-      if (exited) return done(Effect.void)
-      onExit.push(() => done(Effect.void))
-      killGroup(child.pid, "SIGKILL")
-    })
-  })
+  runProcess({
+    command: "bash",
+    args: ["-c", command],
+    cwd,
+    env: commandEnv(),
+    timeoutMs,
+    maxOutputBytes: MAX_OUTPUT_CHARS,
+    headShare: 1 / 3,
+    omittedNote: (n) => `[${n} characters of output omitted]`,
+    combineOutput: true,
+    killGroupOnExit: true,
+    killGraceMs: KILL_GRACE_MS
+  }).pipe(
+    Effect.map((r) => ({ code: r.exitCode, signal: r.signal, timedOut: false, output: r.stdout, truncated: r.truncated })),
+    Effect.catchTag("ProcessError", (e) =>
+      e.reason === "timeout"
+        ? Effect.succeed({ code: null, signal: null, timedOut: true, output: e.stdout, truncated: false })
+        : Effect.fail(new ToolFailure({ message: `cannot start bash: ${e.message}` }))
+    )
+  )
 
 export const BashTool = defineTool({
   name: "bash",

@@ -2,7 +2,7 @@ import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import { FileService } from "../../files/FileService.js"
 import { fileFailure, sessionAuthor } from "../../files/ToolFiles.js"
-import { defineTool, described, fail } from "../Tool.js"
+import { defineTool, described, fail, failureOf } from "../Tool.js"
 import { looksBinary } from "../Walk.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
@@ -64,9 +64,7 @@ export const EditTool = defineTool({
           metadata: { path: p.relative, replacements: count, version: version.id }
         }
       }
-      yield* Effect.try({ try: () => fs.writeFileSync(p.absolute, next), catch: (e) => e }).pipe(
-        Effect.catchAll((e) => fail(`cannot write ${p.relative}: ${e instanceof Error ? e.message : String(e)}`))
-      )
+      yield* Effect.try({ try: () => fs.writeFileSync(p.absolute, next), catch: failureOf(`cannot write ${p.relative}`) })
       return {
         output: `replaced ${count} occurrence${count === 1 ? "" : "s"} in ${p.relative}`,
         metadata: { path: p.relative, replacements: count }

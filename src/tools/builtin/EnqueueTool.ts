@@ -66,8 +66,6 @@ export const makeEnqueueTool = (tasks: TaskAccess) =>
           args.waitSeconds === undefined ? enqueued : yield* tasks.waitAs(ctx.caller, ids, Math.round(args.waitSeconds * 1000))
         return { output: final.map(describeTask).join("\n"), metadata: { taskIds: ids } }
       }).pipe(
-        Effect.catchAll((e) =>
-          Effect.fail(new ToolFailure({ message: "reason" in e ? `${e._tag}: ${e.reason}` : e.message }))
-        )
+        Effect.mapError((e) => new ToolFailure({ message: "reason" in e ? `${e._tag}: ${e.reason}` : e.message }))
       )
   })

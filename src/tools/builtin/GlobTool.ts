@@ -1,8 +1,7 @@
-import { Effect, Schema } from "effect"
-import * as fs from "node:fs"
-import { globToRegExp } from "../GlobPattern.js"
+import { Effect, Schema, Stream } from "effect"
+import { globMatcher } from "../../glob/Glob.js"
 import { defineTool, described, fail } from "../Tool.js"
-import { walk } from "../Walk.js"
+import { statOrUndefined, takeUpTo, walk } from "../Walk.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
 const MAX_RESULTS = 1000
@@ -26,25 +25,19 @@ export const GlobTool = defineTool({
   run: (args, ctx) =>
     Effect.gen(function* () {
       const p = yield* resolveInWorkspace(ctx, args.path ?? ".")
-      const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
+      const stat = yield* statOrUndefined(p.absolute)
       if (stat === undefined || !stat.isDirectory()) return yield* fail(`not a directory: ${p.relative}`)
-      const re = globToRegExp(args.pattern.replace(/^\.\//, ""))
+      const matches = globMatcher(args.pattern.replace(/^\.\//, ""))
       const prefix = p.relative === "." ? "" : `${p.relative}/`
-      const found: Array<string> = []
-      let truncated = false
-      yield* Effect.sync(() =>
-        walk(p.absolute, 64, ctx.fence, (e) => {
-          if (e.isDir || !re.test(e.rel)) return true
-          if (found.length >= MAX_RESULTS) {
-            truncated = true
-            return false
-          }
-          found.push(prefix + e.rel)
-          return true
-        })
+      const { items, truncated } = yield* takeUpTo(
+        walk(p.absolute, 64, ctx.fence).pipe(
+          Stream.filter((e) => !e.isDir && matches(e.rel)),
+          Stream.map((e) => prefix + e.rel)
+        ),
+        MAX_RESULTS
       )
-      if (found.length === 0) return { output: "no files matched", metadata: { count: 0 } }
+      if (items.length === 0) return { output: "no files matched", metadata: { count: 0 } }
       const note = truncated ? [`(results cut at ${MAX_RESULTS}; narrow the pattern)`] : []
-      return { output: [...found, ...note].join("\n"), metadata: { count: found.length, truncated } }
+      return { output: [...items, ...note].join("\n"), metadata: { count: items.length, truncated } }
     })
 })

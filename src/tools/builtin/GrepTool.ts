@@ -1,13 +1,28 @@
-import { Effect, Schema } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import * as fs from "node:fs"
-import { globToRegExp } from "../GlobPattern.js"
+import { globMatcher } from "../../glob/Glob.js"
 import { defineTool, described, fail } from "../Tool.js"
-import { looksBinary, walk } from "../Walk.js"
+import { looksBinary, READ_CONCURRENCY, statOrUndefined, takeUpTo, walk } from "../Walk.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
 const MAX_MATCHES = 200
 const MAX_FILE_BYTES = 5 * 1024 * 1024
 const MAX_LINE_CHARS = 500
+
+/** A file's matching lines as `shown:line:text`, at most `limit`; unreadable, oversized and binary files have none. */
+const searchFile = (re: RegExp, abs: string, shown: string, limit: number): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.tryPromise(async (signal) => {
+    if ((await fs.promises.stat(abs)).size > MAX_FILE_BYTES) return []
+    const buf = await fs.promises.readFile(abs, { signal })
+    if (looksBinary(buf)) return []
+    const found: Array<string> = []
+    const lines = buf.toString("utf8").split(/\r?\n/)
+    for (let i = 0; i < lines.length && found.length < limit; i++) {
+      const line = lines[i]!
+      if (re.test(line)) found.push(`${shown}:${i + 1}:${line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}…` : line}`)
+    }
+    return found
+  }).pipe(Effect.orElseSucceed((): ReadonlyArray<string> => []))
 
 export const GrepTool = defineTool({
   name: "grep",
@@ -32,42 +47,28 @@ export const GrepTool = defineTool({
       const re = yield* Effect.try(() => new RegExp(args.pattern, args.ignoreCase === true ? "i" : "")).pipe(
         Effect.catchAll((e) => fail(`invalid regular expression: ${e.error instanceof Error ? e.error.message : String(e.error)}`))
       )
-      const include = args.include === undefined ? undefined : globToRegExp(args.include)
+      const include = args.include === undefined ? undefined : globMatcher(args.include)
       const includeByName = args.include !== undefined && !args.include.includes("/")
-      const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
+      const included = (rel: string) => include === undefined || include(includeByName ? (rel.split("/").pop() ?? rel) : rel)
+      const stat = yield* statOrUndefined(p.absolute)
       if (stat === undefined) return yield* fail(`not found: ${p.relative}`)
       const prefix = p.relative === "." ? "" : `${p.relative}/`
-      const matches: Array<string> = []
-      let truncated = false
-      const searchFile = (abs: string, shown: string): boolean => {
-        let buf: Buffer
-        try {
-          if (fs.statSync(abs).size > MAX_FILE_BYTES) return true
-          buf = fs.readFileSync(abs)
-        } catch {
-          return true
-        }
-        if (looksBinary(buf)) return true
-        const lines = buf.toString("utf8").split(/\r?\n/)
-        for (let i = 0; i < lines.length; i++) {
-          const line = lines[i]!
-          if (!re.test(line)) continue
-          if (matches.length >= MAX_MATCHES) {
-            truncated = true
-            return false
-          }
-          matches.push(`${shown}:${i + 1}:${line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}…` : line}`)
-        }
-        return true
-      }
-      yield* Effect.sync(() => {
-        if (!stat.isDirectory()) return searchFile(p.absolute, p.relative)
-        walk(p.absolute, 64, ctx.fence, (e) => {
-          if (e.isDir || e.isSymlink) return true
-          if (include !== undefined && !include.test(includeByName ? (e.rel.split("/").pop() ?? e.rel) : e.rel)) return true
-          return searchFile(e.abs, prefix + e.rel)
-        })
-      })
+      // Only regular files are read: a FIFO or device would block the read forever.
+      const files: Stream.Stream<readonly [abs: string, shown: string]> = stat.isDirectory()
+        ? walk(p.absolute, 64, ctx.fence).pipe(
+            Stream.filter((e) => e.isFile && included(e.rel)),
+            Stream.map((e) => [e.abs, prefix + e.rel] as const)
+          )
+        : stat.isFile()
+          ? Stream.succeed([p.absolute, p.relative] as const)
+          : Stream.empty
+      const { items: matches, truncated } = yield* takeUpTo(
+        files.pipe(
+          Stream.mapEffect(([abs, shown]) => searchFile(re, abs, shown, MAX_MATCHES + 1), { concurrency: READ_CONCURRENCY }),
+          Stream.flattenIterables
+        ),
+        MAX_MATCHES
+      )
       if (matches.length === 0) return { output: "no matches", metadata: { count: 0 } }
       const note = truncated ? [`(stopped after ${MAX_MATCHES} matches; narrow the pattern or path)`] : []
       return { output: [...matches, ...note].join("\n"), metadata: { count: matches.length, truncated } }

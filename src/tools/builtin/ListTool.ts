@@ -1,7 +1,6 @@
-import { Effect, Schema } from "effect"
-import * as fs from "node:fs"
+import { Effect, Schema, Stream } from "effect"
 import { defineTool, described, fail } from "../Tool.js"
-import { walk } from "../Walk.js"
+import { statOrUndefined, takeUpTo, walk } from "../Walk.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
 const MAX_ENTRIES = 1000
@@ -20,23 +19,15 @@ export const ListTool = defineTool({
   run: (args, ctx) =>
     Effect.gen(function* () {
       const p = yield* resolveInWorkspace(ctx, args.path ?? ".")
-      const stat = yield* Effect.sync(() => fs.statSync(p.absolute, { throwIfNoEntry: false }))
+      const stat = yield* statOrUndefined(p.absolute)
       if (stat === undefined) return yield* fail(`directory not found: ${p.relative}`)
       if (!stat.isDirectory()) return yield* fail(`${p.relative} is not a directory`)
-      const lines: Array<string> = []
-      let truncated = false
-      yield* Effect.sync(() =>
-        walk(p.absolute, args.depth ?? 1, ctx.fence, (e) => {
-          if (lines.length >= MAX_ENTRIES) {
-            truncated = true
-            return false
-          }
-          lines.push(e.rel + (e.isDir ? "/" : e.isSymlink ? "@" : ""))
-          return true
-        })
+      const { items, truncated } = yield* takeUpTo(
+        Stream.map(walk(p.absolute, args.depth ?? 1, ctx.fence), (e) => e.rel + (e.isDir ? "/" : e.isSymlink ? "@" : "")),
+        MAX_ENTRIES
       )
-      if (lines.length === 0) return { output: `(${p.relative} is empty)`, metadata: { entries: 0 } }
-      if (truncated) lines.push(`(listing cut at ${MAX_ENTRIES} entries; list a subdirectory or lower the depth)`)
-      return { output: lines.join("\n"), metadata: { entries: lines.length - (truncated ? 1 : 0), truncated } }
+      if (items.length === 0) return { output: `(${p.relative} is empty)`, metadata: { entries: 0 } }
+      const note = truncated ? [`(listing cut at ${MAX_ENTRIES} entries; list a subdirectory or lower the depth)`] : []
+      return { output: [...items, ...note].join("\n"), metadata: { entries: items.length, truncated } }
     })
 })

@@ -2,7 +2,7 @@ import { Effect, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import { FileService } from "../../files/FileService.js"
 import { fileFailure } from "../../files/ToolFiles.js"
-import { defineTool, described, fail } from "../Tool.js"
+import { defineTool, described, fail, failureOf } from "../Tool.js"
 import { looksBinary } from "../Walk.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
@@ -37,9 +37,7 @@ export const ReadTool = defineTool({
             Effect.mapError(fileFailure),
             Effect.map(({ content }) => Buffer.from(content.buffer, content.byteOffset, content.byteLength))
           )
-        : yield* Effect.try({ try: () => fs.readFileSync(p.absolute), catch: (e) => e }).pipe(
-            Effect.catchAll((e) => fail(`cannot read ${p.relative}: ${e instanceof Error ? e.message : String(e)}`))
-          )
+        : yield* Effect.try({ try: () => fs.readFileSync(p.absolute), catch: failureOf(`cannot read ${p.relative}`) })
       if (looksBinary(buf)) return yield* fail(`${p.relative} is a binary file; read refuses binary content`)
       const text = buf.toString("utf8")
       if (text.length === 0) return { output: `(${p.relative} is empty)`, metadata: { path: p.relative, lines: 0 } }

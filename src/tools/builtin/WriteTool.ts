@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { FileService } from "../../files/FileService.js"
 import { fileFailure, sessionAuthor } from "../../files/ToolFiles.js"
-import { defineTool, described, fail } from "../Tool.js"
+import { defineTool, described, fail, failureOf } from "../Tool.js"
 import { resolveInWorkspace } from "../Workspace.js"
 
 /**
@@ -41,8 +41,8 @@ export const WriteTool = defineTool({
           fs.mkdirSync(path.dirname(p.absolute), { recursive: true })
           fs.writeFileSync(p.absolute, args.content)
         },
-        catch: (e) => e
-      }).pipe(Effect.catchAll((e) => fail(`cannot write ${p.relative}: ${e instanceof Error ? e.message : String(e)}`)))
+        catch: failureOf(`cannot write ${p.relative}`)
+      })
       return {
         output: `${stat === undefined ? "created" : "overwrote"} ${p.relative} (${bytes} bytes)`,
         metadata: { path: p.relative, bytes, created: stat === undefined }

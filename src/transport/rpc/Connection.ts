@@ -1,11 +1,14 @@
-import type { Socket } from "@effect/platform"
-
 export type Framing = "ndjson" | "message"
 
 /** What the protocol needs of one accepted connection, whichever transport it came on. */
 export interface Connection {
-  /** Reading: frames arrive through `runRaw`, which ends when the connection closes. */
-  readonly socket: Socket.Socket
+  /**
+   * Reading: hands what the client sends to `onData` (a string per WebSocket text message, bytes
+   * otherwise) and calls `onEnd` once the connection has ended, closed by either side or failed
+   * (at once if it already has). Returns what stops both. Plain listeners on the Node socket:
+   * an idle connection holds no fiber for its reading.
+   */
+  readonly listen: (onData: (data: string | Uint8Array) => void, onEnd: () => void) => () => void
   readonly transport: "tcp" | "websocket"
   readonly framing: Framing
   /** Headers of the WebSocket upgrade, added to every request of the connection. */

@@ -9,9 +9,10 @@ import { EventBus } from "../../events/EventBus.js"
 import { Orchestrator } from "../../orchestrator/Orchestrator.js"
 import { Presence } from "../../presence/Presence.js"
 import { Projects } from "../../project/Projects.js"
+import { handlersLayer } from "./HandlersLayer.js"
 
 /** Thin RPC handlers: each reads the caller and calls one service method. */
-const ProjectHandlers = ProjectRpcs.toLayer(
+const ProjectHandlers = handlersLayer(ProjectRpcs,
   Effect.gen(function* () {
     const projects = yield* Projects
     const orchestrator = yield* Orchestrator
@@ -29,7 +30,7 @@ const ProjectHandlers = ProjectRpcs.toLayer(
   })
 )
 
-const UserHandlers = UserRpcs.toLayer(
+const UserHandlers = handlersLayer(UserRpcs,
   Effect.gen(function* () {
     const users = yield* Users
     const keys = yield* ApiKeys
@@ -45,7 +46,7 @@ const UserHandlers = UserRpcs.toLayer(
   })
 )
 
-const EventHandlers = EventRpcs.toLayer(
+const EventHandlers = handlersLayer(EventRpcs,
   Effect.gen(function* () {
     const bus = yield* EventBus
     const presence = yield* Presence

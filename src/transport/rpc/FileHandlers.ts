@@ -10,6 +10,7 @@ import { FileService } from "../../files/FileService.js"
 import { Projects } from "../../project/Projects.js"
 import { Session } from "../../session/Session.js"
 import { ProjectDb } from "../../storage/ProjectDb.js"
+import { handlersLayer } from "./HandlersLayer.js"
 
 /** A client's path in workspace-relative form, or PathRefused (see `confinePath`). */
 export const confined = (path: string, options: { readonly root?: boolean } = {}) => {
@@ -37,7 +38,7 @@ const makeInWorkspace = Effect.gen(function* () {
     )
 })
 
-const Files = FileRpcs.toLayer(
+const Files = handlersLayer(FileRpcs,
   Effect.gen(function* () {
     const files = yield* FileService
     const dbs = yield* ProjectDb
@@ -76,7 +77,7 @@ const Files = FileRpcs.toLayer(
   })
 )
 
-const Revert = SessionRevertRpcs.toLayer(
+const Revert = handlersLayer(SessionRevertRpcs,
   Effect.gen(function* () {
     const files = yield* FileService
     const sessions = yield* Session

@@ -1,4 +1,5 @@
 import { Effect, Queue, type Scope } from "effect"
+import { makeLineSplitter } from "../Ndjson.js"
 import type { Connection } from "./Connection.js"
 
 type Frame = { readonly _tag: "text"; readonly text: string } | { readonly _tag: "tooLarge"; readonly size: number }
@@ -16,7 +17,7 @@ export interface FrameHandlers {
  * a time, in order, on one fiber in `scope`. While too much text waits to be handled, reading from
  * the client pauses. Returns what the transport calls with each piece of data.
  */
-export const makeFrameReader = (conn: Connection, maxFrameBytes: number, handlers: FrameHandlers, scope: Scope.Scope) =>
+export const makeFrameReader = (conn: Pick<Connection, "framing" | "pause" | "resume">, maxFrameBytes: number, handlers: FrameHandlers, scope: Scope.Scope) =>
   Effect.gen(function* () {
     const { framing } = conn
     /** Incoming text a connection may have waiting to be handled before reading from it pauses. */
@@ -49,33 +50,17 @@ export const makeFrameReader = (conn: Connection, maxFrameBytes: number, handler
     )
 
     const decoder = new TextDecoder()
-    let buffer = ""
-    let discarding = 0
+    const lines = makeLineSplitter(maxFrameBytes)
     const onData = (data: string | Uint8Array): void => {
-      const chunk = typeof data === "string" ? data : decoder.decode(data, { stream: framing === "ndjson" })
       if (framing === "message") {
+        const chunk = typeof data === "string" ? data : decoder.decode(data)
         const size = Buffer.byteLength(chunk)
         return size > maxFrameBytes ? enqueue({ _tag: "tooLarge", size }, 0) : enqueue({ _tag: "text", text: chunk }, chunk.length)
       }
-      let start = 0
-      let text = buffer + chunk
-      buffer = ""
-      for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
-        const line = text.slice(start, nl)
-        start = nl + 1
-        if (discarding > 0) {
-          enqueue({ _tag: "tooLarge", size: discarding + line.length }, 0)
-          discarding = 0
-        } else if (line.length > maxFrameBytes) {
-          enqueue({ _tag: "tooLarge", size: line.length }, 0)
-        } else {
-          enqueue({ _tag: "text", text: line }, line.length)
-        }
+      for (const frame of lines.push(typeof data === "string" ? Buffer.from(data) : data)) {
+        if (frame._tag === "Oversize") enqueue({ _tag: "tooLarge", size: frame.bytes }, 0)
+        else enqueue({ _tag: "text", text: frame.text }, frame.text.length)
       }
-      text = text.slice(start)
-      if (discarding > 0) discarding += text.length
-      else if (text.length > maxFrameBytes) discarding = text.length
-      else buffer = text
     }
     return onData
   })

@@ -1,4 +1,4 @@
-import { Effect, type Scope } from "effect"
+import { Clock, Effect, type Scope } from "effect"
 import type { Connection } from "./Connection.js"
 
 /** Frames at least this long are written without joining the newline on (see `writeFrame`). */
@@ -14,7 +14,7 @@ export interface OutputLimits {
  * (`awaitRoom`) while the client is more than `maxQueuedOutputBytes` behind; a client that reads
  * nothing of its backlog for `outputStallMs` is cut off. Watching for room runs in `scope`.
  */
-export const makeFrameWriter = (conn: Connection, limits: OutputLimits, scope: Scope.Scope) =>
+export const makeFrameWriter = (conn: Pick<Connection, "framing" | "write" | "queuedBytes" | "close">, limits: OutputLimits, scope: Scope.Scope) =>
   Effect.gen(function* () {
     const { framing } = conn
     let closed = false
@@ -52,13 +52,14 @@ export const makeFrameWriter = (conn: Connection, limits: OutputLimits, scope: S
     /** Polls the transport's buffer until it drains below the limit; no progress for too long closes the connection. */
     const watch = Effect.gen(function* () {
       let last = conn.queuedBytes()
-      let progressAt = Date.now()
+      let progressAt = yield* Clock.currentTimeMillis
       while (!closed && congested()) {
         yield* Effect.sleep("5 millis")
         const now = conn.queuedBytes()
-        if (now < last) progressAt = Date.now()
+        const at = yield* Clock.currentTimeMillis
+        if (now < last) progressAt = at
         last = now
-        if (Date.now() - progressAt > limits.outputStallMs) {
+        if (at - progressAt > limits.outputStallMs) {
           return yield* shut(
             `connection closed: the client did not read its replies (${now} bytes queued, limit ${limits.maxQueuedOutputBytes}) for ${limits.outputStallMs} ms`
           )

@@ -2,9 +2,10 @@ import { Effect } from "effect"
 import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { PermissionRpcs } from "../../domain/rpc/PermissionRpcs.js"
 import { Permission } from "../../permission/Permission.js"
+import { handlersLayer } from "./HandlersLayer.js"
 
 /** Thin handlers for `permission.*`: each reads the caller and calls one Permission method. */
-export const PermissionHandlers = PermissionRpcs.toLayer(
+export const PermissionHandlers = handlersLayer(PermissionRpcs,
   Effect.gen(function* () {
     const permission = yield* Permission
     return PermissionRpcs.of({

@@ -4,12 +4,13 @@ import { PresenceRpcs } from "../../domain/rpc/PresenceRpcs.js"
 import { Presence } from "../../presence/Presence.js"
 import { Session } from "../../session/Session.js"
 import { ProjectDb } from "../../storage/ProjectDb.js"
+import { handlersLayer } from "./HandlersLayer.js"
 
 /**
  * Thin presence handlers: the connection (`clientId`) is the key of the caller's entry. A named
  * session is checked to exist in the project (the middleware opened its database scope).
  */
-export const PresenceHandlers = PresenceRpcs.toLayer(
+export const PresenceHandlers = handlersLayer(PresenceRpcs,
   Effect.gen(function* () {
     const presence = yield* Presence
     const sessions = yield* Session

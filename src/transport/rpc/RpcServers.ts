@@ -1,4 +1,4 @@
-import { HttpLayerRouter, HttpServerRequest, HttpServerResponse, Socket, SocketServer } from "@effect/platform"
+import { HttpLayerRouter, HttpServerRequest, HttpServerResponse, SocketServer } from "@effect/platform"
 import { NodeHttpServerRequest, NodeSocket } from "@effect/platform-node"
 import { RpcSchema, RpcServer } from "@effect/rpc"
 import { Context, Effect, Layer, Option } from "effect"
@@ -31,8 +31,21 @@ const protocolOptions = (config: ServerConfigShape) => ({
   kindOf: (tag: string) => rpcKinds.get(tag)
 })
 
-const tcpConnection = (socket: Socket.Socket, net: Net.Socket): Connection => ({
-  socket,
+const tcpConnection = (net: Net.Socket): Connection => ({
+  listen: (onData, onEnd) => {
+    const end = () => onEnd()
+    net.on("data", onData)
+    net.on("end", end)
+    net.on("close", end)
+    net.on("error", end)
+    if (net.destroyed || net.readableEnded) end()
+    return () => {
+      net.off("data", onData)
+      net.off("end", end)
+      net.off("close", end)
+      net.off("error", end)
+    }
+  },
   transport: "tcp",
   framing: "ndjson",
   write: (text) => {
@@ -58,23 +71,42 @@ export const TcpRpcServer = RpcServer.layer(ClientRpcs, serverOptions).pipe(
         const server = yield* SocketServer.SocketServer
         const { onSocket, protocol } = yield* makeSocketProtocol(protocolOptions(config))
         yield* server
-          .run((socket) =>
+          .run(() =>
             Effect.gen(function* () {
               // the Node socket server provides the underlying socket to each connection's handler
               const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
               if (Option.isNone(net)) return yield* Effect.dieMessage("the TCP RPC server needs a Node socket server")
-              yield* onSocket(tcpConnection(socket, net.value))
-            }).pipe(Effect.scoped)
+              const socket = net.value
+              // read with listeners of our own (not the platform socket's fibers), so this closes it
+              yield* onSocket(tcpConnection(socket)).pipe(
+                Effect.scoped,
+                Effect.ensuring(Effect.sync(() => socket.destroyed || socket.destroySoon()))
+              )
+            })
           )
-          .pipe(Effect.interruptible, Effect.forkScoped)
+          // each connection's fiber starts from this context, plus its socket: keep it small (see `onSocket`)
+          .pipe(Effect.mapInputContext((_: Context.Context<never>) => Context.empty()), Effect.interruptible, Effect.forkScoped)
         return protocol
       })
     )
   )
 )
 
-const wsConnection = (socket: Socket.Socket, ws: WebSocket, headers: ReadonlyArray<[string, string]>): Connection => ({
-  socket,
+const wsConnection = (ws: WebSocket, headers: ReadonlyArray<[string, string]>): Connection => ({
+  listen: (onData, onEnd) => {
+    const message = (data: WebSocket.RawData, isBinary: boolean) =>
+      onData(isBinary ? (Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : new Uint8Array(data)) : data.toString())
+    const end = () => onEnd()
+    ws.on("message", message)
+    ws.on("close", end)
+    ws.on("error", end)
+    if (ws.readyState === WebSocket.CLOSING || ws.readyState === WebSocket.CLOSED) end()
+    return () => {
+      ws.off("message", message)
+      ws.off("close", end)
+      ws.off("error", end)
+    }
+  },
   transport: "websocket",
   framing: "message",
   headers,
@@ -141,9 +173,7 @@ export const WsRpcServer = RpcServer.layer(ClientRpcs, serverOptions).pipe(
               })
             }
             const ws = yield* upgrade(wss, req)
-            // `ws` implements the parts of the DOM WebSocket interface that the platform reads
-            const socket = yield* Socket.fromWebSocket(Effect.succeed(ws as unknown as globalThis.WebSocket))
-            yield* onSocket(wsConnection(socket, ws, Object.entries(request.headers)))
+            yield* onSocket(wsConnection(ws, Object.entries(request.headers)))
             return HttpServerResponse.empty()
           })
         )

@@ -4,12 +4,13 @@ import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { Orchestrator } from "../../orchestrator/Orchestrator.js"
 import { Session } from "../../session/Session.js"
 import { ProjectDb } from "../../storage/ProjectDb.js"
+import { handlersLayer } from "./HandlersLayer.js"
 
 /**
  * Thin session handlers. The auth middleware has checked the caller and opened the project's
  * database scope; `inProject` only states that scope in the types (it is a no-op inside it).
  */
-export const SessionHandlers = SessionRpcs.toLayer(
+export const SessionHandlers = handlersLayer(SessionRpcs,
   Effect.gen(function* () {
     const dbs = yield* ProjectDb
     const sessions = yield* Session

@@ -1,6 +1,6 @@
 import { RpcServer } from "@effect/rpc"
 import type { FromClientEncoded, FromServerEncoded, RequestEncoded } from "@effect/rpc/RpcMessage"
-import { Effect, Mailbox, Option, Scope } from "effect"
+import { Context, Effect, Mailbox, Option, Scope } from "effect"
 import { Presence } from "../../presence/Presence.js"
 import { Metrics } from "../metrics/Metrics.js"
 import type { Connection } from "./Connection.js"
@@ -78,13 +78,28 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
     const clientIds = new Set<number>()
     let writeRequest!: (clientId: number, message: FromClientEncoded) => Effect.Effect<void>
 
-    const onSocket = (conn: Connection) =>
+    /**
+     * Serves one connection for as long as it is open, in the caller's scope. It runs with an empty
+     * context (it takes what it needs when the protocol is built): the RPC server merges the
+     * context of the fiber that hands it a request into that request's context, and every
+     * `provideService` below copies that context, so an open request (a subscription held for
+     * hours) would otherwise carry copies of the whole hub's context.
+     */
+    const onSocket = (conn: Connection) => Effect.flatMap(Effect.scope, (scope) => Effect.mapInputContext(serve(conn, scope), (_: Context.Context<never>) => Context.empty()))
+
+    const serve = (conn: Connection, scope: Scope.Scope) =>
       Effect.gen(function* () {
-        const scope = yield* Effect.scope
         const id = nextConnectionId++
         const { transport } = conn
         const limits = makeConnectionLimits(options, metrics)
         let authenticated = false
+        /** Closes a connection with no authenticated request in time (a timer, not a fiber held per connection). */
+        let authTimer: ReturnType<typeof setTimeout> | undefined
+        const authenticate = () => {
+          authenticated = true
+          if (authTimer !== undefined) clearTimeout(authTimer)
+          authTimer = undefined
+        }
 
         // == output: every frame waits while the client is more than the limit behind
         const writer = yield* makeFrameWriter(conn, options, scope)
@@ -94,10 +109,10 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
             writer.awaitRoom,
             Effect.suspend(() => {
               if (msg._tag === "Chunk") {
-                authenticated = true
+                authenticate()
               } else if (msg._tag === "Exit") {
                 const outcome = failureTag(msg.exit)
-                if (outcome !== undefined && outcome !== "Unauthorized") authenticated = true
+                if (outcome !== undefined && outcome !== "Unauthorized") authenticate()
                 limits.exited(msg.requestId, msg.exit)
               }
               if (!writer.isClosed()) writer.writeFrame(msg)
@@ -126,6 +141,7 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
           scope,
           Effect.suspend(() => {
             writer.markClosed()
+            if (authTimer !== undefined) clearTimeout(authTimer)
             clientIds.delete(id)
             clients.delete(id)
             metrics.add("kiris_open_connections", { transport }, -1)
@@ -202,23 +218,26 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
           scope
         )
 
-        if (options.authTimeoutMs > 0) {
-          yield* Effect.sleep(options.authTimeoutMs).pipe(
-            Effect.zipRight(
-              Effect.suspend(() =>
-                authenticated ? Effect.void : writer.shut(`connection closed: no authenticated request within ${options.authTimeoutMs / 1000} s of connecting`)
-              )
-            ),
-            Effect.forkIn(scope)
-          )
+        if (options.authTimeoutMs > 0 && !authenticated) {
+          authTimer = setTimeout(() => {
+            authTimer = undefined
+            if (!authenticated) Effect.runSync(writer.shut(`connection closed: no authenticated request within ${options.authTimeoutMs / 1000} s of connecting`))
+          }, options.authTimeoutMs).unref()
         }
 
-        yield* conn.socket.runRaw(onData).pipe(
-          Effect.interruptible,
-          Effect.catchIf((error) => error.reason === "Close", () => Effect.void),
-          Effect.orDie,
-          Effect.withUnhandledErrorLogLevel(Option.none())
-        )
+        // until the connection ends (or the server shuts down, which interrupts this)
+        yield* Effect.async<void>((resume) => {
+          let ended = false
+          let stop: (() => void) | undefined = undefined
+          stop = conn.listen(onData, () => {
+            if (ended) return
+            ended = true
+            stop?.()
+            resume(Effect.void)
+          })
+          if (ended) stop()
+          return Effect.sync(() => stop?.())
+        }).pipe(Effect.interruptible)
       })
 
     const protocol = yield* RpcServer.Protocol.make((writeRequest_) => {

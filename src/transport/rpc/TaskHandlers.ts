@@ -2,9 +2,10 @@ import { Effect } from "effect"
 import { CurrentPrincipal } from "../../domain/rpc/Middleware.js"
 import { TaskRpcs } from "../../domain/rpc/TaskRpcs.js"
 import { TaskAccess } from "../../queue/TaskAccess.js"
+import { handlersLayer } from "./HandlersLayer.js"
 
 /** Thin RPC handlers of the client side of the swarm queue (the auth middleware has checked the caller). */
-export const TaskHandlers = TaskRpcs.toLayer(
+export const TaskHandlers = handlersLayer(TaskRpcs,
   Effect.gen(function* () {
     const tasks = yield* TaskAccess
     return TaskRpcs.of({

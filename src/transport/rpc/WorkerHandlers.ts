@@ -7,13 +7,14 @@ import { type LeaseLost, leaseNotHeld } from "../../domain/Task.js"
 import { WorkerAccess, workerOwner } from "../../queue/WorkerAccess.js"
 import { TaskQueue } from "../../queue/TaskQueue.js"
 import { type Connection, WorkerHub } from "../../queue/WorkerHub.js"
+import { handlersLayer } from "./HandlersLayer.js"
 
 /**
  * Thin RPC handlers of the worker side of the swarm. A worker id is registered on the calling
  * connection by `worker.connect`; leasing and every call on a leased task act as a worker of that
  * connection, and leases come only from the projects the worker key serves (WorkerAccess).
  */
-export const WorkerHandlers = WorkerRpcs.toLayer(
+export const WorkerHandlers = handlersLayer(WorkerRpcs,
   Effect.gen(function* () {
     const queue = yield* TaskQueue
     const hub = yield* WorkerHub

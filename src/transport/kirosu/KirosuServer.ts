@@ -1,11 +1,13 @@
-import { SocketServer } from "@effect/platform"
-import { Cause, Console, Context, Deferred, Effect, FiberSet, Layer, Option, Queue, Redacted } from "effect"
+import { Socket, SocketServer } from "@effect/platform"
+import { NodeSocket, NodeSocketServer, NodeStream } from "@effect/platform-node"
+import { Cause, Console, Context, Deferred, Effect, Layer, Option, Redacted, Stream } from "effect"
 import * as crypto from "node:crypto"
-import * as net from "node:net"
-import { ServerConfig } from "../config/ServerConfig.js"
-import { Metrics } from "../transport/metrics/Metrics.js"
+import type * as net from "node:net"
+import { ServerConfig } from "../../config/ServerConfig.js"
+import { Metrics } from "../metrics/Metrics.js"
+import { type Frame, splitLines } from "../Ndjson.js"
 import { KirosuAdapter } from "./KirosuAdapter.js"
-import { encodeReply, type Frame, makeLineSplitter, parseLine } from "./KirosuProtocol.js"
+import { encodeReply, parseLine } from "./KirosuProtocol.js"
 
 /**
  * The Kirosu-compatible TCP listener (`kiris serve --kirosu-port`): newline-delimited JSON, one
@@ -13,6 +15,11 @@ import { encodeReply, type Frame, makeLineSplitter, parseLine } from "./KirosuPr
  * It owns sockets, framing, the shared-key check and `shutdown`; KirosuAdapter runs the methods.
  * Without a key the port is open to any process that reaches it: it then binds to loopback only and
  * the adapter refuses `python` tasks, which `--trust-shell` workers would run as code.
+ *
+ * Each connection is read as a Stream (pulled one chunk at a time, so a client that sends faster
+ * than the hub answers is held back by TCP) and framed by transport/Ndjson.ts like the RPC socket.
+ * Replies go straight to the connection's net.Socket: a client may half-close after its last
+ * request and still read every reply, which the platform Socket's writer does not allow.
  */
 export interface KirosuServerShape {
   /** Where the listener is bound; none when no Kirosu port is configured. */
@@ -21,11 +28,6 @@ export interface KirosuServerShape {
   readonly stopRequested: Effect.Effect<void>
 }
 
-type Inbound = Frame | { readonly _tag: "End" } | { readonly _tag: "Closed" }
-
-/** Lines buffered per connection before reading from it pauses. */
-const highWater = 1024
-const lowWater = 256
 /** After `shutdown`, how long the hub waits for the client to close before dropping the socket. */
 const lingerMs = 5_000
 
@@ -33,7 +35,10 @@ const digest = (s: string) => crypto.createHash("sha256").update(s).digest()
 
 /** Whether `host` names only this machine (`localhost`, `127.x.x.x`, `::1`). */
 export const isLoopbackHost = (host: string): boolean => {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, "$1")
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1")
   return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h)
 }
 
@@ -47,6 +52,9 @@ export const kirosuBindHost = (host: string, hasKey: boolean): string => (hasKey
 export const noKeyWarning =
   "kiris warning: the Kirosu port has no key: it listens on loopback only, any local process can enqueue chat tasks, python tasks are refused (set --kirosu-key or KIRO_SWARM_KEY)"
 
+/** What one answered frame asks of the connection: a line to write, and whether to close after it. */
+type Reply = Option.Option<{ readonly line: string; readonly close: boolean }>
+
 const make = Effect.gen(function* () {
   const config = yield* ServerConfig
   const adapter = yield* KirosuAdapter
@@ -59,18 +67,18 @@ const make = Effect.gen(function* () {
       onSome: (expected) => typeof params.auth_token === "string" && crypto.timingSafeEqual(digest(params.auth_token), expected)
     })
 
-  const answer = (text: string): Effect.Effect<{ readonly line: string; readonly close: boolean } | undefined> => {
+  const answer = (text: string): Effect.Effect<Reply> => {
     const parsed = parseLine(text)
-    if (parsed._tag === "Blank") return Effect.succeed(undefined)
+    if (parsed._tag === "Blank") return Effect.succeedNone
     if (parsed._tag === "Invalid") {
       metrics.inc("kiris_rpc_frame_errors_total", { transport: "kirosu", reason: "malformed" })
-      return Effect.succeed({ line: encodeReply(parsed.id, { error: parsed.message }), close: false })
+      return Effect.succeedSome({ line: encodeReply(parsed.id, { error: parsed.message }), close: false })
     }
     const { id, method, params } = parsed.request
     const tag = `kirosu.${adapter.methods.includes(method) || method === "shutdown" ? method : "unknown"}`
     const reply = (outcome: { readonly result: object } | { readonly error: string }, close = false) => {
       metrics.inc("kiris_rpc_calls_total", { tag, outcome: "result" in outcome ? "success" : "failure" })
-      return { line: encodeReply(id, outcome), close }
+      return Option.some({ line: encodeReply(id, outcome), close })
     }
     if (!authorized(params)) return Effect.succeed(reply({ error: "Invalid KIRO_SWARM_KEY" }))
     if (method === "shutdown") return Effect.succeed(reply({ result: { ok: true } }, true))
@@ -78,35 +86,28 @@ const make = Effect.gen(function* () {
       Effect.map((result) => reply({ result })),
       Effect.catchTag("KirosuError", (e) => Effect.succeed(reply({ error: e.message }))),
       Effect.catchAllCause((cause) =>
-        Effect.logError("kirosu request failed", cause).pipe(
-          Effect.as(reply({ error: `Internal error: ${Cause.pretty(cause).split("\n")[0]}` }))
-        )
+        Effect.logError("kirosu request failed", cause).pipe(Effect.as(reply({ error: `Internal error: ${Cause.pretty(cause).split("\n")[0]}` })))
       )
     )
   }
 
+  const answerFrame = (frame: Frame): Effect.Effect<Reply> => {
+    if (frame._tag === "Line") return answer(frame.text)
+    metrics.inc("kiris_rpc_frame_errors_total", { transport: "kirosu", reason: "oversized" })
+    return Effect.succeedSome({
+      line: encodeReply(null, { error: `Line too long: ${frame.bytes} bytes exceeds the limit of ${config.maxFrameBytes} bytes` }),
+      close: false
+    })
+  }
+
   const serveConnection = (conn: net.Socket) =>
     Effect.gen(function* () {
-      const inbox = yield* Queue.unbounded<Inbound>()
-      const splitter = makeLineSplitter(config.maxFrameBytes)
-      let buffered = 0
-      const offer = (items: ReadonlyArray<Inbound>) => {
-        for (const item of items) Queue.unsafeOffer(inbox, item)
-        buffered += items.length
-        if (buffered > highWater && !conn.isPaused()) conn.pause()
-      }
-      const onData = (chunk: Buffer) => offer(splitter.push(chunk))
-      const onEnd = () => offer([...splitter.end(), { _tag: "End" }])
-      const onClose = () => offer([{ _tag: "Closed" }])
-      const onError = () => {}
-      conn.on("data", onData).on("end", onEnd).on("close", onClose).on("error", onError)
       conn.setNoDelay(true)
       metrics.inc("kiris_connections_total", { transport: "kirosu" })
       metrics.add("kiris_open_connections", { transport: "kirosu" }, 1)
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
           metrics.add("kiris_open_connections", { transport: "kirosu" }, -1)
-          conn.off("data", onData).off("end", onEnd).off("close", onClose)
           conn.destroy()
         })
       )
@@ -128,51 +129,41 @@ const make = Effect.gen(function* () {
       /** Lets the client read everything and close first; then the finalizer drops the socket. */
       const linger = once(["close"], () => conn.resume()).pipe(Effect.timeoutOption(lingerMs))
 
-      while (true) {
-        const item = yield* Queue.take(inbox)
-        buffered--
-        if (buffered < lowWater && conn.isPaused()) conn.resume()
-        if (item._tag === "Closed") return
-        if (item._tag === "End") {
-          yield* endWrites
-          return yield* linger
-        }
-        if (item._tag === "Oversize") {
-          metrics.inc("kiris_rpc_frame_errors_total", { transport: "kirosu", reason: "oversized" })
-          yield* write(encodeReply(null, { error: `Line too long: ${item.bytes} bytes exceeds the limit of ${config.maxFrameBytes} bytes` }))
-          continue
-        }
-        const reply = yield* answer(item.text)
-        if (reply === undefined) continue
-        yield* write(reply.line)
-        if (reply.close) {
-          yield* endWrites
-          if (config.kirosuAllowShutdown) yield* Deferred.succeed(stop, undefined)
-          return yield* linger
-        }
-      }
+      // Answers in order until the client ends its side, or until `shutdown`; a read error (reset) ends it too.
+      const outcome = yield* NodeStream.fromReadable(
+        () => conn,
+        (cause) => new Socket.SocketGenericError({ reason: "Read", cause }),
+        { closeOnDone: false }
+      ).pipe(
+        splitLines(config.maxFrameBytes),
+        Stream.mapEffect(answerFrame),
+        Stream.filterMap((reply) => reply),
+        Stream.mapEffect((reply) => Effect.as(write(reply.line), reply.close)),
+        Stream.takeUntil((close) => close),
+        Stream.runLast,
+        Effect.map((last) => (Option.getOrElse(last, () => false) ? ("shutdown" as const) : ("ended" as const))),
+        Effect.catchTag("SocketError", () => Effect.succeed("reset" as const))
+      )
+      if (outcome === "reset" || conn.destroyed) return
+      yield* endWrites
+      if (outcome === "shutdown" && config.kirosuAllowShutdown) yield* Deferred.succeed(stop, undefined)
+      yield* linger
     }).pipe(Effect.scoped)
-
-  const server = net.createServer({ allowHalfOpen: true })
-  // Closed after every connection fiber below is interrupted (finalizers run in reverse order).
-  yield* Effect.addFinalizer(() => Effect.async<void>((resume) => void server.close(() => resume(Effect.void))))
-  const connections = yield* FiberSet.make<void>()
-  const fork = yield* FiberSet.runtime(connections)<never>()
-  server.on("connection", (conn) => void fork(serveConnection(conn)))
 
   const port = Option.getOrElse(config.kirosuPort, () => 0)
   const host = kirosuBindHost(config.host, Option.isSome(config.kirosuKey))
-  yield* Effect.async<void, SocketServer.SocketServerError>((resume) => {
-    const onError = (cause: Error) => resume(Effect.fail(new SocketServer.SocketServerError({ reason: "Open", cause })))
-    server.once("error", onError)
-    server.listen({ port, host }, () => {
-      server.off("error", onError)
-      server.on("error", (cause) => void fork(Effect.logWarning("kirosu listener error", cause)))
-      resume(Effect.void)
-    })
-  })
-  const bound = server.address() as net.AddressInfo
-  const address: SocketServer.TcpAddress = { _tag: "TcpAddress", hostname: bound.address, port: bound.port }
+  const server = yield* NodeSocketServer.make({ port, host, allowHalfOpen: true })
+  // Every connection runs on a fiber of the server's, interrupted (socket destroyed) before the listener closes.
+  yield* server
+    .run(() =>
+      Effect.flatMap(Effect.serviceOption(NodeSocket.NetSocket), (conn) => (Option.isSome(conn) ? serveConnection(conn.value) : Effect.void))
+    )
+    .pipe(
+      Effect.catchAll((cause) => Effect.logWarning("kirosu listener error", cause)),
+      Effect.forkScoped
+    )
+  if (server.address._tag !== "TcpAddress") return yield* Effect.die("the Kirosu listener is not bound to a TCP address")
+  const address = server.address
   if (Option.isNone(config.kirosuKey)) yield* Console.error(noKeyWarning)
   yield* Console.log(`kiris kirosu listening tcp=${address.hostname}:${address.port}`)
   return { address: Option.some(address), stopRequested: Deferred.await(stop) } satisfies KirosuServerShape
@@ -180,8 +171,10 @@ const make = Effect.gen(function* () {
 
 export class KirosuServer extends Context.Tag("kiris/KirosuServer")<KirosuServer, KirosuServerShape>() {
   /** Listens on `kirosuPort` of the hub's host (of loopback when no `kirosuKey` is set). */
-  static readonly layer: Layer.Layer<KirosuServer, SocketServer.SocketServerError, ServerConfig | KirosuAdapter | Metrics> =
-    Layer.scoped(KirosuServer, make)
+  static readonly layer: Layer.Layer<KirosuServer, SocketServer.SocketServerError, ServerConfig | KirosuAdapter | Metrics> = Layer.scoped(
+    KirosuServer,
+    make
+  )
 
   /** No Kirosu port configured: nothing listens and nothing asks the hub to stop. */
   static readonly disabled: Layer.Layer<KirosuServer> = Layer.succeed(KirosuServer, {

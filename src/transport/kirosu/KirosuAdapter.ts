@@ -1,8 +1,8 @@
-import { Effect, Option, Schema, SynchronizedRef } from "effect"
-import { UsersRepo } from "../auth/UsersRepo.js"
-import { ServerConfig } from "../config/ServerConfig.js"
-import { Principal } from "../domain/Auth.js"
-import type { ProjectId, WorkerId } from "../domain/Ids.js"
+import { Clock, Effect, Option, Schema, SynchronizedRef } from "effect"
+import { UsersRepo } from "../../auth/UsersRepo.js"
+import { ServerConfig } from "../../config/ServerConfig.js"
+import { Principal } from "../../domain/Auth.js"
+import type { ProjectId, WorkerId } from "../../domain/Ids.js"
 import {
   AckParams,
   ApproveParams,
@@ -11,12 +11,12 @@ import {
   type KirosuTask,
   LeaseParams,
   ListParams
-} from "../domain/Kirosu.js"
-import { CreateProject } from "../domain/Project.js"
-import { EnqueueTask, type Task, type TaskKind, type TaskStatus } from "../domain/Task.js"
-import { Projects } from "../project/Projects.js"
-import { ProjectsRepo } from "../project/ProjectsRepo.js"
-import { TaskQueue } from "../queue/TaskQueue.js"
+} from "../../domain/Kirosu.js"
+import { CreateProject } from "../../domain/Project.js"
+import { EnqueueTask, type Task, type TaskKind, type TaskStatus } from "../../domain/Task.js"
+import { Projects } from "../../project/Projects.js"
+import { ProjectsRepo } from "../../project/ProjectsRepo.js"
+import { TaskQueue } from "../../queue/TaskQueue.js"
 import { describeParamError, kirisStatuses, toKirosuStats, toKirosuTask } from "./KirosuProtocol.js"
 
 /**
@@ -111,7 +111,8 @@ export class KirosuAdapter extends Effect.Service<KirosuAdapter>()("kiris/Kirosu
 
     const stats = Effect.fn("KirosuAdapter.stats")(function* () {
       const projectId = yield* project
-      const [counts, done] = yield* Effect.all([queue.stats([projectId]), queue.doneSummary([projectId], Date.now() - 3_600_000)])
+      const now = yield* Clock.currentTimeMillis
+      const [counts, done] = yield* Effect.all([queue.stats([projectId]), queue.doneSummary([projectId], now - 3_600_000)])
       return toKirosuStats({
         counts: {
           queued: counts.waiting + counts.queued + counts.input_required,

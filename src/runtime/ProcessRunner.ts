@@ -1,10 +1,11 @@
-import { Data, Deferred, Duration, Effect, Exit, Option } from "effect"
+import { Clock, Data, Deferred, Duration, Effect, Exit, Option, Schedule } from "effect"
 import { spawn, type ChildProcess } from "node:child_process"
 
 /**
- * Runs one child process for a task: detached in its own process group, output captured with a
- * head+tail cap, an optional timeout. When the effect is interrupted or times out, the WHOLE group
- * gets SIGTERM, then SIGKILL after a grace period, so nothing the command started survives it.
+ * The one way Kiris runs a command to completion (task executors, the `bash` tool, git for
+ * workdirs): detached in its own process group, output captured with a head+tail cap, an optional
+ * timeout. When the effect is interrupted or times out, the WHOLE group gets SIGTERM, then SIGKILL
+ * after a grace period, so nothing the command started survives it.
  */
 
 export interface ProcessSpec {
@@ -15,8 +16,16 @@ export interface ProcessSpec {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly stdin?: string
   readonly timeoutMs?: number | undefined
-  /** Cap per stream; beyond it the first and last halves are kept. */
+  /** Cap per capture (bytes); beyond it the beginning and the end are kept. */
   readonly maxOutputBytes: number
+  /** Share of the cap kept from the beginning (the rest from the end); one half by default. */
+  readonly headShare?: number
+  /** The marker standing for what was cut from the middle; `[N bytes truncated]` by default. */
+  readonly omittedNote?: (bytes: number) => string
+  /** stdout and stderr into one capture, in arrival order (`stdout` holds it, `stderr` is empty). */
+  readonly combineOutput?: boolean
+  /** When the command itself exits, kill at once whatever it left running in its group. */
+  readonly killGroupOnExit?: boolean
   /** Between SIGTERM and SIGKILL of the group. */
   readonly killGraceMs?: number
 }
@@ -38,7 +47,9 @@ export class ProcessError extends Data.TaggedError("ProcessError")<{
   readonly stderr: string
 }> {}
 
-/** Keeps the first and last `cap / 2` bytes of a stream and counts the rest. */
+const defaultNote = (bytes: number) => `[${bytes} bytes truncated]`
+
+/** Keeps the first `cap * headShare` and the last bytes of a stream up to `cap`, and counts the rest. */
 export class OutputCapture {
   private readonly headCap: number
   private readonly tailCap: number
@@ -48,8 +59,12 @@ export class OutputCapture {
   private tailLen = 0
   total = 0
 
-  constructor(readonly cap: number) {
-    this.headCap = Math.floor(cap / 2)
+  constructor(
+    readonly cap: number,
+    headShare = 0.5,
+    private readonly note: (bytes: number) => string = defaultNote
+  ) {
+    this.headCap = Math.floor(cap * headShare)
     this.tailCap = cap - this.headCap
   }
 
@@ -80,7 +95,7 @@ export class OutputCapture {
     if (!this.truncated) return Buffer.concat([head, tail]).toString("utf8")
     const kept = tail.subarray(tail.length - this.tailCap)
     const omitted = this.total - head.length - kept.length
-    return `${head.toString("utf8")}\n… [${omitted} bytes truncated] …\n${kept.toString("utf8")}`
+    return `${head.toString("utf8")}\n… ${this.note(omitted)} …\n${kept.toString("utf8")}`
   }
 }
 
@@ -106,8 +121,10 @@ export const killGroup = (pid: number, graceMs: number) =>
   Effect.gen(function* () {
     if (!groupAlive(pid)) return
     signalGroup(pid, "SIGTERM")
-    const deadline = Date.now() + graceMs
-    while (groupAlive(pid) && Date.now() < deadline) yield* Effect.sleep(Duration.millis(25))
+    yield* Effect.suspend(() => (groupAlive(pid) ? Effect.fail("alive") : Effect.void)).pipe(
+      Effect.retry(Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(Duration.millis(graceMs)))),
+      Effect.ignore
+    )
     if (groupAlive(pid)) signalGroup(pid, "SIGKILL")
   })
 
@@ -124,8 +141,10 @@ const start = (spec: ProcessSpec) =>
   Effect.gen(function* () {
     const exited = yield* Deferred.make<{ code: number | null; signal: string | null }, ProcessError>()
     const closed = yield* Deferred.make<void>()
-    const stdout = new OutputCapture(spec.maxOutputBytes)
-    const stderr = new OutputCapture(spec.maxOutputBytes)
+    const capture = () => new OutputCapture(spec.maxOutputBytes, spec.headShare, spec.omittedNote)
+    const stdout = capture()
+    const stderr = spec.combineOutput === true ? stdout : capture()
+    const startedAt = yield* Clock.currentTimeMillis
     const child = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
       env: spec.env,
@@ -141,13 +160,17 @@ const start = (spec: ProcessSpec) =>
       )
       Deferred.unsafeDone(closed, Exit.void)
     })
-    child.on("exit", (code, signal) => Deferred.unsafeDone(exited, Exit.succeed({ code, signal })))
+    child.on("exit", (code, signal) => {
+      // whatever the command left running in its group would keep the pipes open: it ends with the command
+      if (spec.killGroupOnExit === true && child.pid !== undefined) signalGroup(child.pid, "SIGKILL")
+      Deferred.unsafeDone(exited, Exit.succeed({ code, signal }))
+    })
     child.on("close", () => Deferred.unsafeDone(closed, Exit.void))
     if (spec.stdin !== undefined && child.stdin) {
       child.stdin.on("error", () => {})
       child.stdin.end(spec.stdin)
     }
-    return { child, stdout, stderr, exited, closed, startedAt: Date.now() } satisfies Running
+    return { child, stdout, stderr, exited, closed, startedAt } satisfies Running
   })
 
 const stop = (running: Running, graceMs: number) =>
@@ -161,6 +184,12 @@ const stop = (running: Running, graceMs: number) =>
     running.child.stdout?.destroy()
     running.child.stderr?.destroy()
   })
+
+/** The captured output: both streams, or the one combined capture as `stdout`. */
+const outputs = (running: Running) => ({
+  stdout: running.stdout.text(),
+  stderr: running.stderr === running.stdout ? "" : running.stderr.text()
+})
 
 /** Runs the process to completion; interruption kills its process group. */
 export const runProcess = (spec: ProcessSpec): Effect.Effect<ProcessResult, ProcessError> =>
@@ -181,23 +210,18 @@ export const runProcess = (spec: ProcessSpec): Effect.Effect<ProcessResult, Proc
               Effect.timeoutFail({
                 duration: Duration.millis(spec.timeoutMs),
                 onTimeout: () =>
-                  new ProcessError({
-                    reason: "timeout",
-                    message: `timed out after ${formatMs(spec.timeoutMs ?? 0)}`,
-                    stdout: running.stdout.text(),
-                    stderr: running.stderr.text()
-                  })
+                  new ProcessError({ reason: "timeout", message: `timed out after ${formatMs(spec.timeoutMs ?? 0)}`, ...outputs(running) })
               })
             )
       const { code, signal } = yield* timed
+      const endedAt = yield* Clock.currentTimeMillis
       return {
         pid: running.child.pid ?? -1,
         exitCode: code,
         signal,
-        stdout: running.stdout.text(),
-        stderr: running.stderr.text(),
+        ...outputs(running),
         truncated: running.stdout.truncated || running.stderr.truncated,
-        durationMs: Date.now() - running.startedAt
+        durationMs: endedAt - running.startedAt
       }
     })
   )

@@ -1,68 +1,11 @@
 import { ParseResult } from "effect"
-import type { KirosuStats, KirosuStatus, KirosuTask } from "../domain/Kirosu.js"
-import type { Task, TaskStatus } from "../domain/Task.js"
+import type { KirosuStats, KirosuStatus, KirosuTask } from "../../domain/Kirosu.js"
+import type { Task, TaskStatus } from "../../domain/Task.js"
 
 /**
- * The Kirosu wire format as plain functions: splitting a byte stream into lines, reading a request
- * line, writing a reply line, and showing Kiris tasks the way Kirosu clients expect them.
+ * The Kirosu wire format as plain functions: reading a request line, writing a reply line, and
+ * showing Kiris tasks the way Kirosu clients expect them. Lines are framed by transport/Ndjson.ts.
  */
-
-// == framing
-
-export type Frame = { readonly _tag: "Line"; readonly text: string } | { readonly _tag: "Oversize"; readonly bytes: number }
-
-/**
- * Splits a byte stream on `\n`. A line longer than `maxBytes` is dropped and reported once as
- * `Oversize` when its newline arrives. `end()` returns the last line when the stream ended without one.
- */
-export const makeLineSplitter = (maxBytes: number) => {
-  let pending: Array<Buffer> = []
-  let pendingBytes = 0
-  let discarded = 0
-  const decoder = new TextDecoder()
-
-  const finish = (last: Buffer): Frame => {
-    if (discarded > 0) {
-      const bytes = discarded + last.length
-      discarded = 0
-      return { _tag: "Oversize", bytes }
-    }
-    const whole = pending.length === 0 ? last : Buffer.concat([...pending, last])
-    pending = []
-    pendingBytes = 0
-    return whole.length > maxBytes ? { _tag: "Oversize", bytes: whole.length } : { _tag: "Line", text: decoder.decode(whole) }
-  }
-
-  const keep = (rest: Buffer) => {
-    if (rest.length === 0) return
-    if (discarded > 0) {
-      discarded += rest.length
-    } else if (pendingBytes + rest.length > maxBytes) {
-      discarded = pendingBytes + rest.length
-      pending = []
-      pendingBytes = 0
-    } else {
-      pending.push(rest)
-      pendingBytes += rest.length
-    }
-  }
-
-  const push = (chunk: Uint8Array): Array<Frame> => {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    const frames: Array<Frame> = []
-    let start = 0
-    for (let nl = buf.indexOf(10, start); nl !== -1; nl = buf.indexOf(10, start)) {
-      frames.push(finish(buf.subarray(start, nl)))
-      start = nl + 1
-    }
-    keep(Buffer.from(buf.subarray(start)))
-    return frames
-  }
-
-  const end = (): Array<Frame> => (pendingBytes > 0 || discarded > 0 ? [finish(Buffer.alloc(0))] : [])
-
-  return { push, end } as const
-}
 
 // == requests and replies
 

@@ -119,7 +119,9 @@ const main = Effect.gen(function* () {
     const verdict = failed.length > 0 ? "FAIL" : passed > 0 ? "PASS" : run.code === 0 ? "NONE" : "ERROR"
     if (applicable && verdict !== "PASS") failedApplicable++
     const why = failed.map((c) => `${c.id}: ${(c.errorMessage ?? "").split("\n")[0]!.slice(0, 140)}`).join("; ")
-    console.log(`${verdict.padEnd(5)} ${scenario.padEnd(32)} ${passed} passed, ${failed.length} failed${applicable ? "" : " (reference-server scenario)"}${why === "" ? "" : `  ${why}`}`)
+    console.log(
+      `${verdict.padEnd(5)} ${scenario.padEnd(32)} ${passed} passed, ${failed.length} failed${applicable ? "" : " (reference-server scenario)"}${why === "" ? "" : `  ${why}`}`
+    )
     if (verdict === "ERROR") console.log(run.output.split("\n").slice(-5).join("\n"))
   }
   if (failedApplicable > 0) {

@@ -69,7 +69,11 @@ const HttpLive = Layer.unwrapEffect(
 
 const TcpLive = Layer.unwrapEffect(
   Effect.map(ServerConfig, (config) =>
-    TcpRpcServer.pipe(Layer.provideMerge(NodeSocketServer.layer({ port: config.port === 0 && config.tcpPort === 0 ? 0 : config.tcpPort, host: config.host, noDelay: true })))
+    TcpRpcServer.pipe(
+      Layer.provideMerge(
+        NodeSocketServer.layer({ port: config.port === 0 && config.tcpPort === 0 ? 0 : config.tcpPort, host: config.host, noDelay: true })
+      )
+    )
   )
 )
 

@@ -9,18 +9,9 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, beforeEach } from "vitest"
 import { z } from "zod"
-import {
-  echoLastUser,
-  fakeOpenAI,
-  type FakeOpenAI,
-  lastUserText,
-  startFakeOpenAI,
-  systemText,
-  toolResults
-} from "./support/FakeOpenAI.js"
+import { echoLastUser, fakeOpenAI, type FakeOpenAI, lastUserText, startFakeOpenAI, systemText, toolResults } from "./support/FakeOpenAI.js"
 
-const modelFor = (fake: FakeOpenAI) =>
-  createOpenAICompatible({ name: "fake", baseURL: fake.baseURL, apiKey: "x", includeUsage: true }).chatModel("m")
+const modelFor = (fake: FakeOpenAI) => createOpenAICompatible({ name: "fake", baseURL: fake.baseURL, apiKey: "x", includeUsage: true }).chatModel("m")
 
 const collect = async <A>(iterable: AsyncIterable<A>): Promise<Array<A>> => {
   const out: Array<A> = []
@@ -74,12 +65,14 @@ describe("FakeOpenAI with the real AI SDK", () => {
 
   it("routes concurrent requests with scriptFor and function replies", async () => {
     fake.scriptFor((b) => lastUserText(b) === "worker 2", { text: "special" })
-    fake.scriptFor((b) => lastUserText(b).startsWith("worker"), (b) => ({ text: `done ${lastUserText(b)}` }), {
-      times: Infinity
-    })
-    const texts = await Promise.all(
-      [1, 2, 3, 4].map((i) => streamText({ model: modelFor(fake), prompt: `worker ${i}` }).text)
+    fake.scriptFor(
+      (b) => lastUserText(b).startsWith("worker"),
+      (b) => ({ text: `done ${lastUserText(b)}` }),
+      {
+        times: Infinity
+      }
     )
+    const texts = await Promise.all([1, 2, 3, 4].map((i) => streamText({ model: modelFor(fake), prompt: `worker ${i}` }).text))
     expect(texts).toEqual(["done worker 1", "special", "done worker 3", "done worker 4"])
   })
 
@@ -98,10 +91,9 @@ describe("FakeOpenAI with the real AI SDK", () => {
   })
 
   it("runs a two-step tool loop", async () => {
-    fake.script(
-      { toolCalls: [{ id: "call_1", name: "weather", args: { city: "Paris" } }] },
-      (body) => ({ text: `forecast: ${toolResults(body)[0]?.content ?? "?"}` })
-    )
+    fake.script({ toolCalls: [{ id: "call_1", name: "weather", args: { city: "Paris" } }] }, (body) => ({
+      text: `forecast: ${toolResults(body)[0]?.content ?? "?"}`
+    }))
     const calls: Array<string> = []
     const result = streamText({
       model: modelFor(fake),
@@ -205,11 +197,9 @@ describe("FakeOpenAI with the real AI SDK", () => {
   })
 
   it("generateText (non-streaming) works with text, usage and tools", async () => {
-    fake.script(
-      { text: "plain answer", reasoning: "hmm" },
-      { toolCalls: [{ name: "add", args: { a: 2, b: 3 } }] },
-      (body) => ({ text: `sum is ${toolResults(body)[0]?.content ?? "?"}` })
-    )
+    fake.script({ text: "plain answer", reasoning: "hmm" }, { toolCalls: [{ name: "add", args: { a: 2, b: 3 } }] }, (body) => ({
+      text: `sum is ${toolResults(body)[0]?.content ?? "?"}`
+    }))
     const plain = await generateText({ model: modelFor(fake), prompt: "q" })
     expect(plain.text).toBe("plain answer")
     expect(plain.reasoningText).toBe("hmm")

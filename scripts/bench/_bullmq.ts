@@ -68,7 +68,8 @@ worker.waitUntilReady().then(() => console.log("ready"))
 process.on("SIGTERM", () => worker.close().then(() => process.exit(0)))
 `
 
-export const installHint = "install redis-server (Debian/Ubuntu: `apt-get install -y redis-server`; macOS: `brew install redis`) to add the BullMQ row"
+export const installHint =
+  "install redis-server (Debian/Ubuntu: `apt-get install -y redis-server`; macOS: `brew install redis`) to add the BullMQ row"
 
 export const redisInstalled = () => spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0
 

@@ -32,7 +32,14 @@ const here = fileURLToPath(import.meta.url)
 
 type ToHub = { readonly type: "memory" } | { readonly type: "exit" }
 type FromHub =
-  | { readonly type: "ready"; readonly httpPort: number; readonly tcpPort: number; readonly rawWsPort: number; readonly rawNetPort: number; readonly adminKey: string }
+  | {
+      readonly type: "ready"
+      readonly httpPort: number
+      readonly tcpPort: number
+      readonly rawWsPort: number
+      readonly rawNetPort: number
+      readonly adminKey: string
+    }
   | { readonly type: "memory"; readonly heapUsed: number; readonly rss: number; readonly maxRss: number }
 
 // ---------------------------------------------------------------------------------------------
@@ -79,7 +86,7 @@ const runHubProcess = (dataDir: string) => {
       rawNetPort: (rawNet.address() as net.AddressInfo).port,
       adminKey
     })
-    yield* Effect.never
+    return yield* Effect.never
   })
   process.on("message", (msg: ToHub) => {
     if (msg.type === "memory") {
@@ -99,7 +106,8 @@ const runHubProcess = (dataDir: string) => {
 // The clients (this process).
 // ---------------------------------------------------------------------------------------------
 
-const quantile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN
+const quantile = (sorted: ReadonlyArray<number>, q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN
 const ms = (n: number) => `${n.toFixed(3)} ms`
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`
 
@@ -228,7 +236,12 @@ export const connectionRows = async (opts: ConnectionRowsOptions = {}): Promise<
     const row = async (name: string, hub: FrameClient, raw: FrameClient) => {
       const ours = await roundTrips(hub, calls, whoami, (text, i) => exitOf(i + 1)(text))
       if (ours.length === 0) throw new Error("no round trips")
-      const base = await roundTrips(raw, calls, () => echo, () => true)
+      const base = await roundTrips(
+        raw,
+        calls,
+        () => echo,
+        () => true
+      )
       hub.close()
       raw.close()
       const p50 = quantile(ours, 0.5)
@@ -251,7 +264,10 @@ export const connectionRows = async (opts: ConnectionRowsOptions = {}): Promise<
 
     const subscribe = request(1, "events.subscribe", { projectId }, key)
     /** Acks every chunk (the server sends no more of a stream until then) and resolves on the first (`Ready`). */
-    const subscribed = async <T>(connect: (onText: (text: string, transport: T) => void) => Promise<FrameClient>, ack: (transport: T, text: string) => void) => {
+    const subscribed = async <T>(
+      connect: (onText: (text: string, transport: T) => void) => Promise<FrameClient>,
+      ack: (transport: T, text: string) => void
+    ) => {
       const client = await connect((text, transport) => {
         if (text.includes(`"_tag":"Chunk"`)) ack(transport, JSON.stringify({ _tag: "Ack", requestId: "1" }))
       })
@@ -283,10 +299,16 @@ export const connectionRows = async (opts: ConnectionRowsOptions = {}): Promise<
     }
     console.log(`connections: idle memory of the hub process per client, ${clients} clients`)
     const wsHeap = await perClient("WebSocket, holding events.subscribe", () =>
-      subscribed<WebSocket>((onText) => connectWs(wsUrl, onText), (ws, text) => ws.send(text))
+      subscribed<WebSocket>(
+        (onText) => connectWs(wsUrl, onText),
+        (ws, text) => ws.send(text)
+      )
     )
     const tcpHeap = await perClient("TCP, holding events.subscribe", () =>
-      subscribed<net.Socket>((onText) => connectNet(ready.tcpPort, onText), (socket, text) => void socket.write(text + "\n"))
+      subscribed<net.Socket>(
+        (onText) => connectNet(ready.tcpPort, onText),
+        (socket, text) => void socket.write(text + "\n")
+      )
     )
     /** A connection that made one unary call and stays open (what a connection costs without a subscription). */
     const called = async (client: FrameClient) => {

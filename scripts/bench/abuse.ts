@@ -118,7 +118,13 @@ const stalledSubscriber = (port: number, token: string, projectId: string) =>
       const socket: net.Socket = net.connect({ host: "127.0.0.1", port }, () => {
         socket.pause()
         socket.write(
-          JSON.stringify({ _tag: "Request", id: "1", tag: "events.subscribe", payload: { projectId }, headers: [["authorization", `Bearer ${token}`]] }) + "\n"
+          JSON.stringify({
+            _tag: "Request",
+            id: "1",
+            tag: "events.subscribe",
+            payload: { projectId },
+            headers: [["authorization", `Bearer ${token}`]]
+          }) + "\n"
         )
         resume(Effect.succeed(socket))
       })
@@ -217,7 +223,9 @@ const main = async () => {
   )
   const r = await Effect.runPromise(program)
   const p = (xs: ReadonlyArray<number>, q: number) => fmt(percentile(xs, q), 1)
-  console.log(`idle hub:        RSS ${fmt(r.idleRss, 1)} MiB; good client user.whoami p50 ${p(r.baseline, 50)} ms, p99 ${p(r.baseline, 99)} ms (${r.baseline.length} calls)`)
+  console.log(
+    `idle hub:        RSS ${fmt(r.idleRss, 1)} MiB; good client user.whoami p50 ${p(r.baseline, 50)} ms, p99 ${p(r.baseline, 99)} ms (${r.baseline.length} calls)`
+  )
   console.log(
     `under abuse:     RSS peak ${fmt(r.peakRss, 1)} MiB (${fmt(r.peakRss / r.idleRss, 2)}x idle; VmHWM ${fmt(r.hwm, 1)} MiB), end ${fmt(r.endRss, 1)} MiB (${fmt(r.endRss / r.idleRss, 2)}x idle)`
   )
@@ -225,10 +233,14 @@ const main = async () => {
   console.log(
     `                 good client user.whoami p50 ${p(r.underAbuse, 50)} ms, p99 ${p(r.underAbuse, 99)} ms (${fmt(p99 / percentile(r.baseline, 99), 1)}x idle p99; ${r.underAbuse.length} calls)`
   )
-  console.log(`                 abuser task.list: ${fmt(r.listed.ok)} answered, ${fmt(r.listed.refused)} refused (in-flight limit), ${fmt(r.listed.failed)} failed otherwise; ${fmt(r.produced)} event batches produced`)
+  console.log(
+    `                 abuser task.list: ${fmt(r.listed.ok)} answered, ${fmt(r.listed.refused)} refused (in-flight limit), ${fmt(r.listed.failed)} failed otherwise; ${fmt(r.produced)} event batches produced`
+  )
   const rssOk = r.peakRss < RSS_TARGET_RATIO * r.idleRss
   const p99Ok = p99 < P99_TARGET_MS
-  console.log(`targets:         peak RSS < ${RSS_TARGET_RATIO}x idle: ${rssOk ? "met" : "MISSED"}; good p99 < ${P99_TARGET_MS} ms: ${p99Ok ? "met" : "MISSED"}`)
+  console.log(
+    `targets:         peak RSS < ${RSS_TARGET_RATIO}x idle: ${rssOk ? "met" : "MISSED"}; good p99 < ${P99_TARGET_MS} ms: ${p99Ok ? "met" : "MISSED"}`
+  )
 }
 
 try {

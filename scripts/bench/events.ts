@@ -58,7 +58,10 @@ const program = Effect.gen(function* () {
   const replayId = replayed.id as ProjectId
   let started = performance.now()
   for (let i = 0; i < events; i += 500) {
-    yield* bus.publishAll(replayId, Array.from({ length: Math.min(500, events - i) }, (_, j) => delta(i + j)))
+    yield* bus.publishAll(
+      replayId,
+      Array.from({ length: Math.min(500, events - i) }, (_, j) => delta(i + j))
+    )
   }
   const filled = performance.now() - started
   const head = yield* bus.lastSeq(replayId)
@@ -107,7 +110,11 @@ const program = Effect.gen(function* () {
     const consumer = yield* Effect.fork(Effect.repeatN(Queue.take(queue), deltas - 1))
     yield* timed(
       "baseline: in-memory PubSub",
-      Effect.forEach(Array.from({ length: deltas }, (_, i) => i), (i) => PubSub.publish(pubsub, delta(i)), { discard: true }),
+      Effect.forEach(
+        Array.from({ length: deltas }, (_, i) => i),
+        (i) => PubSub.publish(pubsub, delta(i)),
+        { discard: true }
+      ),
       Fiber.join(consumer)
     )
   }
@@ -115,13 +122,21 @@ const program = Effect.gen(function* () {
     const consumer = yield* drained(deltas)
     yield* timed(
       "EventBus.publish, one at a time",
-      dbs.withProject(turnId)(Effect.forEach(Array.from({ length: deltas }, (_, i) => i), (i) => bus.publish(turnId, delta(i)), { discard: true })),
+      dbs.withProject(turnId)(
+        Effect.forEach(
+          Array.from({ length: deltas }, (_, i) => i),
+          (i) => bus.publish(turnId, delta(i)),
+          { discard: true }
+        )
+      ),
       Fiber.join(consumer)
     )
   }
   {
     const consumer = yield* drained(deltas)
-    const batches = Array.from({ length: Math.ceil(deltas / batch) }, (_, b) => Array.from({ length: Math.min(batch, deltas - b * batch) }, (_, j) => delta(b * batch + j)))
+    const batches = Array.from({ length: Math.ceil(deltas / batch) }, (_, b) =>
+      Array.from({ length: Math.min(batch, deltas - b * batch) }, (_, j) => delta(b * batch + j))
+    )
     yield* timed(
       `EventBus.publishAll, batches of ${batch}`,
       dbs.withProject(turnId)(Effect.forEach(batches, (bodies) => bus.publishAll(turnId, bodies), { discard: true })),
@@ -132,14 +147,20 @@ const program = Effect.gen(function* () {
     const consumer = yield* drained(deltas)
     yield* timed(
       "EventBus.publish, outside the project",
-      Effect.forEach(Array.from({ length: deltas }, (_, i) => i), (i) => bus.publish(turnId, delta(i)), { discard: true }),
+      Effect.forEach(
+        Array.from({ length: deltas }, (_, i) => i),
+        (i) => bus.publish(turnId, delta(i)),
+        { discard: true }
+      ),
       Fiber.join(consumer)
     )
   }
   const logged = yield* bus.lastSeq(turnId)
   console.log(`  log head after the runs                 ${logged} (${logged - 1} deltas and ProjectCreated)`)
   const dbFile = path.join(dataDir, "projects", turnId, "project.db")
-  console.log(`  project.db (+ WAL)                      ${mb(fs.statSync(dbFile).size + (fs.existsSync(`${dbFile}-wal`) ? fs.statSync(`${dbFile}-wal`).size : 0))}`)
+  console.log(
+    `  project.db (+ WAL)                      ${mb(fs.statSync(dbFile).size + (fs.existsSync(`${dbFile}-wal`) ? fs.statSync(`${dbFile}-wal`).size : 0))}`
+  )
   console.log(peakRss())
 })
 

@@ -46,7 +46,9 @@ const dirBytes = (dir: string): number => {
 const pct = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 const latency = (label: string, samples: Array<number>) => {
   samples.sort((a, b) => a - b)
-  console.log(`  ${label.padEnd(34)} p50=${pct(samples, 0.5).toFixed(3)} ms  p99=${pct(samples, 0.99).toFixed(3)} ms  max=${samples[samples.length - 1]!.toFixed(3)} ms`)
+  console.log(
+    `  ${label.padEnd(34)} p50=${pct(samples, 0.5).toFixed(3)} ms  p99=${pct(samples, 0.99).toFixed(3)} ms  max=${samples[samples.length - 1]!.toFixed(3)} ms`
+  )
 }
 
 /** A 1 MB text-like content; `edit(i)` changes a few bytes at a place that depends on `i`. */
@@ -77,7 +79,15 @@ const openHub = (retention: Partial<ServerConfigShape>) =>
     const me = yield* client.user.whoami()
     const project = yield* client.project.create({ name: "bench" })
     const author: FileAuthor = { kind: "user", userId: me.userId as UserId }
-    return { dir, client, project, author, keep: (yield* Effect.provide(ServerConfig, config)).fileKeepVersions, files: Context.get(context, FileService), inProject: Context.get(context, ProjectDb).withProject(project.id) }
+    return {
+      dir,
+      client,
+      project,
+      author,
+      keep: (yield* Effect.provide(ServerConfig, config)).fileKeepVersions,
+      files: Context.get(context, FileService),
+      inProject: Context.get(context, ProjectDb).withProject(project.id)
+    }
   })
 
 const program = Effect.gen(function* () {
@@ -94,14 +104,18 @@ const program = Effect.gen(function* () {
   const serviceSeconds = (performance.now() - started) / 1000
   const blobs = dirBytes(path.join(projectDir(dir, project.id), "blobs"))
   const naive = versions * size
-  console.log(`  FileService.write                  ${serviceSeconds.toFixed(2)} s (${(serviceSeconds * 1000 / versions).toFixed(2)} ms per write)`)
-  console.log(`  blobs stored                       ${mb(blobs)} (${blobs} bytes) vs naive ${mb(naive)}: ${(blobs / naive * 100).toFixed(1)}% of naive`)
+  console.log(`  FileService.write                  ${serviceSeconds.toFixed(2)} s (${((serviceSeconds * 1000) / versions).toFixed(2)} ms per write)`)
+  console.log(
+    `  blobs stored                       ${mb(blobs)} (${blobs} bytes) vs naive ${mb(naive)}: ${((blobs / naive) * 100).toFixed(1)}% of naive`
+  )
 
   const rawDir = fs.mkdtempSync(path.join(dataDir, "raw-"))
   started = performance.now()
   for (let i = 0; i < versions; i++) fs.writeFileSync(path.join(rawDir, `v${i}`), edit(i))
   const rawSeconds = (performance.now() - started) / 1000
-  console.log(`  baseline fs.writeFileSync         ${rawSeconds.toFixed(2)} s (${(rawSeconds * 1000 / versions).toFixed(2)} ms per write), ${mb(dirBytes(rawDir))} on disk`)
+  console.log(
+    `  baseline fs.writeFileSync         ${rawSeconds.toFixed(2)} s (${((rawSeconds * 1000) / versions).toFixed(2)} ms per write), ${mb(dirBytes(rawDir))} on disk`
+  )
   fs.rmSync(rawDir, { recursive: true, force: true })
 
   // 2. History paging of a path with many versions.
@@ -109,7 +123,14 @@ const program = Effect.gen(function* () {
   console.log(`history: one path with ${historyVersions} versions, pages of ${pageSize}`)
   started = performance.now()
   for (let i = 0; i < historyVersions; i++) {
-    yield* history.inProject(history.files.write({ workspace: history.project.workspace, path: "log.txt", content: new Uint8Array(Buffer.from(`line ${i}\n`)), author: history.author }))
+    yield* history.inProject(
+      history.files.write({
+        workspace: history.project.workspace,
+        path: "log.txt",
+        content: new Uint8Array(Buffer.from(`line ${i}\n`)),
+        author: history.author
+      })
+    )
   }
   const buildSeconds = (performance.now() - started) / 1000
   console.log(`  built with FileService.write       ${buildSeconds.toFixed(2)} s (${Math.round(historyVersions / buildSeconds)} writes/s)`)
@@ -119,7 +140,9 @@ const program = Effect.gen(function* () {
   let seen = 0
   do {
     const t = performance.now()
-    const page: { readonly versions: ReadonlyArray<unknown>; readonly next: number | null } = yield* history.inProject(history.files.history({ path: "log.txt", cursor, limit: pageSize }))
+    const page: { readonly versions: ReadonlyArray<unknown>; readonly next: number | null } = yield* history.inProject(
+      history.files.history({ path: "log.txt", cursor, limit: pageSize })
+    )
     viaService.push(performance.now() - t)
     seen += page.versions.length
     cursor = page.next ?? undefined
@@ -130,7 +153,12 @@ const program = Effect.gen(function* () {
   cursor = undefined
   do {
     const t = performance.now()
-    const page: { readonly next: number | null } = yield* history.client.file.history({ projectId: history.project.id, path: "log.txt", limit: pageSize, ...(cursor === undefined ? {} : { cursor }) })
+    const page: { readonly next: number | null } = yield* history.client.file.history({
+      projectId: history.project.id,
+      path: "log.txt",
+      limit: pageSize,
+      ...(cursor === undefined ? {} : { cursor })
+    })
     viaRpc.push(performance.now() - t)
     cursor = page.next ?? undefined
   } while (cursor !== undefined)
@@ -142,7 +170,9 @@ const program = Effect.gen(function* () {
   let rawCursor: number | undefined = undefined
   do {
     const t = performance.now()
-    const rows = (rawCursor === undefined ? first.all("log.txt", pageSize + 1) : next.all("log.txt", rawCursor, pageSize + 1)) as Array<{ id: number }>
+    const rows = (rawCursor === undefined ? first.all("log.txt", pageSize + 1) : next.all("log.txt", rawCursor, pageSize + 1)) as Array<{
+      id: number
+    }>
     viaSqlite.push(performance.now() - t)
     rawCursor = rows.length > pageSize ? rows[pageSize - 1]!.id : undefined
   } while (rawCursor !== undefined)

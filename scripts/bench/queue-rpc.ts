@@ -42,7 +42,11 @@ const program = Effect.gen(function* () {
   const project = yield* admin.project.create({ name: "bench", description: "" })
   const workerKey = (yield* admin.key.create({ name: "bench workers", scopes: ["worker"] })).key
   /** A worker connection: registers with `worker.connect` (leases are bound to it), then `onPush` handles pushes. */
-  const register = (name: string, kinds: ReadonlyArray<"noop" | "chat">, onPush: (client: HubRpcClient, id: WorkerId) => Effect.Effect<void, unknown> = () => Effect.void) =>
+  const register = (
+    name: string,
+    kinds: ReadonlyArray<"noop" | "chat">,
+    onPush: (client: HubRpcClient, id: WorkerId) => Effect.Effect<void, unknown> = () => Effect.void
+  ) =>
     Effect.gen(function* () {
       const client = yield* makeHubClient(target, workerKey)
       const registered = yield* Deferred.make<WorkerId>()

@@ -20,11 +20,16 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "kiris-bench-queue-"))
 const projectId = "prj_bench" as ProjectId
 
 const program = Effect.gen(function* () {
-  const queue = Context.get(yield* Layer.build(QueueLive.pipe(
-    Layer.provideMerge(EventBus.Default),
-    Layer.provideMerge(ServerConfig.layerWith({ dataDir })),
-    Layer.provideMerge(Reactivity.layer)
-  )), TaskQueue)
+  const queue = Context.get(
+    yield* Layer.build(
+      QueueLive.pipe(
+        Layer.provideMerge(EventBus.Default),
+        Layer.provideMerge(ServerConfig.layerWith({ dataDir })),
+        Layer.provideMerge(Reactivity.layer)
+      )
+    ),
+    TaskQueue
+  )
   // Date.now: the benchmark measures wall-clock time
   const started = Date.now()
   const cpu = process.cpuUsage()
@@ -57,7 +62,9 @@ const program = Effect.gen(function* () {
   const used = process.cpuUsage(cpu)
   const stats = yield* queue.stats()
   console.log(`${total} tasks through enqueue → lease → complete in ${seconds.toFixed(2)} s: ${Math.round(total / seconds)} tasks/s`)
-  console.log(`CPU ${((used.user + used.system) / total).toFixed(1)} µs per task (${Math.round(1e6 / ((used.user + used.system) / total))} tasks per CPU-second)`)
+  console.log(
+    `CPU ${((used.user + used.system) / total).toFixed(1)} µs per task (${Math.round(1e6 / ((used.user + used.system) / total))} tasks per CPU-second)`
+  )
   console.log(`done=${stats.done} queued=${stats.queued} leased=${stats.leased}`)
 })
 

@@ -78,7 +78,11 @@ const baseline = () => {
 // == (b) processes
 const children: Array<ChildProcess> = []
 const launch = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}, nodeFlags: ReadonlyArray<string> = []) => {
-  const child = spawn(process.execPath, [...nodeFlags, bin, ...args], { cwd: tmp, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+  const child = spawn(process.execPath, [...nodeFlags, bin, ...args], {
+    cwd: tmp,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"]
+  })
   children.push(child)
   let out = ""
   child.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-10_000)))
@@ -101,14 +105,10 @@ const launch = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}, nodeFl
 const peakRss = peakRssOf
 
 const endToEnd = Effect.gen(function* () {
-  const hub = launch(
-    ["serve", "--port", "0", "--tcp-port", "0", "--data-dir", path.join(tmp, "hub")],
-    {},
-    [
-      ...(PROFILE_DIR === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR]),
-      ...(SNAPSHOT_DIR === undefined ? [] : ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${SNAPSHOT_DIR}`])
-    ]
-  )
+  const hub = launch(["serve", "--port", "0", "--tcp-port", "0", "--data-dir", path.join(tmp, "hub")], {}, [
+    ...(PROFILE_DIR === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", PROFILE_DIR]),
+    ...(SNAPSHOT_DIR === undefined ? [] : ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${SNAPSHOT_DIR}`])
+  ])
   const port = Number((yield* Effect.promise(() => hub.waitFor(/tcp=[\d.]+:(\d+)/)))[1])
   const adminKey = fs.readFileSync(path.join(tmp, "hub", "admin.key"), "utf8").trim()
   const target = { transport: "tcp" as const, host: "127.0.0.1", port }
@@ -117,7 +117,20 @@ const endToEnd = Effect.gen(function* () {
   const workerKey = (yield* admin.key.create({ name: "bench workers", scopes: ["worker"] })).key
   const workers = Array.from({ length: W }, (_, i) =>
     launch(
-      ["worker", "--hub", `127.0.0.1:${port}`, "--kinds", "noop", "--concurrency", String(C), "--quiet", "--name", `bench-${i + 1}`, "--data-dir", path.join(tmp, `w${i + 1}`)],
+      [
+        "worker",
+        "--hub",
+        `127.0.0.1:${port}`,
+        "--kinds",
+        "noop",
+        "--concurrency",
+        String(C),
+        "--quiet",
+        "--name",
+        `bench-${i + 1}`,
+        "--data-dir",
+        path.join(tmp, `w${i + 1}`)
+      ],
       { KIRIS_TOKEN: workerKey }
     )
   )
@@ -158,7 +171,7 @@ const endToEnd = Effect.gen(function* () {
     const before = new Set(fs.readdirSync(SNAPSHOT_DIR))
     hub.child.kill("SIGUSR2")
     let size = -1
-    for (let stable = 0; stable < 3; ) {
+    for (let stable = 0; stable < 3;) {
       yield* Effect.sleep("500 millis")
       const file = fs.readdirSync(SNAPSHOT_DIR).find((f) => !before.has(f) && f.endsWith(".heapsnapshot"))
       const now = file === undefined ? -1 : fs.statSync(path.join(SNAPSHOT_DIR, file)).size
@@ -181,7 +194,9 @@ const main = async () => {
   const rawRssMb = (process.resourceUsage().maxRSS * 1024) / 1024 / 1024
   console.log(`(a) raw better-sqlite3, 3 transactions per task: ${fmt(raw)} tasks/s; peak RSS ${fmt(rawRssMb, 1)} MiB (this process)`)
   const e2e = await Effect.runPromise(endToEnd)
-  console.log(`(b) kiris end to end over TCP RPC:            ${fmt(e2e.rate)} tasks/s (${fmt(e2e.seconds, 2)} s; enqueueing took ${fmt(e2e.enqueueSeconds, 2)} s)`)
+  console.log(
+    `(b) kiris end to end over TCP RPC:            ${fmt(e2e.rate)} tasks/s (${fmt(e2e.seconds, 2)} s; enqueueing took ${fmt(e2e.enqueueSeconds, 2)} s)`
+  )
   console.log(`    ratio kiris / raw: ${fmt(e2e.rate / raw, 2)}`)
   console.log(
     `    dispatch latency, idle swarm, ${SAMPLES} samples: p50 ${fmt(percentile(e2e.latencies, 50), 1)} ms, p99 ${fmt(percentile(e2e.latencies, 99), 1)} ms, max ${fmt(e2e.latencies.at(-1) ?? NaN, 1)} ms`

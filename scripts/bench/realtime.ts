@@ -60,7 +60,13 @@ const runHubProcess = (fakeUrl: string, dataDir: string) => {
     const config = ServerConfig.layerWith({ dataDir, port: 0, tcpPort: 0 })
     const context = yield* Layer.build(HubLayer.pipe(Layer.provide(config), Layer.provide(NodeContext.layer))).pipe(
       Effect.withConfigProvider(
-        ConfigProvider.fromMap(new Map([["KIRIS_MODEL", "openai-compatible:fake"], ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", fakeUrl], ["KIRIS_LLM_MAX_RETRIES", "0"]]))
+        ConfigProvider.fromMap(
+          new Map([
+            ["KIRIS_MODEL", "openai-compatible:fake"],
+            ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", fakeUrl],
+            ["KIRIS_LLM_MAX_RETRIES", "0"]
+          ])
+        )
       )
     )
     const httpPort = (Context.get(context, HttpServer.HttpServer).address as HttpServer.TcpAddress).port
@@ -68,7 +74,7 @@ const runHubProcess = (fakeUrl: string, dataDir: string) => {
     if (raw.address() === null) yield* Effect.async<void>((resume) => void raw.once("listening", () => resume(Effect.void)))
     const rawPort = (raw.address() as { port: number }).port
     send({ type: "ready", httpPort, rawPort, adminKey })
-    yield* Effect.never
+    return yield* Effect.never
   })
   process.on("message", (msg: ToHub) => {
     if (msg.type === "usage") {
@@ -101,7 +107,8 @@ const profileDir = option("profile")
 const WIDTH = 8
 const text = (n: number) => Array.from({ length: n }, (_, i) => ` w${String(i).padStart(WIDTH - 2, "0")}`).join("")
 
-const quantile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN
+const quantile = (sorted: ReadonlyArray<number>, q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN
 const ms = (n: number) => `${n.toFixed(2)} ms`
 const perSecond = (n: number, millis: number) => `${Math.round(n / (millis / 1000)).toLocaleString("en-US")}/s`
 
@@ -166,7 +173,9 @@ const program = Effect.gen(function* () {
   )
   const execArgv = profileDir === undefined ? process.execArgv : [...process.execArgv, "--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir)]
   const child: ChildProcess = yield* Effect.acquireRelease(
-    Effect.sync(() => fork(here, ["--hub-process", "--fake-url", fake.baseURL, "--data-dir", dataDir], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] })),
+    Effect.sync(() =>
+      fork(here, ["--hub-process", "--fake-url", fake.baseURL, "--data-dir", dataDir], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    ),
     (c) =>
       Effect.async<void>((resume) => {
         if (c.exitCode !== null) return resume(Effect.void)
@@ -222,7 +231,9 @@ const program = Effect.gen(function* () {
     firsts.push((main.firstAt ?? NaN) - sentAt)
   }
   firsts.sort((a, b) => a - b)
-  console.log(`first delta (model → first subscribed client), ${turns} turns: median ${ms(quantile(firsts, 0.5))}, max ${ms(firsts[firsts.length - 1] ?? NaN)}`)
+  console.log(
+    `first delta (model → first subscribed client), ${turns} turns: median ${ms(quantile(firsts, 0.5))}, max ${ms(firsts[firsts.length - 1] ?? NaN)}`
+  )
 
   // 2. One delta every `gap` ms.
   {
@@ -295,7 +306,17 @@ const program = Effect.gen(function* () {
     const payload = JSON.stringify({
       _tag: "Chunk",
       requestId: "1",
-      values: [{ _tag: "Event", event: { seq: 1, projectId, at: 1_796_000_000_000, event: { _tag: "PartDelta", sessionId, messageId: "msg_x", partId: "prt_x", delta: " w000001" } } }]
+      values: [
+        {
+          _tag: "Event",
+          event: {
+            seq: 1,
+            projectId,
+            at: 1_796_000_000_000,
+            event: { _tag: "PartDelta", sessionId, messageId: "msg_x", partId: "prt_x", delta: " w000001" }
+          }
+        }
+      ]
     })
     let done = 0
     const all = new Promise<void>((resolve) => {

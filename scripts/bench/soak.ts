@@ -82,7 +82,10 @@ const compare = (from: Memory, to: Memory) => `heap ${pct(from.heap, to.heap)}, 
 /** Polls `done` every 20 ms until it holds, failing after `seconds`. */
 const waitFor = (what: string, done: Effect.Effect<boolean>, seconds = 600) =>
   done.pipe(
-    Effect.filterOrFail((ok) => ok, () => what),
+    Effect.filterOrFail(
+      (ok) => ok,
+      () => what
+    ),
     Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo(`${seconds} seconds`))),
     Effect.mapError(() => new Error(`soak: ${what} did not happen within ${seconds}s`))
   )
@@ -92,8 +95,7 @@ const prompted = (hub: Hub, admin: HubRpcClient, projectId: ProjectId, n: number
     const orchestrator = Context.get(hub.context, Orchestrator)
     yield* Effect.forEach(
       Array.from({ length: n }),
-      () =>
-        Effect.flatMap(admin.session.create({ projectId }), (s) => admin.session.prompt({ projectId, sessionId: s.id, text: "hello" })),
+      () => Effect.flatMap(admin.session.create({ projectId }), (s) => admin.session.prompt({ projectId, sessionId: s.id, text: "hello" })),
       { concurrency: CONCURRENCY, discard: true }
     )
     yield* waitFor(
@@ -131,7 +133,9 @@ const noopTasks = (hub: Hub, admin: HubRpcClient, workerKey: string, projectId: 
   Effect.scoped(
     Effect.gen(function* () {
       for (let done = 0; done < n; done += BATCH) {
-        const tasks = Array.from({ length: Math.min(BATCH, n - done) }, (_, i) => EnqueueTask.make({ projectId, kind: "noop", payload: { i: done + i } }))
+        const tasks = Array.from({ length: Math.min(BATCH, n - done) }, (_, i) =>
+          EnqueueTask.make({ projectId, kind: "noop", payload: { i: done + i } })
+        )
         yield* admin.task.enqueueBatch({ tasks })
       }
       const client = yield* hub.tcpClient(workerKey)
@@ -177,7 +181,11 @@ const program = Effect.gen(function* () {
   const context = yield* Layer.build(HubLayer.pipe(Layer.provide(config), Layer.provide(NodeContext.layer))).pipe(
     Effect.withConfigProvider(
       ConfigProvider.fromMap(
-        new Map([["KIRIS_MODEL", "openai-compatible:fake"], ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", fake.baseURL], ["KIRIS_LLM_MAX_RETRIES", "0"]])
+        new Map([
+          ["KIRIS_MODEL", "openai-compatible:fake"],
+          ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", fake.baseURL],
+          ["KIRIS_LLM_MAX_RETRIES", "0"]
+        ])
       )
     )
   )

@@ -83,10 +83,10 @@ export class AccessControl extends Effect.Service<AccessControl>()("kiris/Access
         ok
           ? Effect.void
           : forbid(
-            hasScope(caller, "execute")
-              ? `running commands needs the execute grant in project ${projectId} (a server admin, or a project admin holding it, grants it: kiris member add PROJECT USER --execute)`
-              : "running commands needs a key with the execute scope"
-          )
+              hasScope(caller, "execute")
+                ? `running commands needs the execute grant in project ${projectId} (a server admin, or a project admin holding it, grants it: kiris member add PROJECT USER --execute)`
+                : "running commands needs a key with the execute scope"
+            )
       )
 
     /**
@@ -103,7 +103,9 @@ export class AccessControl extends Effect.Service<AccessControl>()("kiris/Access
         yield* authenticated(caller)
         if (requirement._tag === "Self") return Option.none()
         if (requirement._tag === "Worker") {
-          return caller.kind === "worker" ? Option.none() : yield* forbid("worker operations need a worker key (kiris key create NAME --scope worker)")
+          return caller.kind === "worker"
+            ? Option.none()
+            : yield* forbid("worker operations need a worker key (kiris key create NAME --scope worker)")
         }
         if (caller.kind === "worker") return yield* forbid("a worker key is for worker operations only")
         if (!hasScope(caller, requirement.scope)) return yield* forbid(`this operation needs a key with the ${requirement.scope} scope`)
@@ -132,10 +134,13 @@ export class AccessControl extends Effect.Service<AccessControl>()("kiris/Access
     /** `check` against the requirement an RPC declares, for in-process callers (agent tools). */
     const checkRpc = (caller: Principal, tag: string, input: unknown) =>
       Effect.flatMap(
-        Option.match(Option.flatMap(Option.fromNullable(ClientRpcs.requests.get(tag)), (rpc) => requirementOf(rpc.annotations)), {
-          onNone: () => Effect.dieMessage(`${tag} declares no access requirement`),
-          onSome: Effect.succeed
-        }),
+        Option.match(
+          Option.flatMap(Option.fromNullable(ClientRpcs.requests.get(tag)), (rpc) => requirementOf(rpc.annotations)),
+          {
+            onNone: () => Effect.dieMessage(`${tag} declares no access requirement`),
+            onSome: Effect.succeed
+          }
+        ),
         (requirement) => check(caller, requirement, input)
       )
 

@@ -78,9 +78,7 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const claims = verifyJwt(secret, token, Math.floor(now / 1000))
         if (typeof claims === "string") return Effect.fail(new Unauthorized({ reason: claims }))
-        return Effect.succeed(
-          Principal.make({ kind: "user", userId: claims.sub as UserId, name: claims.name, isAdmin: claims.adm, scopes: [] })
-        )
+        return Effect.succeed(Principal.make({ kind: "user", userId: claims.sub as UserId, name: claims.name, isAdmin: claims.adm, scopes: [] }))
       })
     }
 
@@ -133,7 +131,8 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
       if (caller.projects !== undefined) {
         const allowed = caller.projects
         const beyond = projects.find((id) => !allowed.includes(id))
-        if (beyond !== undefined) return yield* new Forbidden({ reason: `a key cannot reach projects its creator's key is not limited to (${beyond})` })
+        if (beyond !== undefined)
+          return yield* new Forbidden({ reason: `a key cannot reach projects its creator's key is not limited to (${beyond})` })
       }
     })
 

@@ -22,13 +22,15 @@ export class Revocations extends Effect.Service<Revocations>()("kiris/Revocation
      * revocation `affects` matches and `stillAllowed` then refuses, failing with that refusal.
      */
     const watch = <E>(affects: (r: Revocation) => boolean, stillAllowed: (r: Revocation) => Effect.Effect<unknown, E>) =>
-      Effect.map(PubSub.subscribe(pubsub), (queue) =>
-        Effect.gen(function* () {
-          for (;;) {
-            const revocation = yield* Queue.take(queue)
-            if (affects(revocation)) yield* stillAllowed(revocation)
-          }
-        }) as Effect.Effect<never, E>
+      Effect.map(
+        PubSub.subscribe(pubsub),
+        (queue) =>
+          Effect.gen(function* () {
+            for (;;) {
+              const revocation = yield* Queue.take(queue)
+              if (affects(revocation)) yield* stillAllowed(revocation)
+            }
+          }) as Effect.Effect<never, E>
       )
 
     return { publish, watch } as const

@@ -44,8 +44,7 @@ interface Attempts {
 export const makeLoginThrottle = (options: LoginThrottleOptions = loginThrottleDefaults) => {
   const entries = new Map<string, Attempts>()
 
-  const expired = (a: Attempts, now: number) =>
-    a.blockedUntil > 0 ? a.blockedUntil <= now : a.windowStart + options.windowMs <= now
+  const expired = (a: Attempts, now: number) => (a.blockedUntil > 0 ? a.blockedUntil <= now : a.windowStart + options.windowMs <= now)
 
   /** Makes room for one more name: drops finished entries, then (if still full) the oldest one. */
   const makeRoom = (now: number) => {

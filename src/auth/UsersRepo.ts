@@ -67,7 +67,11 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("kiris/UsersRepo", {
               LEFT JOIN members m ON m.project_id = p.id AND m.user_id = ${r.userId}
               WHERE ${sql.in("p.id", r.projectIds)}`
     })
-    const keyByHash = SqlSchema.findOne({ Request: Schema.String, Result: KeyRow, execute: (hash) => sql`SELECT * FROM api_keys WHERE hash = ${hash}` })
+    const keyByHash = SqlSchema.findOne({
+      Request: Schema.String,
+      Result: KeyRow,
+      execute: (hash) => sql`SELECT * FROM api_keys WHERE hash = ${hash}`
+    })
     const keyById = SqlSchema.findOne({ Request: Schema.String, Result: KeyRow, execute: (id) => sql`SELECT * FROM api_keys WHERE id = ${id}` })
     const listKeys = SqlSchema.findAll({
       Request: Schema.Option(UserId),
@@ -79,13 +83,23 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("kiris/UsersRepo", {
     })
 
     return {
-      count: outsideTransaction(count(undefined).pipe(decodedOrDie("users count"), Effect.map((r) => r.n))),
+      count: outsideTransaction(
+        count(undefined).pipe(
+          decodedOrDie("users count"),
+          Effect.map((r) => r.n)
+        )
+      ),
       insertUser: (u: { id: UserId; name: string; passwordHash: string; isAdmin: boolean; createdAt: number }) =>
         run(
           sql`INSERT INTO users (id, name, password_hash, is_admin, created_at)
               VALUES (${u.id}, ${u.name}, ${u.passwordHash}, ${u.isAdmin ? 1 : 0}, ${u.createdAt})`
         ).pipe(Effect.asVoid),
-      list: outsideTransaction(list(undefined).pipe(decodedOrDie("users"), Effect.map((rows) => rows.map(toUser)))),
+      list: outsideTransaction(
+        list(undefined).pipe(
+          decodedOrDie("users"),
+          Effect.map((rows) => rows.map(toUser))
+        )
+      ),
       byName: (name: string) =>
         outsideTransaction(byName(name)).pipe(
           decodedOrDie("users by name"),
@@ -115,20 +129,24 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("kiris/UsersRepo", {
           Effect.map((rows) => new Map(rows.map((r) => [r.id, r.role] as const)))
         ),
       keyByHash: (hash: string) =>
-        outsideTransaction(keyByHash(hash)).pipe(
-          decodedOrDie("api_keys by hash"),
-          Effect.map(Option.map((r) => ({ info: toKey(r), kind: r.kind })))
-        ),
+        outsideTransaction(keyByHash(hash)).pipe(decodedOrDie("api_keys by hash"), Effect.map(Option.map((r) => ({ info: toKey(r), kind: r.kind })))),
       keyById: (id: string) => outsideTransaction(keyById(id)).pipe(decodedOrDie("api_keys by id"), Effect.map(Option.map(toKey))),
       listKeys: (userId: Option.Option<UserId>) =>
-        outsideTransaction(listKeys(userId)).pipe(decodedOrDie("api_keys"), Effect.map((rows) => rows.map(toKey))),
+        outsideTransaction(listKeys(userId)).pipe(
+          decodedOrDie("api_keys"),
+          Effect.map((rows) => rows.map(toKey))
+        ),
       revokeKey: (id: ApiKeyId, at: number) =>
         run(sql`UPDATE api_keys SET revoked_at = ${at} WHERE id = ${id} AND revoked_at IS NULL`).pipe(Effect.asVoid),
       /** Deletes the user; their keys and memberships go with them (foreign keys cascade). */
       deleteUser: (id: UserId) => run(sql`DELETE FROM users WHERE id = ${id}`).pipe(Effect.asVoid),
-      adminCount: outsideTransaction(adminCount(undefined).pipe(decodedOrDie("admin users count"), Effect.map((r) => r.n))),
-      touchKey: (id: ApiKeyId, at: number) =>
-        run(sql`UPDATE api_keys SET last_used_at = ${at} WHERE id = ${id}`).pipe(Effect.asVoid)
+      adminCount: outsideTransaction(
+        adminCount(undefined).pipe(
+          decodedOrDie("admin users count"),
+          Effect.map((r) => r.n)
+        )
+      ),
+      touchKey: (id: ApiKeyId, at: number) => run(sql`UPDATE api_keys SET last_used_at = ${at} WHERE id = ${id}`).pipe(Effect.asVoid)
     } as const
   })
 }) {}

@@ -47,7 +47,11 @@ type ChatFlags = Command.Command.ParseConfig<typeof chatOptions>
 const resolveHttp = (flag: Option.Option<string>) =>
   Option.match(flag, {
     onSome: Effect.succeed,
-    onNone: () => Config.string("KIRIS_HTTP").pipe(Config.withDefault(DEFAULT_HTTP), Effect.orElseSucceed(() => DEFAULT_HTTP))
+    onNone: () =>
+      Config.string("KIRIS_HTTP").pipe(
+        Config.withDefault(DEFAULT_HTTP),
+        Effect.orElseSucceed(() => DEFAULT_HTTP)
+      )
   })
 
 const resolveReconnectTimeout = (flag: Option.Option<number>) =>

@@ -109,9 +109,7 @@ export const makeChatLink = (options: ChatLinkOptions) =>
           Effect.repeat({ while: () => lagged }),
           Effect.onExit((exit) => {
             if (Exit.isInterrupted(exit)) return Effect.void
-            const failed = Exit.isFailure(exit)
-              ? Deferred.failCause(ready, exit.cause)
-              : Deferred.fail(ready, new StreamEnded())
+            const failed = Exit.isFailure(exit) ? Deferred.failCause(ready, exit.cause) : Deferred.fail(ready, new StreamEnded())
             return Effect.zipRight(failed, live ? options.deliver({ _tag: "lost", generation: gen }) : Effect.void)
           }),
           Effect.ignore,

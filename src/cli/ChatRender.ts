@@ -54,7 +54,10 @@ export const answerOf = (parts: ReadonlyArray<{ readonly data: PartData }>): str
     if (p.data._tag === "text" && p.data.text !== "") texts.push({ step, text: p.data.text })
   }
   const last = texts[texts.length - 1]?.step
-  return texts.filter((t) => t.step === last).map((t) => t.text).join("")
+  return texts
+    .filter((t) => t.step === last)
+    .map((t) => t.text)
+    .join("")
 }
 
 const count = (n: number) => n.toLocaleString("en-US")
@@ -64,9 +67,11 @@ export const costText = (cost: number | null | undefined): string =>
   typeof cost !== "number" || !Number.isFinite(cost) ? "cost unknown" : `cost $${cost.toFixed(cost !== 0 && cost < 0.01 ? 4 : 2)}`
 
 /** One line of a turn's tokens and cost: `tokens 1,200 in (800 cached) · 56 out (20 reasoning) · cost $0.0042`. */
-export const usageLine = (usage: Pick<Usage, "inputTokens" | "outputTokens" | "reasoningTokens" | "cachedTokens"> & {
-  readonly cost: number | null | undefined
-}): string => {
+export const usageLine = (
+  usage: Pick<Usage, "inputTokens" | "outputTokens" | "reasoningTokens" | "cachedTokens"> & {
+    readonly cost: number | null | undefined
+  }
+): string => {
   const input = `${count(usage.inputTokens)} in${usage.cachedTokens > 0 ? ` (${count(usage.cachedTokens)} cached)` : ""}`
   const output = `${count(usage.outputTokens)} out${usage.reasoningTokens > 0 ? ` (${count(usage.reasoningTokens)} reasoning)` : ""}`
   return `tokens ${input} · ${output} · ${costText(usage.cost)}`

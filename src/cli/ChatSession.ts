@@ -10,11 +10,7 @@ import { type ChatLink, isTransportError, type LinkInput } from "./ChatLink.js"
 import { CliError } from "./ClientOptions.js"
 
 /** What the chat loop reacts to, in arrival order: hub events (and a lost connection), typed lines, Ctrl-C, end of input. */
-export type Input =
-  | LinkInput
-  | { readonly _tag: "line"; readonly text: string }
-  | { readonly _tag: "sigint" }
-  | { readonly _tag: "eof" }
+export type Input = LinkInput | { readonly _tag: "line"; readonly text: string } | { readonly _tag: "sigint" } | { readonly _tag: "eof" }
 
 export interface ChatContext {
   readonly link: ChatLink
@@ -41,9 +37,7 @@ export const write = (out: Output) =>
  * assistant message was written; `quit` when the user pressed Ctrl-C twice.
  */
 export type TurnEnd =
-  | { readonly _tag: "done"; readonly answer: MessageWithParts }
-  | { readonly _tag: "unanswered"; readonly reason: string }
-  | { readonly _tag: "quit" }
+  { readonly _tag: "done"; readonly answer: MessageWithParts } | { readonly _tag: "unanswered"; readonly reason: string } | { readonly _tag: "quit" }
 
 /**
  * Where the answer to a prompt stands in the session's history: the assistant message right
@@ -64,9 +58,7 @@ export const answerIn = (history: SessionHistory, userMessageId: MessageId): Opt
 
 /** The user message a queued prompt became (when the chat did not see it start): the first with its text since it was queued. */
 const userMessageOf = (history: SessionHistory, prompt: QueuedPrompt): MessageId | undefined =>
-  history.messages.find(
-    (m) => m.message.role === "user" && m.message.createdAt >= prompt.createdAt && answerOf(m.parts) === prompt.text
-  )?.message.id
+  history.messages.find((m) => m.message.role === "user" && m.message.createdAt >= prompt.createdAt && answerOf(m.parts) === prompt.text)?.message.id
 
 /**
  * The chat's view of its inbox. Events held back while a permission question waits for its answer
@@ -84,9 +76,10 @@ export const makeChatLoop = (ctx: ChatContext) => {
 
   /** Runs a read-only call on the current connection; a transport failure reconnects and runs it again. */
   const call = <A, E>(f: (client: HubRpcClient) => Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, RpcClientError> | ReconnectError> =>
-    Effect.suspend(() => f(ctx.link.client())).pipe(
-      Effect.catchIf(isTransportError, () => Effect.zipRight(reconnect, call(f)))
-    ) as Effect.Effect<A, Exclude<E, RpcClientError> | ReconnectError>
+    Effect.suspend(() => f(ctx.link.client())).pipe(Effect.catchIf(isTransportError, () => Effect.zipRight(reconnect, call(f)))) as Effect.Effect<
+      A,
+      Exclude<E, RpcClientError> | ReconnectError
+    >
 
   const reconnect = Effect.zipRight(write(ctx.renderer.newline()), ctx.link.reconnect)
 
@@ -164,7 +157,11 @@ export const makeChatLoop = (ctx: ChatContext) => {
   /** Requests made before this chat connected (e.g. when resuming, or while it was reconnecting). */
   const answerPending = Effect.gen(function* () {
     const pending = yield* call((c) => c.permission.pending(inSession))
-    yield* Effect.forEach(pending.filter((r) => r.status === "pending"), answerPermission, { discard: true })
+    yield* Effect.forEach(
+      pending.filter((r) => r.status === "pending"),
+      answerPermission,
+      { discard: true }
+    )
   })
 
   /** A connection input: reconnects when the current connection was lost; true when it did. */

@@ -44,7 +44,11 @@ export class CommandFailed extends Data.TaggedError("CommandFailed")<{}> {}
 export const resolveHub = (flags: Pick<ClientFlags, "hub">) =>
   Option.match(flags.hub, {
     onSome: Effect.succeed,
-    onNone: () => Config.string("KIRIS_HUB").pipe(Config.withDefault(DEFAULT_HUB), Effect.orElseSucceed(() => DEFAULT_HUB))
+    onNone: () =>
+      Config.string("KIRIS_HUB").pipe(
+        Config.withDefault(DEFAULT_HUB),
+        Effect.orElseSucceed(() => DEFAULT_HUB)
+      )
   })
 
 export const adminKeyFile = (cwd: string) => path.join(cwd, ".kiris", "admin.key")
@@ -75,7 +79,11 @@ const socketErrorCode = (error: Tagged): string | undefined => {
   const socketError = error.cause
   if (!isTagged(socketError) || socketError._tag !== "SocketError" || socketError.reason !== "Open") return undefined
   const cause = socketError.cause as { code?: unknown; message?: unknown } | undefined
-  return typeof cause?.code === "string" ? cause.code : typeof cause?.message === "string" && cause.message !== "" ? cause.message : "connection failed"
+  return typeof cause?.code === "string"
+    ? cause.code
+    : typeof cause?.message === "string" && cause.message !== ""
+      ? cause.message
+      : "connection failed"
 }
 
 /** One line describing a failure of a hub call: typed RPC errors, connection problems, CLI errors. */
@@ -127,5 +135,4 @@ export const withClient = <A, E, R>(
   )
 
 /** Prints `value` as JSON when `--json` was given, else the human rendering. */
-export const output = (json: boolean, value: unknown, human: () => string) =>
-  Console.log(json ? formatJson(value) : human())
+export const output = (json: boolean, value: unknown, human: () => string) => Console.log(json ? formatJson(value) : human())

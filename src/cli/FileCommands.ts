@@ -97,7 +97,12 @@ const cat = Command.make("cat", { ...common, path: remoteArg("path"), version: v
   withClient(o, (client) =>
     Effect.gen(function* () {
       const projectId = yield* resolveProject(client, o.project, false)
-      const read = yield* client.file.read({ projectId, path: o.path, encoding: "base64", ...(Option.isSome(o.version) ? { version: o.version.value } : {}) })
+      const read = yield* client.file.read({
+        projectId,
+        path: o.path,
+        encoding: "base64",
+        ...(Option.isSome(o.version) ? { version: o.version.value } : {})
+      })
       const bytes = decodeContent(read.content, read.encoding) ?? new Uint8Array()
       if (o.json) return yield* output(true, { ...read, ...encodeContent(bytes) }, () => "")
       yield* writeStdout(bytes)
@@ -111,13 +116,22 @@ const history = Command.make(
     ...common,
     path: remoteArg("path"),
     limit: Options.integer("limit").pipe(Options.withPseudoName("N"), Options.withDescription("Versions per page (1-500)"), Options.withDefault(20)),
-    cursor: Options.integer("cursor").pipe(Options.withPseudoName("C"), Options.withDescription("Start after this point (printed under a full page)"), Options.optional)
+    cursor: Options.integer("cursor").pipe(
+      Options.withPseudoName("C"),
+      Options.withDescription("Start after this point (printed under a full page)"),
+      Options.optional
+    )
   },
   (o) =>
     withClient(o, (client) =>
       Effect.gen(function* () {
         const projectId = yield* resolveProject(client, o.project, false)
-        const page = yield* client.file.history({ projectId, path: o.path, limit: o.limit, ...(Option.isSome(o.cursor) ? { cursor: o.cursor.value } : {}) })
+        const page = yield* client.file.history({
+          projectId,
+          path: o.path,
+          limit: o.limit,
+          ...(Option.isSome(o.cursor) ? { cursor: o.cursor.value } : {})
+        })
         yield* output(o.json, page, () =>
           page.versions.length === 0
             ? `no recorded versions of ${o.path}`
@@ -141,7 +155,11 @@ const diff = Command.make(
         const projectId = yield* resolveProject(client, o.project, false)
         const d = yield* client.file.diff({ projectId, path: o.path, from: o.from, to: o.to })
         yield* output(o.json, d, () =>
-          d.binary ? `binary file ${d.path}: versions ${d.from} and ${d.to} differ` : d.unified === "" ? `no changes between ${d.from} and ${d.to}` : d.unified.replace(/\n$/, "")
+          d.binary
+            ? `binary file ${d.path}: versions ${d.from} and ${d.to} differ`
+            : d.unified === ""
+              ? `no changes between ${d.from} and ${d.to}`
+              : d.unified.replace(/\n$/, "")
         )
       })
     )
@@ -189,12 +207,21 @@ const download = Command.make(
     withClient(o, (client) =>
       Effect.gen(function* () {
         const projectId = yield* resolveProject(client, o.project, false)
-        const read = yield* client.file.read({ projectId, path: o.remote, encoding: "base64", ...(Option.isSome(o.version) ? { version: o.version.value } : {}) })
+        const read = yield* client.file.read({
+          projectId,
+          path: o.remote,
+          encoding: "base64",
+          ...(Option.isSome(o.version) ? { version: o.version.value } : {})
+        })
         const bytes = decodeContent(read.content, read.encoding) ?? new Uint8Array()
         const local = Option.getOrElse(o.local, () => path.basename(read.path))
         yield* writeLocal(local, bytes)
         const version = read.version === null ? "unrecorded" : `version ${read.version.id}`
-        yield* output(o.json, { path: read.path, local, size: bytes.byteLength, version: read.version?.id ?? null }, () => `downloaded ${read.path} (${version}, ${bytes.byteLength} bytes) to ${local}`)
+        yield* output(
+          o.json,
+          { path: read.path, local, size: bytes.byteLength, version: read.version?.id ?? null },
+          () => `downloaded ${read.path} (${version}, ${bytes.byteLength} bytes) to ${local}`
+        )
       })
     )
 ).pipe(Command.withDescription("Download a workspace file (now, or at --at VERSION) to a local file"))

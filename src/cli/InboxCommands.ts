@@ -30,7 +30,12 @@ const describeItem = (item: InboxItem) =>
   [
     `${item.kind === "permission" ? "permission" : "human task"} ${item.id} in ${item.projectId}${item.requestedBy === undefined ? "" : ` (by ${item.requestedBy})`}`,
     `  ${item.title}`,
-    ...(item.detail === "" ? [] : item.detail.split("\n").slice(0, 12).map((l) => `  | ${l}`))
+    ...(item.detail === ""
+      ? []
+      : item.detail
+          .split("\n")
+          .slice(0, 12)
+          .map((l) => `  | ${l}`))
   ].join("\n")
 
 const answerLine = (item: InboxItem, answer: InboxAnswer["answer"]) => `${item.id} ${answer === "approve" ? "approved" : "rejected"}`
@@ -89,7 +94,10 @@ const answerInteractively = (client: HubRpcClient, items: ReadonlyArray<InboxIte
     (rl) => Effect.sync(() => rl.close())
   )
 
-const projectFlag = Options.text("project").pipe(Options.withDescription("Only this project (name or id; default: every project you can act in)"), Options.optional)
+const projectFlag = Options.text("project").pipe(
+  Options.withDescription("Only this project (name or id; default: every project you can act in)"),
+  Options.optional
+)
 
 const answer = Command.make(
   "answer",

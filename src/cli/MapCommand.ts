@@ -89,10 +89,15 @@ export const mapCommand = Command.make(
     input: Options.text("input").pipe(Options.withDescription("JSONL file: one item (any JSON value) per line")),
     template: Options.text("template").pipe(Options.withDescription("Prompt or command of each map task; {item} and {index} are filled in")),
     reduce: Options.text("reduce").pipe(
-      Options.withDescription("Prompt or command of a reduce task that runs on the map results ({results} in a prompt; KIRIS_INPUTS_FILE for commands)"),
+      Options.withDescription(
+        "Prompt or command of a reduce task that runs on the map results ({results} in a prompt; KIRIS_INPUTS_FILE for commands)"
+      ),
       Options.optional
     ),
-    reduceKind: Options.choice("reduce-kind", enqueueKinds).pipe(Options.withDescription("Kind of the reduce task (default: --kind)"), Options.optional),
+    reduceKind: Options.choice("reduce-kind", enqueueKinds).pipe(
+      Options.withDescription("Kind of the reduce task (default: --kind)"),
+      Options.optional
+    ),
     policy: Options.text("policy").pipe(
       Options.withPseudoName("fail-fast|partial|quorum:K"),
       Options.withDescription(
@@ -102,8 +107,14 @@ export const mapCommand = Command.make(
       Options.withDefault("fail-fast")
     ),
     kind: Options.choice("kind", enqueueKinds).pipe(Options.withDescription("Kind of the map tasks"), Options.withDefault("chat" as const)),
-    priority: Options.integer("priority").pipe(Options.withDescription("Priority of every task of the fan-out; higher runs first (default 0)"), Options.optional),
-    maxAttempts: Options.integer("max-attempts").pipe(Options.withDescription("Attempts of each task before it is dead (default 3)"), Options.optional),
+    priority: Options.integer("priority").pipe(
+      Options.withDescription("Priority of every task of the fan-out; higher runs first (default 0)"),
+      Options.optional
+    ),
+    maxAttempts: Options.integer("max-attempts").pipe(
+      Options.withDescription("Attempts of each task before it is dead (default 3)"),
+      Options.optional
+    ),
     project: projectOption,
     wait: Options.boolean("wait").pipe(Options.withDescription("Show progress, then print the reduce result (or every map result)"))
   },

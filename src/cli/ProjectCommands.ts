@@ -40,7 +40,11 @@ const create = Command.make(
     ...clientOptions,
     ...outputOptions,
     name: Args.text({ name: "name" }).pipe(Args.withDescription("Project name")),
-    description: Options.text("description").pipe(Options.withPseudoName("TEXT"), Options.withDescription("A line describing the project"), Options.optional),
+    description: Options.text("description").pipe(
+      Options.withPseudoName("TEXT"),
+      Options.withDescription("A line describing the project"),
+      Options.optional
+    ),
     workspace: Options.directory("workspace").pipe(
       Options.withPseudoName("DIR"),
       Options.withDescription(
@@ -58,11 +62,7 @@ const create = Command.make(
           description: Option.getOrElse(o.description, () => ""),
           ...(Option.isSome(o.workspace) ? { workspace: path.resolve(o.workspace.value) } : {})
         })
-        .pipe(
-          Effect.flatMap((project) =>
-            output(o.json, project, () => `${projectTable([project])}\n\nworkspace: ${project.workspace}`)
-          )
-        )
+        .pipe(Effect.flatMap((project) => output(o.json, project, () => `${projectTable([project])}\n\nworkspace: ${project.workspace}`)))
     )
 ).pipe(Command.withDescription("Create a project (you become its owner)"))
 
@@ -96,7 +96,11 @@ const rename = Command.make(
     ...outputOptions,
     project: projectRef,
     name: Args.text({ name: "new-name" }).pipe(Args.withDescription("The project's new name")),
-    description: Options.text("description").pipe(Options.withPseudoName("TEXT"), Options.withDescription("Also change the description"), Options.optional)
+    description: Options.text("description").pipe(
+      Options.withPseudoName("TEXT"),
+      Options.withDescription("Also change the description"),
+      Options.optional
+    )
   },
   (o) =>
     withClient(o, (client) =>
@@ -178,9 +182,7 @@ const memberAdd = Command.make(
         })
         .pipe(Effect.flatMap((member) => output(o.json, member, () => memberTable([member]))))
     )
-).pipe(
-  Command.withDescription("Add a user to a project, or change their role or execute grant (needs admin in the project)")
-)
+).pipe(Command.withDescription("Add a user to a project, or change their role or execute grant (needs admin in the project)"))
 
 const memberRemove = Command.make("remove", { ...clientOptions, ...outputOptions, project: projectArg, user: userArg }, (o) =>
   withClient(o, (client) =>

@@ -47,9 +47,10 @@ type HubFlags = { readonly [K in keyof typeof hubOptions]: Option.Option<string 
 
 /** Flags, as strings keyed like config keys, for the highest-precedence config source. */
 export const hubFlags = (o: HubFlags, extra: Record<string, Option.Option<string | number | boolean>> = {}) =>
-  Object.fromEntries(
-    Object.entries({ ...o, ...extra }).map(([k, v]) => [k, Option.getOrUndefined(Option.map(v, String))])
-  ) as Record<string, string | undefined>
+  Object.fromEntries(Object.entries({ ...o, ...extra }).map(([k, v]) => [k, Option.getOrUndefined(Option.map(v, String))])) as Record<
+    string,
+    string | undefined
+  >
 
 /**
  * Runs the hub until interrupted (SIGINT/SIGTERM close every layer in order), or until a Kirosu
@@ -58,8 +59,9 @@ export const hubFlags = (o: HubFlags, extra: Record<string, Option.Option<string
 export const runHub = (flags: Record<string, string | undefined>) =>
   Effect.scoped(
     Effect.flatMap(loadHub, ({ HubLayer, KirosuServer }) =>
-      Effect.flatMap(reportStartFailure(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer)))), (context) =>
-        Context.get(context, KirosuServer).stopRequested
+      Effect.flatMap(
+        reportStartFailure(Layer.build(HubLayer.pipe(Layer.provide(ServerConfig.layer)))),
+        (context) => Context.get(context, KirosuServer).stopRequested
       )
     )
   ).pipe(withConfiguredLogFormat, withConfigSources(flags, hubSettings), reportConfigInvalid)

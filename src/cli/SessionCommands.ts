@@ -9,8 +9,7 @@ import { formatTable, formatTime } from "./Table.js"
 /** `kiris session …`: list, rename, archive and delete a project's agent sessions, over the hub's RPC protocol. */
 
 /** `$0.0123`, or `unknown` for a model without a price (see the price table and `modelPrices`). */
-export const formatCost = (cost: Usage["cost"]): string =>
-  cost === null ? "unknown" : `$${cost.toFixed(cost !== 0 && cost < 0.01 ? 4 : 2)}`
+export const formatCost = (cost: Usage["cost"]): string => (cost === null ? "unknown" : `$${cost.toFixed(cost !== 0 && cost < 0.01 ? 4 : 2)}`)
 
 const sessionTable = (sessions: ReadonlyArray<SessionInfo>) =>
   formatTable(sessions, [

@@ -46,7 +46,10 @@ export const parseAfter = (text: string, now: number): Effect.Effect<number, Cli
 
 /** The options shaping a task's payload (the text is the prompt or command). */
 export const payloadOptions = {
-  model: Options.text("model").pipe(Options.withDescription("chat: provider:model, e.g. openai:gpt-4o-mini (default: the worker's KIRIS_MODEL)"), Options.optional),
+  model: Options.text("model").pipe(
+    Options.withDescription("chat: provider:model, e.g. openai:gpt-4o-mini (default: the worker's KIRIS_MODEL)"),
+    Options.optional
+  ),
   system: Options.text("system").pipe(Options.withDescription("chat: system prompt"), Options.optional),
   adapter: Options.choice("adapter", ["codex", "kiro", "claude", "custom"] as const).pipe(
     Options.withDescription("cli: which CLI agent runs the prompt"),
@@ -61,7 +64,10 @@ export const payloadOptions = {
     Options.withDescription("Run in a new git worktree of this repository; the result carries the diff"),
     Options.optional
   ),
-  workdirRef: Options.text("workdir-ref").pipe(Options.withDescription("With --workdir-worktree: the ref to check out (default HEAD)"), Options.optional)
+  workdirRef: Options.text("workdir-ref").pipe(
+    Options.withDescription("With --workdir-worktree: the ref to check out (default HEAD)"),
+    Options.optional
+  )
 }
 
 export interface PayloadFlags {
@@ -95,7 +101,13 @@ const opt = <K extends string, A>(key: K, value: Option.Option<A>) => (Option.is
 export const buildPayload = (kind: TaskKind, text: string, o: PayloadFlags) =>
   Effect.gen(function* () {
     const workdir = yield* workdirOf(o)
-    const common = { ...(workdir === undefined ? {} : { workdir }), ...opt("timeoutMs", Option.map(o.timeout, (s) => s * 1000)) }
+    const common = {
+      ...(workdir === undefined ? {} : { workdir }),
+      ...opt(
+        "timeoutMs",
+        Option.map(o.timeout, (s) => s * 1000)
+      )
+    }
     switch (kind) {
       case "chat":
         return { prompt: text, ...opt("model", o.model), ...opt("system", o.system), ...(workdir === undefined ? {} : { workdir }) }
@@ -154,7 +166,10 @@ export const taskTable = (tasks: ReadonlyArray<Task>) =>
     { header: "status", value: (t) => t.status },
     { header: "tries", value: (t) => `${t.attempts}/${t.maxAttempts}` },
     { header: "created", value: (t) => formatTime(t.createdAt) },
-    { header: "task", value: (t) => ellipsis(t.error !== null && t.status !== "done" ? `${payloadSummary(t.payload)} — ${t.error}` : payloadSummary(t.payload), 70) }
+    {
+      header: "task",
+      value: (t) => ellipsis(t.error !== null && t.status !== "done" ? `${payloadSummary(t.payload)} — ${t.error}` : payloadSummary(t.payload), 70)
+    }
   ])
 
 /** The result as a user reads it: chat text, command stdout, else JSON; ends with a newline. */
@@ -165,4 +180,3 @@ export const resultOutput = (task: Task) => {
 
 export const failureLine = (task: Task) =>
   `task ${task.id} ${task.status === "dead" ? "failed (no attempts left)" : task.status}${task.error === null ? "" : `: ${task.error}`}`
-

@@ -27,12 +27,18 @@ const enqueueOneKinds = [...enqueueKinds, "human"] as const
 /** A human task's payload: what is asked (`title`) and, optionally, more about it (`detail`). */
 const humanPayload = (text: Option.Option<string>, title: Option.Option<string>, detail: Option.Option<string>) =>
   Effect.gen(function* () {
-    const asked = Option.orElse(title, () => text).pipe(Option.map((t) => t.trim()), Option.filter((t) => t !== ""))
+    const asked = Option.orElse(title, () => text).pipe(
+      Option.map((t) => t.trim()),
+      Option.filter((t) => t !== "")
+    )
     if (Option.isNone(asked)) return yield* new CliError({ message: "a human task needs --title (what is asked)" })
     return { title: asked.value, ...(Option.isSome(detail) ? { detail: detail.value } : {}) }
   })
 
-const taskIdArg = Args.text({ name: "task-id" }).pipe(Args.withDescription("Task id (tsk_…)"), Args.map((id) => id as TaskId))
+const taskIdArg = Args.text({ name: "task-id" }).pipe(
+  Args.withDescription("Task id (tsk_…)"),
+  Args.map((id) => id as TaskId)
+)
 
 const printResult = (task: Task) =>
   Effect.sync(() => {
@@ -116,18 +122,30 @@ const enqueue = Command.make(
           return yield* new CliError({ message: `a ${o.kind} task needs a ${o.kind === "shell" || o.kind === "python" ? "command" : "prompt"}` })
         }
         const projectId = yield* resolveProject(client, o.project)
-        const payload = o.kind === "human" ? yield* humanPayload(o.text, o.title, o.detail) : yield* buildPayload(o.kind, Option.getOrElse(o.text, () => ""), o)
+        const payload =
+          o.kind === "human"
+            ? yield* humanPayload(o.text, o.title, o.detail)
+            : yield* buildPayload(
+                o.kind,
+                Option.getOrElse(o.text, () => ""),
+                o
+              )
         const runAfter = Option.isSome(o.after) ? yield* parseAfter(o.after.value, yield* Clock.currentTimeMillis) : undefined
         const task = yield* client.task.enqueue({
           projectId,
           kind: o.kind,
           payload,
           priority: o.priority,
-          dependsOn: o.dependsOn.flatMap((d) => d.split(",")).map((d) => d.trim() as TaskId).filter((d) => d !== ""),
+          dependsOn: o.dependsOn
+            .flatMap((d) => d.split(","))
+            .map((d) => d.trim() as TaskId)
+            .filter((d) => d !== ""),
           maxAttempts: Option.getOrElse(o.maxAttempts, () => 3),
           ...(runAfter === undefined ? {} : { runAfter }),
           ...(Option.isSome(o.idempotencyKey) ? { idempotencyKey: o.idempotencyKey.value } : {}),
-          ...(Option.isSome(o.concurrencyKey) ? { concurrencyKey: o.concurrencyKey.value, concurrencyLimit: Option.getOrElse(o.concurrencyLimit, () => 1) } : {})
+          ...(Option.isSome(o.concurrencyKey)
+            ? { concurrencyKey: o.concurrencyKey.value, concurrencyLimit: Option.getOrElse(o.concurrencyLimit, () => 1) }
+            : {})
         })
         if (o.wait) return yield* waitAndPrint(client, task, o.json)
         yield* output(o.json, task, () => task.id)

@@ -84,7 +84,8 @@ const supervise = (index: number, args: ReadonlyArray<string>, env: NodeJS.Proce
     child.on("error", () => Deferred.unsafeDone(exited, Exit.succeed(null)))
     for (const stream of [child.stdout, child.stderr]) {
       // JSON lines pass unchanged, so that the output stays one JSON object per line
-      if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(format === "json" ? `${line}\n` : `[${name}] ${line}\n`))
+      if (stream)
+        createInterface({ input: stream }).on("line", (line) => process.stdout.write(format === "json" ? `${line}\n` : `[${name}] ${line}\n`))
     }
     return { child, exited } satisfies WorkerProcess
   })
@@ -137,10 +138,7 @@ const showStatus = (host: string, tcpPort: number, adminKey: string, workers: nu
       }
     })
     return yield* Effect.repeat(refresh, Schedule.spaced(tty ? "250 millis" : "1 second"))
-  }).pipe(
-    Effect.scoped,
-    Effect.ensuring(Effect.sync(() => (process.stdout.isTTY ? process.stdout.write("\n") : undefined)))
-  )
+  }).pipe(Effect.scoped, Effect.ensuring(Effect.sync(() => (process.stdout.isTTY ? process.stdout.write("\n") : undefined))))
 
 type UpFlags = Command.Command.ParseConfig<typeof upOptions>
 

@@ -39,7 +39,14 @@ const readStdin = Effect.async<string, CliError>((resume) => {
   }
   const chunks: Array<Buffer> = []
   const onData = (chunk: Buffer) => chunks.push(chunk)
-  const onEnd = () => resume(Effect.succeed(Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "")))
+  const onEnd = () =>
+    resume(
+      Effect.succeed(
+        Buffer.concat(chunks)
+          .toString("utf8")
+          .replace(/\r?\n$/, "")
+      )
+    )
   const onError = (e: Error) => resume(Effect.fail(new CliError({ message: `cannot read standard input: ${e.message}` })))
   process.stdin.on("data", onData).once("end", onEnd).once("error", onError)
   return Effect.sync(() => {
@@ -54,14 +61,19 @@ const userAdd = Command.make(
     ...clientOptions,
     ...outputOptions,
     name: Args.text({ name: "name" }).pipe(Args.withDescription("User name (letters, digits, _ . @ -)")),
-    password: Options.redacted("password").pipe(Options.withPseudoName("PASSWORD"), Options.withDescription("Password (at least 8 characters); visible to other local users in the process list, prefer --password-stdin"), Options.optional),
+    password: Options.redacted("password").pipe(
+      Options.withPseudoName("PASSWORD"),
+      Options.withDescription("Password (at least 8 characters); visible to other local users in the process list, prefer --password-stdin"),
+      Options.optional
+    ),
     passwordStdin: Options.boolean("password-stdin").pipe(Options.withDescription("Read the password from standard input")),
     admin: Options.boolean("admin").pipe(Options.withDescription("Make the user a server admin (acts as owner in every project)"))
   },
   (o) =>
     withClient(o, (client) =>
       Effect.gen(function* () {
-        if (o.passwordStdin && Option.isSome(o.password)) return yield* new CliError({ message: "give either --password or --password-stdin, not both" })
+        if (o.passwordStdin && Option.isSome(o.password))
+          return yield* new CliError({ message: "give either --password or --password-stdin, not both" })
         const generated = !o.passwordStdin && Option.isNone(o.password)
         const password = o.passwordStdin ? yield* readStdin : Option.match(o.password, { onSome: Redacted.value, onNone: () => randomToken(15) })
         const user = yield* client.user.create({ name: o.name, password, isAdmin: o.admin })
@@ -108,7 +120,11 @@ const keyCreate = Command.make(
         "Scope to grant; repeat for several (admin: everything its user may do; read; write; execute: run shell/python tasks; worker: a swarm worker). Default: read and write"
       )
     ),
-    user: Options.text("user").pipe(Options.withPseudoName("USER"), Options.withDescription("Create the key for this user (name or id; server admins only); default yourself"), Options.optional),
+    user: Options.text("user").pipe(
+      Options.withPseudoName("USER"),
+      Options.withDescription("Create the key for this user (name or id; server admins only); default yourself"),
+      Options.optional
+    ),
     projects: Options.text("project").pipe(
       Options.withPseudoName("ID"),
       Options.repeated,
@@ -128,13 +144,7 @@ const keyCreate = Command.make(
           ...(o.projects.length > 0 ? { projects: o.projects.map((p) => p as ProjectId) } : {})
         })
         yield* output(o.json, created, () =>
-          [
-            keyTable([created.info]),
-            "",
-            "API key (shown only once; store it now, e.g. export KIRIS_TOKEN=<key>):",
-            "",
-            `  ${created.key}`
-          ].join("\n")
+          [keyTable([created.info]), "", "API key (shown only once; store it now, e.g. export KIRIS_TOKEN=<key>):", "", `  ${created.key}`].join("\n")
         )
       })
     )
@@ -148,9 +158,7 @@ const keyRevoke = Command.make(
   "revoke",
   { ...clientOptions, ...outputOptions, id: Args.text({ name: "id" }).pipe(Args.withDescription("Key id (key_…)")) },
   (o) =>
-    withClient(o, (client) =>
-      client.key.revoke({ id: o.id as ApiKeyId }).pipe(Effect.flatMap((key) => output(o.json, key, () => keyTable([key]))))
-    )
+    withClient(o, (client) => client.key.revoke({ id: o.id as ApiKeyId }).pipe(Effect.flatMap((key) => output(o.json, key, () => keyTable([key])))))
 ).pipe(Command.withDescription("Revoke an API key; it stops working at once"))
 
 export const keyCommand = Command.make("key").pipe(

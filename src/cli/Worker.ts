@@ -36,7 +36,10 @@ const workerOptions = {
     Options.withDescription("Directory for isolated workdirs and worktrees (default $KIRIS_DATA_DIR, else dataDir in a config file, else ./.kiris)"),
     Options.optional
   ),
-  leaseSeconds: Options.integer("lease-seconds").pipe(Options.withDescription("Lease length asked of the hub (default: the hub's)"), Options.optional),
+  leaseSeconds: Options.integer("lease-seconds").pipe(
+    Options.withDescription("Lease length asked of the hub (default: the hub's)"),
+    Options.optional
+  ),
   workdir: Options.text("workdir").pipe(
     Options.withDescription("Shared directory for tasks that name no workdir (default: a fresh isolated directory per task)"),
     Options.optional
@@ -64,7 +67,10 @@ const parseKinds = (given: Option.Option<string>) =>
   Option.match(given, {
     onNone: () => Effect.succeed(executableKinds),
     onSome: (text) => {
-      const kinds = text.split(",").map((k) => k.trim()).filter((k) => k !== "")
+      const kinds = text
+        .split(",")
+        .map((k) => k.trim())
+        .filter((k) => k !== "")
       const bad = kinds.filter((k) => !(TaskKind.literals as ReadonlyArray<string>).includes(k))
       return bad.length > 0 || kinds.length === 0
         ? Effect.fail(new CliError({ message: `--kinds: unknown kind ${bad.join(", ") || "(none)"}; use ${TaskKind.literals.join(", ")}` }))

@@ -30,7 +30,8 @@ const resolveWorker = (client: HubRpcClient, given: string) =>
     const named = (yield* client.task.workers()).filter((w) => w.connected && w.name === given)
     if (named.length === 1) return named[0]!.id
     return yield* new CliError({
-      message: named.length === 0 ? `no connected worker named ${given} (see \`kiris workers\`)` : `several connected workers are named ${given}: give an id`
+      message:
+        named.length === 0 ? `no connected worker named ${given} (see \`kiris workers\`)` : `several connected workers are named ${given}: give an id`
     })
   })
 

@@ -13,8 +13,7 @@ export type HubRpcClient = RpcClient.FromGroup<typeof ClientRpcs, RpcClientError
 export class HubClient extends Context.Tag("kiris/HubClient")<HubClient, HubRpcClient>() {}
 
 export type HubTarget =
-  | { readonly transport: "tcp"; readonly host: string; readonly port: number }
-  | { readonly transport: "ws"; readonly url: string }
+  { readonly transport: "tcp"; readonly host: string; readonly port: number } | { readonly transport: "ws"; readonly url: string }
 
 /** Parses `host:port` (TCP) or `ws://…`/`http://…` (WebSocket) as given to `--hub`. */
 export const parseHub = (hub: string): HubTarget => {
@@ -35,7 +34,9 @@ const protocol = (target: HubTarget, retryTransientErrors: boolean) =>
       )
     : RpcClient.layerProtocolSocket({ retryTransientErrors }).pipe(
         Layer.provide(Socket.layerWebSocket(target.url)),
-        Layer.provide(Layer.succeed(Socket.WebSocketConstructor, (url, protocols) => new WebSocket(url, protocols) as unknown as globalThis.WebSocket)),
+        Layer.provide(
+          Layer.succeed(Socket.WebSocketConstructor, (url, protocols) => new WebSocket(url, protocols) as unknown as globalThis.WebSocket)
+        ),
         Layer.provide(RpcSerialization.layerJson)
       )
 

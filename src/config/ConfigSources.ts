@@ -49,9 +49,15 @@ export const readConfigFile = (file: string): Effect.Effect<Json, ConfigFileErro
 /** Reads `effect` once, on first use, and replays its result. */
 const once = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => {
   let result: Exit.Exit<A, E> | undefined
-  return Effect.suspend(() => result ?? Effect.flatten(Effect.tap(Effect.exit(effect), (exit) => {
-        result = exit
-      })))
+  return Effect.suspend(
+    () =>
+      result ??
+      Effect.flatten(
+        Effect.tap(Effect.exit(effect), (exit) => {
+          result = exit
+        })
+      )
+  )
 }
 
 const constantCase = (key: string) =>
@@ -68,7 +74,11 @@ const kebabCase = (key: string) => constantCase(key).toLowerCase().replace(/_/g,
 type Flat = ConfigProvider.ConfigProvider.Flat
 
 /** A flat provider whose invalid values are reported as coming from `origin`. */
-const labelled = (flat: Flat, origin: (path: ReadonlyArray<string>) => ConfigOrigin, mapPath: (p: ReadonlyArray<string>) => ReadonlyArray<string> = (p) => p): Flat =>
+const labelled = (
+  flat: Flat,
+  origin: (path: ReadonlyArray<string>) => ConfigOrigin,
+  mapPath: (p: ReadonlyArray<string>) => ReadonlyArray<string> = (p) => p
+): Flat =>
   ConfigProvider.makeFlat({
     load: (p, primitive, split) => Effect.mapError(flat.load(mapPath(p), primitive, split), (e) => markOrigin(e, () => origin(p))),
     enumerateChildren: (p) => flat.enumerateChildren(mapPath(p)),
@@ -79,12 +89,10 @@ const labelled = (flat: Flat, origin: (path: ReadonlyArray<string>) => ConfigOri
 const fileFlat = (file: string): Flat => {
   const json = once(readConfigFile(file))
   const provider = Effect.map(json, (j) => ConfigProvider.fromJson(j).flattened)
-  const unavailable = (p: ReadonlyArray<string>) => (e: ConfigFileError) =>
-    ConfigError.SourceUnavailable([...p], e.message, Cause.fail(e))
+  const unavailable = (p: ReadonlyArray<string>) => (e: ConfigFileError) => ConfigError.SourceUnavailable([...p], e.message, Cause.fail(e))
   return labelled(
     ConfigProvider.makeFlat({
-      load: (p, primitive, split) =>
-        Effect.flatMap(Effect.mapError(provider, unavailable(p)), (flat) => flat.load(p, primitive, split)),
+      load: (p, primitive, split) => Effect.flatMap(Effect.mapError(provider, unavailable(p)), (flat) => flat.load(p, primitive, split)),
       enumerateChildren: (p) => Effect.flatMap(Effect.mapError(provider, unavailable(p)), (flat) => flat.enumerateChildren(p)),
       patch: ConfigProvider.fromMap(new Map()).flattened.patch
     }),
@@ -146,7 +154,11 @@ export const configProvider = (flags: Record<string, string | undefined>, source
   return ConfigProvider.fromFlat(
     preferring([
       labelled(ConfigProvider.fromMap(given).flattened, (p) => ({ _tag: "Flag", name: `--${p.map(kebabCase).join(".")}` })),
-      labelled(rawEnv, (p) => ({ _tag: "Env", name: envName(p) }), (p) => [envName(p)]),
+      labelled(
+        rawEnv,
+        (p) => ({ _tag: "Env", name: envName(p) }),
+        (p) => [envName(p)]
+      ),
       labelled(rawEnv, (p) => ({ _tag: "Env", name: p.join("_") })),
       local!,
       home!
@@ -218,8 +230,6 @@ export const withConfigSources =
       for (const { file, json } of files) for (const w of unknownKeys(file, json, known)) yield* Console.error(`warning: ${w}`)
       return provider
     }).pipe(
-      Effect.catchAll((e) =>
-        new ConfigInvalid({ lines: e instanceof ConfigFileError ? [e.message] : describeConfigError(e) })
-      ),
+      Effect.catchAll((e) => new ConfigInvalid({ lines: e instanceof ConfigFileError ? [e.message] : describeConfigError(e) })),
       Effect.flatMap((provider) => Effect.withConfigProvider(effect, provider))
     )

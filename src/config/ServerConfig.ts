@@ -136,7 +136,10 @@ const modelPricesConfig: Config.Config<ModelPrices> = Config.array(Config.string
 
 export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig, ServerConfigShape>() {
   static readonly config: Config.Config<ServerConfigShape> = Config.all({
-    dataDir: Config.string("dataDir").pipe(Config.withDefault(".kiris"), Config.map((d) => path.resolve(d))),
+    dataDir: Config.string("dataDir").pipe(
+      Config.withDefault(".kiris"),
+      Config.map((d) => path.resolve(d))
+    ),
     host: Config.string("host").pipe(Config.withDefault("127.0.0.1")),
     port: Config.integer("port").pipe(Config.withDefault(7420)),
     tcpPort: Config.integer("tcpPort").pipe(Config.withDefault(7421)),
@@ -195,10 +198,7 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     typingIntervalMs: Config.integer("typingIntervalMs").pipe(Config.withDefault(1000))
   })
 
-  static readonly layer: Layer.Layer<ServerConfig, ConfigError> = Layer.effect(
-    ServerConfig,
-    ServerConfig.config
-  )
+  static readonly layer: Layer.Layer<ServerConfig, ConfigError> = Layer.effect(ServerConfig, ServerConfig.config)
 
   /** For tests and embedding: defaults with the given overrides. */
   static readonly layerWith = (overrides: Partial<ServerConfigShape> & { readonly dataDir: string }) =>

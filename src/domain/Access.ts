@@ -30,13 +30,13 @@ export type Requirement =
    * (the service then limits itself to the projects the caller can see).
    */
   | {
-    readonly _tag: "Project"
-    readonly role: Role
-    readonly scope: AccessScope
-    readonly projects: (input: never) => ReadonlyArray<ProjectId>
-    readonly optional: boolean
-    readonly execute: ((input: never) => boolean) | undefined
-  }
+      readonly _tag: "Project"
+      readonly role: Role
+      readonly scope: AccessScope
+      readonly projects: (input: never) => ReadonlyArray<ProjectId>
+      readonly optional: boolean
+      readonly execute: ((input: never) => boolean) | undefined
+    }
   /** At least `role` in the projects of the tasks the input names. */
   | { readonly _tag: "Tasks"; readonly role: Role; readonly scope: AccessScope; readonly taskIds: (input: never) => ReadonlyArray<TaskId> }
   /** A worker key (scope `worker`); which projects it serves is the queue's business. */

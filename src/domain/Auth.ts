@@ -28,5 +28,4 @@ export class Principal extends Schema.Class<Principal>("Principal")({
   projects: Schema.optional(Schema.Array(ProjectId))
 }) {}
 
-export const hasScope = (p: Principal, scope: Scope): boolean =>
-  p.kind === "user" || p.scopes.includes("admin") || p.scopes.includes(scope)
+export const hasScope = (p: Principal, scope: Scope): boolean => p.kind === "user" || p.scopes.includes("admin") || p.scopes.includes(scope)

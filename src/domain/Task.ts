@@ -40,9 +40,9 @@ export const CliPayload = Schema.Struct({
    * and only workers started with --trust-shell run them).
    */
   adapterArgs: Schema.optional(
-    Schema.Array(Schema.String.pipe(Schema.maxLength(4096), Schema.pattern(/^[^\0]*$/, { message: () => "adapterArgs entries cannot contain NUL characters" }))).pipe(
-      Schema.maxItems(64)
-    )
+    Schema.Array(
+      Schema.String.pipe(Schema.maxLength(4096), Schema.pattern(/^[^\0]*$/, { message: () => "adapterArgs entries cannot contain NUL characters" }))
+    ).pipe(Schema.maxItems(64))
   ),
   timeoutMs: Schema.optional(Schema.Number),
   workdir: Schema.optional(Workdir)
@@ -210,4 +210,3 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
  * that a refusal reveals nothing about other workers' leases.
  */
 export const leaseNotHeld = (taskId: TaskId) => new LeaseLost({ taskId, reason: "the lease on this task is not held by this worker" })
-

@@ -62,7 +62,9 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
           const log = logs.of(id)
           return log.pending.length === 0 || log.deleted
             ? Effect.void
-            : Effect.catchAllCause(logs.locked(id, log, Effect.void), (cause) => Effect.logWarning("appending streamed deltas failed", { project: id, cause }))
+            : Effect.catchAllCause(logs.locked(id, log, Effect.void), (cause) =>
+                Effect.logWarning("appending streamed deltas failed", { project: id, cause })
+              )
         },
         { discard: true }
       ).pipe(Effect.uninterruptible)
@@ -179,7 +181,13 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
     const lastSeq = (projectId: ProjectId): Effect.Effect<number> =>
       Effect.suspend(() => {
         const log = logs.of(projectId)
-        return log.last >= 0 || log.deleted ? Effect.succeed(Math.max(0, log.last)) : logs.locked(projectId, log, Effect.sync(() => log.last))
+        return log.last >= 0 || log.deleted
+          ? Effect.succeed(Math.max(0, log.last))
+          : logs.locked(
+              projectId,
+              log,
+              Effect.sync(() => log.last)
+            )
       })
 
     /** Open subscriptions (for `/metrics`). */

@@ -61,16 +61,18 @@ export const EventLog = {
   ),
 
   append: (events: ReadonlyArray<DomainEvent>) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql`INSERT INTO events ${sql.insert(
-        events.map((e) => ({
-          seq: e.seq,
-          at: e.at,
-          kind: e.event._tag,
-          message_id: e.event._tag === "PartDelta" ? e.event.messageId : null,
-          body: JSON.stringify(encodeBody(e.event))
-        }))
-      )}`
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) =>
+        sql`INSERT INTO events ${sql.insert(
+          events.map((e) => ({
+            seq: e.seq,
+            at: e.at,
+            kind: e.event._tag,
+            message_id: e.event._tag === "PartDelta" ? e.event.messageId : null,
+            body: JSON.stringify(encodeBody(e.event))
+          }))
+        )}`
     ).pipe(Effect.orDie, Effect.asVoid),
 
   /** Up to `limit` events with `after < seq <= upTo`, oldest first. */

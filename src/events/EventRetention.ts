@@ -44,9 +44,13 @@ export const makeEventRetention = (config: RetentionConfig, logs: ProjectLogs) =
     const pruneTouched = Effect.suspend(() => {
       const projects = [...touched]
       touched.clear()
-      return Effect.forEach(projects, (id) => Effect.catchAllCause(prune(id), (cause) => Effect.logWarning("event log pruning failed", { project: id, cause })), {
-        discard: true
-      })
+      return Effect.forEach(
+        projects,
+        (id) => Effect.catchAllCause(prune(id), (cause) => Effect.logWarning("event log pruning failed", { project: id, cause })),
+        {
+          discard: true
+        }
+      )
     })
 
     yield* pruneTouched.pipe(

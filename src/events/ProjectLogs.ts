@@ -51,18 +51,17 @@ export const makeProjectLogs = (dbs: ProjectDb) => {
    * appended first, so the log is complete up to `last` for `effect`.
    */
   const locked = <A>(projectId: ProjectId, log: ProjectLog, effect: Effect.Effect<A, never, SqlClient.SqlClient>): Effect.Effect<A> =>
-    dbs.withProject(projectId)(
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql.withTransaction(
-          log.lock.withPermits(1)(
-            Effect.zipRight(
-              log.last < 0 ? Effect.map(EventLog.lastSeq, (last) => void (log.last = last)) : appendPending(log),
-              effect
+    dbs
+      .withProject(projectId)(
+        Effect.flatMap(SqlClient.SqlClient, (sql) =>
+          sql.withTransaction(
+            log.lock.withPermits(1)(
+              Effect.zipRight(log.last < 0 ? Effect.map(EventLog.lastSeq, (last) => void (log.last = last)) : appendPending(log), effect)
             )
           )
         )
       )
-    ).pipe(Effect.orDie)
+      .pipe(Effect.orDie)
 
   /** Projects with pending deltas. */
   const withPending = (): Array<ProjectId> => [...logs].flatMap(([id, log]) => (log.pending.length > 0 && !log.deleted ? [id] : []))

@@ -45,7 +45,11 @@ export const makeProjectSubscription = (deps: { readonly dbs: ProjectDb; readonl
                 return { head, prunedBelow: yield* EventLog.prunedBelow }
               })
             ),
-        () => Effect.zipRight(replayDone, Effect.sync(() => subscribers.remove(sub)))
+        () =>
+          Effect.zipRight(
+            replayDone,
+            Effect.sync(() => subscribers.remove(sub))
+          )
       )
       const cursor = { lastSent: head, skipSent: true }
       const ready = Stream.sync((): SubscriptionItem => ({ _tag: "Ready", seq: head }))
@@ -76,9 +80,11 @@ export const makeProjectSubscription = (deps: { readonly dbs: ProjectDb; readonl
       ).pipe(
         Stream.ensuring(replayDone),
         // Deltas dropped from the middle of the log leave holes; the live part starts after `head`.
-        Stream.concat(Stream.sync(() => {
-          cursor.lastSent = Math.max(cursor.lastSent, head)
-        }).pipe(Stream.drain))
+        Stream.concat(
+          Stream.sync(() => {
+            cursor.lastSent = Math.max(cursor.lastSent, head)
+          }).pipe(Stream.drain)
+        )
       )
       return Stream.fromIterable(prefix).pipe(Stream.concat(replay), Stream.concat(ready), Stream.concat(subscribers.liveItems(sub, cursor)))
     })

@@ -66,7 +66,13 @@ export interface BacklogLimits {
 const mergeDeltas = (waiting: DomainEvent, next: DomainEvent): { readonly event: DomainEvent; readonly delta: number } | undefined => {
   const a = waiting.event
   const b = next.event
-  if (a._tag !== "PartDelta" || b._tag !== "PartDelta" || a.partId !== b.partId || next.seq !== waiting.seq + 1 || next.projectId !== waiting.projectId) {
+  if (
+    a._tag !== "PartDelta" ||
+    b._tag !== "PartDelta" ||
+    a.partId !== b.partId ||
+    next.seq !== waiting.seq + 1 ||
+    next.projectId !== waiting.projectId
+  ) {
     return undefined
   }
   return {

@@ -32,8 +32,7 @@ export class FileLocks extends Effect.Service<FileLocks>()("kiris/FileLocks", {
     }
 
     /** The session holding the path now, if any. */
-    const holderOf = (projectId: ProjectId, path: string) =>
-      Effect.map(Clock.currentTimeMillis, (now) => live(projectId, now)?.get(path))
+    const holderOf = (projectId: ProjectId, path: string) => Effect.map(Clock.currentTimeMillis, (now) => live(projectId, now)?.get(path))
 
     /** Takes or renews the lock for the session unless another session holds it; returns that holder. */
     const take = (projectId: ProjectId, path: string, sessionId: SessionId, messageId: MessageId, ttlMs: number) =>

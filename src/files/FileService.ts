@@ -43,7 +43,10 @@ const utf8 = new TextDecoder("utf-8")
 
 /** A recorded path as clients name it: relative, `/`-separated, without `./`. */
 const normalize = (input: string) => {
-  const p = path.posix.normalize(input.replace(/\\/g, "/")).replace(/^(\.\/)+/, "").replace(/\/+$/, "")
+  const p = path.posix
+    .normalize(input.replace(/\\/g, "/"))
+    .replace(/^(\.\/)+/, "")
+    .replace(/\/+$/, "")
   return p === "" ? "." : p
 }
 
@@ -61,7 +64,10 @@ export interface FileServiceShape {
     readonly path: string
     readonly version?: number | undefined
   }) => Effect.Effect<{ readonly version: FileVersion | null; readonly content: Uint8Array }, NotFound | PathRefused, FileEnv>
-  readonly list: (input: { readonly workspace: string; readonly dir?: string | undefined }) => Effect.Effect<ReadonlyArray<FileEntry>, NotFound | PathRefused, FileEnv>
+  readonly list: (input: {
+    readonly workspace: string
+    readonly dir?: string | undefined
+  }) => Effect.Effect<ReadonlyArray<FileEntry>, NotFound | PathRefused, FileEnv>
   readonly history: (input: {
     readonly path: string
     readonly cursor?: number | undefined
@@ -84,7 +90,10 @@ export interface FileServiceShape {
     readonly force?: boolean | undefined
   }) => Effect.Effect<RevertResult, NotFound | RevertConflict | PathRefused, FileEnv>
   readonly locks: () => Effect.Effect<ReadonlyArray<FileLock>, never, FileEnv>
-  readonly releaseLocks: (holder: { readonly sessionId: SessionId; readonly messageId?: MessageId | undefined }) => Effect.Effect<void, never, FileEnv>
+  readonly releaseLocks: (holder: {
+    readonly sessionId: SessionId
+    readonly messageId?: MessageId | undefined
+  }) => Effect.Effect<void, never, FileEnv>
   readonly prune: () => Effect.Effect<{ readonly versions: number; readonly blobs: number; readonly snapshots: number }, never, FileEnv>
 }
 
@@ -282,5 +291,13 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
       prune
     } satisfies FileServiceShape
   }),
-  dependencies: [FileStore.Default, FilesRepo.Default, Blobs.Default, FileLocks.Default, FileRevert.Default, Retention.Default, WorkspaceGuard.Default]
+  dependencies: [
+    FileStore.Default,
+    FilesRepo.Default,
+    Blobs.Default,
+    FileLocks.Default,
+    FileRevert.Default,
+    Retention.Default,
+    WorkspaceGuard.Default
+  ]
 }) {}

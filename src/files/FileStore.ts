@@ -14,9 +14,7 @@ import { FilesRepo, type VersionRecord } from "./FilesRepo.js"
 import { Retention } from "./Retention.js"
 
 export type Disk =
-  | { readonly kind: "missing" }
-  | { readonly kind: "dir" }
-  | { readonly kind: "file"; readonly size: number; readonly mtimeMs: number }
+  { readonly kind: "missing" } | { readonly kind: "dir" } | { readonly kind: "file"; readonly size: number; readonly mtimeMs: number }
 
 /** The latest recorded version of a path after comparing it with the disk. */
 export interface Synced {

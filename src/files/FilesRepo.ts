@@ -70,21 +70,49 @@ const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => 
 /** A statement read no rows from: SQL failures are defects (local disk). */
 const exec = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.orDie(withSql(f))
 
-const versions = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+const versions = <I, II>(
+  query: string,
+  Request: Schema.Schema<I, II>,
+  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
+) => {
   const run = SqlSchema.findAll({ Request, Result: VersionRow, execute: (req) => withSql((sql) => execute(sql, req)) })
-  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map((rows) => rows.map(toRecord)))
+  return (req: I) =>
+    run(req).pipe(
+      decodedOrDie(query),
+      Effect.map((rows) => rows.map(toRecord))
+    )
 }
-const version = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+const version = <I, II>(
+  query: string,
+  Request: Schema.Schema<I, II>,
+  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
+) => {
   const run = SqlSchema.findOne({ Request, Result: VersionRow, execute: (req) => withSql((sql) => execute(sql, req)) })
   return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map(Option.map(toRecord)))
 }
-const ids = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+const ids = <I, II>(
+  query: string,
+  Request: Schema.Schema<I, II>,
+  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
+) => {
   const run = SqlSchema.findAll({ Request, Result: IdRow, execute: (req) => withSql((sql) => execute(sql, req)) })
-  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map((rows) => rows.map((r) => r.id)))
+  return (req: I) =>
+    run(req).pipe(
+      decodedOrDie(query),
+      Effect.map((rows) => rows.map((r) => r.id))
+    )
 }
-const count = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>) => {
+const count = <I, II>(
+  query: string,
+  Request: Schema.Schema<I, II>,
+  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
+) => {
   const run = SqlSchema.single({ Request, Result: CountRow, execute: (req) => withSql((sql) => execute(sql, req)) })
-  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map((r) => r.n))
+  return (req: I) =>
+    run(req).pipe(
+      decodedOrDie(query),
+      Effect.map((r) => r.n)
+    )
 }
 
 const PathIdRow = Schema.Struct({ path: Schema.String, id: Int })
@@ -106,11 +134,15 @@ const History = Schema.Struct({ path: Schema.String, cursor: Schema.UndefinedOr(
 const SessionFrom = Schema.Struct({ sessionId: SessionId, from: Schema.Number })
 const Prune = Schema.Struct({ path: Schema.optional(Schema.String), keep: Schema.Number, cutoff: Schema.Number })
 
-const byPath = version("latest file_versions of a path", Schema.String, (sql, path) =>
-  sql`SELECT * FROM file_versions WHERE path = ${path} ORDER BY id DESC LIMIT 1`
+const byPath = version(
+  "latest file_versions of a path",
+  Schema.String,
+  (sql, path) => sql`SELECT * FROM file_versions WHERE path = ${path} ORDER BY id DESC LIMIT 1`
 )
-const allLatest = versions("latest file_versions of every path", Schema.Void, (sql) =>
-  sql`SELECT * FROM file_versions WHERE id IN (SELECT max(id) FROM file_versions GROUP BY path)`
+const allLatest = versions(
+  "latest file_versions of every path",
+  Schema.Void,
+  (sql) => sql`SELECT * FROM file_versions WHERE id IN (SELECT max(id) FROM file_versions GROUP BY path)`
 )
 const latestIdsOf = SqlSchema.findAll({
   Request: Schema.Array(Schema.String),
@@ -142,8 +174,10 @@ const history = versions("file_versions history of a path", History, (sql, h) =>
     ? sql`SELECT * FROM file_versions WHERE path = ${h.path} ORDER BY id DESC LIMIT ${h.limit + 1}`
     : sql`SELECT * FROM file_versions WHERE path = ${h.path} AND id < ${h.cursor} ORDER BY id DESC LIMIT ${h.limit + 1}`
 )
-const sessionVersions = versions("file_versions of a session", SessionFrom, (sql, r) =>
-  sql`SELECT * FROM file_versions WHERE session_id = ${r.sessionId} AND id >= ${r.from} ORDER BY id`
+const sessionVersions = versions(
+  "file_versions of a session",
+  SessionFrom,
+  (sql, r) => sql`SELECT * FROM file_versions WHERE session_id = ${r.sessionId} AND id >= ${r.from} ORDER BY id`
 )
 const message = SqlSchema.findOne({
   Request: Schema.String,
@@ -154,8 +188,10 @@ const firstVersionSince = SqlSchema.single({
   Request: Schema.Struct({ sessionId: SessionId, since: Schema.Number }),
   Result: MinIdRow,
   execute: (r) =>
-    withSql((sql) => sql`SELECT min(v.id) AS id FROM file_versions v JOIN messages m ON m.id = v.message_id
-          WHERE v.session_id = ${r.sessionId} AND m.created_at >= ${r.since}`)
+    withSql(
+      (sql) => sql`SELECT min(v.id) AS id FROM file_versions v JOIN messages m ON m.id = v.message_id
+          WHERE v.session_id = ${r.sessionId} AND m.created_at >= ${r.since}`
+    )
 })
 const parentOf = SqlSchema.findOne({
   Request: SessionId,
@@ -178,8 +214,10 @@ const snapshots = SqlSchema.findAll({
   Result: SnapshotRow,
   execute: () => withSql((sql) => sql`SELECT * FROM file_snapshots ORDER BY id DESC`)
 })
-const snapshotVersions = versions("file_versions of a snapshot", Schema.Number, (sql, id) =>
-  sql`SELECT v.* FROM file_snapshot_entries e JOIN file_versions v ON v.id = e.version_id WHERE e.snapshot_id = ${id}`
+const snapshotVersions = versions(
+  "file_versions of a snapshot",
+  Schema.Number,
+  (sql, id) => sql`SELECT v.* FROM file_snapshot_entries e JOIN file_versions v ON v.id = e.version_id WHERE e.snapshot_id = ${id}`
 )
 const pruneCandidates = ids("file_versions prune candidates", Prune, (sql, p) =>
   p.path === undefined
@@ -194,25 +232,30 @@ const pruneCandidates = ids("file_versions prune candidates", Prune, (sql, p) =>
           WHERE rn > 1 AND (rn > ${p.keep} OR created_at < ${p.cutoff})
             AND NOT EXISTS (SELECT 1 FROM file_snapshot_entries e WHERE e.version_id = ranked.id)`
 )
-const versionCount = count("file_versions count of a path", Schema.String, (sql, path) =>
-  sql`SELECT count(*) AS n FROM file_versions WHERE path = ${path}`
+const versionCount = count(
+  "file_versions count of a path",
+  Schema.String,
+  (sql, path) => sql`SELECT count(*) AS n FROM file_versions WHERE path = ${path}`
 )
 const latestTurnVersions = SqlSchema.findAll({
   Request: Schema.Void,
   Result: TurnVersionRow,
   execute: () =>
-    withSql((sql) => sql`SELECT v.id, v.prev_id FROM file_versions v
+    withSql(
+      (sql) => sql`SELECT v.id, v.prev_id FROM file_versions v
         JOIN file_versions last ON last.session_id = v.session_id AND last.message_id = v.message_id
-        WHERE last.id IN (SELECT max(id) FROM file_versions WHERE session_id IS NOT NULL GROUP BY session_id)`)
+        WHERE last.id IN (SELECT max(id) FROM file_versions WHERE session_id IS NOT NULL GROUP BY session_id)`
+    )
 })
-const autoSnapshotsBefore = ids("automatic file_snapshots before a time", Schema.Number, (sql, cutoff) =>
-  sql`SELECT id FROM file_snapshots WHERE auto = 1 AND created_at < ${cutoff}`
+const autoSnapshotsBefore = ids(
+  "automatic file_snapshots before a time",
+  Schema.Number,
+  (sql, cutoff) => sql`SELECT id FROM file_snapshots WHERE auto = 1 AND created_at < ${cutoff}`
 )
 const orphanBlobs = SqlSchema.findAll({
   Request: Schema.Void,
   Result: HashRow,
-  execute: () =>
-    withSql((sql) => sql`SELECT hash FROM file_blobs b WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.hash = b.hash)`)
+  execute: () => withSql((sql) => sql`SELECT hash FROM file_blobs b WHERE NOT EXISTS (SELECT 1 FROM file_versions v WHERE v.hash = b.hash)`)
 })
 
 /**
@@ -236,8 +279,7 @@ export class FilesRepo extends Effect.Service<FilesRepo>()("kiris/FilesRepo", {
 
     byId: (id: number) => byId(id),
 
-    insertVersion: (v: typeof NewVersion.Type) =>
-      insertVersion(v).pipe(decodedOrDie("inserted file_versions row"), Effect.map(toRecord)),
+    insertVersion: (v: typeof NewVersion.Type) => insertVersion(v).pipe(decodedOrDie("inserted file_versions row"), Effect.map(toRecord)),
 
     setDiskMtime: (id: number, mtime: number | null) =>
       exec((sql) => sql`UPDATE file_versions SET disk_mtime = ${mtime} WHERE id = ${id}`).pipe(Effect.asVoid),
@@ -276,8 +318,11 @@ export class FilesRepo extends Effect.Service<FilesRepo>()("kiris/FilesRepo", {
 
     insertSnapshot: (s: { readonly label: string; readonly author: FileAuthor; readonly auto: boolean; readonly createdAt: number }) =>
       Effect.gen(function* () {
-        const [inserted] = yield* ids("inserted file_snapshots id", Schema.Void, (sql) =>
-          sql`INSERT INTO file_snapshots (label, author, auto, files, created_at)
+        const [inserted] = yield* ids(
+          "inserted file_snapshots id",
+          Schema.Void,
+          (sql) =>
+            sql`INSERT INTO file_snapshots (label, author, auto, files, created_at)
             VALUES (${s.label}, ${encodeAuthor(s.author)}, ${s.auto ? 1 : 0}, 0, ${s.createdAt}) RETURNING id`
         )(undefined)
         const id = inserted!
@@ -298,7 +343,10 @@ export class FilesRepo extends Effect.Service<FilesRepo>()("kiris/FilesRepo", {
         })
       }),
 
-    snapshots: snapshots(undefined).pipe(decodedOrDie("file_snapshots"), Effect.map((rows) => rows.map(toSnapshot))),
+    snapshots: snapshots(undefined).pipe(
+      decodedOrDie("file_snapshots"),
+      Effect.map((rows) => rows.map(toSnapshot))
+    ),
 
     snapshotById: (id: number) => snapshotById(id).pipe(decodedOrDie("file_snapshots by id"), Effect.map(Option.map(toSnapshot))),
 
@@ -349,7 +397,10 @@ export class FilesRepo extends Effect.Service<FilesRepo>()("kiris/FilesRepo", {
       }),
 
     /** Blobs no version refers to any more. */
-    orphanBlobs: orphanBlobs(undefined).pipe(decodedOrDie("orphan file_blobs"), Effect.map((rows) => rows.map((r) => r.hash))),
+    orphanBlobs: orphanBlobs(undefined).pipe(
+      decodedOrDie("orphan file_blobs"),
+      Effect.map((rows) => rows.map((r) => r.hash))
+    ),
 
     deleteBlobs: (hashes: ReadonlyArray<string>) =>
       exec((sql) => Effect.forEach(chunks(hashes), (part) => sql`DELETE FROM file_blobs WHERE ${sql.in("hash", part)}`, { discard: true }))

@@ -96,34 +96,41 @@ export class FileRevert extends Effect.Service<FileRevert>()("kiris/FileRevert",
       readonly author: RevertRequester
       readonly force?: boolean | undefined
     }) =>
-      store.exclusive(
-        Effect.gen(function* () {
-          const snap = yield* repo.snapshotById(input.snapshotId)
-          if (Option.isNone(snap)) return yield* new NotFound({ entity: "snapshot", id: String(input.snapshotId) })
-          const wanted = new Map((yield* repo.snapshotVersions(input.snapshotId)).map((r) => [r.version.path, r] as const))
-          const paths = new Set([...wanted.keys(), ...(yield* repo.allLatest).map((r) => r.version.path)])
-          const targets: Array<Target> = []
-          const conflicts: Array<string> = []
-          for (const path of [...paths].sort()) {
-            const p = yield* store.resolve(input.workspace, path)
-            const synced = yield* store.syncForRead(p)
-            const to = wanted.get(path) ?? null
-            if (sameState(Option.getOrUndefined(synced.latest), to)) continue
-            if (synced.external) conflicts.push(path)
-            targets.push({ p, to })
-          }
-          conflicts.push(...(yield* lockedByOthers(targets.map((t) => t.p.relative), undefined)))
-          if (conflicts.length > 0 && input.force !== true) return yield* new RevertConflict({ paths: [...new Set(conflicts)].sort() })
-          const author: FileAuthor = { kind: "revert", by: input.author }
-          const before = yield* snapshotNow(`before restoring snapshot ${input.snapshotId}`, author, true)
-          const versions = yield* apply(targets, author)
-          const restored = targets.map((t) => t.p.relative)
-          if (restored.length > 0) {
-            yield* bus.publish(yield* CurrentProject, { _tag: "FilesReverted", paths: restored, snapshotId: input.snapshotId })
-          }
-          return RevertResult.make({ restored, versions, snapshotId: before.id })
-        })
-      ).pipe(Effect.withSpan("FileRevert.restore"))
+      store
+        .exclusive(
+          Effect.gen(function* () {
+            const snap = yield* repo.snapshotById(input.snapshotId)
+            if (Option.isNone(snap)) return yield* new NotFound({ entity: "snapshot", id: String(input.snapshotId) })
+            const wanted = new Map((yield* repo.snapshotVersions(input.snapshotId)).map((r) => [r.version.path, r] as const))
+            const paths = new Set([...wanted.keys(), ...(yield* repo.allLatest).map((r) => r.version.path)])
+            const targets: Array<Target> = []
+            const conflicts: Array<string> = []
+            for (const path of [...paths].sort()) {
+              const p = yield* store.resolve(input.workspace, path)
+              const synced = yield* store.syncForRead(p)
+              const to = wanted.get(path) ?? null
+              if (sameState(Option.getOrUndefined(synced.latest), to)) continue
+              if (synced.external) conflicts.push(path)
+              targets.push({ p, to })
+            }
+            conflicts.push(
+              ...(yield* lockedByOthers(
+                targets.map((t) => t.p.relative),
+                undefined
+              ))
+            )
+            if (conflicts.length > 0 && input.force !== true) return yield* new RevertConflict({ paths: [...new Set(conflicts)].sort() })
+            const author: FileAuthor = { kind: "revert", by: input.author }
+            const before = yield* snapshotNow(`before restoring snapshot ${input.snapshotId}`, author, true)
+            const versions = yield* apply(targets, author)
+            const restored = targets.map((t) => t.p.relative)
+            if (restored.length > 0) {
+              yield* bus.publish(yield* CurrentProject, { _tag: "FilesReverted", paths: restored, snapshotId: input.snapshotId })
+            }
+            return RevertResult.make({ restored, versions, snapshotId: before.id })
+          })
+        )
+        .pipe(Effect.withSpan("FileRevert.restore"))
 
     /**
      * Brings every file the session changed (in `toMessageId` and later turns, or in the whole
@@ -138,54 +145,61 @@ export class FileRevert extends Effect.Service<FileRevert>()("kiris/FileRevert",
       readonly author: RevertRequester
       readonly force?: boolean | undefined
     }) =>
-      store.exclusive(
-        Effect.gen(function* () {
-          let fromId = 0
-          if (input.toMessageId !== undefined) {
-            const message = yield* repo.message(input.toMessageId)
-            if (Option.isNone(message) || message.value.session_id !== input.sessionId) {
-              return yield* new NotFound({ entity: "message", id: input.toMessageId })
-            }
-            fromId = (yield* repo.firstVersionSince(input.sessionId, Number(message.value.created_at))) ?? Number.MAX_SAFE_INTEGER
-          }
-          const firsts = new Map<string, VersionRecord>()
-          for (const r of yield* repo.sessionVersions(input.sessionId, fromId)) {
-            if (!firsts.has(r.version.path)) firsts.set(r.version.path, r)
-          }
-          const targets: Array<Target> = []
-          const conflicts: Array<string> = []
-          for (const [path, first] of [...firsts].sort(([a], [b]) => a.localeCompare(b))) {
-            const p = yield* store.resolve(input.workspace, path)
-            const synced = yield* store.syncForRead(p)
-            const author = Option.getOrUndefined(synced.latest)?.version.author
-            if (author?.kind !== "session" || author.sessionId !== input.sessionId) conflicts.push(path)
-            let to: VersionRecord | null = null
-            if (first.prevId !== null) {
-              const prev = yield* repo.byId(first.prevId)
-              if (Option.isNone(prev)) {
-                return yield* new NotFound({ entity: "file version", id: `${first.prevId} (${path} before the session changed it; pruned)` })
+      store
+        .exclusive(
+          Effect.gen(function* () {
+            let fromId = 0
+            if (input.toMessageId !== undefined) {
+              const message = yield* repo.message(input.toMessageId)
+              if (Option.isNone(message) || message.value.session_id !== input.sessionId) {
+                return yield* new NotFound({ entity: "message", id: input.toMessageId })
               }
-              to = prev.value
+              fromId = (yield* repo.firstVersionSince(input.sessionId, Number(message.value.created_at))) ?? Number.MAX_SAFE_INTEGER
             }
-            targets.push({ p, to })
-          }
-          conflicts.push(...(yield* lockedByOthers(targets.map((t) => t.p.relative), input.sessionId)))
-          if (conflicts.length > 0 && input.force !== true) return yield* new RevertConflict({ paths: [...new Set(conflicts)].sort() })
-          const author: FileAuthor = { kind: "revert", by: input.author }
-          const before = yield* snapshotNow(`before reverting session ${input.sessionId}`, author, true)
-          const versions = yield* apply(targets, author)
-          const restored = targets.map((t) => t.p.relative)
-          if (restored.length > 0) {
-            yield* bus.publish(yield* CurrentProject, {
-              _tag: "FilesReverted",
-              paths: restored,
-              sessionId: input.sessionId,
-              snapshotId: before.id
-            })
-          }
-          return RevertResult.make({ restored, versions, snapshotId: before.id })
-        })
-      ).pipe(Effect.withSpan("FileRevert.revertSession"))
+            const firsts = new Map<string, VersionRecord>()
+            for (const r of yield* repo.sessionVersions(input.sessionId, fromId)) {
+              if (!firsts.has(r.version.path)) firsts.set(r.version.path, r)
+            }
+            const targets: Array<Target> = []
+            const conflicts: Array<string> = []
+            for (const [path, first] of [...firsts].sort(([a], [b]) => a.localeCompare(b))) {
+              const p = yield* store.resolve(input.workspace, path)
+              const synced = yield* store.syncForRead(p)
+              const author = Option.getOrUndefined(synced.latest)?.version.author
+              if (author?.kind !== "session" || author.sessionId !== input.sessionId) conflicts.push(path)
+              let to: VersionRecord | null = null
+              if (first.prevId !== null) {
+                const prev = yield* repo.byId(first.prevId)
+                if (Option.isNone(prev)) {
+                  return yield* new NotFound({ entity: "file version", id: `${first.prevId} (${path} before the session changed it; pruned)` })
+                }
+                to = prev.value
+              }
+              targets.push({ p, to })
+            }
+            conflicts.push(
+              ...(yield* lockedByOthers(
+                targets.map((t) => t.p.relative),
+                input.sessionId
+              ))
+            )
+            if (conflicts.length > 0 && input.force !== true) return yield* new RevertConflict({ paths: [...new Set(conflicts)].sort() })
+            const author: FileAuthor = { kind: "revert", by: input.author }
+            const before = yield* snapshotNow(`before reverting session ${input.sessionId}`, author, true)
+            const versions = yield* apply(targets, author)
+            const restored = targets.map((t) => t.p.relative)
+            if (restored.length > 0) {
+              yield* bus.publish(yield* CurrentProject, {
+                _tag: "FilesReverted",
+                paths: restored,
+                sessionId: input.sessionId,
+                snapshotId: before.id
+              })
+            }
+            return RevertResult.make({ restored, versions, snapshotId: before.id })
+          })
+        )
+        .pipe(Effect.withSpan("FileRevert.revertSession"))
 
     return { snapshot, snapshots, restore, revertSession } as const
   }),

@@ -38,8 +38,8 @@ export class Inbox extends Effect.Service<Inbox>()("kiris/Inbox", {
       projectId !== undefined
         ? Effect.succeed<ReadonlyArray<ProjectId>>([projectId])
         : Effect.map(caller.isAdmin ? projects.listAll : projects.listFor(caller.userId), (ps) =>
-          ps.map((p) => p.id).filter((id) => caller.projects === undefined || caller.projects.includes(id))
-        )
+            ps.map((p) => p.id).filter((id) => caller.projects === undefined || caller.projects.includes(id))
+          )
 
     /** The check of the operation `tag`, as its callers get it (the caller's credentials were checked already). */
     const check = (caller: Principal, tag: string, input: unknown) =>
@@ -97,7 +97,8 @@ export class Inbox extends Effect.Service<Inbox>()("kiris/Inbox", {
         yield* check(caller, "task.approve", { taskId })
         const task = yield* queue.get(taskId)
         if (task.kind !== "human") return yield* new InvalidInput({ reason: `${taskId} is a ${task.kind} task, not a human task waiting for input` })
-        if (task.status !== "input_required") return yield* new InvalidInput({ reason: `task ${taskId} is not waiting for input (it is ${task.status})` })
+        if (task.status !== "input_required")
+          return yield* new InvalidInput({ reason: `task ${taskId} is not waiting for input (it is ${task.status})` })
         const note = input.note === undefined ? {} : { note: input.note }
         const ended =
           input.answer === "approve"

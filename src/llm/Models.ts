@@ -103,9 +103,7 @@ export class Models extends Effect.Service<Models>()("kiris/Models", {
   effect: Effect.gen(function* () {
     const settings = yield* ModelSettings.pipe(Effect.orDie)
     /** `timeouts` default to `defaultModelTimeouts`; the hub passes its configured ones. */
-    const resolve = Effect.fn("Models.resolve")((modelString?: string, timeouts?: ModelTimeouts) =>
-      resolveWith(settings, modelString, timeouts)
-    )
+    const resolve = Effect.fn("Models.resolve")((modelString?: string, timeouts?: ModelTimeouts) => resolveWith(settings, modelString, timeouts))
     return {
       resolve,
       defaultModel: Option.getOrUndefined(settings.defaultModel),

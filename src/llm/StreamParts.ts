@@ -27,7 +27,13 @@ export const toAgentPart = (p: TextStreamPart<ToolSet>): AgentPart | undefined =
     case "tool-input-delta":
       return { type: p.type, id: p.id, delta: p.delta }
     case "tool-call":
-      return { type: p.type, toolCallId: p.toolCallId, toolName: p.toolName, input: p.input, ...(p.invalid ? { invalid: true, error: errorText(p.error) } : {}) }
+      return {
+        type: p.type,
+        toolCallId: p.toolCallId,
+        toolName: p.toolName,
+        input: p.input,
+        ...(p.invalid ? { invalid: true, error: errorText(p.error) } : {})
+      }
     case "tool-result":
       return { type: p.type, toolCallId: p.toolCallId, toolName: p.toolName, output: p.output }
     case "tool-error":
@@ -41,7 +47,8 @@ export const toAgentPart = (p: TextStreamPart<ToolSet>): AgentPart | undefined =
         usage: {
           ...(p.usage.inputTokens === undefined ? {} : { inputTokens: p.usage.inputTokens }),
           ...(p.usage.outputTokens === undefined ? {} : { outputTokens: p.usage.outputTokens }),
-          inputTokenDetails: p.usage.inputTokenDetails.cacheReadTokens === undefined ? {} : { cacheReadTokens: p.usage.inputTokenDetails.cacheReadTokens },
+          inputTokenDetails:
+            p.usage.inputTokenDetails.cacheReadTokens === undefined ? {} : { cacheReadTokens: p.usage.inputTokenDetails.cacheReadTokens },
           outputTokenDetails:
             p.usage.outputTokenDetails.reasoningTokens === undefined ? {} : { reasoningTokens: p.usage.outputTokenDetails.reasoningTokens }
         }

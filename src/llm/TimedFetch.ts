@@ -23,8 +23,7 @@ const refusedCause = (e: unknown): Error | undefined => {
   return undefined
 }
 
-const urlOf = (input: Parameters<typeof fetch>[0]) =>
-  typeof input === "string" ? input : input instanceof URL ? input.href : input.url
+const urlOf = (input: Parameters<typeof fetch>[0]) => (typeof input === "string" ? input : input instanceof URL ? input.href : input.url)
 
 /**
  * Rejects with `onTimeout()` when `promise` has not settled within `ms`; `ms <= 0` waits forever.
@@ -73,7 +72,8 @@ const refusal = (label: string, url: string, e: unknown): unknown => {
  * not streamed are left alone (their server is silent until the whole answer is ready). A refused
  * connection fails at once, without retries, naming the URL.
  */
-export const timedFetch = (label: string, timeouts: ModelTimeouts, base: typeof fetch = globalThis.fetch): typeof fetch =>
+export const timedFetch =
+  (label: string, timeouts: ModelTimeouts, base: typeof fetch = globalThis.fetch): typeof fetch =>
   async (input, init) => {
     const url = urlOf(input)
     if (!isStreamed(init?.body)) {

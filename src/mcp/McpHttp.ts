@@ -113,7 +113,8 @@ const responseDone = (res: Http.ServerResponse) =>
     })
   })
 
-const loopbackHost = (hostname: string) => (hostname === "0.0.0.0" || hostname === "" ? "127.0.0.1" : hostname === "::" ? "[::1]" : hostname.includes(":") ? `[${hostname}]` : hostname)
+const loopbackHost = (hostname: string) =>
+  hostname === "0.0.0.0" || hostname === "" ? "127.0.0.1" : hostname === "::" ? "[::1]" : hostname.includes(":") ? `[${hostname}]` : hostname
 
 export const McpHttpRoutes = HttpLayerRouter.use((router) =>
   Effect.gen(function* () {
@@ -145,9 +146,7 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
     yield* Effect.addFinalizer(() => Effect.forEach([...sessions.values()], closeSession, { discard: true }))
 
     const idleMs = config.mcpSessionIdleSeconds * 1000
-    yield* Effect.map(Clock.currentTimeMillis, (now) =>
-      [...sessions.values()].filter((s) => s.active === 0 && now - s.lastSeen > idleMs)
-    ).pipe(
+    yield* Effect.map(Clock.currentTimeMillis, (now) => [...sessions.values()].filter((s) => s.active === 0 && now - s.lastSeen > idleMs)).pipe(
       Effect.flatMap((idle) => Effect.forEach(idle, closeSession, { discard: true })),
       Effect.repeat(Schedule.spaced(Math.max(1000, Math.min(60_000, idleMs / 4)))),
       Effect.forkScoped
@@ -176,7 +175,10 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
           }
           yield* Effect.promise(() => server.connect(transport))
           return { transport, holder }
-        }).pipe(Scope.extend(scope), Effect.onError(() => Scope.close(scope, Exit.void)))
+        }).pipe(
+          Scope.extend(scope),
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
         return { ...built, scope }
       })
 
@@ -241,7 +243,12 @@ export const McpHttpRoutes = HttpLayerRouter.use((router) =>
           // Clients often go away without DELETE: the user's least recently used idle session makes room.
           const idle = mine.filter((s) => s.active === 0).sort((a, b) => a.lastSeen - b.lastSeen)[0]
           if (idle === undefined) {
-            return refuse(429, "TooManyRequests", `at most ${config.mcpMaxSessionsPerCaller} MCP sessions per user, all busy: close one (DELETE /mcp)`, -32000)
+            return refuse(
+              429,
+              "TooManyRequests",
+              `at most ${config.mcpMaxSessionsPerCaller} MCP sessions per user, all busy: close one (DELETE /mcp)`,
+              -32000
+            )
           }
           yield* closeSession(idle)
         }

@@ -91,17 +91,28 @@ export const makeMcpServer = (options: McpServerOptions) =>
       if (Exit.isSuccess(exit)) {
         return { content: [{ type: "text", text: JSON.stringify(exit.value, null, 2) }], structuredContent: exit.value }
       }
-      const failure = exit.cause._tag === "Fail" ? describeFailure(exit.cause.error) : `the call failed: ${describeFailure(exit.cause._tag === "Die" ? exit.cause.defect : exit.cause)}`
+      const failure =
+        exit.cause._tag === "Fail"
+          ? describeFailure(exit.cause.error)
+          : `the call failed: ${describeFailure(exit.cause._tag === "Die" ? exit.cause.defect : exit.cause)}`
       return { content: [{ type: "text", text: failure }], isError: true }
     })
 
     server.setRequestHandler(ListResourcesRequestSchema, () => ({
-      resources: [{ uri: "kiris://workers", name: "workers", title: "Workers", description: "The workers known to the hub", mimeType: "application/json" }]
+      resources: [
+        { uri: "kiris://workers", name: "workers", title: "Workers", description: "The workers known to the hub", mimeType: "application/json" }
+      ]
     }))
 
     server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
       resourceTemplates: [
-        { uriTemplate: "kiris://tasks/{id}", name: "task", title: "Task", description: "A task's state and result (subscribe for updates)", mimeType: "application/json" },
+        {
+          uriTemplate: "kiris://tasks/{id}",
+          name: "task",
+          title: "Task",
+          description: "A task's state and result (subscribe for updates)",
+          mimeType: "application/json"
+        },
         {
           uriTemplate: "kiris://sessions/{id}/transcript",
           name: "transcript",
@@ -113,7 +124,8 @@ export const makeMcpServer = (options: McpServerOptions) =>
     }))
 
     const read = (uri: string): Effect.Effect<{ readonly mimeType: string; readonly text: string }, unknown> => {
-      if (uri === "kiris://workers") return Effect.map(client.task.workers(), (ws) => ({ mimeType: "application/json", text: JSON.stringify(toJson(ws), null, 2) }))
+      if (uri === "kiris://workers")
+        return Effect.map(client.task.workers(), (ws) => ({ mimeType: "application/json", text: JSON.stringify(toJson(ws), null, 2) }))
       const task = uri.match(taskUri)
       if (task !== null) {
         return Effect.map(client.task.get({ taskId: decodeURIComponent(task[1]!) as TaskId }), (t) => ({
@@ -123,7 +135,10 @@ export const makeMcpServer = (options: McpServerOptions) =>
       }
       const transcript = uri.match(transcriptUri)
       if (transcript !== null) {
-        return Effect.map(findSession(client, decodeURIComponent(transcript[1]!) as SessionId), (h) => ({ mimeType: "text/plain", text: transcriptText(h) }))
+        return Effect.map(findSession(client, decodeURIComponent(transcript[1]!) as SessionId), (h) => ({
+          mimeType: "text/plain",
+          text: transcriptText(h)
+        }))
       }
       return Effect.fail(new McpError(ErrorCode.InvalidParams, `unknown resource ${uri}`))
     }
@@ -179,6 +194,9 @@ export const makeMcpServer = (options: McpServerOptions) =>
       return {}
     })
 
-    yield* Scope.addFinalizer(scope, Effect.promise(() => server.close().catch(() => undefined)))
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.promise(() => server.close().catch(() => undefined))
+    )
     return server
   })

@@ -2,7 +2,19 @@ import { Clock, Deferred, Effect, Option, Queue, Schema, Stream } from "effect"
 import { InvalidInput } from "../domain/Errors.js"
 import { SessionId } from "../domain/Ids.js"
 import { PromptMode, type SessionHistory } from "../domain/Session.js"
-import { AnyProjectArg, describe, makeTool, type McpTool, object, ProjectArg, resolveProject, resolveProjectFilter, TimeoutArg, toJson, waitMs } from "./McpTool.js"
+import {
+  AnyProjectArg,
+  describe,
+  makeTool,
+  type McpTool,
+  object,
+  ProjectArg,
+  resolveProject,
+  resolveProjectFilter,
+  TimeoutArg,
+  toJson,
+  waitMs
+} from "./McpTool.js"
 
 /** The MCP tools over agent sessions and the inbox: create and prompt sessions, read them, answer what waits. */
 
@@ -84,7 +96,8 @@ const sendPrompt = makeTool({
           if (item._tag !== "Event") return Effect.void
           const body = item.event.event
           if (body._tag === "SessionStatus" && body.sessionId === i.sessionId && body.status === "idle") return Queue.offer(settled, undefined)
-          if (body._tag === "MessageUpdated" && body.message.sessionId === i.sessionId) return ctx.progress(`assistant message ${body.message.status}`)
+          if (body._tag === "MessageUpdated" && body.message.sessionId === i.sessionId)
+            return ctx.progress(`assistant message ${body.message.status}`)
           if (body._tag === "PartUpdated" && body.part.sessionId === i.sessionId) {
             const d = body.part.data
             return d._tag === "tool" ? ctx.progress(`tool ${d.tool} ${d.status}`) : Effect.void
@@ -134,9 +147,10 @@ const listInbox = makeTool({
     "The inbox: tool calls of agent sessions waiting for a permission answer, and human tasks waiting for approval " +
     "(only those the caller may answer). Answer them with `answer`.",
   input: Schema.Struct({ project: AnyProjectArg }),
-  output: object({ items: { type: "array", items: { type: "object", description: "id, kind (permission | human_task), projectId, title, detail, options" } } }, [
-    "items"
-  ]),
+  output: object(
+    { items: { type: "array", items: { type: "object", description: "id, kind (permission | human_task), projectId, title, detail, options" } } },
+    ["items"]
+  ),
   annotations: { readOnlyHint: true },
   run: (i, ctx) =>
     Effect.gen(function* () {

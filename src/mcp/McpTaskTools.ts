@@ -41,7 +41,15 @@ const waitForTasks = (ctx: ToolContext, ids: ReadonlyArray<TaskId>, timeoutMs: n
   })
 
 /** Fields of a payload from the convenience arguments: the text goes to `prompt` or `command`. */
-const payloadOf = (kind: TaskKind, fields: { readonly prompt?: string | undefined; readonly command?: string | undefined; readonly payload?: unknown; readonly workdir?: Workdir | undefined }) =>
+const payloadOf = (
+  kind: TaskKind,
+  fields: {
+    readonly prompt?: string | undefined
+    readonly command?: string | undefined
+    readonly payload?: unknown
+    readonly workdir?: Workdir | undefined
+  }
+) =>
   Effect.gen(function* () {
     const base = fields.payload === undefined ? {} : fields.payload
     if (typeof base !== "object" || base === null || Array.isArray(base)) return yield* new InvalidInput({ reason: "payload must be a JSON object" })
@@ -106,7 +114,9 @@ const submitTask = makeTool({
 const ReducerArg = Schema.Struct({
   kind: Schema.optional(describe(TaskKind, "Kind of the reduce task (default: the map tasks' kind)")),
   ...TaskText
-}).annotations({ description: "The reduce task: it runs once the map tasks ended and receives their results (prompt: {results}; shell: $KIRIS_INPUTS_FILE)" })
+}).annotations({
+  description: "The reduce task: it runs once the map tasks ended and receives their results (prompt: {results}; shell: $KIRIS_INPUTS_FILE)"
+})
 
 const fanOut = makeTool({
   name: "fan_out",
@@ -128,10 +138,10 @@ const fanOut = makeTool({
     wait: Schema.optional(Schema.Boolean),
     timeoutSeconds: TimeoutArg
   }),
-  output: object({ mapTasks: { type: "array", items: taskJson }, reduceTask: { anyOf: [taskJson, { type: "null" }] }, timedOut: { type: "boolean" } }, [
-    "mapTasks",
-    "reduceTask"
-  ]),
+  output: object(
+    { mapTasks: { type: "array", items: taskJson }, reduceTask: { anyOf: [taskJson, { type: "null" }] }, timedOut: { type: "boolean" } },
+    ["mapTasks", "reduceTask"]
+  ),
   annotations: { readOnlyHint: false, openWorldHint: true },
   run: (i, ctx) =>
     Effect.gen(function* () {
@@ -157,7 +167,10 @@ const fanOut = makeTool({
       if (i.wait !== true) return { mapTasks: toJson(result.mapTasks), reduceTask: toJson(result.reduceTask) }
       const ids = result.reduceTask === null ? result.mapTasks.map((t) => t.id) : [result.reduceTask.id]
       const { timedOut } = yield* waitForTasks(ctx, ids, waitMs(i.timeoutSeconds))
-      const all = yield* ctx.client.task.wait({ taskIds: [...result.mapTasks.map((t) => t.id), ...(result.reduceTask === null ? [] : [result.reduceTask.id])], timeoutMs: 0 })
+      const all = yield* ctx.client.task.wait({
+        taskIds: [...result.mapTasks.map((t) => t.id), ...(result.reduceTask === null ? [] : [result.reduceTask.id])],
+        timeoutMs: 0
+      })
       return {
         mapTasks: toJson(all.slice(0, result.mapTasks.length)),
         reduceTask: result.reduceTask === null ? null : toJson(all[result.mapTasks.length]),

@@ -52,10 +52,12 @@ export const watchProject = (projectId: ProjectId, options: TaskWatchOptions): E
           lastSeq = item.event.seq
           const body = item.event.event
           if (body._tag !== "TasksChanged") return Effect.void
-          return notifyAll(body.tasks.flatMap((t) => {
-            const uri = options.uriOf(t.id)
-            return uri === undefined ? [] : [uri]
-          }))
+          return notifyAll(
+            body.tasks.flatMap((t) => {
+              const uri = options.uriOf(t.id)
+              return uri === undefined ? [] : [uri]
+            })
+          )
         }
         default:
           return Effect.void

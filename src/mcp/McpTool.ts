@@ -102,7 +102,8 @@ export const resolveProject = (ctx: ToolContext, given: string | undefined, crea
     const projects = yield* ctx.client.project.list()
     const found = projects.find((p) => p.id === wanted) ?? projects.find((p) => p.name === wanted)
     if (found !== undefined) return found.id
-    if (wanted === "default" && create) return (yield* ctx.client.project.create({ name: "default", description: "Tasks enqueued without a project" })).id
+    if (wanted === "default" && create)
+      return (yield* ctx.client.project.create({ name: "default", description: "Tasks enqueued without a project" })).id
     return yield* new InvalidInput({ reason: `no project ${wanted} visible to this caller` })
   })
 

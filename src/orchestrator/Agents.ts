@@ -45,7 +45,5 @@ export const instructionsFor = (agent: AgentSpec, workspace: string) => `${base(
 /** The subset of a turn's tools the agent may use. */
 export const toolsForAgent = (agent: AgentSpec, tools: ToolSet): ToolSet =>
   Object.fromEntries(
-    Object.entries(tools).filter(
-      ([name]) => (agent.tools === "all" || agent.tools.includes(name)) && !(agent.exclude ?? []).includes(name)
-    )
+    Object.entries(tools).filter(([name]) => (agent.tools === "all" || agent.tools.includes(name)) && !(agent.exclude ?? []).includes(name))
   )

@@ -27,8 +27,7 @@ const describe = (e: InvalidInput | { readonly message: string }) => ("reason" i
 const detached = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.mapInputContext(
     effect,
-    (ctx: Context.Context<R>) =>
-      Context.omit(SqlClient.SqlClient, CurrentProject, SqlClient.TransactionConnection)(ctx) as Context.Context<R>
+    (ctx: Context.Context<R>) => Context.omit(SqlClient.SqlClient, CurrentProject, SqlClient.TransactionConnection)(ctx) as Context.Context<R>
   )
 
 /**
@@ -58,8 +57,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
     /** Turns write through the hub's FileService; the edit locks a turn took are released when it ends, however it ends. */
     const withFiles = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
       Option.isSome(files) ? Effect.provideService(effect, FileService, files.value) : effect
-    const releaseFileLocks = (sessionId: SessionId) =>
-      Option.isSome(files) ? files.value.releaseLocks({ sessionId }) : Effect.void
+    const releaseFileLocks = (sessionId: SessionId) => (Option.isSome(files) ? files.value.releaseLocks({ sessionId }) : Effect.void)
     const fibers = yield* FiberMap.make<SessionId>()
     const { activeTurn, addSteered, dropSteered, setActive, sizes, takeSteered, withLock } = yield* makeSessionTurns
 
@@ -209,9 +207,7 @@ export class Orchestrator extends Effect.Service<Orchestrator>()("kiris/Orchestr
       yield* Effect.forEach(
         all,
         (s) =>
-          withLock(s.id)(Effect.zipRight(stopTurn(s.id), setActive(s.id, Option.none()))).pipe(
-            Effect.ensuring(Effect.sync(() => dropSteered(s.id)))
-          ),
+          withLock(s.id)(Effect.zipRight(stopTurn(s.id), setActive(s.id, Option.none()))).pipe(Effect.ensuring(Effect.sync(() => dropSteered(s.id)))),
         { discard: true }
       )
     })

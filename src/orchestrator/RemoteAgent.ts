@@ -24,8 +24,7 @@ export interface RemoteDeps {
 }
 
 /** The agent's own tool filter (as `toolsForAgent` applies it locally), by name. */
-const mayUse = (agent: AgentSpec, name: string) =>
-  (agent.tools === "all" || agent.tools.includes(name)) && !(agent.exclude ?? []).includes(name)
+const mayUse = (agent: AgentSpec, name: string) => (agent.tools === "all" || agent.tools.includes(name)) && !(agent.exclude ?? []).includes(name)
 
 const decodeParts = Schema.decodeUnknownOption(Schema.Array(AgentPart))
 const decodeResult = Schema.decodeUnknownOption(AgentResult)
@@ -69,7 +68,10 @@ export const makeRemoteRunner =
           const parts = Option.getOrElse(decodeParts(item.event.event.parts), () => [])
           // An AgentPart carries exactly the fields of the AI SDK stream part that the recorder reads.
           for (const p of parts) recorder.apply(p as unknown as TextStreamPart<ToolSet>)
-          return Effect.zipRight(recorder.flush, SubscriptionRef.update(received, (n) => n + parts.length))
+          return Effect.zipRight(
+            recorder.flush,
+            SubscriptionRef.update(received, (n) => n + parts.length)
+          )
         }),
         Effect.forkScoped
       )

@@ -15,13 +15,13 @@ export interface SubAgentDeps {
     input: { readonly title: string; readonly agent: string; readonly model: string | undefined }
   ) => Effect.Effect<SessionInfo, string, SqlClient.SqlClient | CurrentProject>
   /** Runs a turn on the (new, idle) child session and waits for it; interrupting the wait cancels it. */
-  readonly runLocal: (caller: Principal, sessionId: SessionId, prompt: string) => Effect.Effect<TurnOutcome, string, SqlClient.SqlClient | CurrentProject>
-  /** Hands the child's turn to a swarm worker and waits for its answer (the text of its last step). */
-  readonly runRemote: (
-    parent: ToolContext,
-    child: SessionInfo,
+  readonly runLocal: (
+    caller: Principal,
+    sessionId: SessionId,
     prompt: string
-  ) => Effect.Effect<string, string, SqlClient.SqlClient | CurrentProject>
+  ) => Effect.Effect<TurnOutcome, string, SqlClient.SqlClient | CurrentProject>
+  /** Hands the child's turn to a swarm worker and waits for its answer (the text of its last step). */
+  readonly runRemote: (parent: ToolContext, child: SessionInfo, prompt: string) => Effect.Effect<string, string, SqlClient.SqlClient | CurrentProject>
 }
 
 const firstLine = (text: string) => {

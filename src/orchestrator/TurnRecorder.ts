@@ -124,7 +124,11 @@ export const makeTurnRecorder = (deps: {
     stepOf.push(step)
     dirty.add(part.index)
     const event: EventBody = { _tag: "PartUpdated", part }
-    if (data._tag === "step-start" || ((data._tag === "text" || data._tag === "reasoning") && data.text === "") || (data._tag === "tool" && data.status === "pending")) {
+    if (
+      data._tag === "step-start" ||
+      ((data._tag === "text" || data._tag === "reasoning") && data.text === "") ||
+      (data._tag === "tool" && data.status === "pending")
+    ) {
       opening.add(event)
     }
     emit(event)
@@ -137,7 +141,12 @@ export const makeTurnRecorder = (deps: {
     if (part === undefined || extra === undefined) return part
     grown.delete(index)
     const d = part.data
-    const data = d._tag === "text" || d._tag === "reasoning" ? { ...d, text: d.text + extra } : d._tag === "tool" && typeof d.input === "string" ? { ...d, input: d.input + extra } : d
+    const data =
+      d._tag === "text" || d._tag === "reasoning"
+        ? { ...d, text: d.text + extra }
+        : d._tag === "tool" && typeof d.input === "string"
+          ? { ...d, input: d.input + extra }
+          : d
     parts[index] = Part.make({ ...part, data }, true)
     return parts[index]
   }
@@ -267,10 +276,12 @@ export const makeTurnRecorder = (deps: {
   // One flush at a time, never cut in half: what it took from the buffers is written and published.
   const flushLock = Effect.unsafeMakeSemaphore(1)
   const partsAt = (indexes: Iterable<number>) =>
-    [...indexes].sort((a, b) => a - b).flatMap((i) => {
-      const part = settle(i)
-      return part ? [part] : []
-    })
+    [...indexes]
+      .sort((a, b) => a - b)
+      .flatMap((i) => {
+        const part = settle(i)
+        return part ? [part] : []
+      })
   const flush = Effect.suspend(() => {
     if (!messageDirty && dirty.size === 0 && events.length === 0) return Effect.void
     const toPublish = events
@@ -312,9 +323,7 @@ export const makeTurnRecorder = (deps: {
           setTool(i, { status: "error", error: reason })
         }
       })
-      touchMessage(
-        Message.make({ ...message, status, error: error ?? null, finishReason: finishReason ?? message.finishReason, completedAt: now })
-      )
+      touchMessage(Message.make({ ...message, status, error: error ?? null, finishReason: finishReason ?? message.finishReason, completedAt: now }))
       return Effect.as(flush, message)
     })
 
@@ -322,7 +331,10 @@ export const makeTurnRecorder = (deps: {
     settleAll()
     const texts = parts.flatMap((p, i) => (p.data._tag === "text" && p.data.text !== "" ? [{ step: stepOf[i] ?? 0, text: p.data.text }] : []))
     const lastStep = texts[texts.length - 1]?.step
-    return texts.filter((t) => t.step === lastStep).map((t) => t.text).join("")
+    return texts
+      .filter((t) => t.step === lastStep)
+      .map((t) => t.text)
+      .join("")
   }
 
   const recorded = (toolCallId: string) => Deferred.await(waiterOf(toolCallId))

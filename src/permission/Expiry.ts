@@ -8,11 +8,7 @@ import type { Settlement } from "./Settlement.js"
  * Expiring requests whose asker is gone: a deleted session's, an ended turn's, and at hub start-up
  * every pending one. `expireAll` settles each as `expired`, waking its waiter.
  */
-export const makeExpiry = (deps: {
-  readonly repo: PermissionRepo
-  readonly dbs: ProjectDb
-  readonly expireAll: Settlement["expireAll"]
-}) => {
+export const makeExpiry = (deps: { readonly repo: PermissionRepo; readonly dbs: ProjectDb; readonly expireAll: Settlement["expireAll"] }) => {
   const { dbs, expireAll, repo } = deps
 
   /** Expires a session's pending requests, waking their waiters; returns how many. */

@@ -53,9 +53,7 @@ const previewInput = (input: unknown): unknown => {
   )
 }
 
-const defaultRuleRows = defaultRules.map((r) =>
-  PermissionRule.make({ ...r, sessionId: null, createdBy: null, createdAt: 0 })
-)
+const defaultRuleRows = defaultRules.map((r) => PermissionRule.make({ ...r, sessionId: null, createdBy: null, createdAt: 0 }))
 
 /**
  * Decides whether a tool call may run: built-in defaults, stored project rules and session
@@ -191,42 +189,46 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
 
     const reply = Effect.fn("Permission.reply")(function* (caller: Principal, input: ReplyPermission) {
       return yield* dbs.withProject(input.projectId)(
-        Effect.uninterruptible(Effect.gen(function* () {
-          const found = yield* repo.getRequest(input.requestId)
-          if (Option.isNone(found)) return yield* new NotFound({ entity: "permission request", id: input.requestId })
-          const request = found.value
-          if (request.status !== "pending") return yield* notPending(request)
-          const message = input.reply === "reject" ? (input.message ?? null) : null
-          const resolution: Resolution = {
-            status: input.reply === "reject" ? "rejected" : "allowed",
-            reply: input.reply,
-            message,
-            repliedBy: caller.name
-          }
-          const sql = yield* SqlClient.SqlClient
-          const settled = yield* sql.withTransaction(
-            Effect.gen(function* () {
-              const resolved = yield* repo.resolve(request.id, resolution)
-              if (Option.isSome(resolved) && (input.reply === "session" || input.reply === "always")) {
-                yield* repo.upsertRule({
-                  id: newId("rule"),
-                  sessionId: input.reply === "session" ? request.sessionId : null,
-                  tool: request.tool,
-                  pattern: input.pattern ?? request.subject,
-                  action: "allow",
-                  createdBy: caller.name
+        Effect.uninterruptible(
+          Effect.gen(function* () {
+            const found = yield* repo.getRequest(input.requestId)
+            if (Option.isNone(found)) return yield* new NotFound({ entity: "permission request", id: input.requestId })
+            const request = found.value
+            if (request.status !== "pending") return yield* notPending(request)
+            const message = input.reply === "reject" ? (input.message ?? null) : null
+            const resolution: Resolution = {
+              status: input.reply === "reject" ? "rejected" : "allowed",
+              reply: input.reply,
+              message,
+              repliedBy: caller.name
+            }
+            const sql = yield* SqlClient.SqlClient
+            const settled = yield* sql
+              .withTransaction(
+                Effect.gen(function* () {
+                  const resolved = yield* repo.resolve(request.id, resolution)
+                  if (Option.isSome(resolved) && (input.reply === "session" || input.reply === "always")) {
+                    yield* repo.upsertRule({
+                      id: newId("rule"),
+                      sessionId: input.reply === "session" ? request.sessionId : null,
+                      tool: request.tool,
+                      pattern: input.pattern ?? request.subject,
+                      action: "allow",
+                      createdBy: caller.name
+                    })
+                  }
+                  return resolved
                 })
-              }
-              return resolved
-            })
-          ).pipe(Effect.orDie)
-          if (Option.isNone(settled)) {
-            const now = yield* repo.getRequest(request.id)
-            return yield* notPending(Option.getOrElse(now, () => request))
-          }
-          yield* wake(input.projectId, settled.value, verdictOf(input.reply, message))
-          return settled.value
-        }))
+              )
+              .pipe(Effect.orDie)
+            if (Option.isNone(settled)) {
+              const now = yield* repo.getRequest(request.id)
+              return yield* notPending(Option.getOrElse(now, () => request))
+            }
+            yield* wake(input.projectId, settled.value, verdictOf(input.reply, message))
+            return settled.value
+          })
+        )
       )
     })
 
@@ -238,7 +240,14 @@ export class Permission extends Effect.Service<Permission>()("kiris/Permission",
 
     const setRule = Effect.fn("Permission.setRule")(function* (caller: Principal, input: SetPermissionRule) {
       return yield* dbs.withProject(input.projectId)(
-        repo.upsertRule({ id: newId("rule"), sessionId: null, tool: input.tool, pattern: input.pattern, action: input.action, createdBy: caller.name })
+        repo.upsertRule({
+          id: newId("rule"),
+          sessionId: null,
+          tool: input.tool,
+          pattern: input.pattern,
+          action: input.action,
+          createdBy: caller.name
+        })
       )
     })
 

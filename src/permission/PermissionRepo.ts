@@ -1,13 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Clock, Effect, Option, Schema } from "effect"
 import { MessageId, PermissionRequestId, SessionId } from "../domain/Ids.js"
-import {
-  PermissionAction,
-  PermissionReply,
-  PermissionRequest,
-  PermissionRequestStatus,
-  PermissionRule
-} from "../domain/Permission.js"
+import { PermissionAction, PermissionReply, PermissionRequest, PermissionRequestStatus, PermissionRule } from "../domain/Permission.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import { decodedOrDie, Int, NullableInt } from "../storage/Rows.js"
 
@@ -98,8 +92,10 @@ export interface Resolution {
 export class PermissionRepo extends Effect.Service<PermissionRepo>()("kiris/PermissionRepo", {
   succeed: {
     insertRequest: (r: PermissionRequest) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`INSERT INTO permission_requests (id, session_id, message_id, tool_call_id, tool, subject, title, input,
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql`INSERT INTO permission_requests (id, session_id, message_id, tool_call_id, tool, subject, title, input,
           requested_by, status, reply, message, replied_by, created_at, replied_at)
           VALUES (${r.id}, ${r.sessionId}, ${r.messageId}, ${r.toolCallId}, ${r.tool}, ${r.subject}, ${r.title},
           ${JSON.stringify(r.input ?? null)}, ${r.requestedBy}, ${r.status}, ${r.reply}, ${r.message}, ${r.repliedBy},
@@ -121,8 +117,9 @@ export class PermissionRepo extends Effect.Service<PermissionRepo>()("kiris/Perm
       ).pipe(Effect.flatMap(decodeRequests), decodedOrDie("pending permission_requests")),
 
     listPendingForMessage: (messageId: MessageId) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`SELECT * FROM permission_requests WHERE status = 'pending' AND message_id = ${messageId} ORDER BY created_at, id`
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) => sql`SELECT * FROM permission_requests WHERE status = 'pending' AND message_id = ${messageId} ORDER BY created_at, id`
       ).pipe(Effect.flatMap(decodeRequests), decodedOrDie("pending permission_requests of a message")),
 
     /** Moves a pending request to its final state; `None` if it was no longer pending. */
@@ -141,8 +138,10 @@ export class PermissionRepo extends Effect.Service<PermissionRepo>()("kiris/Perm
 
     /** Project rules, plus the overrides of `sessionId` when given. */
     listRules: (sessionId: SessionId | undefined) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`SELECT * FROM permission_rules WHERE scope = ${PROJECT_SCOPE} OR scope = ${sessionId ?? PROJECT_SCOPE}
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql`SELECT * FROM permission_rules WHERE scope = ${PROJECT_SCOPE} OR scope = ${sessionId ?? PROJECT_SCOPE}
           ORDER BY created_at, id`
       ).pipe(Effect.flatMap(decodeRules), decodedOrDie("permission_rules")),
 

@@ -46,8 +46,7 @@ export const specificity = (rule: RuleLike): readonly [number, number, number] =
   rule.tool === "*" ? 0 : 1
 ]
 
-const compare = (a: readonly [number, number, number], b: readonly [number, number, number]) =>
-  a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
+const compare = (a: readonly [number, number, number], b: readonly [number, number, number]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
 
 /** Stored rules (project and session) form one level, above the built-in defaults. */
 const levelOf: Record<RuleSource, number> = { default: 0, project: 1, session: 1 }

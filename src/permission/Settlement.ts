@@ -40,9 +40,7 @@ export const makeSettlement = (deps: { readonly repo: PermissionRepo; readonly b
 
   const settle = (projectId: ProjectId, id: PermissionRequestId, resolution: Resolution, verdict: Verdict) =>
     Effect.uninterruptible(
-      Effect.tap(repo.resolve(id, resolution), (resolved) =>
-        Option.isSome(resolved) ? wake(projectId, resolved.value, verdict) : Effect.void
-      )
+      Effect.tap(repo.resolve(id, resolution), (resolved) => (Option.isSome(resolved) ? wake(projectId, resolved.value, verdict) : Effect.void))
     )
 
   /** Expires still-pending requests whose asker is gone; returns those it expired. */

@@ -69,7 +69,14 @@ export class Presence extends Effect.Service<Presence>()("kiris/Presence", {
     const publish = (entry: Entry, change: PresenceChange, at: number, reason?: PresenceLeft) => {
       const subs = subscribers.get(entry.projectId)
       if (subs === undefined || subs.size === 0) return
-      const item: PresenceItem = { _tag: "Presence", projectId: entry.projectId, change, entry: view(entry), at, ...(reason === undefined ? {} : { reason }) }
+      const item: PresenceItem = {
+        _tag: "Presence",
+        projectId: entry.projectId,
+        change,
+        entry: view(entry),
+        at,
+        ...(reason === undefined ? {} : { reason })
+      }
       for (const queue of subs) Queue.unsafeOffer(queue, item)
     }
 

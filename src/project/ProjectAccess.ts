@@ -16,9 +16,7 @@ export class ProjectAccess extends Effect.Service<ProjectAccess>()("kiris/Projec
     const roleOf = Effect.fn("ProjectAccess.roleOf")(function* (caller: Principal, projectId: ProjectId) {
       const project = yield* repo.get(projectId)
       if (Option.isNone(project)) return yield* new NotFound({ entity: "project", id: projectId })
-      let role: Option.Option<Role> = caller.isAdmin
-        ? Option.some("owner")
-        : Option.map(yield* repo.member(projectId, caller.userId), (m) => m.role)
+      let role: Option.Option<Role> = caller.isAdmin ? Option.some("owner") : Option.map(yield* repo.member(projectId, caller.userId), (m) => m.role)
       if (Option.isSome(role) && caller.kind !== "user" && !hasScope(caller, "write")) role = Option.some("viewer")
       if (Option.isNone(role)) return yield* new NotFound({ entity: "project", id: projectId })
       return { project: project.value, role: role.value }

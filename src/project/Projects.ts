@@ -72,7 +72,9 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       Effect.flatMap(users.byName(name), (found) =>
         Option.isSome(found)
           ? Effect.succeed(found.value.user)
-          : Effect.flatMap(users.byId(name), (byId) => (Option.isSome(byId) ? Effect.succeed(byId.value) : new NotFound({ entity: "user", id: name })))
+          : Effect.flatMap(users.byId(name), (byId) =>
+              Option.isSome(byId) ? Effect.succeed(byId.value) : new NotFound({ entity: "user", id: name })
+            )
       )
 
     /**
@@ -127,7 +129,8 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       if (role !== "owner") return yield* new Forbidden({ reason: "only owners change a project" })
       const name = fields.name?.trim()
       if (name === "") return yield* new InvalidInput({ reason: "a project's name cannot be empty" })
-      if (name === undefined && fields.description === undefined) return yield* new InvalidInput({ reason: "nothing to change: give a name or a description" })
+      if (name === undefined && fields.description === undefined)
+        return yield* new InvalidInput({ reason: "nothing to change: give a name or a description" })
       yield* repo.update(id, { name, description: fields.description })
       const updated = Project.make({ ...project, name: name ?? project.name, description: fields.description ?? project.description })
       yield* dbs.withProject(id)(logActivity(caller, "project.update", { name: updated.name, description: updated.description }))
@@ -141,7 +144,12 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
      * directory is the user's and stays. `stopWork` cancels the project's running turns.
      * Event subscriptions on the project end after its ProjectDeleted event; later calls get NotFound.
      */
-    const remove = Effect.fn("Projects.remove")(function* <E, R>(caller: Principal, id: ProjectId, confirm: string, stopWork: Effect.Effect<void, E, R>) {
+    const remove = Effect.fn("Projects.remove")(function* <E, R>(
+      caller: Principal,
+      id: ProjectId,
+      confirm: string,
+      stopWork: Effect.Effect<void, E, R>
+    ) {
       const { project, role } = yield* access.roleOf(caller, id)
       if (role !== "owner") return yield* new Forbidden({ reason: "only owners delete a project" })
       if (confirm !== project.name) {
@@ -158,7 +166,12 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       yield* dbs.close(id)
       const dir = projectDir(config.dataDir, project.id)
       yield* Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-      yield* Effect.logInfo("project deleted", { project: id, name: project.name, by: caller.name, keptWorkspace: isWithin(dir, project.workspace) ? null : project.workspace })
+      yield* Effect.logInfo("project deleted", {
+        project: id,
+        name: project.name,
+        by: caller.name,
+        keptWorkspace: isWithin(dir, project.workspace) ? null : project.workspace
+      })
     })
 
     return { create, list, get, members, addMember, removeMember, update, remove } as const

@@ -100,18 +100,25 @@ export class ProjectsRepo extends Effect.Service<ProjectsRepo>()("kiris/Projects
         ).pipe(Effect.asVoid),
       /** Deletes the project's row and its memberships. */
       remove: (id: ProjectId) =>
-        run(
-          sql.withTransaction(
-            Effect.zipRight(sql`DELETE FROM members WHERE project_id = ${id}`, sql`DELETE FROM projects WHERE id = ${id}`)
-          )
-        ).pipe(Effect.asVoid),
+        run(sql.withTransaction(Effect.zipRight(sql`DELETE FROM members WHERE project_id = ${id}`, sql`DELETE FROM projects WHERE id = ${id}`))).pipe(
+          Effect.asVoid
+        ),
       get: (id: ProjectId) => outsideTransaction(get(id)).pipe(decodedOrDie("projects by id"), Effect.map(Option.map(toProject))),
-      listAll: outsideTransaction(listAll(undefined)).pipe(decodedOrDie("projects"), Effect.map((rows) => rows.map(toProject))),
+      listAll: outsideTransaction(listAll(undefined)).pipe(
+        decodedOrDie("projects"),
+        Effect.map((rows) => rows.map(toProject))
+      ),
       listFor: (userId: UserId) =>
-        outsideTransaction(listFor(userId)).pipe(decodedOrDie("projects of a member"), Effect.map((rows) => rows.map(toProject))),
+        outsideTransaction(listFor(userId)).pipe(
+          decodedOrDie("projects of a member"),
+          Effect.map((rows) => rows.map(toProject))
+        ),
       member,
       members: (projectId: ProjectId) =>
-        outsideTransaction(members(projectId)).pipe(decodedOrDie("members of a project"), Effect.map((rows) => rows.map(toMember))),
+        outsideTransaction(members(projectId)).pipe(
+          decodedOrDie("members of a project"),
+          Effect.map((rows) => rows.map(toMember))
+        ),
       /** `execute` undefined keeps a member's grant (a new member starts without it). */
       upsertMember: (projectId: ProjectId, userId: UserId, role: Role, execute: boolean | undefined) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -133,7 +140,10 @@ export class ProjectsRepo extends Effect.Service<ProjectsRepo>()("kiris/Projects
       removeMember: (projectId: ProjectId, userId: UserId) =>
         run(sql`DELETE FROM members WHERE project_id = ${projectId} AND user_id = ${userId}`).pipe(Effect.asVoid),
       ownerCount: (projectId: ProjectId) =>
-        outsideTransaction(ownerCount(projectId)).pipe(decodedOrDie("owners count of a project"), Effect.map((r) => r.n))
+        outsideTransaction(ownerCount(projectId)).pipe(
+          decodedOrDie("owners count of a project"),
+          Effect.map((r) => r.n)
+        )
     } as const
   })
 }) {}

@@ -28,13 +28,21 @@ export class TaskAccess extends Effect.Service<TaskAccess>()("kiris/TaskAccess",
         ? Effect.succeed([projectId] as ReadonlyArray<ProjectId> | undefined)
         : caller.isAdmin && caller.projects === undefined
           ? Effect.succeed(undefined)
-          : Effect.map(projects.listFor(caller.userId), (ps) =>
-            ps.map((p) => p.id).filter((id) => caller.projects === undefined || caller.projects.includes(id)) as ReadonlyArray<ProjectId> | undefined
-          )
+          : Effect.map(
+              projects.listFor(caller.userId),
+              (ps) =>
+                ps.map((p) => p.id).filter((id) => caller.projects === undefined || caller.projects.includes(id)) as
+                  ReadonlyArray<ProjectId> | undefined
+            )
 
     const list = Effect.fn("TaskAccess.list")(function* (
       caller: Principal,
-      filter: { readonly projectId?: ProjectId | undefined; readonly status?: TaskStatus | undefined; readonly kind?: TaskKind | undefined; readonly limit?: number | undefined }
+      filter: {
+        readonly projectId?: ProjectId | undefined
+        readonly status?: TaskStatus | undefined
+        readonly kind?: TaskKind | undefined
+        readonly limit?: number | undefined
+      }
     ) {
       const projectIds = yield* visibleProjects(caller, filter.projectId)
       if (projectIds !== undefined && projectIds.length === 0) return []

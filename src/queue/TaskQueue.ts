@@ -24,8 +24,7 @@ export interface CompleteItem {
 }
 
 export type CompleteOutcome =
-  | { readonly taskId: TaskId; readonly ok: true; readonly task: Task }
-  | { readonly taskId: TaskId; readonly ok: false; readonly error: LeaseLost }
+  { readonly taskId: TaskId; readonly ok: true; readonly task: Task } | { readonly taskId: TaskId; readonly ok: false; readonly error: LeaseLost }
 
 export interface HeartbeatResult {
   readonly expiresAt: number
@@ -56,32 +55,16 @@ export interface TaskQueueShape {
    * `fencingToken`. Anything else (a stale or wrong token, another holder, an unknown task) is the
    * same `leaseNotHeld` refusal; only the holder itself learns that its task was cancelled or ended.
    */
-  readonly heartbeat: (
-    workerId: WorkerId,
-    taskId: TaskId,
-    fencingToken: number,
-    progress?: unknown
-  ) => Effect.Effect<HeartbeatResult, LeaseLost>
+  readonly heartbeat: (workerId: WorkerId, taskId: TaskId, fencingToken: number, progress?: unknown) => Effect.Effect<HeartbeatResult, LeaseLost>
   readonly complete: (workerId: WorkerId, taskId: TaskId, fencingToken: number, result: unknown) => Effect.Effect<Task, LeaseLost>
   readonly completeBatch: (workerId: WorkerId, items: ReadonlyArray<CompleteItem>) => Effect.Effect<ReadonlyArray<CompleteOutcome>>
   /**
    * Retryable failures go back to `queued` after an exponential backoff, or to `dead` once attempts
    * reach maxAttempts; `retryable: false` ends the task as `failed`.
    */
-  readonly fail: (
-    workerId: WorkerId,
-    taskId: TaskId,
-    fencingToken: number,
-    message: string,
-    retryable: boolean
-  ) => Effect.Effect<Task, LeaseLost>
+  readonly fail: (workerId: WorkerId, taskId: TaskId, fencingToken: number, message: string, retryable: boolean) => Effect.Effect<Task, LeaseLost>
   /** Checks the lease is current and publishes the parts as a `TaskProgress` event. */
-  readonly progress: (
-    workerId: WorkerId,
-    taskId: TaskId,
-    fencingToken: number,
-    parts: ReadonlyArray<unknown>
-  ) => Effect.Effect<void, LeaseLost>
+  readonly progress: (workerId: WorkerId, taskId: TaskId, fencingToken: number, parts: ReadonlyArray<unknown>) => Effect.Effect<void, LeaseLost>
   /** queued/waiting/input_required/leased → cancelled (the leasing worker is told); an ended task is returned unchanged. */
   readonly cancel: (taskId: TaskId) => Effect.Effect<Task, NotFound>
   /** failed/dead/cancelled → queued with attempts reset. */

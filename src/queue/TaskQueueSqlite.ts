@@ -90,8 +90,11 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
     const writer = yield* makeGroupCommit(sql, afterCommit, hot, { publish })
 
     /** A read outside the writer's transaction, its rows decoded by `rows` (see Query.ts). */
-    const read = <A>(rows: (sql: Sql, text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<A>, SqlError>, text: string, params: ReadonlyArray<unknown>) =>
-      outsideTransaction(rows(sql, text, params)).pipe(Effect.orDie, Effect.withTracerEnabled(false))
+    const read = <A>(
+      rows: (sql: Sql, text: string, params: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<A>, SqlError>,
+      text: string,
+      params: ReadonlyArray<unknown>
+    ) => outsideTransaction(rows(sql, text, params)).pipe(Effect.orDie, Effect.withTracerEnabled(false))
 
     const getMany: TaskQueueShape["getMany"] = (taskIds) =>
       Effect.gen(function* () {
@@ -113,7 +116,9 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       Effect.gen(function* () {
         if (inputs.length === 0) return []
         const now = yield* Clock.currentTimeMillis
-        const prepared = yield* Effect.forEach(inputs, (input) => Either.match(prepareTask(input, now, newTaskId), { onLeft: Effect.fail, onRight: Effect.succeed }))
+        const prepared = yield* Effect.forEach(inputs, (input) =>
+          Either.match(prepareTask(input, now, newTaskId), { onLeft: Effect.fail, onRight: Effect.succeed })
+        )
         // with tracing on, each task carries the enqueuing span's context to its lease and its worker
         const traceparent = yield* currentTraceparent
         const items = traceparent === undefined ? prepared : prepared.map((item) => ({ ...item, traceparent }))
@@ -137,7 +142,15 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
           (leases) =>
             leases.length === 0
               ? Effect.void
-              : Effect.asVoid(writer.run((fx) => unlease(sql, fx, leases.map((l) => ({ taskId: l.task.id, fencingToken: l.fencingToken })))))
+              : Effect.asVoid(
+                  writer.run((fx) =>
+                    unlease(
+                      sql,
+                      fx,
+                      leases.map((l) => ({ taskId: l.task.id, fencingToken: l.fencingToken }))
+                    )
+                  )
+                )
         )
         return yield* traceLeases(leases, workerId)
       })
@@ -161,9 +174,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         : Effect.succeed(leases)
 
     const completeBatch: TaskQueueShape["completeBatch"] = (workerId, items) =>
-      items.length === 0
-        ? Effect.succeed([])
-        : writer.submit((done) => ({ _tag: "Complete", items: items.map((i) => ({ ...i, workerId })), done }))
+      items.length === 0 ? Effect.succeed([]) : writer.submit((done) => ({ _tag: "Complete", items: items.map((i) => ({ ...i, workerId })), done }))
 
     const wait: TaskQueueShape["wait"] = (taskIds, timeoutMs) =>
       Effect.scoped(
@@ -213,7 +224,12 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
     }
 
     let reapedUntil = 0
-    const reaper = writer.run((fx) => Effect.zipRight(reap(sql, fx, backoff, reapedUntil), Effect.sync(() => (reapedUntil = fx.now))))
+    const reaper = writer.run((fx) =>
+      Effect.zipRight(
+        reap(sql, fx, backoff, reapedUntil),
+        Effect.sync(() => (reapedUntil = fx.now))
+      )
+    )
     yield* reaper.pipe(Effect.repeat(Schedule.spaced(config.reaperIntervalMs)), Effect.forkScoped)
 
     return TaskQueue.of({
@@ -231,11 +247,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         writer.run((fx) => failOne(sql, fx, backoff, workerId, taskId, fencingToken, message, retryable)),
       progress: (workerId, taskId, fencingToken, parts) =>
         Effect.gen(function* () {
-          const [row] = yield* read(
-            progressRows,
-            "SELECT id, status, worker_id, fencing_token, project_id FROM tasks WHERE id = ?",
-            [taskId]
-          )
+          const [row] = yield* read(progressRows, "SELECT id, status, worker_id, fencing_token, project_id FROM tasks WHERE id = ?", [taskId])
           if (row === undefined || row.status !== "leased" || row.fencing_token !== fencingToken || row.worker_id !== workerId) {
             return yield* refusal(taskId, workerId, fencingToken, row)
           }
@@ -269,4 +281,3 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
     })
   })
 )
-

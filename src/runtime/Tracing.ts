@@ -116,7 +116,11 @@ export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): string => {
 /** The parts of the AI SDK's full stream that bound a model call (one per step). */
 type StepPart =
   | { readonly type: "start-step" }
-  | { readonly type: "finish-step"; readonly finishReason?: string; readonly usage?: { readonly inputTokens?: number | undefined; readonly outputTokens?: number | undefined } }
+  | {
+      readonly type: "finish-step"
+      readonly finishReason?: string
+      readonly usage?: { readonly inputTokens?: number | undefined; readonly outputTokens?: number | undefined }
+    }
   | { readonly type: string }
 
 /**
@@ -184,7 +188,11 @@ export const rpcSpan =
         Effect.withSpan(tag, {
           kind: "server",
           captureStackTrace: false,
-          attributes: { "rpc.system": "kiris", "rpc.method": tag, "rpc.transport": headers["upgrade"]?.toLowerCase() === "websocket" ? "websocket" : "tcp" },
+          attributes: {
+            "rpc.system": "kiris",
+            "rpc.method": tag,
+            "rpc.transport": headers["upgrade"]?.toLowerCase() === "websocket" ? "websocket" : "tcp"
+          },
           // each call is a trace of its own, not a child of its WebSocket connection's HTTP request
           ...(Option.isSome(parent) ? { parent: parent.value } : { root: true })
         })

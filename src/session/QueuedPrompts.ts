@@ -17,8 +17,10 @@ const takeQueued = SqlSchema.findOne({
   Request: SessionId,
   Result: QueuedRow,
   execute: (sessionId) =>
-    withSql((sql) => sql`DELETE FROM queued_prompts
-          WHERE seq = (SELECT min(seq) FROM queued_prompts WHERE session_id = ${sessionId}) RETURNING *`)
+    withSql(
+      (sql) => sql`DELETE FROM queued_prompts
+          WHERE seq = (SELECT min(seq) FROM queued_prompts WHERE session_id = ${sessionId}) RETURNING *`
+    )
 })
 const QueuedIdRow = Schema.Struct({ id: QueuedPromptId })
 const deleteQueued = SqlSchema.findAll({
@@ -48,7 +50,10 @@ export const queuedPromptQueries = {
     }).pipe(Effect.orDie),
 
   listQueued: (sessionId: SessionId) =>
-    listQueued(sessionId).pipe(decodedOrDie("queued_prompts of a session"), Effect.map((rows) => rows.map(toQueued))),
+    listQueued(sessionId).pipe(
+      decodedOrDie("queued_prompts of a session"),
+      Effect.map((rows) => rows.map(toQueued))
+    ),
 
   /** Removes and returns the oldest queued prompt of the session, with the caller who sent it. */
   takeQueued: (sessionId: SessionId) =>
@@ -58,10 +63,16 @@ export const queuedPromptQueries = {
     ),
 
   deleteQueued: (sessionId: SessionId, id: QueuedPromptId) =>
-    deleteQueued({ sessionId, id }).pipe(decodedOrDie("deleted queued_prompts row"), Effect.map((rows) => rows.length > 0)),
+    deleteQueued({ sessionId, id }).pipe(
+      decodedOrDie("deleted queued_prompts row"),
+      Effect.map((rows) => rows.length > 0)
+    ),
 
   clearQueued: (sessionId: SessionId) =>
-    clearQueued(sessionId).pipe(decodedOrDie("cleared queued_prompts rows"), Effect.map((rows) => rows.map((r) => r.id))),
+    clearQueued(sessionId).pipe(
+      decodedOrDie("cleared queued_prompts rows"),
+      Effect.map((rows) => rows.map((r) => r.id))
+    ),
 
   sessionsWithQueue: sessionsWithQueue(undefined).pipe(
     decodedOrDie("sessions with queued_prompts"),

@@ -8,8 +8,10 @@ const sessionTree = SqlSchema.findAll({
   Request: SessionId,
   Result: Schema.Struct({ id: SessionId }),
   execute: (sessionId) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql`WITH RECURSIVE tree (id) AS (
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) =>
+        sql`WITH RECURSIVE tree (id) AS (
             SELECT id FROM sessions WHERE id = ${sessionId}
             UNION ALL
             SELECT s.id FROM sessions s JOIN tree t ON s.parent_id = t.id
@@ -20,8 +22,10 @@ const projectUsage = SqlSchema.single({
   Request: Schema.Void,
   Result: UsageRow,
   execute: () =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      sql`SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) =>
+        sql`SELECT COALESCE(sum(input_tokens), 0) AS input_tokens, COALESCE(sum(output_tokens), 0) AS output_tokens,
         COALESCE(sum(reasoning_tokens), 0) AS reasoning_tokens, COALESCE(sum(cached_tokens), 0) AS cached_tokens,
         CASE WHEN count(*) = count(cost) THEN COALESCE(sum(cost), 0) ELSE NULL END AS cost FROM sessions`
     )
@@ -31,7 +35,10 @@ const projectUsage = SqlSchema.single({
 export const sessionAdminQueries = {
   /** The session and its sub-agents' sessions, at any depth (the session first). */
   sessionTree: (sessionId: SessionId) =>
-    sessionTree(sessionId).pipe(decodedOrDie("session tree"), Effect.map((rows) => rows.map((r) => r.id))),
+    sessionTree(sessionId).pipe(
+      decodedOrDie("session tree"),
+      Effect.map((rows) => rows.map((r) => r.id))
+    ),
 
   /** Deletes sessions with their messages, parts, queued prompts and permission requests, in one transaction. */
   deleteSessions: (ids: ReadonlyArray<SessionId>) =>

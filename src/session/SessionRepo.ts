@@ -45,8 +45,10 @@ const interruptMessages = SqlSchema.findAll({
   Request: Schema.Number,
   Result: MessageRow,
   execute: (now) =>
-    withSql((sql) => sql`UPDATE messages SET status = 'interrupted', completed_at = ${now}
-        WHERE status = 'running' RETURNING *`)
+    withSql(
+      (sql) => sql`UPDATE messages SET status = 'interrupted', completed_at = ${now}
+        WHERE status = 'running' RETURNING *`
+    )
 })
 const failOpenToolParts = SqlSchema.findAll({
   Request: MessageId,
@@ -78,8 +80,10 @@ const idleSessions = SqlSchema.findAll({
 export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRepo", {
   succeed: {
     insertSession: (s: SessionInfo) =>
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql`INSERT INTO sessions (id, parent_id, title, agent, model, status, created_at, updated_at, cost)
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql`INSERT INTO sessions (id, parent_id, title, agent, model, status, created_at, updated_at, cost)
             VALUES (${s.id}, ${s.parentId}, ${s.title}, ${s.agent}, ${s.model}, ${s.status}, ${s.createdAt}, ${s.updatedAt},
               ${s.totals.cost})`
       ).pipe(Effect.orDie, Effect.asVoid),
@@ -89,7 +93,10 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
 
     /** Sessions in creation order (children of `parentId` only, when given); archived ones only with `includeArchived`. */
     listSessions: (projectId: ProjectId, parentId: SessionId | undefined, includeArchived = true) =>
-      listSessions({ parentId, includeArchived }).pipe(decodedOrDie("sessions"), Effect.map((rows) => rows.map(toSession(projectId)))),
+      listSessions({ parentId, includeArchived }).pipe(
+        decodedOrDie("sessions"),
+        Effect.map((rows) => rows.map(toSession(projectId)))
+      ),
 
     /** `archived`: true archives (keeping the first time), false unarchives; an unknown cost makes the total unknown. */
     updateSession: (
@@ -100,12 +107,7 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
         const sql = yield* SqlClient.SqlClient
         const now = yield* Clock.currentTimeMillis
         const u = fields.addUsage ?? Usage.zero
-        const archived =
-          fields.archived === undefined
-            ? sql`archived_at`
-            : fields.archived
-              ? sql`COALESCE(archived_at, ${now})`
-              : sql`NULL`
+        const archived = fields.archived === undefined ? sql`archived_at` : fields.archived ? sql`COALESCE(archived_at, ${now})` : sql`NULL`
         yield* sql`UPDATE sessions SET
             title = COALESCE(${fields.title ?? null}, title),
             status = COALESCE(${fields.status ?? null}, status),

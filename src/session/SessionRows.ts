@@ -110,7 +110,6 @@ export const toMessage = (r: MessageRow) =>
   })
 export const toQueued = (r: QueuedRow) =>
   QueuedPrompt.make({ id: r.id, sessionId: r.session_id, text: r.text, author: r.author, createdAt: r.created_at })
-export const toPart = (r: PartRow) =>
-  Part.make({ id: r.id, sessionId: r.session_id, messageId: r.message_id, index: r.idx, data: r.data })
+export const toPart = (r: PartRow) => Part.make({ id: r.id, sessionId: r.session_id, messageId: r.message_id, index: r.idx, data: r.data })
 
 export const encodePart = Schema.encode(PartJson)

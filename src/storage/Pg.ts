@@ -45,11 +45,7 @@ export const withSearchPath = (url: string, schema: string): string => {
  * `__`, `-` is `_0`, an uppercase letter is `_` and the letter in lowercase.
  */
 export const projectSchema = (id: ProjectId): string =>
-  checkedSchemaName(
-    `project_${[...id]
-      .map((c) => (c === "_" ? "__" : c === "-" ? "_0" : /[A-Z]/.test(c) ? `_${c.toLowerCase()}` : c))
-      .join("")}`
-  )
+  checkedSchemaName(`project_${[...id].map((c) => (c === "_" ? "__" : c === "-" ? "_0" : /[A-Z]/.test(c) ? `_${c.toLowerCase()}` : c)).join("")}`)
 
 const checkedSchemaName = (schema: string): string => {
   // A name of this shape needs no quoting, neither in SQL nor in a startup option.
@@ -70,4 +66,7 @@ export const dropProjectSchema = (sql: SqlClient.SqlClient, id: ProjectId) =>
  * surrounding scope (an `RcMap` lookup, as `ProjectDb` does for SQLite files).
  */
 export const openProjectPg = (url: string, admin: SqlClient.SqlClient, id: ProjectId, migrations: Migrations) =>
-  Effect.zipRight(Effect.orDie(createProjectSchema(admin, id)), Effect.suspend(() => openPg(url, migrations, projectSchema(id))))
+  Effect.zipRight(
+    Effect.orDie(createProjectSchema(admin, id)),
+    Effect.suspend(() => openPg(url, migrations, projectSchema(id)))
+  )

@@ -35,9 +35,7 @@ export class ProjectDb extends Effect.Service<ProjectDb>()("kiris/ProjectDb", {
                 Scope.make(),
                 (scope) =>
                   Effect.flatMap(Scope.extend(RcMap.get(clients, id), scope), (client) =>
-                    outsideTransaction(
-                      effect.pipe(Effect.provideService(SqlClient.SqlClient, client), Effect.provideService(CurrentProject, id))
-                    )
+                    outsideTransaction(effect.pipe(Effect.provideService(SqlClient.SqlClient, client), Effect.provideService(CurrentProject, id)))
                   ),
                 (scope, exit) => Scope.close(scope, exit)
               )

@@ -17,8 +17,6 @@ export const openSqlite = (filename: string, migrations: Migrations) =>
     yield* client.unsafe("PRAGMA synchronous = NORMAL")
     yield* client.unsafe("PRAGMA foreign_keys = ON")
     yield* client.unsafe("PRAGMA busy_timeout = 5000")
-    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
-      Effect.provideService(SqlClient.SqlClient, client)
-    )
+    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(Effect.provideService(SqlClient.SqlClient, client))
     return client
   }).pipe(Effect.orDie)

@@ -122,14 +122,11 @@ export const defineTool = <A, I>(spec: ToolSpec<A, I>): Tool => {
     requiresScope: spec.requiresScope,
     prepare: (input, ctx) =>
       decode(input).pipe(
-        Effect.mapError(
-          (e) => new ToolFailure({ message: `invalid arguments for ${spec.name}:\n${ParseResult.TreeFormatter.formatErrorSync(e)}` })
-        ),
+        Effect.mapError((e) => new ToolFailure({ message: `invalid arguments for ${spec.name}:\n${ParseResult.TreeFormatter.formatErrorSync(e)}` })),
         Effect.flatMap((args) => Effect.map(spec.permission(args, ctx), (target) => ({ target, run: spec.run(args, ctx) })))
       )
   }
 }
 
 /** Describes a schema field for the model (descriptions flow into the JSON schema it sees). */
-export const described = <S extends Schema.Schema.Any>(schema: S, description: string): S =>
-  schema.annotations({ description }) as S
+export const described = <S extends Schema.Schema.Any>(schema: S, description: string): S => schema.annotations({ description }) as S

@@ -30,10 +30,10 @@ export const settle = <R>(name: string, work: Effect.Effect<ToolOutput, ToolFail
   work.pipe(
     Effect.catchTag("ToolFailure", (e) => Effect.succeed<ToolOutput>({ ok: false, error: e.message })),
     Effect.catchAllDefect((defect) =>
-      Effect.as(
-        Effect.logError(`tool ${name} crashed`, Cause.die(defect)),
-        { ok: false, error: `${name} failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}` } as const
-      )
+      Effect.as(Effect.logError(`tool ${name} crashed`, Cause.die(defect)), {
+        ok: false,
+        error: `${name} failed unexpectedly: ${defect instanceof Error ? defect.message : String(defect)}`
+      } as const)
     ),
     (w) => Effect.raceFirst(w, aborted(signal))
   )
@@ -82,7 +82,10 @@ export class ToolRegistry extends Effect.Service<ToolRegistry>()("kiris/ToolRegi
         }
         const prepared = yield* t.prepare(input, ctx)
         if (t.requiresScope === "execute" && !(yield* control.canExecute(ctx.caller, ctx.projectId))) {
-          return { ok: false, error: `${t.name} runs commands, which needs the execute grant in this project (and, for a key, the execute scope)` } as const
+          return {
+            ok: false,
+            error: `${t.name} runs commands, which needs the execute grant in this project (and, for a key, the execute scope)`
+          } as const
         }
         if (t.requiresScope !== undefined && !hasScope(ctx.caller, t.requiresScope)) {
           return { ok: false, error: `${t.name} needs the ${t.requiresScope} scope, which the caller's credentials lack` } as const

@@ -56,7 +56,7 @@ export const makeFence = (spec: FenceSpec): WorkspaceFence => {
   return {
     check: (real) => {
       let exempt = false
-      for (let p = real; ; ) {
+      for (let p = real; ;) {
         if (others.has(p)) return "it is inside another project's workspace"
         if (p === spec.ownFiles) exempt = true
         else if (!exempt && privateDirs.has(p)) return "it is inside the hub's private data"

@@ -54,7 +54,10 @@ const Header = ({ state, width }: { readonly state: TopState; readonly width: nu
   // the hub address comes last: it is what gets cut on a narrow terminal
   const left = `kiris top  ${tabs}  ${state.hub}`
   const right = `${connection}  ? help  q quit`
-  return line(`${fit(left, Math.max(0, width - right.length - 1), true)} ${right}`, width, { bold: true, ...(state.connection === "live" ? {} : { color: "yellow" }) })
+  return line(`${fit(left, Math.max(0, width - right.length - 1), true)} ${right}`, width, {
+    bold: true,
+    ...(state.connection === "live" ? {} : { color: "yellow" })
+  })
 }
 
 const StatusBar = ({ state, width }: { readonly state: TopState; readonly width: number }) => {
@@ -105,7 +108,12 @@ export const TopApp = ({ store, feed, columns, rows, onExit }: TopAppProps) => {
     Box,
     { flexDirection: "column", width: W, height: H, overflow: "hidden" },
     h(Header, { state, width: W }),
-    h(Box, { flexDirection: "row", height: topH }, h(QueuePanel, { state, width: queueW, height: topH }), h(WorkersPanel, { state, width: W - queueW, height: topH })),
+    h(
+      Box,
+      { flexDirection: "row", height: topH },
+      h(QueuePanel, { state, width: queueW, height: topH }),
+      h(WorkersPanel, { state, width: W - queueW, height: topH })
+    ),
     h(Main, { state, width: W, height: mainH }),
     h(StatusBar, { state, width: W })
   )

@@ -29,7 +29,11 @@ const block = (label: string, text: string, width: number, max: number, tail = f
 const resultText = (t: Task): string => {
   const r = t.result as { stdout?: unknown; stderr?: unknown; exitCode?: unknown; text?: unknown } | null
   if (r !== null && typeof r === "object") {
-    const parts = [typeof r.stdout === "string" ? r.stdout.trimEnd() : "", typeof r.stderr === "string" && r.stderr !== "" ? `stderr: ${r.stderr.trimEnd()}` : "", typeof r.text === "string" ? r.text : ""].filter((p) => p !== "")
+    const parts = [
+      typeof r.stdout === "string" ? r.stdout.trimEnd() : "",
+      typeof r.stderr === "string" && r.stderr !== "" ? `stderr: ${r.stderr.trimEnd()}` : "",
+      typeof r.text === "string" ? r.text : ""
+    ].filter((p) => p !== "")
     if (parts.length > 0) return (typeof r.exitCode === "number" ? `exit ${r.exitCode}\n` : "") + parts.join("\n")
   }
   return json(t.result)
@@ -78,5 +82,8 @@ export const detailLines = (state: TopState, task: Task, width: number, height: 
   }
   if (output !== undefined && output !== "") add("output (tail)", output, room - (task.result === null ? 0 : Math.floor(room / 2)), true)
   if (task.result !== null && room > 1) add("result", resultText(task), room)
-  return sections.flat().slice(0, height).map((l) => fit(l, width))
+  return sections
+    .flat()
+    .slice(0, height)
+    .map((l) => fit(l, width))
 }

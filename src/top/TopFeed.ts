@@ -114,8 +114,19 @@ const connectOnce = (store: TopStore, options: FeedOptions, current: Ref.Ref<Opt
       )
 
     const inboxOf = (projectId?: ProjectId) =>
-      client.inbox.list(projectId === undefined ? {} : { projectId }).pipe(Effect.catchIf((e) => !isConnectionError(e), () => Effect.succeed([])))
-    const sessionsOf = (projectId: ProjectId) => client.session.list({ projectId }).pipe(Effect.catchIf((e) => !isConnectionError(e), () => Effect.succeed([])))
+      client.inbox.list(projectId === undefined ? {} : { projectId }).pipe(
+        Effect.catchIf(
+          (e) => !isConnectionError(e),
+          () => Effect.succeed([])
+        )
+      )
+    const sessionsOf = (projectId: ProjectId) =>
+      client.session.list({ projectId }).pipe(
+        Effect.catchIf(
+          (e) => !isConnectionError(e),
+          () => Effect.succeed([])
+        )
+      )
 
     /**
      * Subscribes to the projects not yet watched (waiting until each subscription is live, so that
@@ -139,15 +150,30 @@ const connectOnce = (store: TopStore, options: FeedOptions, current: Ref.Ref<Opt
         const [counts, tasks, inbox, sessions] = yield* Effect.all(
           [
             stats(client),
-            full ? client.task.list({ limit: 500 }) : Effect.map(Effect.forEach(read, (p) => client.task.list({ projectId: p.id, limit: 200 })), (ts) => ts.flat()),
-            full ? inboxOf() : Effect.map(Effect.forEach(read, (p) => inboxOf(p.id)), (items) => items.flat()),
-            Effect.map(Effect.forEach(read, (p) => sessionsOf(p.id), { concurrency: 4 }), (ss) => ss.flat())
+            full
+              ? client.task.list({ limit: 500 })
+              : Effect.map(
+                  Effect.forEach(read, (p) => client.task.list({ projectId: p.id, limit: 200 })),
+                  (ts) => ts.flat()
+                ),
+            full
+              ? inboxOf()
+              : Effect.map(
+                  Effect.forEach(read, (p) => inboxOf(p.id)),
+                  (items) => items.flat()
+                ),
+            Effect.map(
+              Effect.forEach(read, (p) => sessionsOf(p.id), { concurrency: 4 }),
+              (ss) => ss.flat()
+            )
           ],
           { concurrency: "unbounded" }
         )
         store.dispatch(counts)
         const now = yield* Clock.currentTimeMillis
-        const kept = full ? [] : store.get().sessions.filter((s) => projects.some((p) => p.id === s.projectId) && !read.some((p) => p.id === s.projectId))
+        const kept = full
+          ? []
+          : store.get().sessions.filter((s) => projects.some((p) => p.id === s.projectId) && !read.some((p) => p.id === s.projectId))
         store.dispatch({
           _tag: "Snapshot",
           now,
@@ -172,7 +198,9 @@ const connectOnce = (store: TopStore, options: FeedOptions, current: Ref.Ref<Opt
     }).pipe(
       Effect.mapError(classify(hub)),
       Effect.catchAll((e) =>
-        e instanceof ConnectionLost ? Effect.fail(e) : Effect.sync(() => store.dispatch({ _tag: "Message", text: describeError(e, hub), error: true }))
+        e instanceof ConnectionLost
+          ? Effect.fail(e)
+          : Effect.sync(() => store.dispatch({ _tag: "Message", text: describeError(e, hub), error: true }))
       ),
       Effect.forever
     )
@@ -195,10 +223,16 @@ export const startFeed = (store: TopStore, options: FeedOptions) =>
 
     const connection = connectOnce(store, options, current).pipe(
       // a defect too is shown and retried rather than silently ending the feed
-      Effect.catchAllDefect((defect) => Effect.fail(new ConnectionLost({ message: `unexpected: ${defect instanceof Error ? defect.message : String(defect)}` }))),
+      Effect.catchAllDefect((defect) =>
+        Effect.fail(new ConnectionLost({ message: `unexpected: ${defect instanceof Error ? defect.message : String(defect)}` }))
+      ),
       Effect.tapError((e) =>
         Effect.sync(() =>
-          store.dispatch({ _tag: "Connection", connection: "reconnecting", error: e instanceof ConnectionLost ? e.message : describeError(e, options.hub) })
+          store.dispatch({
+            _tag: "Connection",
+            connection: "reconnecting",
+            error: e instanceof ConnectionLost ? e.message : describeError(e, options.hub)
+          })
         )
       ),
       Effect.retry(reconnectSchedule),
@@ -210,7 +244,9 @@ export const startFeed = (store: TopStore, options: FeedOptions) =>
 
     const withClient = (f: (client: HubRpcClient) => Effect.Effect<unknown, unknown>) =>
       Effect.flatMap(Ref.get(current), (client) =>
-        Option.isNone(client) ? Effect.sync(() => store.dispatch({ _tag: "Message", text: "not connected: try again once the hub is back", error: true })) : f(client.value)
+        Option.isNone(client)
+          ? Effect.sync(() => store.dispatch({ _tag: "Message", text: "not connected: try again once the hub is back", error: true }))
+          : f(client.value)
       ).pipe(Effect.catchAll(report))
 
     const perform = (action: PendingAction) =>
@@ -232,7 +268,11 @@ export const startFeed = (store: TopStore, options: FeedOptions) =>
             const taskId = action.task.id
             const task = action._tag === "cancel" ? yield* client.task.cancel({ taskId }) : yield* client.task.retry({ taskId })
             store.dispatch({ _tag: "TasksChanged", now: yield* Clock.currentTimeMillis, tasks: [task] })
-            store.dispatch({ _tag: "Message", text: `#${task.seq} ${action._tag === "cancel" ? "cancelled" : "queued again"}: now ${task.status}`, error: false })
+            store.dispatch({
+              _tag: "Message",
+              text: `#${task.seq} ${action._tag === "cancel" ? "cancelled" : "queued again"}: now ${task.status}`,
+              error: false
+            })
           })
         )
       )

@@ -63,8 +63,10 @@ const taskAction = (state: TopState, tag: "cancel" | "retry" | "approve" | "reje
   if (task === undefined) return message(state, "no task selected")
   const ended = terminalStatuses.includes(task.status)
   if (tag === "cancel" && ended) return message(state, `#${task.seq} has already ended (${task.status})`)
-  if (tag === "retry" && !["failed", "dead", "cancelled"].includes(task.status)) return message(state, `only failed, dead or cancelled tasks are retried; #${task.seq} is ${task.status}`)
-  if ((tag === "approve" || tag === "reject") && (task.kind !== "human" || ended)) return message(state, `only open human tasks are approved or rejected; #${task.seq} is a ${task.status} ${task.kind} task`)
+  if (tag === "retry" && !["failed", "dead", "cancelled"].includes(task.status))
+    return message(state, `only failed, dead or cancelled tasks are retried; #${task.seq} is ${task.status}`)
+  if ((tag === "approve" || tag === "reject") && (task.kind !== "human" || ended))
+    return message(state, `only open human tasks are approved or rejected; #${task.seq} is a ${task.status} ${task.kind} task`)
   return ask(state, { _tag: tag, task })
 }
 
@@ -151,6 +153,7 @@ export const onKey = (state: TopState, input: string, key: KeyInfo, pageSize: nu
 /** The question the status bar asks before an action runs. */
 export const confirmText = (action: PendingAction): string => {
   if (action._tag === "drain") return `Drain worker ${action.worker.name} (${action.worker.id})? It finishes its tasks, then exits. y/n`
-  if (action._tag === "answer") return `${action.answer === "approve" ? "Approve" : "Reject"} ${action.item.kind === "permission" ? "permission request" : "human task"} ${action.item.id}? y/n`
+  if (action._tag === "answer")
+    return `${action.answer === "approve" ? "Approve" : "Reject"} ${action.item.kind === "permission" ? "permission request" : "human task"} ${action.item.id}? y/n`
   return `${action._tag[0]!.toUpperCase()}${action._tag.slice(1)} task #${action.task.seq} (${action.task.kind}, ${statusLabel(action.task.status)})? y/n`
 }

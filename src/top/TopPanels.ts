@@ -30,8 +30,17 @@ export interface PanelProps {
 }
 
 /** One line of text, exactly `width` columns. */
-export const line = (text: string, width: number, props: { readonly key?: string | number; readonly inverse?: boolean; readonly color?: string; readonly bold?: boolean; readonly dimColor?: boolean } = {}) =>
-  h(Text, { wrap: "truncate", ...props }, fit(text, width, true))
+export const line = (
+  text: string,
+  width: number,
+  props: {
+    readonly key?: string | number
+    readonly inverse?: boolean
+    readonly color?: string
+    readonly bold?: boolean
+    readonly dimColor?: boolean
+  } = {}
+) => h(Text, { wrap: "truncate", ...props }, fit(text, width, true))
 
 const panel = (width: number, height: number, focused: boolean, children: ReadonlyArray<React.ReactNode>) =>
   h(Box, { flexDirection: "column", width, height, borderStyle: "single", borderColor: focused ? "cyan" : "gray", overflow: "hidden" }, ...children)
@@ -59,13 +68,28 @@ const pack = (words: ReadonlyArray<string>, width: number, lines: number): Reado
 }
 
 const statusColor = (status: string) =>
-  status === "done" ? "green" : status === "leased" ? "cyan" : status === "failed" || status === "dead" ? "red" : status === "cancelled" ? "gray" : "yellow"
+  status === "done"
+    ? "green"
+    : status === "leased"
+      ? "cyan"
+      : status === "failed" || status === "dead"
+        ? "red"
+        : status === "cancelled"
+          ? "gray"
+          : "yellow"
 
 export const QueuePanel = ({ state, width, height }: PanelProps) => {
   const inner = width - 2
   const rows = height - 2
   const counts = statusCounts(state)
-  const countLines = counts.length === 0 ? ["loading…"] : pack(counts.map(([label, n]) => `${label} ${n}`), inner, Math.max(1, rows - 2))
+  const countLines =
+    counts.length === 0
+      ? ["loading…"]
+      : pack(
+          counts.map(([label, n]) => `${label} ${n}`),
+          inner,
+          Math.max(1, rows - 2)
+        )
   const byKind = kindCounts(state)
   const kindLines = pack(
     byKind.length === 0 ? [] : ["open/run/done/fail:", ...byKind.map((k) => `${k.kind} ${k.open}/${k.running}/${k.done}/${k.failed}`)],
@@ -87,7 +111,10 @@ export const WorkersPanel = ({ state, width, height }: PanelProps) => {
   if (state.workers.length === 0) return panel(width, height, focused, [line("no workers", inner, { key: "none", dimColor: true })])
   const selected = selectedWorker(state)
   const rows = height - 3
-  const index = Math.max(0, state.workers.findIndex((w) => w.id === selected?.id))
+  const index = Math.max(
+    0,
+    state.workers.findIndex((w) => w.id === selected?.id)
+  )
   const start = Math.max(0, Math.min(index - rows + 1, state.workers.length - rows))
   const shown = state.workers.slice(start, start + rows)
   const nameW = Math.max(6, Math.min(12, Math.floor(inner / 3)))
@@ -125,7 +152,9 @@ export const TasksPanel = ({ state, width, height }: PanelProps) => {
   })
   return panel(width, height, focused, [
     line(title, inner, { key: "title", bold: true }),
-    ...(rows.length === 0 ? [line(state.tasks.size === 0 ? "no tasks yet" : "no task matches the filters", inner, { key: "none", dimColor: true })] : rows)
+    ...(rows.length === 0
+      ? [line(state.tasks.size === 0 ? "no tasks yet" : "no task matches the filters", inner, { key: "none", dimColor: true })]
+      : rows)
   ])
 }
 
@@ -138,13 +167,15 @@ export const SessionsPanel = ({ state, width, height }: PanelProps) => {
   return panel(width, height, true, [
     line(`Sessions ${sorted.length} (${running} running)`, inner, { key: "title", bold: true }),
     ...(sorted.length === 0 ? [line("no sessions", inner, { key: "none", dimColor: true })] : []),
-    ...sorted.slice(0, rows).map((s) =>
-      line(
-        `${fit(project(s.projectId), 12, true)} ${fit(s.status, 7, true)} ${fit(ago(s.updatedAt, state.now), 4, true)} ${fit(s.agent, 8, true)} ${s.title === "" ? s.id : s.title}`,
-        inner,
-        { key: s.id, ...(s.status === "running" ? { color: "cyan" } : {}) }
+    ...sorted
+      .slice(0, rows)
+      .map((s) =>
+        line(
+          `${fit(project(s.projectId), 12, true)} ${fit(s.status, 7, true)} ${fit(ago(s.updatedAt, state.now), 4, true)} ${fit(s.agent, 8, true)} ${s.title === "" ? s.id : s.title}`,
+          inner,
+          { key: s.id, ...(s.status === "running" ? { color: "cyan" } : {}) }
+        )
       )
-    )
   ])
 }
 
@@ -157,13 +188,15 @@ export const InboxPanel = ({ state, width, height }: PanelProps) => {
   return panel(width, height, true, [
     line(`Inbox ${state.inbox.length} waiting  (a approve · x reject)`, inner, { key: "title", bold: true }),
     ...(state.inbox.length === 0 ? [line("nothing waits for an answer", inner, { key: "none", dimColor: true })] : []),
-    ...state.inbox.slice(start, start + rows).map((item, i) =>
-      line(
-        `${fit(item.kind === "permission" ? "permission" : "human", 10, true)} ${fit(project(item.projectId), 12, true)} ${fit(ago(item.createdAt, state.now), 4, true)} ${oneLine(item.title)}`,
-        inner,
-        { key: item.id, inverse: start + i === selected }
+    ...state.inbox
+      .slice(start, start + rows)
+      .map((item, i) =>
+        line(
+          `${fit(item.kind === "permission" ? "permission" : "human", 10, true)} ${fit(project(item.projectId), 12, true)} ${fit(ago(item.createdAt, state.now), 4, true)} ${oneLine(item.title)}`,
+          inner,
+          { key: item.id, inverse: start + i === selected }
+        )
       )
-    )
   ])
 }
 

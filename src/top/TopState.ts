@@ -156,7 +156,8 @@ export const partsText = (parts: ReadonlyArray<unknown>): string =>
     .map((p) => {
       if (typeof p !== "object" || p === null) return ""
       const part = p as { type?: unknown; text?: unknown; delta?: unknown; toolName?: unknown; error?: unknown }
-      if (part.type === "text-delta" || part.type === "reasoning-delta") return typeof part.text === "string" ? part.text : typeof part.delta === "string" ? part.delta : ""
+      if (part.type === "text-delta" || part.type === "reasoning-delta")
+        return typeof part.text === "string" ? part.text : typeof part.delta === "string" ? part.delta : ""
       if (part.type === "tool-call" && typeof part.toolName === "string") return `\n[tool ${part.toolName}]\n`
       if (part.type === "error" && typeof part.error === "string") return `\n[error ${part.error}]\n`
       return ""
@@ -174,7 +175,12 @@ export const reduce = (state: TopState, action: TopAction): TopState => {
       return {
         ...state,
         connection: action.connection,
-        message: action.error === undefined ? (action.connection === "live" && state.connection !== "live" ? null : state.message) : { text: action.error, error: true }
+        message:
+          action.error === undefined
+            ? action.connection === "live" && state.connection !== "live"
+              ? null
+              : state.message
+            : { text: action.error, error: true }
       }
     case "Message":
       return { ...state, message: { text: action.text, error: action.error } }
@@ -194,7 +200,9 @@ export const reduce = (state: TopState, action: TopAction): TopState => {
     }
     case "TasksChanged": {
       const ended = action.tasks.filter((t) => t.status !== "leased").map((t) => t.id)
-      const output = ended.some((id) => state.output.has(id)) ? new Map([...state.output].filter(([id]) => !ended.includes(id) || id === state.detailId)) : state.output
+      const output = ended.some((id) => state.output.has(id))
+        ? new Map([...state.output].filter(([id]) => !ended.includes(id) || id === state.detailId))
+        : state.output
       return {
         ...state,
         now: action.now,

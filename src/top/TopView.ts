@@ -12,7 +12,7 @@ export const payloadLine = (payload: unknown): string => {
     const p = payload as { command?: unknown; prompt?: unknown; code?: unknown }
     for (const v of [p.command, p.prompt, p.code]) if (typeof v === "string") return oneLine(v)
   }
-  return oneLine(payload === undefined ? "" : JSON.stringify(payload) ?? "")
+  return oneLine(payload === undefined ? "" : (JSON.stringify(payload) ?? ""))
 }
 
 export const oneLine = (s: string) => s.replace(/\s+/g, " ").trim()
@@ -67,7 +67,9 @@ export const selectedTask = (state: TopState): Task | undefined => {
 export const selectedWorker = (state: TopState) => state.workers[Math.min(state.workerSelected, state.workers.length - 1)]
 
 /** Known tasks by kind and status (from the tasks the dashboard holds, not the whole history). */
-export const kindCounts = (state: TopState): ReadonlyArray<{ readonly kind: string; readonly open: number; readonly running: number; readonly done: number; readonly failed: number }> => {
+export const kindCounts = (
+  state: TopState
+): ReadonlyArray<{ readonly kind: string; readonly open: number; readonly running: number; readonly done: number; readonly failed: number }> => {
   const rows = new Map<string, { kind: string; open: number; running: number; done: number; failed: number }>()
   for (const t of state.tasks.values()) {
     const row = rows.get(t.kind) ?? { kind: t.kind, open: 0, running: 0, done: 0, failed: 0 }

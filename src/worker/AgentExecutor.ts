@@ -82,7 +82,10 @@ export const runAgent = Effect.fn("AgentExecutor.run")(function* (input: TaskInp
       const usage = yield* Effect.promise(() => result.totalUsage)
       const lastStep = texts[texts.length - 1]?.step
       return {
-        text: texts.filter((t) => t.step === lastStep).map((t) => t.text).join(""),
+        text: texts
+          .filter((t) => t.step === lastStep)
+          .map((t) => t.text)
+          .join(""),
         parts: sent,
         model: resolved.id,
         usage: { inputTokens: usage.inputTokens ?? 0, outputTokens: usage.outputTokens ?? 0 }

@@ -33,12 +33,7 @@ export const defaultModeArgs: Record<BuiltIn, ReadonlyArray<string>> = {
   claude: ["--permission-mode", "acceptEdits"]
 }
 
-const adapterCommand = (
-  config: WorkerConfigShape,
-  adapter: BuiltIn,
-  modeArgs: ReadonlyArray<string>,
-  prompt: string
-) => {
+const adapterCommand = (config: WorkerConfigShape, adapter: BuiltIn, modeArgs: ReadonlyArray<string>, prompt: string) => {
   const viaStdin = Buffer.byteLength(prompt) > maxArgBytes
   const arg = viaStdin ? "-" : prompt
   const stdin = viaStdin ? { stdin: prompt } : {}

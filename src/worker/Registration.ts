@@ -22,7 +22,11 @@ export const makeRegistration = Effect.gen(function* () {
 
   /** Waits until the worker is registered on the current connection; its session number and id. */
   const registered = Effect.gen(function* () {
-    const n = yield* session.changes.pipe(Stream.filter((n) => n > 0), Stream.runHead, Effect.map(Option.getOrElse(() => 0)))
+    const n = yield* session.changes.pipe(
+      Stream.filter((n) => n > 0),
+      Stream.runHead,
+      Effect.map(Option.getOrElse(() => 0))
+    )
     return { n, id: (yield* Ref.get(workerId))! }
   })
   const sessionChanged = (n: number) => Effect.map(SubscriptionRef.get(session), (now) => now !== n)
@@ -40,7 +44,10 @@ export const makeRegistration = Effect.gen(function* () {
       )
     ).pipe(
       Effect.retry({ schedule: Schedule.recurs(2), while: (e) => e instanceof Again }),
-      Effect.catchIf((e): e is Again<E> => e instanceof Again, (again) => Effect.fail(again.error))
+      Effect.catchIf(
+        (e): e is Again<E> => e instanceof Again,
+        (again) => Effect.fail(again.error)
+      )
     )
 
   return { workerId, session, nextSession, registered, sessionChanged, asWorker } as const

@@ -35,7 +35,10 @@ export const makeReporting = (deps: {
 
     /** Queues a completion for the next batch. */
     const complete = (completion: Completion) =>
-      Effect.zipRight(Ref.update(pendingCompletions, (n) => n + 1), Queue.offer(completions, completion))
+      Effect.zipRight(
+        Ref.update(pendingCompletions, (n) => n + 1),
+        Queue.offer(completions, completion)
+      )
 
     /** Reports completions; those refused while the session changed are sent again (at most twice more). */
     const completeAll = (items: ReadonlyArray<Completion>) =>

@@ -49,7 +49,10 @@ const itemText = (item: unknown) => {
 /** Dependencies in order, each headed by its index and item, with its result or its error. */
 const renderDependencies = (dependencies: ReadonlyArray<DependencyResult>) =>
   dependencies
-    .map((d) => `### ${d.index}: ${itemText(d.item)}\n${d.status === "done" ? resultText(d.result).trim() : `(${d.status}${d.error === null ? "" : `: ${d.error}`})`}`)
+    .map(
+      (d) =>
+        `### ${d.index}: ${itemText(d.item)}\n${d.status === "done" ? resultText(d.result).trim() : `(${d.status}${d.error === null ? "" : `: ${d.error}`})`}`
+    )
     .join("\n\n")
 
 /**

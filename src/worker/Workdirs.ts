@@ -30,7 +30,14 @@ const safeName = (taskId: string) => taskId.replace(/[^A-Za-z0-9_.-]/g, "_").rep
 export const taskDir = (config: WorkerConfigShape, taskId: string) => path.join(config.dataDir, "workdirs", safeName(taskId))
 
 const git = (config: WorkerConfigShape, cwd: string, args: ReadonlyArray<string>, options: ReadonlyArray<string> = []) =>
-  runProcess({ command: "git", args: [...options, ...args], cwd, env: config.childEnv, timeoutMs: 120_000, maxOutputBytes: config.maxOutputBytes }).pipe(
+  runProcess({
+    command: "git",
+    args: [...options, ...args],
+    cwd,
+    env: config.childEnv,
+    timeoutMs: 120_000,
+    maxOutputBytes: config.maxOutputBytes
+  }).pipe(
     Effect.mapError((e) => TaskFailure.retryable(`git ${args[0]}: ${e.message}`)),
     Effect.flatMap((r) =>
       r.exitCode === 0
@@ -97,8 +104,7 @@ const keepCommits = (config: WorkerConfigShape, tree: Tree, taskId: string) =>
 const changesSince = (config: WorkerConfigShape, tree: Tree, taskId: string) =>
   Effect.gen(function* () {
     const kept = yield* keepCommits(config, tree, taskId)
-    const commits =
-      kept === undefined ? "" : (yield* treeGit(config, tree, ["format-patch", "--stdout", `${tree.start}..${kept.head}`])).stdout
+    const commits = kept === undefined ? "" : (yield* treeGit(config, tree, ["format-patch", "--stdout", `${tree.start}..${kept.head}`])).stdout
     yield* treeGit(config, tree, ["add", "-A"])
     const diff = (yield* treeGit(config, tree, ["diff", "--cached", "HEAD"])).stdout
     return { diff, commits, ...(kept === undefined ? {} : { branch: kept.branch }) } satisfies WorktreeChanges
@@ -161,8 +167,7 @@ const worktree = <A, E, R>(
         return yield* Effect.failCause(exit.cause)
       }),
     // An interrupted task (cancelled, its worker stopping) still keeps its commits on the branch.
-    (tree, exit) =>
-      Effect.zipRight(Exit.isInterrupted(exit) ? Effect.ignore(keepCommits(config, tree, taskId)) : Effect.void, cleanup)
+    (tree, exit) => Effect.zipRight(Exit.isInterrupted(exit) ? Effect.ignore(keepCommits(config, tree, taskId)) : Effect.void, cleanup)
   )
 }
 

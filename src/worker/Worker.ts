@@ -62,10 +62,7 @@ class Unreachable extends Data.TaggedError("Unreachable")<{}> {}
 const clock = () => new Date().toISOString().slice(11, 19)
 
 /** Reconnect delays: 250 ms doubling up to 10 s, each jittered (±20%). */
-const reconnectBackoff = Schedule.exponential(Duration.millis(250)).pipe(
-  Schedule.union(Schedule.spaced(Duration.seconds(10))),
-  Schedule.jittered
-)
+const reconnectBackoff = Schedule.exponential(Duration.millis(250)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(10))), Schedule.jittered)
 
 /** Checks `done` now and then every `every`, until it holds or `within` has passed (then gives up quietly). */
 const pollUntil = (done: Effect.Effect<boolean>, every: Duration.DurationInput, within: Duration.DurationInput = Duration.infinity) =>
@@ -170,7 +167,16 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
               yield* stop(task, "lease-lost")
             }
           })
-        const input = { taskId: t.id, projectId: t.projectId, kind: t.kind, payload: t.payload, inputs: lease.inputs, dependencies: lease.dependencies, createdAt: t.createdAt, progress }
+        const input = {
+          taskId: t.id,
+          projectId: t.projectId,
+          kind: t.kind,
+          payload: t.payload,
+          inputs: lease.inputs,
+          dependencies: lease.dependencies,
+          createdAt: t.createdAt,
+          progress
+        }
         task.fiber = yield* executors.run(input).pipe(
           Effect.onExit((exit) => report(task, exit)),
           runSpan(lease),
@@ -187,7 +193,12 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
       const free = settings.concurrency - running.size
       if (free <= 0) return
       const leases = yield* client.task
-        .lease({ workerId: id, kinds: settings.kinds, max: free, ...(settings.leaseSeconds === undefined ? {} : { leaseSeconds: settings.leaseSeconds }) })
+        .lease({
+          workerId: id,
+          kinds: settings.kinds,
+          max: free,
+          ...(settings.leaseSeconds === undefined ? {} : { leaseSeconds: settings.leaseSeconds })
+        })
         .pipe(Effect.catchAll((e) => (isTransport(e) ? Effect.succeed([]) : log(`lease failed: ${describe(e)}`).pipe(Effect.as([])))))
       for (const lease of leases) yield* start(lease)
       // a full batch means more may be waiting (noop tasks complete inline and keep their slots free)
@@ -201,7 +212,9 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
             const before = yield* Ref.getAndSet(workerId, push.workerId)
             yield* Ref.set(hubLeaseSeconds, push.leaseSeconds)
             yield* SubscriptionRef.set(session, nextSession())
-            yield* log(`${before === undefined ? "connected" : "reconnected"} as ${push.workerId} (${settings.kinds.join(",")} x${settings.concurrency})`)
+            yield* log(
+              `${before === undefined ? "connected" : "reconnected"} as ${push.workerId} (${settings.kinds.join(",")} x${settings.concurrency})`
+            )
             return yield* Queue.offer(wake, undefined)
           }
           case "WorkAvailable":
@@ -275,14 +288,25 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
       yield* Ref.set(draining, true)
       if ((yield* Deferred.isDone(drained)) && (yield* idle)) return
       if (running.size > 0) yield* log(`stopping: waiting up to ${formatMs(settings.graceMs)} for ${running.size} running task(s)`)
-      yield* pollUntil(Effect.sync(() => running.size === 0), "50 millis", Duration.millis(settings.graceMs))
+      yield* pollUntil(
+        Effect.sync(() => running.size === 0),
+        "50 millis",
+        Duration.millis(settings.graceMs)
+      )
       const left = [...running.values()]
       if (left.length > 0) {
         yield* log(`stopping: releasing ${left.length} unfinished task(s) for retry`)
         for (const task of left) task.reason ??= "shutdown"
-        yield* Effect.forEach(left, (task) => (task.fiber === undefined ? Effect.void : Fiber.interrupt(task.fiber)), { concurrency: "unbounded", discard: true })
+        yield* Effect.forEach(left, (task) => (task.fiber === undefined ? Effect.void : Fiber.interrupt(task.fiber)), {
+          concurrency: "unbounded",
+          discard: true
+        })
       }
-      yield* pollUntil(Effect.map(Ref.get(pendingCompletions), (n) => n === 0), "20 millis", Duration.seconds(15))
+      yield* pollUntil(
+        Effect.map(Ref.get(pendingCompletions), (n) => n === 0),
+        "20 millis",
+        Duration.seconds(15)
+      )
       yield* log("stopped")
     })
 

@@ -38,9 +38,7 @@ import { WorkerConfig, type WorkerConfigShape } from "./WorkerConfig.js"
  */
 
 /** Every tool a worker offers, by name. */
-const offered: ReadonlyMap<string, Tool> = new Map(
-  [ReadTool, WriteTool, EditTool, ListTool, GlobTool, GrepTool, BashTool].map((t) => [t.name, t])
-)
+const offered: ReadonlyMap<string, Tool> = new Map([ReadTool, WriteTool, EditTool, ListTool, GlobTool, GrepTool, BashTool].map((t) => [t.name, t]))
 
 export const workerToolNames: ReadonlyArray<string> = RemoteToolNames.filter((n) => offered.has(n))
 

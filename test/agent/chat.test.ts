@@ -40,7 +40,10 @@ describe("kiris chat", () => {
       assert.strictEqual(lastUserText(fake.requests[0]!.body), "hello there")
       const client = yield* hub.tcpClient()
       const projects = yield* client.project.list()
-      assert.deepStrictEqual(projects.map((p) => p.name), ["default"])
+      assert.deepStrictEqual(
+        projects.map((p) => p.name),
+        ["default"]
+      )
       const sessions = yield* client.session.list({ projectId: projects[0]!.id })
       assert.strictEqual(sessions.length, 1)
 
@@ -49,7 +52,8 @@ describe("kiris chat", () => {
       assert.strictEqual(again.code, 0, again.stderr)
       assert.match(again.stdout, /second answer\n$/)
       assert.deepStrictEqual(fake.requests[1]!.body.messages.filter((m) => m.role === "user").length, 2)
-    }))
+    })
+  )
 
   it.scopedLive("-p --yes approves permission requests and shows tool calls compactly", () =>
     Effect.gen(function* () {
@@ -66,7 +70,8 @@ describe("kiris chat", () => {
       assert.match(run.stderr, /allowed: /)
       assert.match(run.stderr, /⚙ write notes\.txt → /)
       assert.match(run.stderr, /⚙ read notes\.txt → 2 lines/)
-    }))
+    })
+  )
 
   it.scopedLive("-p without --yes and without a terminal refuses permission requests", () =>
     Effect.gen(function* () {
@@ -78,16 +83,13 @@ describe("kiris chat", () => {
       assert.match(run.stderr, /refused: /)
       assert.isFalse(fs.existsSync(path.join(workspace, "x.txt")))
       assert.match(toolResults(fake.requests[1]!.body)[0]?.content ?? "", /refused|reject|could not be asked/i)
-    }))
+    })
+  )
 
   it.scopedLive("reads prompts and permission answers from piped input and streams the answers", () =>
     Effect.gen(function* () {
       const { fake, hub, workspace } = yield* workspaceHub
-      fake.script(
-        { text: "first reply" },
-        { toolCalls: [{ name: "write", args: { path: "y.txt", content: "yes" } }] },
-        { text: "done writing" }
-      )
+      fake.script({ text: "first reply" }, { toolCalls: [{ name: "write", args: { path: "y.txt", content: "yes" } }] }, { text: "done writing" })
       const run = yield* runKiris(chatArgs(hub, "--project", "work"), {
         cwd: tempDir("kiris-cwd-"),
         stdin: "question one\nplease write\ny\n"
@@ -96,7 +98,8 @@ describe("kiris chat", () => {
       assert.strictEqual(run.stdout, "first reply\n⚙ write y.txt → created y.txt (3 bytes)\ndone writing\n")
       assert.strictEqual(fs.readFileSync(path.join(workspace, "y.txt"), "utf8"), "yes")
       assert.match(run.stderr, /allow\? \[y\]es/)
-    }))
+    })
+  )
 
   it.scopedLive("drops a permission question whose request expired while it waited, and carries on", () =>
     Effect.gen(function* () {
@@ -113,12 +116,14 @@ describe("kiris chat", () => {
       assert.strictEqual(exit.code, 0, chat.stderr())
       assert.isFalse(fs.existsSync(path.join(workspace, "late.txt")))
       assert.notMatch(chat.stderr(), /permission reply failed/)
-    }))
+    })
+  )
 
   it.scopedLive("reports an unreachable hub in one line", () =>
     Effect.gen(function* () {
       const run = yield* runKiris(["chat", "--hub-http", "http://127.0.0.1:1", "--token", "x", "-p", "hi"], { cwd: tempDir("kiris-cwd-") })
       assert.strictEqual(run.code, 1)
       assert.match(run.stderr, /^error: cannot reach hub/)
-    }))
+    })
+  )
 })

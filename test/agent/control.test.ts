@@ -7,8 +7,7 @@ import { tempDir } from "../support/Hub.js"
 import { serveKiris } from "../support/KirisProcess.js"
 import { fakeModelEnv, startAgentHub, transports, watchProject } from "./AgentHub.js"
 
-const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) =>
-  parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
+const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) => parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
 
 const setup = (transport: "tcp" | "ws") =>
   Effect.gen(function* () {
@@ -44,7 +43,8 @@ for (const transport of transports) {
         assert.strictEqual(history.session.status, "idle")
         assert.strictEqual(texts(history.messages[1]!.parts), "thinking")
         assert.isFalse((yield* client.session.cancel({ projectId: project.id, sessionId: session.id })).cancelled)
-      }))
+      })
+    )
 
     it.scopedLive("queues prompts sent during a turn and runs them in order", () =>
       Effect.gen(function* () {
@@ -61,10 +61,16 @@ for (const transport of transports) {
         assert.strictEqual(two._tag, "Queued")
         assert.strictEqual(three._tag, "Queued")
         const queue = yield* client.session.queue(p)
-        assert.deepStrictEqual(queue.map((q) => q.text), ["two", "three"])
+        assert.deepStrictEqual(
+          queue.map((q) => q.text),
+          ["two", "three"]
+        )
         release()
         yield* watch.turns(session.id, 3)
-        assert.deepStrictEqual(fake.requests.map((r) => lastUserText(r.body)), ["one", "two", "three"])
+        assert.deepStrictEqual(
+          fake.requests.map((r) => lastUserText(r.body)),
+          ["one", "two", "three"]
+        )
         const history = yield* client.session.get(p)
         assert.deepStrictEqual(
           history.messages.map((m) => `${m.message.role}:${texts(m.parts)}`),
@@ -74,7 +80,8 @@ for (const transport of transports) {
         const events = yield* watch.events
         assert.strictEqual(events.filter((e) => e.event._tag === "PromptQueued").length, 2)
         assert.strictEqual(events.filter((e) => e.event._tag === "PromptDequeued" && e.event.reason === "started").length, 2)
-      }))
+      })
+    )
 
     it.scopedLive("a queued prompt can be dequeued; cancel then starts the next one", () =>
       Effect.gen(function* () {
@@ -90,12 +97,22 @@ for (const transport of transports) {
         yield* client.session.dequeue({ ...p, promptId: two.prompt.id })
         const missing = yield* Effect.flip(client.session.dequeue({ ...p, promptId: two.prompt.id }))
         assert.strictEqual(missing._tag, "NotFound")
-        assert.deepStrictEqual((yield* client.session.queue(p)).map((q) => q.text), ["three"])
+        assert.deepStrictEqual(
+          (yield* client.session.queue(p)).map((q) => q.text),
+          ["three"]
+        )
         yield* client.session.cancel(p)
         const turns = yield* watch.turns(session.id, 2)
-        assert.deepStrictEqual(turns.map((t) => t.status), ["cancelled", "completed"])
-        assert.deepStrictEqual(fake.requests.map((r) => lastUserText(r.body)), ["one", "three"])
-      }))
+        assert.deepStrictEqual(
+          turns.map((t) => t.status),
+          ["cancelled", "completed"]
+        )
+        assert.deepStrictEqual(
+          fake.requests.map((r) => lastUserText(r.body)),
+          ["one", "three"]
+        )
+      })
+    )
 
     it.scopedLive("interrupt cancels the running turn and runs the new prompt; reject refuses", () =>
       Effect.gen(function* () {
@@ -111,11 +128,18 @@ for (const transport of transports) {
         assert.strictEqual(started._tag, "Started")
         yield* Effect.promise(() => closed).pipe(Effect.timeout("10 seconds"))
         const turns = yield* watch.turns(session.id, 2)
-        assert.deepStrictEqual(turns.map((t) => t.status), ["cancelled", "completed"])
+        assert.deepStrictEqual(
+          turns.map((t) => t.status),
+          ["cancelled", "completed"]
+        )
         const history = yield* client.session.get(p)
-        assert.deepStrictEqual(history.messages.map((m) => m.message.role), ["user", "assistant", "user", "assistant"])
+        assert.deepStrictEqual(
+          history.messages.map((m) => m.message.role),
+          ["user", "assistant", "user", "assistant"]
+        )
         assert.strictEqual(texts(history.messages[2]!.parts), "two")
-      }))
+      })
+    )
   })
 }
 
@@ -142,12 +166,16 @@ describe("turn events and restarts", () => {
       assert.isAbove(seenA.length, 10)
       assert.deepStrictEqual(seenA, seenB)
       const seqs = seenA.map((e) => e.seq)
-      assert.deepStrictEqual(seqs, [...seqs].sort((x, y) => x - y))
+      assert.deepStrictEqual(
+        seqs,
+        [...seqs].sort((x, y) => x - y)
+      )
       const tags = seenA.map((e) => e.event._tag)
       assert.strictEqual(tags[0], "MessageUpdated")
       assert.ok(tags.includes("PartDelta") && tags.includes("PartUpdated"))
       assert.strictEqual(tags.at(-1), "SessionStatus")
-    }))
+    })
+  )
 
   it.scopedLive("a turn left running by a killed hub is marked interrupted on the next start, never re-run", () =>
     Effect.gen(function* () {
@@ -177,7 +205,10 @@ describe("turn events and restarts", () => {
       const client = yield* hub.tcpClient()
       const history = yield* client.session.get({ projectId, sessionId })
       assert.strictEqual(history.session.status, "idle")
-      assert.deepStrictEqual(history.messages.map((m) => m.message.status), ["completed", "interrupted"])
+      assert.deepStrictEqual(
+        history.messages.map((m) => m.message.status),
+        ["completed", "interrupted"]
+      )
       const tool = history.messages[1]!.parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))[0]
       assert.deepStrictEqual([tool?.callId, tool?.status], ["call_sh", "error"])
       assert.match(tool?.error ?? "", /hub stopped/)
@@ -189,7 +220,11 @@ describe("turn events and restarts", () => {
       const turns = yield* watch.turns(sessionId, 1)
       assert.strictEqual(turns[0]?.status, "completed")
       const replayed = fake.requests.at(-1)!.body
-      assert.deepStrictEqual(toolResults(replayed).map((r) => r.tool_call_id), ["call_sh"])
+      assert.deepStrictEqual(
+        toolResults(replayed).map((r) => r.tool_call_id),
+        ["call_sh"]
+      )
       assert.match(toolResults(replayed)[0]!.content, /hub stopped/)
-    }))
+    })
+  )
 })

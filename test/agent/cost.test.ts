@@ -31,7 +31,10 @@ describe("cost", () => {
 
       const priced = yield* client.session.create({ projectId: project.id, model: "openai-compatible:priced" })
       assert.strictEqual(priced.totals.cost, 0)
-      fake.script({ text: "one", usage: { prompt_tokens: 1000, completion_tokens: 500 } }, { text: "two", usage: { prompt_tokens: 2000, completion_tokens: 100 } })
+      fake.script(
+        { text: "one", usage: { prompt_tokens: 1000, completion_tokens: 500 } },
+        { text: "two", usage: { prompt_tokens: 2000, completion_tokens: 100 } }
+      )
       yield* client.session.prompt({ projectId: project.id, sessionId: priced.id, text: "first" })
       yield* waitIdle(priced.id, 1)
       yield* client.session.prompt({ projectId: project.id, sessionId: priced.id, text: "second" })
@@ -39,7 +42,13 @@ describe("cost", () => {
 
       const history = yield* client.session.get({ projectId: project.id, sessionId: priced.id })
       const answers = history.messages.filter((m) => m.message.role === "assistant").map((m) => m.message.usage)
-      assert.deepStrictEqual(answers.map((u) => [u.inputTokens, u.outputTokens]), [[1000, 500], [2000, 100]])
+      assert.deepStrictEqual(
+        answers.map((u) => [u.inputTokens, u.outputTokens]),
+        [
+          [1000, 500],
+          [2000, 100]
+        ]
+      )
       assert.closeTo(answers[0]!.cost!, 0.007, 1e-12)
       assert.closeTo(answers[1]!.cost!, 0.005, 1e-12)
       const step = history.messages[1]!.parts.find((p) => p.data._tag === "step-finish")
@@ -63,7 +72,8 @@ describe("cost", () => {
       // The priced session's own total stays known.
       const listed = yield* client.session.list({ projectId: project.id })
       assert.closeTo(listed.find((s) => s.id === priced.id)!.totals.cost!, 0.012, 1e-12)
-    }))
+    })
+  )
 
   it("the price table matches by provider and model id; configured prices win; a provider's own cost wins over both", () => {
     assert.deepStrictEqual(priceOf("openai:gpt-4o-2024-08-06"), priceOf("openai:gpt-4o"))
@@ -105,8 +115,26 @@ describe("cost", () => {
       yield* old.unsafe("PRAGMA wal_checkpoint(TRUNCATE)")
       const sql = yield* openSqlite(file, projectMigrations)
       const messages = yield* sql<{ id: string; cost: number | null }>`SELECT id, cost FROM messages ORDER BY id`
-      assert.deepStrictEqual(messages.map((m) => [m.id, m.cost]), [["msg_a", null], ["msg_p", 0.25], ["msg_u", 0]])
-      const sessions = yield* sql<{ id: string; cost: number | null; archived_at: number | null }>`SELECT id, cost, archived_at FROM sessions ORDER BY id`
-      assert.deepStrictEqual(sessions.map((s) => [s.id, s.cost, s.archived_at]), [["ses_free", null, null], ["ses_paid", 0.25, null]])
-    }).pipe(Effect.provide(Reactivity.layer)))
+      assert.deepStrictEqual(
+        messages.map((m) => [m.id, m.cost]),
+        [
+          ["msg_a", null],
+          ["msg_p", 0.25],
+          ["msg_u", 0]
+        ]
+      )
+      const sessions = yield* sql<{
+        id: string
+        cost: number | null
+        archived_at: number | null
+      }>`SELECT id, cost, archived_at FROM sessions ORDER BY id`
+      assert.deepStrictEqual(
+        sessions.map((s) => [s.id, s.cost, s.archived_at]),
+        [
+          ["ses_free", null, null],
+          ["ses_paid", 0.25, null]
+        ]
+      )
+    }).pipe(Effect.provide(Reactivity.layer))
+  )
 })

@@ -16,8 +16,10 @@ const leftovers = (hub: TestHub, projectId: ProjectId, sessionId: SessionId) =>
   Effect.gen(function* () {
     const dbs = yield* ProjectDb
     return yield* dbs.withProject(projectId)(
-      Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ sessions: number; messages: number; parts: number; queued: number; permissions: number }>`SELECT
+      Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql<{ sessions: number; messages: number; parts: number; queued: number; permissions: number }>`SELECT
           (SELECT count(*) FROM sessions WHERE id = ${sessionId}) AS sessions,
           (SELECT count(*) FROM messages WHERE session_id = ${sessionId}) AS messages,
           (SELECT count(*) FROM parts WHERE session_id = ${sessionId}) AS parts,
@@ -35,7 +37,11 @@ const leftovers = (hub: TestHub, projectId: ProjectId, sessionId: SessionId) =>
 const team = (admin: HubRpcClient, projectId: ProjectId) =>
   Effect.gen(function* () {
     const keys: Record<string, string> = {}
-    for (const [name, role] of [["mia", "member"], ["vic", "viewer"], ["ada", "admin"]] as const) {
+    for (const [name, role] of [
+      ["mia", "member"],
+      ["vic", "viewer"],
+      ["ada", "admin"]
+    ] as const) {
       const user = yield* admin.user.create({ name, password: `${name}-password-long` })
       yield* admin.project.addMember({ projectId, user: name, role })
       keys[name] = (yield* admin.key.create({ name, scopes: ["read", "write"], userId: user.id as UserId })).key
@@ -65,13 +71,22 @@ describe("managing sessions and projects", () => {
       assert.strictEqual(tagOf(yield* Effect.flip(mia.session.rename({ ...at, sessionId: first.id, title: "   " }))), "InvalidInput")
       const archived = yield* mia.session.archive({ ...at, sessionId: second.id })
       assert.isTrue(archived.archived)
-      assert.deepStrictEqual((yield* vic.session.list(at)).map((s) => s.id), [first.id])
-      assert.deepStrictEqual((yield* vic.session.list({ ...at, includeArchived: true })).map((s) => [s.id, s.archived]), [
-        [first.id, false],
-        [second.id, true]
-      ])
+      assert.deepStrictEqual(
+        (yield* vic.session.list(at)).map((s) => s.id),
+        [first.id]
+      )
+      assert.deepStrictEqual(
+        (yield* vic.session.list({ ...at, includeArchived: true })).map((s) => [s.id, s.archived]),
+        [
+          [first.id, false],
+          [second.id, true]
+        ]
+      )
       assert.isFalse((yield* mia.session.archive({ ...at, sessionId: second.id, archived: false })).archived)
-      assert.deepStrictEqual((yield* vic.session.list(at)).map((s) => s.id), [first.id, second.id])
+      assert.deepStrictEqual(
+        (yield* vic.session.list(at)).map((s) => s.id),
+        [first.id, second.id]
+      )
       yield* watch.until((events) =>
         events.some((e) => e.event._tag === "SessionUpdated" && e.event.session.id === first.id && e.event.session.title === "the first")
           ? true
@@ -97,11 +112,15 @@ describe("managing sessions and projects", () => {
       assert.deepStrictEqual(yield* leftovers(hub, project.id, first.id), { sessions: 0, messages: 0, parts: 0, queued: 0, permissions: 0 })
       assert.strictEqual(tagOf(yield* Effect.flip(mia.session.get({ ...at, sessionId: first.id }))), "NotFound")
       assert.strictEqual(tagOf(yield* Effect.flip(mia.session.delete({ ...at, sessionId: first.id }))), "NotFound")
-      assert.deepStrictEqual((yield* mia.session.list({ ...at, includeArchived: true })).map((s) => s.id), [second.id])
+      assert.deepStrictEqual(
+        (yield* mia.session.list({ ...at, includeArchived: true })).map((s) => s.id),
+        [second.id]
+      )
       yield* watch.until((events) => (events.some((e) => e.event._tag === "SessionDeleted" && e.event.sessionId === first.id) ? true : undefined))
       // Only the one prompt that was running reached the model after the first; the queued one never ran.
       assert.strictEqual(fake.requests.length, 2)
-    }))
+    })
+  )
 
   it.scopedLive("deleting a session waiting on a permission answer expires the request and removes it", () =>
     Effect.gen(function* () {
@@ -126,7 +145,8 @@ describe("managing sessions and projects", () => {
           ? true
           : undefined
       )
-    }))
+    })
+  )
 
   it.scopedLive("deleting a session whose sub-agent is running cancels both and removes the child session too", () =>
     Effect.gen(function* () {
@@ -147,12 +167,13 @@ describe("managing sessions and projects", () => {
       yield* Effect.promise(() => fake.waitForClosed(1))
       assert.deepStrictEqual(yield* admin.session.list({ ...at, includeArchived: true }), [])
       assert.deepStrictEqual(yield* leftovers(hub, project.id, child!.id), { sessions: 0, messages: 0, parts: 0, queued: 0, permissions: 0 })
-      const deleted = (yield* watch.until((events) => {
+      const deleted = yield* watch.until((events) => {
         const ids = events.flatMap((e) => (e.event._tag === "SessionDeleted" ? [e.event.sessionId] : []))
         return ids.length >= 2 ? ids : undefined
-      }))
+      })
       assert.sameMembers([...deleted], [parent.id, child!.id])
-    }))
+    })
+  )
 
   it.scopedLive("projects are updated and deleted by owners only, after confirming the name, over RPC", () =>
     Effect.gen(function* () {
@@ -196,9 +217,13 @@ describe("managing sessions and projects", () => {
       assert.deepStrictEqual([gone._tag, (gone as { entity?: string }).entity], ["NotFound", "project"])
       assert.strictEqual(tagOf(yield* Effect.flip(mia.session.list(at))), "NotFound")
       assert.strictEqual(tagOf(yield* Effect.flip(admin.project.delete({ ...at, confirm: "renamed" }))), "NotFound")
-      assert.notInclude((yield* admin.project.list()).map((p) => p.id), project.id)
+      assert.notInclude(
+        (yield* admin.project.list()).map((p) => p.id),
+        project.id
+      )
       assert.isFalse(fs.existsSync(dir), "nothing reopened the database")
-    }))
+    })
+  )
 
   it.scopedLive("deleting a project keeps a workspace directory chosen outside the data dir", () =>
     Effect.gen(function* () {
@@ -211,7 +236,8 @@ describe("managing sessions and projects", () => {
       yield* admin.project.delete({ projectId: project.id, confirm: "external" })
       assert.isFalse(fs.existsSync(path.join(hub.dataDir, "projects", project.id)))
       assert.strictEqual(fs.readFileSync(path.join(mine, "keep.txt"), "utf8"), "mine")
-    }))
+    })
+  )
 
   it.scopedLive("the REST twins: list, rename, archive and delete sessions; update and delete the project", () =>
     Effect.gen(function* () {
@@ -232,7 +258,10 @@ describe("managing sessions and projects", () => {
       const listed = yield* request(hub, "GET", `${base}/sessions`, { token: keys.vic })
       assert.deepStrictEqual([listed.status, listed.json.map((s: { id: string }) => s.id)], [200, [a.id]])
       const all = yield* request(hub, "GET", `${base}/sessions?includeArchived=true`, { token: keys.vic })
-      assert.deepStrictEqual(all.json.map((s: { id: string }) => s.id), [a.id, b.id])
+      assert.deepStrictEqual(
+        all.json.map((s: { id: string }) => s.id),
+        [a.id, b.id]
+      )
       const empty = yield* request(hub, "PATCH", `${base}/sessions/${a.id}`, { token: keys.mia, body: {} })
       assert.deepStrictEqual([empty.status, empty.json?._tag], [400, "InvalidInput"])
 
@@ -257,5 +286,6 @@ describe("managing sessions and projects", () => {
       assert.isFalse(fs.existsSync(path.join(hub.dataDir, "projects", project.id)))
       const after = yield* request(hub, "GET", base, { token: hub.adminKey })
       assert.deepStrictEqual([after.status, after.json?._tag], [404, "NotFound"])
-    }))
+    })
+  )
 })

@@ -35,9 +35,13 @@ describe("the agentMaxSteps limit", () => {
       assert.strictEqual(answer.message.status, "error")
       assert.strictEqual(answer.message.finishReason, "max-steps")
       const tools = answer.parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))
-      assert.deepStrictEqual(tools.map((t) => t.status), ["completed", "completed", "completed"])
+      assert.deepStrictEqual(
+        tools.map((t) => t.status),
+        ["completed", "completed", "completed"]
+      )
       assert.strictEqual(history.session.status, "idle")
-    }))
+    })
+  )
 
   it.scopedLive("an answer in the last allowed step completes normally", () =>
     Effect.gen(function* () {
@@ -53,5 +57,6 @@ describe("the agentMaxSteps limit", () => {
       assert.strictEqual(turn?.finishReason, "stop")
       assert.isNull(turn?.error ?? null)
       assert.strictEqual(fake.requests.length, 3)
-    }))
+    })
+  )
 })

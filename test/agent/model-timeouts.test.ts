@@ -50,7 +50,8 @@ describe("model calls that stall or cannot connect", () => {
       assert.include(turn?.error ?? "", "modelFirstByteTimeoutSeconds")
       // The HTTP request was aborted, not left open.
       yield* Effect.promise(() => fake.waitForClosed(1)).pipe(Effect.timeout("10 seconds"))
-    }))
+    })
+  )
 
   it.scopedLive("headers without a body count as no answer", () =>
     Effect.gen(function* () {
@@ -61,7 +62,8 @@ describe("model calls that stall or cannot connect", () => {
       const [turn] = yield* watch.turns(session.id)
       assert.strictEqual(turn?.status, "error")
       assert.include(turn?.error ?? "", "modelFirstByteTimeoutSeconds")
-    }))
+    })
+  )
 
   it.scopedLive("a stream that stalls midway fails the turn and keeps what arrived", () =>
     Effect.gen(function* () {
@@ -76,7 +78,8 @@ describe("model calls that stall or cannot connect", () => {
       const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
       const text = history.messages[1]!.parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
       assert.strictEqual(text, "partial answer")
-    }))
+    })
+  )
 
   it.scopedLive("a refused connection fails at once, naming the base URL", () =>
     Effect.gen(function* () {
@@ -91,7 +94,8 @@ describe("model calls that stall or cannot connect", () => {
       assert.include(turn?.error ?? "", baseURL)
       assert.include(turn?.error ?? "", "ECONNREFUSED")
       assert.notInclude(turn?.error ?? "", "Failed after")
-    }))
+    })
+  )
 
   it.scopedLive("a stalled first attempt is retried and the turn completes", () =>
     Effect.gen(function* () {
@@ -104,7 +108,8 @@ describe("model calls that stall or cannot connect", () => {
       assert.strictEqual(turn?.finishReason, "stop")
       assert.strictEqual(fake.requests.length, 2)
       assert.strictEqual(fake.closedConnections, 1)
-    }))
+    })
+  )
 
   it.scopedLive("every attempt stalling ends in an error naming the limit", () =>
     Effect.gen(function* () {
@@ -116,5 +121,6 @@ describe("model calls that stall or cannot connect", () => {
       assert.strictEqual(turn?.status, "error")
       assert.include(turn?.error ?? "", "modelFirstByteTimeoutSeconds")
       assert.strictEqual(fake.requests.length, 2)
-    }))
+    })
+  )
 })

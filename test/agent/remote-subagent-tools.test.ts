@@ -80,122 +80,151 @@ const remoteTurn = (
   })
 
 describe("remote sub-agents with tools", () => {
-  it.scopedLive("write runs in the worker's workdir, its call streams into the child session, and the parent gets the child session id", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const { project, workdir, task, child, childHistory, events } = yield* remoteTurn(fake, [
-        { id: "call_write", name: "write", args: { path: "notes/remote.txt", content: "written on the worker\n" } }
-      ])
+  it.scopedLive(
+    "write runs in the worker's workdir, its call streams into the child session, and the parent gets the child session id",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeOpenAI
+        const { project, workdir, task, child, childHistory, events } = yield* remoteTurn(fake, [
+          { id: "call_write", name: "write", args: { path: "notes/remote.txt", content: "written on the worker\n" } }
+        ])
 
-      assert.strictEqual(fs.readFileSync(path.join(workdir, "notes", "remote.txt"), "utf8"), "written on the worker\n")
-      assert.isFalse(fs.existsSync(path.join(project.workspace, "notes", "remote.txt")), "nothing is written in the hub's workspace")
+        assert.strictEqual(fs.readFileSync(path.join(workdir, "notes", "remote.txt"), "utf8"), "written on the worker\n")
+        assert.isFalse(fs.existsSync(path.join(project.workspace, "notes", "remote.txt")), "nothing is written in the hub's workspace")
 
-      assert.deepStrictEqual(childHistory.messages.map((m) => [m.message.role, m.message.status]), [
-        ["user", "completed"],
-        ["assistant", "completed"]
-      ])
-      const [write] = toolParts(childHistory.messages[1]!.parts)
-      assert.strictEqual(write?.tool, "write")
-      assert.strictEqual(write?.callId, "call_write")
-      assert.strictEqual(write?.status, "completed")
-      assert.deepStrictEqual(write?.input, { path: "notes/remote.txt", content: "written on the worker\n" })
-      assert.deepStrictEqual(write?.output, {
-        ok: true,
-        output: "created notes/remote.txt (22 bytes)",
-        metadata: { path: "notes/remote.txt", bytes: 22, created: true }
-      })
-      const childSteps = childHistory.messages[1]!.parts.map((p) => p.data._tag)
-      assert.deepStrictEqual(childSteps, ["step-start", "tool", "step-finish", "step-start", "text", "step-finish"])
-      const published = events.some(
-        (e) => e.event._tag === "PartUpdated" && e.event.part.sessionId === child.id && e.event.part.data._tag === "tool" && e.event.part.data.status === "completed"
-      )
-      assert.isTrue(published, "the completed tool part was published live")
-      const childStep2 = fake.requests.filter((r) => isChild(r.body))[1]!
-      assert.strictEqual(toolResults(childStep2.body)[0]?.content, "created notes/remote.txt (22 bytes)")
-      const offered = (fake.requests.find((r) => isChild(r.body))!.body.tools ?? []).map((t) => t.function.name)
-      assert.deepStrictEqual(offered, ["read", "write", "edit", "list", "glob", "grep", "bash"])
+        assert.deepStrictEqual(
+          childHistory.messages.map((m) => [m.message.role, m.message.status]),
+          [
+            ["user", "completed"],
+            ["assistant", "completed"]
+          ]
+        )
+        const [write] = toolParts(childHistory.messages[1]!.parts)
+        assert.strictEqual(write?.tool, "write")
+        assert.strictEqual(write?.callId, "call_write")
+        assert.strictEqual(write?.status, "completed")
+        assert.deepStrictEqual(write?.input, { path: "notes/remote.txt", content: "written on the worker\n" })
+        assert.deepStrictEqual(write?.output, {
+          ok: true,
+          output: "created notes/remote.txt (22 bytes)",
+          metadata: { path: "notes/remote.txt", bytes: 22, created: true }
+        })
+        const childSteps = childHistory.messages[1]!.parts.map((p) => p.data._tag)
+        assert.deepStrictEqual(childSteps, ["step-start", "tool", "step-finish", "step-start", "text", "step-finish"])
+        const published = events.some(
+          (e) =>
+            e.event._tag === "PartUpdated" &&
+            e.event.part.sessionId === child.id &&
+            e.event.part.data._tag === "tool" &&
+            e.event.part.data.status === "completed"
+        )
+        assert.isTrue(published, "the completed tool part was published live")
+        const childStep2 = fake.requests.filter((r) => isChild(r.body))[1]!
+        assert.strictEqual(toolResults(childStep2.body)[0]?.content, "created notes/remote.txt (22 bytes)")
+        const offered = (fake.requests.find((r) => isChild(r.body))!.body.tools ?? []).map((t) => t.function.name)
+        assert.deepStrictEqual(offered, ["read", "write", "edit", "list", "glob", "grep", "bash"])
 
-      assert.strictEqual(task.status, "completed")
-      const output = task.output as { output: string; metadata: Record<string, unknown> }
-      assert.strictEqual(output.output, `done remotely\n\nsession: ${child.id}`)
-      assert.deepStrictEqual(output.metadata, { agent: "general", remote: true, sessionId: child.id })
-    }), { timeout: 120_000 })
+        assert.strictEqual(task.status, "completed")
+        const output = task.output as { output: string; metadata: Record<string, unknown> }
+        assert.strictEqual(output.output, `done remotely\n\nsession: ${child.id}`)
+        assert.deepStrictEqual(output.metadata, { agent: "general", remote: true, sessionId: child.id })
+      }),
+    { timeout: 120_000 }
+  )
 
-  it.scopedLive("a remote sub-agent still calling tools at the step limit ends max-steps, and the parent's task call fails", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const { task, childHistory } = yield* remoteTurn(fake, [], {
-        hub: { agentMaxSteps: 2 },
-        child: () => fake.scriptFor(isChild, endlessToolCalls("list", { path: "." }), { times: 10 })
-      })
-      const answer = childHistory.messages[1]!.message
-      assert.strictEqual(answer.status, "error")
-      assert.strictEqual(answer.finishReason, "max-steps")
-      assert.include(answer.error ?? "", "agentMaxSteps")
-      assert.strictEqual(task.status, "error")
-      assert.include(JSON.stringify(task.output), "agentMaxSteps")
-    }), { timeout: 120_000 })
+  it.scopedLive(
+    "a remote sub-agent still calling tools at the step limit ends max-steps, and the parent's task call fails",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeOpenAI
+        const { task, childHistory } = yield* remoteTurn(fake, [], {
+          hub: { agentMaxSteps: 2 },
+          child: () => fake.scriptFor(isChild, endlessToolCalls("list", { path: "." }), { times: 10 })
+        })
+        const answer = childHistory.messages[1]!.message
+        assert.strictEqual(answer.status, "error")
+        assert.strictEqual(answer.finishReason, "max-steps")
+        assert.include(answer.error ?? "", "agentMaxSteps")
+        assert.strictEqual(task.status, "error")
+        assert.include(JSON.stringify(task.output), "agentMaxSteps")
+      }),
+    { timeout: 120_000 }
+  )
 
-  it.scopedLive("without --trust-shell bash is refused and paths escaping the workdir are refused; the turn completes", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const outside = path.join(tempDir("kiris-remote-outside-"), "x")
-      const { workdir, task, child, childHistory } = yield* remoteTurn(fake, [
-        { id: "call_bash", name: "bash", args: { command: `touch ${JSON.stringify(outside)}` } },
-        { id: "call_escape", name: "write", args: { path: "../x", content: "escaped" } },
-        { id: "call_abs", name: "write", args: { path: outside, content: "escaped" } }
-      ])
+  it.scopedLive(
+    "without --trust-shell bash is refused and paths escaping the workdir are refused; the turn completes",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeOpenAI
+        const outside = path.join(tempDir("kiris-remote-outside-"), "x")
+        const { workdir, task, child, childHistory } = yield* remoteTurn(fake, [
+          { id: "call_bash", name: "bash", args: { command: `touch ${JSON.stringify(outside)}` } },
+          { id: "call_escape", name: "write", args: { path: "../x", content: "escaped" } },
+          { id: "call_abs", name: "write", args: { path: outside, content: "escaped" } }
+        ])
 
-      assert.deepStrictEqual(childHistory.messages.map((m) => [m.message.role, m.message.status]), [
-        ["user", "completed"],
-        ["assistant", "completed"]
-      ])
-      const byCall = new Map(toolParts(childHistory.messages[1]!.parts).map((p) => [p.callId, p]))
-      const bash = byCall.get("call_bash")
-      assert.strictEqual(bash?.status, "error")
-      assert.match(bash?.error ?? "", /without --trust-shell/)
-      assert.deepStrictEqual(bash?.input, { command: `touch ${JSON.stringify(outside)}` })
-      assert.strictEqual(byCall.get("call_escape")?.status, "error")
-      assert.match(byCall.get("call_escape")?.error ?? "", /escapes the workspace: \.\.\/x/)
-      assert.strictEqual(byCall.get("call_abs")?.status, "error")
-      assert.match(byCall.get("call_abs")?.error ?? "", /outside the workspace/)
-      assert.isFalse(fs.existsSync(outside), "neither bash nor write reached outside the workdir")
-      assert.isFalse(fs.existsSync(path.join(path.dirname(workdir), "x")))
+        assert.deepStrictEqual(
+          childHistory.messages.map((m) => [m.message.role, m.message.status]),
+          [
+            ["user", "completed"],
+            ["assistant", "completed"]
+          ]
+        )
+        const byCall = new Map(toolParts(childHistory.messages[1]!.parts).map((p) => [p.callId, p]))
+        const bash = byCall.get("call_bash")
+        assert.strictEqual(bash?.status, "error")
+        assert.match(bash?.error ?? "", /without --trust-shell/)
+        assert.deepStrictEqual(bash?.input, { command: `touch ${JSON.stringify(outside)}` })
+        assert.strictEqual(byCall.get("call_escape")?.status, "error")
+        assert.match(byCall.get("call_escape")?.error ?? "", /escapes the workspace: \.\.\/x/)
+        assert.strictEqual(byCall.get("call_abs")?.status, "error")
+        assert.match(byCall.get("call_abs")?.error ?? "", /outside the workspace/)
+        assert.isFalse(fs.existsSync(outside), "neither bash nor write reached outside the workdir")
+        assert.isFalse(fs.existsSync(path.join(path.dirname(workdir), "x")))
 
-      const childStep2 = fake.requests.filter((r) => isChild(r.body))[1]!
-      assert.match(toolResults(childStep2.body).find((r) => r.tool_call_id === "call_bash")?.content ?? "", /without --trust-shell/)
-      assert.strictEqual(task.status, "completed")
-      assert.include((task.output as { output: string }).output, `session: ${child.id}`)
-    }), { timeout: 120_000 })
+        const childStep2 = fake.requests.filter((r) => isChild(r.body))[1]!
+        assert.match(toolResults(childStep2.body).find((r) => r.tool_call_id === "call_bash")?.content ?? "", /without --trust-shell/)
+        assert.strictEqual(task.status, "completed")
+        assert.include((task.output as { output: string }).output, `session: ${child.id}`)
+      }),
+    { timeout: 120_000 }
+  )
 
-  it.scopedLive("with --trust-shell bash runs in the worker's workdir", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const { workdir, childHistory } = yield* remoteTurn(
-        fake,
-        [{ id: "call_bash", name: "bash", args: { command: "pwd && echo made > made.txt" } }],
-        { args: ["--trust-shell"] }
-      )
-      const [bash] = toolParts(childHistory.messages[1]!.parts)
-      assert.strictEqual(bash?.status, "completed", JSON.stringify(bash))
-      assert.strictEqual((bash?.output as { output: string }).output.trim(), fs.realpathSync(workdir))
-      assert.strictEqual(fs.readFileSync(path.join(workdir, "made.txt"), "utf8"), "made\n")
-    }), { timeout: 120_000 })
+  it.scopedLive(
+    "with --trust-shell bash runs in the worker's workdir",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeOpenAI
+        const { workdir, childHistory } = yield* remoteTurn(
+          fake,
+          [{ id: "call_bash", name: "bash", args: { command: "pwd && echo made > made.txt" } }],
+          { args: ["--trust-shell"] }
+        )
+        const [bash] = toolParts(childHistory.messages[1]!.parts)
+        assert.strictEqual(bash?.status, "completed", JSON.stringify(bash))
+        assert.strictEqual((bash?.output as { output: string }).output.trim(), fs.realpathSync(workdir))
+        assert.strictEqual(fs.readFileSync(path.join(workdir, "made.txt"), "utf8"), "made\n")
+      }),
+    { timeout: 120_000 }
+  )
 
-  it.scopedLive("a caller without the execute grant gets no bash on a worker, even one with --trust-shell", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const { workdir, childHistory } = yield* remoteTurn(
-        fake,
-        [{ id: "call_bash", name: "bash", args: { command: "echo made > made.txt" } }],
-        { args: ["--trust-shell"], asMemberWithoutExecute: true }
-      )
-      const offered = (fake.requests.find((r) => isChild(r.body))!.body.tools ?? []).map((t) => t.function.name)
-      assert.deepStrictEqual(offered, ["read", "write", "edit", "list", "glob", "grep"])
-      const [bash] = toolParts(childHistory.messages[1]!.parts)
-      assert.strictEqual(bash?.status, "error")
-      assert.isFalse(fs.existsSync(path.join(workdir, "made.txt")))
-    }), { timeout: 120_000 })
+  it.scopedLive(
+    "a caller without the execute grant gets no bash on a worker, even one with --trust-shell",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeOpenAI
+        const { workdir, childHistory } = yield* remoteTurn(fake, [{ id: "call_bash", name: "bash", args: { command: "echo made > made.txt" } }], {
+          args: ["--trust-shell"],
+          asMemberWithoutExecute: true
+        })
+        const offered = (fake.requests.find((r) => isChild(r.body))!.body.tools ?? []).map((t) => t.function.name)
+        assert.deepStrictEqual(offered, ["read", "write", "edit", "list", "glob", "grep"])
+        const [bash] = toolParts(childHistory.messages[1]!.parts)
+        assert.strictEqual(bash?.status, "error")
+        assert.isFalse(fs.existsSync(path.join(workdir, "made.txt")))
+      }),
+    { timeout: 120_000 }
+  )
 
   it.scopedLive("enqueuing an agent task that may call bash needs the execute grant, like a shell task", () =>
     Effect.gen(function* () {
@@ -216,5 +245,6 @@ describe("remote sub-agents with tools", () => {
       }
       const fileOnly = yield* agent({ tools: ["read", "write", "edit"] })
       assert.strictEqual(fileOnly.kind, "agent")
-    }))
+    })
+  )
 })

@@ -30,10 +30,17 @@ describe("session RPCs", () => {
 
       yield* admin.user.create({ name: "vic", password: "password-of-vic" })
       yield* admin.project.addMember({ projectId: project.id, user: "vic", role: "viewer" })
-      const vicKey = yield* admin.key.create({ name: "vic", scopes: ["read", "write"], userId: (yield* admin.user.list()).find((u) => u.name === "vic")!.id })
+      const vicKey = yield* admin.key.create({
+        name: "vic",
+        scopes: ["read", "write"],
+        userId: (yield* admin.user.list()).find((u) => u.name === "vic")!.id
+      })
       const vic = yield* hub.wsClient(vicKey.key)
       const listed = yield* vic.session.list({ projectId: project.id })
-      assert.deepStrictEqual(listed.map((s) => s.id), [explore.id])
+      assert.deepStrictEqual(
+        listed.map((s) => s.id),
+        [explore.id]
+      )
       const history = yield* vic.session.get({ projectId: project.id, sessionId: explore.id })
       assert.strictEqual(history.messages.length, 0)
       const refused = yield* Effect.flip(vic.session.prompt({ projectId: project.id, sessionId: explore.id, text: "hi" }))
@@ -47,7 +54,8 @@ describe("session RPCs", () => {
       const unknown = yield* Effect.flip(admin.session.prompt({ projectId: project.id, sessionId: "ses_nope" as SessionId, text: "hi" }))
       assert.strictEqual(unknown._tag, "NotFound")
       assert.strictEqual(fake.requests.length, 0)
-    }))
+    })
+  )
 
   it.scopedLive("a hub without a configured model refuses new sessions, naming the setting", () =>
     Effect.gen(function* () {
@@ -56,7 +64,8 @@ describe("session RPCs", () => {
       const project = yield* client.project.create({ name: "nomodel", description: "" })
       const error = yield* Effect.flip(client.session.create({ projectId: project.id }))
       assert.match(reasonOf(error), /set KIRIS_MODEL/)
-    }))
+    })
+  )
 
   it.scopedLive("totals add up per session and per project", () =>
     Effect.gen(function* () {
@@ -67,7 +76,10 @@ describe("session RPCs", () => {
       const a = yield* client.session.create({ projectId: project.id })
       const b = yield* client.session.create({ projectId: project.id })
       const watch = yield* watchProject(client, project.id)
-      fake.script({ text: "a", usage: { prompt_tokens: 10, completion_tokens: 1 } }, { text: "b", usage: { prompt_tokens: 20, completion_tokens: 2 } })
+      fake.script(
+        { text: "a", usage: { prompt_tokens: 10, completion_tokens: 1 } },
+        { text: "b", usage: { prompt_tokens: 20, completion_tokens: 2 } }
+      )
       yield* client.session.prompt({ projectId: project.id, sessionId: a.id, text: "one" })
       yield* watch.turns(a.id)
       yield* client.session.prompt({ projectId: project.id, sessionId: b.id, text: "two" })
@@ -77,7 +89,8 @@ describe("session RPCs", () => {
       assert.deepStrictEqual([totals.project.inputTokens, totals.project.outputTokens], [30, 3])
       const updated = (yield* watch.events).filter((e) => e.event._tag === "SessionUpdated")
       assert.ok(updated.length >= 2)
-    }))
+    })
+  )
 
   it.scopedLive("prompts queued when the hub stopped run after it starts again", () =>
     Effect.gen(function* () {
@@ -105,12 +118,11 @@ describe("session RPCs", () => {
         "the queued prompt to run",
         Effect.map(client.session.get(ids), (h) => (h.session.status === "idle" && h.messages.length === 4 ? h : undefined))
       )
-      assert.deepStrictEqual(history.messages.map((m) => `${m.message.role}:${m.message.status}`), [
-        "user:completed",
-        "assistant:interrupted",
-        "user:completed",
-        "assistant:completed"
-      ])
+      assert.deepStrictEqual(
+        history.messages.map((m) => `${m.message.role}:${m.message.status}`),
+        ["user:completed", "assistant:interrupted", "user:completed", "assistant:completed"]
+      )
       assert.deepStrictEqual(yield* client.session.queue(ids), [])
-    }))
+    })
+  )
 })

@@ -8,8 +8,7 @@ import { contentText, fakeOpenAI, lastUserText } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { assistantMessages, startAgentHub, watchProject } from "./AgentHub.js"
 
-const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) =>
-  parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
+const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) => parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
 
 const gate = () => {
   let open!: () => void
@@ -69,10 +68,14 @@ describe("steering a running turn", () => {
       )
       assert.strictEqual(assistantMessages(events, session.id).length, 1)
       const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
-      assert.deepStrictEqual(history.messages.map((m) => m.message.role), ["user", "assistant", "user"])
+      assert.deepStrictEqual(
+        history.messages.map((m) => m.message.role),
+        ["user", "assistant", "user"]
+      )
       assert.strictEqual(texts(history.messages[2]!.parts), "also say goodbye")
       assert.strictEqual(history.messages[1]!.message.status, "completed")
-    }))
+    })
+  )
 
   it.scopedLive("with no turn running, a steered prompt starts one", () =>
     Effect.gen(function* () {
@@ -83,7 +86,8 @@ describe("steering a running turn", () => {
       const [turn] = yield* watch.turns(session.id)
       assert.strictEqual(turn?.status, "completed")
       assert.strictEqual(lastUserText(fake.requests[0]!.body), "hello there")
-    }))
+    })
+  )
 
   it.scopedLive("a prompt steered into a turn's last step gets a turn of its own", () =>
     Effect.gen(function* () {
@@ -97,12 +101,19 @@ describe("steering a running turn", () => {
       hold.open()
 
       const turns = yield* watch.turns(session.id, 2)
-      assert.deepStrictEqual(turns.map((t) => t.status), ["completed", "completed"])
+      assert.deepStrictEqual(
+        turns.map((t) => t.status),
+        ["completed", "completed"]
+      )
       yield* idleAfter(session.id, 2)
       assert.strictEqual(fake.requests.length, 2)
       assert.strictEqual(lastUserText(fake.requests[1]!.body), "and two")
       const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
-      assert.deepStrictEqual(history.messages.map((m) => m.message.role), ["user", "assistant", "user", "assistant"])
+      assert.deepStrictEqual(
+        history.messages.map((m) => m.message.role),
+        ["user", "assistant", "user", "assistant"]
+      )
       assert.strictEqual(texts(history.messages[3]!.parts), "answer to and two")
-    }))
+    })
+  )
 })

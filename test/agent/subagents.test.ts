@@ -8,8 +8,7 @@ import { startAgentHub, watchProject } from "./AgentHub.js"
 const isChild = (body: { readonly messages: ReadonlyArray<{ readonly role: string }> } & Parameters<typeof systemText>[0]) =>
   systemText(body).includes("You are a sub-agent")
 
-const toolParts = (parts: ReadonlyArray<{ readonly data: PartData }>) =>
-  parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))
+const toolParts = (parts: ReadonlyArray<{ readonly data: PartData }>) => parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))
 
 describe("sub-agents", () => {
   it.scopedLive("the task tool runs a child session whose answer returns to the parent turn with the child session id, watched live", () =>
@@ -35,10 +34,13 @@ describe("sub-agents", () => {
       assert.strictEqual(child.agent, "general")
       assert.strictEqual(child.model, parent.model)
       const childHistory = yield* client.session.get({ projectId: project.id, sessionId: child.id })
-      assert.deepStrictEqual(childHistory.messages.map((m) => [m.message.role, m.message.status]), [
-        ["user", "completed"],
-        ["assistant", "completed"]
-      ])
+      assert.deepStrictEqual(
+        childHistory.messages.map((m) => [m.message.role, m.message.status]),
+        [
+          ["user", "completed"],
+          ["assistant", "completed"]
+        ]
+      )
 
       const parentHistory = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
       const [task] = toolParts(parentHistory.messages[1]!.parts)
@@ -60,14 +62,23 @@ describe("sub-agents", () => {
       const created = events.find((e) => e.event._tag === "SessionCreated" && e.event.session.id === child.id)
       assert.ok(created, "the child session's creation was published")
       const childDoneAt = events.findIndex(
-        (e) => e.event._tag === "MessageUpdated" && e.event.message.sessionId === child.id && e.event.message.role === "assistant" && e.event.message.status === "completed"
+        (e) =>
+          e.event._tag === "MessageUpdated" &&
+          e.event.message.sessionId === child.id &&
+          e.event.message.role === "assistant" &&
+          e.event.message.status === "completed"
       )
       const parentDoneAt = events.findIndex(
-        (e) => e.event._tag === "MessageUpdated" && e.event.message.sessionId === parent.id && e.event.message.role === "assistant" && e.event.message.status === "completed"
+        (e) =>
+          e.event._tag === "MessageUpdated" &&
+          e.event.message.sessionId === parent.id &&
+          e.event.message.role === "assistant" &&
+          e.event.message.status === "completed"
       )
       assert.isAbove(childDoneAt, 0)
       assert.isAbove(parentDoneAt, childDoneAt)
-    }))
+    })
+  )
 
   it.scopedLive("cancelling the parent cancels the running sub-agent and its upstream request", () =>
     Effect.gen(function* () {
@@ -93,52 +104,69 @@ describe("sub-agents", () => {
       assert.strictEqual(toolParts(history.messages[1]!.parts)[0]?.status, "error")
       const childSession = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
       assert.strictEqual(childSession.session.status, "idle")
-    }))
+    })
+  )
 
-  it.scopedLive("a remote sub-agent runs on a real `kiris worker` and streams its parts into the child session", () =>
-    Effect.gen(function* () {
-      const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
-      const client = yield* hub.wsClient()
-      const key = yield* workerKey(client)
-      yield* startWorker({
-        name: "agent-worker",
-        tcpPort: hub.tcpPort,
-        key,
-        env: { KIRIS_MODEL: "openai-compatible:fake", KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL, KIRIS_LLM_MAX_RETRIES: "0" }
-      })
-      const project = yield* client.project.create({ name: "remote", description: "" })
-      const parent = yield* client.session.create({ projectId: project.id })
-      const watch = yield* watchProject(client, project.id)
-      fake.scriptFor(isChild, { reasoning: "thinking remotely", text: "answer from the swarm" })
-      fake.script(
-        { toolCalls: [{ id: "call_remote", name: "task", args: { prompt: "research this", remote: true } }] },
-        { text: "the swarm answered" }
-      )
-      yield* client.session.prompt({ projectId: project.id, sessionId: parent.id, text: "ask the swarm" })
-      const [done] = yield* watch.turns(parent.id)
-      assert.strictEqual(done?.status, "completed")
+  it.scopedLive(
+    "a remote sub-agent runs on a real `kiris worker` and streams its parts into the child session",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* fakeOpenAI
+        const hub = yield* startAgentHub(fake)
+        const client = yield* hub.wsClient()
+        const key = yield* workerKey(client)
+        yield* startWorker({
+          name: "agent-worker",
+          tcpPort: hub.tcpPort,
+          key,
+          env: { KIRIS_MODEL: "openai-compatible:fake", KIRIS_OPENAI_COMPATIBLE_BASE_URL: fake.baseURL, KIRIS_LLM_MAX_RETRIES: "0" }
+        })
+        const project = yield* client.project.create({ name: "remote", description: "" })
+        const parent = yield* client.session.create({ projectId: project.id })
+        const watch = yield* watchProject(client, project.id)
+        fake.scriptFor(isChild, { reasoning: "thinking remotely", text: "answer from the swarm" })
+        fake.script(
+          { toolCalls: [{ id: "call_remote", name: "task", args: { prompt: "research this", remote: true } }] },
+          { text: "the swarm answered" }
+        )
+        yield* client.session.prompt({ projectId: project.id, sessionId: parent.id, text: "ask the swarm" })
+        const [done] = yield* watch.turns(parent.id)
+        assert.strictEqual(done?.status, "completed")
 
-      const parentHistory = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
-      const [task] = toolParts(parentHistory.messages[1]!.parts)
-      assert.strictEqual(task?.status, "completed", JSON.stringify(task))
-      const [child] = yield* client.session.list({ projectId: project.id, parentId: parent.id })
-      const output = task?.output as { output: string; metadata: Record<string, unknown> }
-      assert.strictEqual(output.output, `answer from the swarm\n\nsession: ${child!.id}`)
-      assert.strictEqual(output.metadata["sessionId"], child!.id)
-      const childHistory = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
-      assert.deepStrictEqual(childHistory.messages.map((m) => [m.message.role, m.message.status]), [
-        ["user", "completed"],
-        ["assistant", "completed"]
-      ])
-      const parts = childHistory.messages[1]!.parts.map((p) => p.data)
-      assert.deepStrictEqual(parts.map((p) => p._tag), ["step-start", "reasoning", "text", "step-finish"])
-      assert.deepStrictEqual(parts.flatMap((p) => (p._tag === "text" ? [p.text] : [])), ["answer from the swarm"])
-      assert.isAbove(childHistory.messages[1]!.message.usage.outputTokens, 0)
-      const events = yield* watch.events
-      const childDeltas = events.flatMap((e) => (e.event._tag === "PartDelta" && e.event.sessionId === child!.id ? [e.event.delta] : []))
-      assert.strictEqual(childDeltas.join(""), "thinking remotelyanswer from the swarm")
-      const tasks = yield* client.task.list({ projectId: project.id, kind: "agent" })
-      assert.deepStrictEqual(tasks.map((t) => t.status), ["done"])
-    }), { timeout: 120_000 })
+        const parentHistory = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
+        const [task] = toolParts(parentHistory.messages[1]!.parts)
+        assert.strictEqual(task?.status, "completed", JSON.stringify(task))
+        const [child] = yield* client.session.list({ projectId: project.id, parentId: parent.id })
+        const output = task?.output as { output: string; metadata: Record<string, unknown> }
+        assert.strictEqual(output.output, `answer from the swarm\n\nsession: ${child!.id}`)
+        assert.strictEqual(output.metadata["sessionId"], child!.id)
+        const childHistory = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
+        assert.deepStrictEqual(
+          childHistory.messages.map((m) => [m.message.role, m.message.status]),
+          [
+            ["user", "completed"],
+            ["assistant", "completed"]
+          ]
+        )
+        const parts = childHistory.messages[1]!.parts.map((p) => p.data)
+        assert.deepStrictEqual(
+          parts.map((p) => p._tag),
+          ["step-start", "reasoning", "text", "step-finish"]
+        )
+        assert.deepStrictEqual(
+          parts.flatMap((p) => (p._tag === "text" ? [p.text] : [])),
+          ["answer from the swarm"]
+        )
+        assert.isAbove(childHistory.messages[1]!.message.usage.outputTokens, 0)
+        const events = yield* watch.events
+        const childDeltas = events.flatMap((e) => (e.event._tag === "PartDelta" && e.event.sessionId === child!.id ? [e.event.delta] : []))
+        assert.strictEqual(childDeltas.join(""), "thinking remotelyanswer from the swarm")
+        const tasks = yield* client.task.list({ projectId: project.id, kind: "agent" })
+        assert.deepStrictEqual(
+          tasks.map((t) => t.status),
+          ["done"]
+        )
+      }),
+    { timeout: 120_000 }
+  )
 })

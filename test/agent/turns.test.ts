@@ -11,8 +11,7 @@ import { startAgentHub, transports, watchProject } from "./AgentHub.js"
 const dataOf = <T extends PartData["_tag"]>(parts: ReadonlyArray<Part>, tag: T) =>
   parts.flatMap((p) => (p.data._tag === tag ? [p.data as Extract<PartData, { _tag: T }>] : []))
 
-const deltas = (events: ReadonlyArray<DomainEvent>) =>
-  events.flatMap((e) => (e.event._tag === "PartDelta" ? [e.event.delta] : []))
+const deltas = (events: ReadonlyArray<DomainEvent>) => events.flatMap((e) => (e.event._tag === "PartDelta" ? [e.event.delta] : []))
 
 const setup = (transport: "tcp" | "ws") =>
   Effect.gen(function* () {
@@ -42,11 +41,17 @@ for (const transport of transports) {
         assert.strictEqual(deltas(yield* watch.events).join(""), "hello from the model")
 
         const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
-        assert.deepStrictEqual(history.messages.map((m) => m.message.role), ["user", "assistant"])
+        assert.deepStrictEqual(
+          history.messages.map((m) => m.message.role),
+          ["user", "assistant"]
+        )
         assert.strictEqual(dataOf(history.messages[0]!.parts, "text")[0]?.text, "say hello")
         const answer = history.messages[1]!
         assert.strictEqual(dataOf(answer.parts, "text")[0]?.text, "hello from the model")
-        assert.deepStrictEqual(answer.parts.map((p) => p.data._tag), ["step-start", "text", "step-finish"])
+        assert.deepStrictEqual(
+          answer.parts.map((p) => p.data._tag),
+          ["step-start", "text", "step-finish"]
+        )
         assert.strictEqual(answer.message.usage.inputTokens, 12)
         assert.strictEqual(answer.message.usage.outputTokens, 5)
         assert.strictEqual(history.session.title, "say hello")
@@ -54,7 +59,8 @@ for (const transport of transports) {
         const totals = yield* client.session.totals({ projectId: project.id, sessionId: session.id })
         assert.strictEqual(totals.session?.inputTokens, 12)
         assert.strictEqual(totals.project.outputTokens, 5)
-      }))
+      })
+    )
 
     it.scopedLive("records reasoning before the text", () =>
       Effect.gen(function* () {
@@ -64,17 +70,26 @@ for (const transport of transports) {
         yield* watch.turns(session.id)
         const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
         const parts = history.messages[1]!.parts
-        assert.deepStrictEqual(parts.map((p) => p.data._tag), ["step-start", "reasoning", "text", "step-finish"])
+        assert.deepStrictEqual(
+          parts.map((p) => p.data._tag),
+          ["step-start", "reasoning", "text", "step-finish"]
+        )
         assert.strictEqual(dataOf(parts, "reasoning")[0]?.text, "let me think about it")
         assert.strictEqual(dataOf(parts, "text")[0]?.text, "forty-two")
-      }))
+      })
+    )
 
     it.scopedLive("runs a multi-step tool loop and replays calls and results on the next turn", () =>
       Effect.gen(function* () {
         const { client, fake, project, session, watch } = yield* setup(transport)
         fake.script(
           { toolCalls: [{ id: "call_a", name: "read", args: { path: "hello.txt" } }] },
-          { toolCalls: [{ id: "call_b", name: "list", args: { path: "." } }, { id: "call_c", name: "read", args: { nope: 1 } }] },
+          {
+            toolCalls: [
+              { id: "call_b", name: "list", args: { path: "." } },
+              { id: "call_c", name: "read", args: { nope: 1 } }
+            ]
+          },
           { text: "the file has three lines" },
           { text: "second turn answer" }
         )
@@ -83,11 +98,14 @@ for (const transport of transports) {
         assert.strictEqual(first?.status, "completed")
         const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
         const tools = dataOf(history.messages[1]!.parts, "tool")
-        assert.deepStrictEqual(tools.map((t) => [t.callId, t.tool, t.status]), [
-          ["call_a", "read", "completed"],
-          ["call_b", "list", "completed"],
-          ["call_c", "read", "error"]
-        ])
+        assert.deepStrictEqual(
+          tools.map((t) => [t.callId, t.tool, t.status]),
+          [
+            ["call_a", "read", "completed"],
+            ["call_b", "list", "completed"],
+            ["call_c", "read", "error"]
+          ]
+        )
         assert.match(String((tools[0]!.output as { output: string }).output), /line two/)
         assert.deepStrictEqual(tools[0]!.input, { path: "hello.txt" })
         assert.match(tools[2]!.error ?? "", /invalid arguments/)
@@ -99,16 +117,27 @@ for (const transport of transports) {
         yield* watch.turns(session.id, 2)
         const second = fake.requests[3]!.body
         const assistantCalls = second.messages.flatMap((m) => (m.role === "assistant" ? (m.tool_calls ?? []) : []))
-        assert.deepStrictEqual(assistantCalls.map((c) => [c.id, c.function.name]), [["call_a", "read"], ["call_b", "list"], ["call_c", "read"]])
+        assert.deepStrictEqual(
+          assistantCalls.map((c) => [c.id, c.function.name]),
+          [
+            ["call_a", "read"],
+            ["call_b", "list"],
+            ["call_c", "read"]
+          ]
+        )
         assert.deepStrictEqual(JSON.parse(assistantCalls[0]!.function.arguments), { path: "hello.txt" })
         const results = toolResults(second)
-        assert.deepStrictEqual(results.map((r) => r.tool_call_id), ["call_a", "call_b", "call_c"])
+        assert.deepStrictEqual(
+          results.map((r) => r.tool_call_id),
+          ["call_a", "call_b", "call_c"]
+        )
         assert.match(results[0]!.content, /line three/)
         assert.match(results[2]!.content, /invalid arguments/)
         const users = second.messages.filter((m) => m.role === "user").map(contentText)
         assert.deepStrictEqual(users, ["read hello.txt", "and now?"])
         assert.ok(second.messages.some((m) => m.role === "assistant" && contentText(m) === "the file has three lines"))
-      }))
+      })
+    )
 
     it.scopedLive("marks a message failing mid-stream as error, keeping the partial text", () =>
       Effect.gen(function* () {
@@ -128,7 +157,8 @@ for (const transport of transports) {
         assert.strictEqual(dataOf(history.messages[1]!.parts, "text")[0]?.text, "partial answer")
         assert.strictEqual(history.messages[3]!.message.status, "error")
         assert.strictEqual(history.session.status, "idle")
-      }))
+      })
+    )
 
     it.scopedLive("streams a slow reply as several deltas in order", () =>
       Effect.gen(function* () {
@@ -147,6 +177,7 @@ for (const transport of transports) {
         const all = deltas(yield* watch.events)
         assert.ok(all.length >= 2, `expected several deltas, got ${JSON.stringify(all)}`)
         assert.strictEqual(all.join(""), "one two three four")
-      }))
+      })
+    )
   })
 }

@@ -37,7 +37,8 @@ describe("project workspaces", () => {
       assert.deepStrictEqual(yield* user.project.list(), [])
       const own = yield* user.project.create({ name: "own", description: "" })
       assert.strictEqual(own.workspace, path.join(hub.dataDir, "projects", own.id, "files"))
-    }))
+    })
+  )
 
   it.scopedLive("a server admin may use a directory under the workspace roots, and nothing else", () =>
     Effect.gen(function* () {
@@ -59,7 +60,8 @@ describe("project workspaces", () => {
       }
       const missing = yield* Effect.flip(admin.project.create({ name: "missing", description: "", workspace: path.join(root, "nope") }))
       assert.strictEqual(missing._tag, "InvalidInput")
-    }))
+    })
+  )
 
   it.scopedLive("a server admin cannot use the data dir, even under the workspace roots", () =>
     Effect.gen(function* () {
@@ -72,7 +74,8 @@ describe("project workspaces", () => {
         assert.strictEqual(error._tag, "InvalidInput", workspace)
         assert.match(error._tag === "InvalidInput" ? error.reason : "", /inside the hub's data directory/, workspace)
       }
-    }))
+    })
+  )
 
   it.scopedLive("an agent turn in a workspace holding the data dir cannot read admin.key", () =>
     Effect.gen(function* () {
@@ -100,7 +103,10 @@ describe("project workspaces", () => {
       assert.strictEqual(done?.status, "completed")
 
       const results = toolResults(fake.requests[1]!.body)
-      assert.deepStrictEqual(results.map((r) => r.tool_call_id), ["call_key", "call_abs", "call_list", "call_glob", "call_grep"])
+      assert.deepStrictEqual(
+        results.map((r) => r.tool_call_id),
+        ["call_key", "call_abs", "call_list", "call_glob", "call_grep"]
+      )
       for (const r of results) assert.notInclude(r.content, hub.adminKey, r.tool_call_id)
       assert.match(results[0]!.content, /access denied: data\/admin\.key/)
       assert.match(results[1]!.content, /access denied: /)
@@ -112,5 +118,6 @@ describe("project workspaces", () => {
       assert.notInclude(JSON.stringify(history), hub.adminKey)
       assert.notInclude(JSON.stringify(yield* watch.events), hub.adminKey)
       for (const request of fake.requests) assert.notInclude(JSON.stringify(request.body), hub.adminKey)
-    }))
+    })
+  )
 })

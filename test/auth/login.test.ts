@@ -48,7 +48,8 @@ describe("login throttling", () => {
       assert.strictEqual(Context.get(hub.context, Metrics).value("kiris_login_throttled_total"), 2)
       const exposition = (yield* request(hub, "GET", "/metrics")).text
       assert.match(exposition, /^kiris_login_throttled_total 2$/m)
-    }))
+    })
+  )
 
   it.scopedLive("a successful login resets the count", () =>
     Effect.gen(function* () {
@@ -58,18 +59,24 @@ describe("login throttling", () => {
         for (let i = 0; i < 4; i++) expectStatus(yield* login(hub, "vera", `guess-${i}`), 401, "Unauthorized")
         expectStatus(yield* login(hub, "vera", "vera-password"), 200)
       }
-    }))
+    })
+  )
 
   it.scopedLive("concurrent guesses count too: of 12 at once for one name, at most 5 are checked", () =>
     Effect.gen(function* () {
       const hub = yield* startHub()
-      const replies = yield* Effect.forEach(Array.from({ length: 12 }, (_, i) => i), (i) => login(hub, "admin", `guess-${i}`), {
-        concurrency: "unbounded"
-      })
+      const replies = yield* Effect.forEach(
+        Array.from({ length: 12 }, (_, i) => i),
+        (i) => login(hub, "admin", `guess-${i}`),
+        {
+          concurrency: "unbounded"
+        }
+      )
       const statuses = replies.map((r) => r.status)
       assert.strictEqual(statuses.filter((s) => s === 401).length, 5, statuses.join(","))
       assert.strictEqual(statuses.filter((s) => s === 429).length, 7, statuses.join(","))
-    }))
+    })
+  )
 
   it("cooling ends after the cooling period; failures older than the window are forgotten; the map stays bounded", () => {
     const t = makeLoginThrottle({ maxFailures: 3, windowMs: 10_000, cooldownMs: 60_000, maxTracked: 4 })
@@ -116,7 +123,8 @@ describe("login and API key failures reveal nothing", () => {
         unknownMs.push(u.ms)
       }
       assert.isAtLeast(median(unknownMs), median(wrongMs) / 2, `unknown ${unknownMs.join(",")} vs wrong ${wrongMs.join(",")}`)
-    }))
+    })
+  )
 
   it.scopedLive("an unknown API key and a revoked one answer with the same Unauthorized reply", () =>
     Effect.gen(function* () {
@@ -131,5 +139,6 @@ describe("login and API key failures reveal nothing", () => {
       expectStatus(revoked, 401, "Unauthorized")
       expectStatus(unknown, 401, "Unauthorized")
       assert.strictEqual(revoked.text, unknown.text)
-    }))
+    })
+  )
 })

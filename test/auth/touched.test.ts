@@ -10,7 +10,10 @@ describe("API key last use", () => {
       const hub = yield* startHub()
       const client = yield* hub.tcpClient()
       const keys = Context.get(hub.context, ApiKeys)
-      const created = yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => i), (i) => client.key.create({ name: `k${i}`, scopes: ["read"] }))
+      const created = yield* Effect.forEach(
+        Array.from({ length: 30 }, (_, i) => i),
+        (i) => client.key.create({ name: `k${i}`, scopes: ["read"] })
+      )
       // its own time, a day ahead: the keys this test's client used on the real clock are a minute old as soon as it moves
       const manual = makeManualClock(Date.now() + 86_400_000)
       const use = (key: string) => keys.authenticate(`Bearer ${key}`).pipe(Effect.withClock(manual.clock))
@@ -25,5 +28,6 @@ describe("API key last use", () => {
       manual.advance(30_000)
       yield* Effect.forEach(created.slice(0, 5), (c) => use(c.key), { discard: true })
       assert.strictEqual(yield* keys.touchedSize, 5)
-    }))
+    })
+  )
 })

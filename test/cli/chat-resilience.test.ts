@@ -43,7 +43,10 @@ const chatAcrossRestart = (signal: NodeJS.Signals, rest: ReadonlyArray<string>, 
     const dataDir = path.join(tempDir(), "data")
     const first = yield* serveKiris(dataDir, { env })
     fake.script({ hang: true, text: "thinking" })
-    const chat = yield* spawnKiris(chatArgs(first, ...rest), { cwd: tempDir("kiris-cwd-"), ...(options.stdin === undefined ? {} : { stdin: options.stdin }) })
+    const chat = yield* spawnKiris(chatArgs(first, ...rest), {
+      cwd: tempDir("kiris-cwd-"),
+      ...(options.stdin === undefined ? {} : { stdin: options.stdin })
+    })
     yield* Effect.promise(() => fake.waitForRequests(1))
 
     first.proc.child.kill(signal)

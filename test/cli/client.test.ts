@@ -15,7 +15,10 @@ import { runKiris, type Finished } from "../support/KirisProcess.js"
 const connection = (hub: TestHub, token = hub.adminKey) => ["--hub", `127.0.0.1:${hub.tcpPort}`, "--token", token]
 
 const kiris = (hub: TestHub, args: ReadonlyArray<string>, options: { token?: string; stdin?: string } = {}) =>
-  runKiris([...args, ...connection(hub, options.token)], { cwd: tempDir("kiris-cwd-"), ...(options.stdin !== undefined ? { stdin: options.stdin } : {}) })
+  runKiris([...args, ...connection(hub, options.token)], {
+    cwd: tempDir("kiris-cwd-"),
+    ...(options.stdin !== undefined ? { stdin: options.stdin } : {})
+  })
 
 const ok = (run: Finished) => {
   assert.strictEqual(run.code, 0, `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`)
@@ -66,7 +69,10 @@ describe("kiris client commands", () => {
         yield* admin.user.create({ name: "carol", password: "carol-password", isAdmin: false })
         const added = lines(ok(yield* kiris(hub, ["member", "add", id!, "carol", "--role", "viewer", "--execute"])))
         assert.deepStrictEqual(cells(added[0]!), ["USER", "USER ID", "ROLE", "EXECUTE", "ADDED"])
-        assert.deepStrictEqual(cells(added[1]!).filter((_, i) => i !== 1 && i !== 4), ["carol", "viewer", "yes"])
+        assert.deepStrictEqual(
+          cells(added[1]!).filter((_, i) => i !== 1 && i !== 4),
+          ["carol", "viewer", "yes"]
+        )
 
         const members = json<Array<{ userName: string; role: string; execute: boolean }>>(yield* kiris(hub, ["member", "list", id!, "--json"]))
         assert.deepStrictEqual(
@@ -78,7 +84,10 @@ describe("kiris client commands", () => {
         )
 
         assert.strictEqual(ok(yield* kiris(hub, ["member", "remove", id!, "carol"])).trim(), `removed carol from ${id}`)
-        assert.deepStrictEqual((yield* admin.project.members({ projectId: id as ProjectId })).map((m) => m.userName), ["admin"])
+        assert.deepStrictEqual(
+          (yield* admin.project.members({ projectId: id as ProjectId })).map((m) => m.userName),
+          ["admin"]
+        )
       }),
     120_000
   )
@@ -147,7 +156,11 @@ describe("kiris client commands", () => {
         const project = yield* admin.project.create({ name: "guarded" })
         yield* admin.user.create({ name: "vic", password: "vic-password", isAdmin: false })
         yield* admin.project.addMember({ projectId: project.id, user: "vic", role: "viewer" })
-        const vicKey = (yield* admin.key.create({ name: "vic", scopes: ["read", "write"], userId: (yield* admin.user.list()).find((u) => u.name === "vic")!.id })).key
+        const vicKey = (yield* admin.key.create({
+          name: "vic",
+          scopes: ["read", "write"],
+          userId: (yield* admin.user.list()).find((u) => u.name === "vic")!.id
+        })).key
 
         const [badToken, forbidden, unreachable, anonymous, fromEnvAndFile] = yield* Effect.all(
           [
@@ -176,11 +189,11 @@ describe("kiris client commands", () => {
         assert.match(unreachable.stderr.trim(), /^error: cannot reach hub at 127\.0\.0\.1:\d+: is `kiris serve` running\? \(ECONNREFUSED\)$/)
         assert.match(anonymous.stderr.trim(), /^error: not authenticated: pass --token <key>, set KIRIS_TOKEN/)
         const viaEnvAndFile = json<{ name: string; isAdmin: boolean; keyId: string }>(fromEnvAndFile)
+        assert.deepStrictEqual([viaEnvAndFile.name, viaEnvAndFile.isAdmin, viaEnvAndFile.keyId], ["admin", true, (yield* admin.user.whoami()).keyId])
         assert.deepStrictEqual(
-          [viaEnvAndFile.name, viaEnvAndFile.isAdmin, viaEnvAndFile.keyId],
-          ["admin", true, (yield* admin.user.whoami()).keyId]
+          (yield* admin.project.members({ projectId: project.id })).map((m) => m.role),
+          ["owner", "viewer"]
         )
-        assert.deepStrictEqual((yield* admin.project.members({ projectId: project.id })).map((m) => m.role), ["owner", "viewer"])
       }),
     120_000
   )
@@ -194,11 +207,32 @@ describe("kiris client commands", () => {
           concurrency: 2
         })
         const topText = stripAnsi(ok(top))
-        for (const command of ["project create", "project list", "member add", "member remove", "member list", "user add", "user list", "key create", "key list", "key revoke", "whoami"]) {
+        for (const command of [
+          "project create",
+          "project list",
+          "member add",
+          "member remove",
+          "member list",
+          "user add",
+          "user list",
+          "key create",
+          "key list",
+          "key revoke",
+          "whoami"
+        ]) {
           assert.match(topText, new RegExp(`- ${command} `), command)
         }
         const addText = stripAnsi(ok(memberAdd))
-        for (const text of ["--hub HOST:PORT", "--token TOKEN", "--json", "--role viewer | member | admin | owner", "<project>", "<user>", "$KIRIS_HUB", "needs admin in the project"]) {
+        for (const text of [
+          "--hub HOST:PORT",
+          "--token TOKEN",
+          "--json",
+          "--role viewer | member | admin | owner",
+          "<project>",
+          "<user>",
+          "$KIRIS_HUB",
+          "needs admin in the project"
+        ]) {
           assert.include(addText, text)
         }
       }),

@@ -37,13 +37,36 @@ describe("enqueue and map flags", () => {
         fs.writeFileSync(input, '"a"\n"b"\n"c"\n')
         for (const policy of ["fail-fast", "partial", "quorum:2"]) {
           const run = yield* kiris(
-            "map", "--input", input, "--kind", "noop", "--template", "item {item}", "--reduce", "sum", "--reduce-kind", "noop",
-            "--policy", policy, "--priority", "5", "--max-attempts", "2", "--json"
+            "map",
+            "--input",
+            input,
+            "--kind",
+            "noop",
+            "--template",
+            "item {item}",
+            "--reduce",
+            "sum",
+            "--reduce-kind",
+            "noop",
+            "--policy",
+            policy,
+            "--priority",
+            "5",
+            "--max-attempts",
+            "2",
+            "--json"
           )
           assert.strictEqual(run.code, 0, run.stderr)
           const mapped = JSON.parse(run.stdout) as MapResult
           assert.strictEqual(mapped.mapTasks.length, 3)
-          assert.deepStrictEqual(mapped.mapTasks.map((t) => [t.priority, t.maxAttempts]), [[5, 2], [5, 2], [5, 2]])
+          assert.deepStrictEqual(
+            mapped.mapTasks.map((t) => [t.priority, t.maxAttempts]),
+            [
+              [5, 2],
+              [5, 2],
+              [5, 2]
+            ]
+          )
           assert.strictEqual(mapped.reduceTask?.kind, "noop")
           assert.strictEqual(mapped.reduceTask?.dependsOn.length, 3)
         }
@@ -54,18 +77,22 @@ describe("enqueue and map flags", () => {
     60_000
   )
 
-  it.live("--help describes the new options and `kiris workers drain`", () =>
-    Effect.gen(function* () {
-      const cwd = tempDir("kiris-help-")
-      const enqueue = (yield* runKiris(["enqueue", "--help"], { cwd })).stdout
-      assert.include(enqueue, "--concurrency-key")
-      assert.include(enqueue, "--concurrency-limit")
-      assert.include(enqueue, "how many tasks with that key may run at once")
-      const map = (yield* runKiris(["map", "--help"], { cwd })).stdout
-      for (const text of ["fail-fast", "partial", "quorum:K", "--reduce-kind", "--priority", "--max-attempts"]) assert.include(map, text)
-      const drain = yield* runKiris(["workers", "drain", "--help"], { cwd })
-      assert.strictEqual(drain.code, 0, drain.stderr)
-      assert.include(drain.stdout, "finishes its running tasks")
-      assert.include(drain.stdout, "server admins only")
-    }), 60_000)
+  it.live(
+    "--help describes the new options and `kiris workers drain`",
+    () =>
+      Effect.gen(function* () {
+        const cwd = tempDir("kiris-help-")
+        const enqueue = (yield* runKiris(["enqueue", "--help"], { cwd })).stdout
+        assert.include(enqueue, "--concurrency-key")
+        assert.include(enqueue, "--concurrency-limit")
+        assert.include(enqueue, "how many tasks with that key may run at once")
+        const map = (yield* runKiris(["map", "--help"], { cwd })).stdout
+        for (const text of ["fail-fast", "partial", "quorum:K", "--reduce-kind", "--priority", "--max-attempts"]) assert.include(map, text)
+        const drain = yield* runKiris(["workers", "drain", "--help"], { cwd })
+        assert.strictEqual(drain.code, 0, drain.stderr)
+        assert.include(drain.stdout, "finishes its running tasks")
+        assert.include(drain.stdout, "server admins only")
+      }),
+    60_000
+  )
 })

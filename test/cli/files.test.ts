@@ -88,7 +88,10 @@ describe("kiris files and kiris revert", () => {
         yield* (yield* small.tcpClient()).project.create({ name: "demo" })
         const tooBig = yield* kiris(small, cwd, ["files", "upload", "data.bin", "--project", "demo"])
         assert.strictEqual(tooBig.code, 1)
-        assert.match(tooBig.stderr, /^error: data\.bin is too large to send over RPC \(.*\); upload it with PUT \/api\/projects\/prj_\S+\/files\/data\.bin/m)
+        assert.match(
+          tooBig.stderr,
+          /^error: data\.bin is too large to send over RPC \(.*\); upload it with PUT \/api\/projects\/prj_\S+\/files\/data\.bin/m
+        )
 
         const help = ok(yield* kiris(hub, cwd, ["files", "--help"]))
         for (const sub of ["ls", "cat", "history", "diff", "upload", "download"]) assert.include(help, sub)

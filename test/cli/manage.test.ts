@@ -33,7 +33,10 @@ describe("kiris session and project management commands", () => {
         const priced = yield* client.session.create({ ...at, model: "openai-compatible:priced", title: "priced" })
         const unpriced = yield* client.session.create({ ...at, title: "unpriced" })
         const watch = yield* watchProject(client, project.id)
-        fake.script({ text: "a", usage: { prompt_tokens: 1000, completion_tokens: 500 } }, { text: "b", usage: { prompt_tokens: 10, completion_tokens: 5 } })
+        fake.script(
+          { text: "a", usage: { prompt_tokens: 1000, completion_tokens: 500 } },
+          { text: "b", usage: { prompt_tokens: 10, completion_tokens: 5 } }
+        )
         for (const s of [priced, unpriced]) {
           yield* client.session.prompt({ ...at, sessionId: s.id, text: "hi" })
           yield* watch.until((events) =>
@@ -55,11 +58,23 @@ describe("kiris session and project management commands", () => {
         ok(yield* kiris(hub, ["session", "rename", project.id, unpriced.id, "no price"]))
         ok(yield* kiris(hub, ["session", "archive", project.id, priced.id]))
         const visible = JSON.parse(ok(yield* kiris(hub, ["session", "list", project.id, "--json"]))) as Array<{ id: string; title: string }>
-        assert.deepStrictEqual(visible.map((s) => [s.id, s.title]), [[unpriced.id, "no price"]])
+        assert.deepStrictEqual(
+          visible.map((s) => [s.id, s.title]),
+          [[unpriced.id, "no price"]]
+        )
         const all = JSON.parse(ok(yield* kiris(hub, ["session", "list", project.id, "--all", "--json"]))) as Array<{ id: string; archived: boolean }>
-        assert.deepStrictEqual(all.map((s) => [s.id, s.archived]), [[priced.id, true], [unpriced.id, false]])
+        assert.deepStrictEqual(
+          all.map((s) => [s.id, s.archived]),
+          [
+            [priced.id, true],
+            [unpriced.id, false]
+          ]
+        )
         assert.strictEqual(ok(yield* kiris(hub, ["session", "delete", project.id, unpriced.id])).trim(), `deleted session ${unpriced.id}`)
-        assert.deepStrictEqual((yield* client.session.list({ ...at, includeArchived: true })).map((s) => s.id), [priced.id])
+        assert.deepStrictEqual(
+          (yield* client.session.list({ ...at, includeArchived: true })).map((s) => s.id),
+          [priced.id]
+        )
 
         ok(yield* kiris(hub, ["project", "rename", "cli-managed", "renamed"]))
         assert.strictEqual((yield* client.project.get(at)).name, "renamed")

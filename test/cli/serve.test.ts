@@ -71,7 +71,10 @@ describe("kiris serve (process)", () => {
         )
         proc.child.kill("SIGTERM")
         const answered = yield* Fiber.join(waiting)
-        assert.deepStrictEqual(answered.map((t) => [t.id, t.status]), [[task.id, "queued"]])
+        assert.deepStrictEqual(
+          answered.map((t) => [t.id, t.status]),
+          [[task.id, "queued"]]
+        )
         const exit = yield* proc.exited("15 seconds")
         assert.deepStrictEqual(exit, { code: 0, signal: null }, proc.stderr())
       }),
@@ -91,7 +94,10 @@ describe("kiris serve (process)", () => {
         const second = yield* serve(dataDir)
         assert.notMatch(second.proc.stdout(), /created/)
         assert.deepStrictEqual(
-          second.proc.stdout().split("\n").filter((l) => l !== ""),
+          second.proc
+            .stdout()
+            .split("\n")
+            .filter((l) => l !== ""),
           [`kiris listening http=http://127.0.0.1:${second.httpPort} tcp=127.0.0.1:${second.tcpPort}`]
         )
         assert.strictEqual(fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim(), adminKey)

@@ -29,7 +29,8 @@ describe("config precedence: flags > KIRIS_* env > ./.kiris/config.json > ~/.kir
       assert.strictEqual(c.leaseSeconds, 11, "home file beats the default")
       assert.strictEqual(c.eventBuffer, 99)
       assert.strictEqual(c.projectIdleSeconds, 300, "default when nobody sets it")
-    }))
+    })
+  )
 
   it.effect("defaults with no sources; conventional variable names are read as they are", () =>
     Effect.gen(function* () {
@@ -37,14 +38,16 @@ describe("config precedence: flags > KIRIS_* env > ./.kiris/config.json > ~/.kir
       const c = yield* read({}, { cwd: empty, home: empty, env: { KIRO_SWARM_KEY: "k1" } })
       assert.deepStrictEqual([c.host, c.port, c.tcpPort, path.basename(c.dataDir)], ["127.0.0.1", 7420, 7421, ".kiris"])
       assert.strictEqual(Option.map(c.kirosuKey, Redacted.value).pipe(Option.getOrUndefined), "k1")
-    }))
+    })
+  )
 
   it.effect("a malformed value is a clear config error naming the key", () =>
     Effect.gen(function* () {
       const empty = tempDir()
       const error = yield* Effect.flip(read({}, { cwd: empty, home: empty, env: { KIRIS_PORT: "eighty" } }))
       assert.include(String(error), "PORT")
-    }))
+    })
+  )
 })
 
 const writeRaw = (dir: string, text: string) => {
@@ -66,16 +69,16 @@ describe("config problems: one line naming the source, the key and what was expe
       assert.deepStrictEqual(yield* problems({}, { cwd, home: tempDir(), env: {} }), [
         `${file}: not valid JSON (Expected double-quoted property name at line 3 column 1)`
       ])
-    }))
+    })
+  )
 
   it.effect("a file holding JSON that is not an object is refused", () =>
     Effect.gen(function* () {
       const home = tempDir()
       const file = writeRaw(home, "[1, 2]")
-      assert.deepStrictEqual(yield* problems({}, { cwd: tempDir(), home, env: {} }), [
-        `${file}: expected a JSON object of settings, got an array`
-      ])
-    }))
+      assert.deepStrictEqual(yield* problems({}, { cwd: tempDir(), home, env: {} }), [`${file}: expected a JSON object of settings, got an array`])
+    })
+  )
 
   it.effect("a value of the wrong type names the file and the key", () =>
     Effect.gen(function* () {
@@ -85,14 +88,16 @@ describe("config problems: one line naming the source, the key and what was expe
         `${file}: port: expected an integer, got "abc"`,
         `${file}: leaseSeconds: expected an integer, got "1.5"`
       ])
-    }))
+    })
+  )
 
   it.effect("a bad environment value names the variable, and is not passed over for a file's value", () =>
     Effect.gen(function* () {
       const cwd = writeConfig(tempDir(), { tcpPort: 9000 })
       const env = { KIRIS_TCP_PORT: "abc" }
       assert.deepStrictEqual(yield* problems({}, { cwd, home: tempDir(), env }), [`KIRIS_TCP_PORT: expected an integer, got "abc"`])
-    }))
+    })
+  )
 
   it("a broken file is read inside Effect: building the provider does not throw", () => {
     const cwd = tempDir()

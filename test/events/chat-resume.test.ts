@@ -51,5 +51,6 @@ describe("kiris chat's connection", () => {
         if (input._tag === "event" && input.event.event._tag === "SessionUpdated") titles.push(input.event.event.session.title)
       }
       assert.deepStrictEqual(titles, ["while away 1", "while away 2"])
-    }))
+    })
+  )
 })

@@ -77,11 +77,16 @@ describe("streaming deltas to subscribers", () => {
 
       fake.script({ slow: { text: chunks.join(""), delayMs: 0, pace } })
       yield* client.session.prompt({ projectId: project.id, sessionId: session.id as SessionId, text: "count" })
-      yield* deadline(20_000, "the last delta", Effect.promise(() => pace(chunks.length)))
+      yield* deadline(
+        20_000,
+        "the last delta",
+        Effect.promise(() => pace(chunks.length))
+      )
       assert.deepStrictEqual(received, chunks)
       const [done] = yield* deadline(20_000, "the finished turn", watch.turns(session.id))
       assert.strictEqual(done?.status, "completed")
-    }))
+    })
+  )
 
   it.scopedLive("a subscriber that does not read gets the deltas merged, nothing lost, in order; the log keeps every delta", () =>
     Effect.gen(function* () {
@@ -115,13 +120,19 @@ describe("streaming deltas to subscribers", () => {
         for (const item of (chunk["values"] ?? []) as ReadonlyArray<{ readonly _tag: string }>) assert.notStrictEqual(item._tag, "Lagged")
         const got = eventsIn(chunk)
         events.push(...got)
-        finished = got.some((e) => e.event._tag === "MessageUpdated" && e.event.message?.role === "assistant" && e.event.message.status === "completed")
+        finished = got.some(
+          (e) => e.event._tag === "MessageUpdated" && e.event.message?.role === "assistant" && e.event.message.status === "completed"
+        )
       }
       const deltas = events.filter((e) => e.event._tag === "PartDelta")
       assert.strictEqual(deltas.map((e) => e.event.delta).join(""), chunks.join(""))
       assert.isBelow(deltas.length, chunks.length, "waiting deltas were merged")
       const seqs = events.map((e) => e.seq)
-      assert.deepStrictEqual(seqs, [...seqs].sort((a, b) => a - b), "in order")
+      assert.deepStrictEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+        "in order"
+      )
       assert.strictEqual(new Set(seqs).size, seqs.length, "no event twice")
       // The merged deltas carry the last seq they cover: the last one is the live client's last delta.
       assert.strictEqual(deltas[deltas.length - 1]?.seq, live[live.length - 1]?.seq)
@@ -130,13 +141,14 @@ describe("streaming deltas to subscribers", () => {
       const replay = yield* record(client, project.id, 0)
       const all = eventsOf(yield* replay.until((items) => (items.some((i) => i._tag === "Ready") ? items : undefined)))
       const logged = all.filter((e) => e.event._tag === "PartDelta")
-      assert.deepStrictEqual(logged.map((e) => (e.event._tag === "PartDelta" ? e.event.delta : "")), chunks)
+      assert.deepStrictEqual(
+        logged.map((e) => (e.event._tag === "PartDelta" ? e.event.delta : "")),
+        chunks
+      )
       const middle = logged[99]!.seq
       const resumed = yield* record(client, project.id, middle)
       const after = eventsOf(yield* resumed.until((items) => (items.some((i) => i._tag === "Ready") ? items : undefined)))
-      assert.strictEqual(
-        after.flatMap((e) => (e.event._tag === "PartDelta" ? [e.event.delta] : [])).join(""),
-        chunks.slice(100).join("")
-      )
-    }))
+      assert.strictEqual(after.flatMap((e) => (e.event._tag === "PartDelta" ? [e.event.delta] : [])).join(""), chunks.slice(100).join(""))
+    })
+  )
 })

@@ -54,8 +54,12 @@ for (const transport of transports) {
         assert.deepStrictEqual(seqsOf(items), range(since + 1, last))
         assert.isFalse(items.some((i) => i._tag === "Lagged" || i._tag === "Reset"))
         const ready = items.find((i) => i._tag === "Ready")
-        assert.isTrue(ready !== undefined && ready._tag === "Ready" && ready.seq >= since + 200 && ready.seq <= last - 300, "replayed and live events both")
-      }))
+        assert.isTrue(
+          ready !== undefined && ready._tag === "Ready" && ready.seq >= since + 200 && ready.seq <= last - 300,
+          "replayed and live events both"
+        )
+      })
+    )
   })
 }
 
@@ -81,7 +85,12 @@ describe("a subscriber that falls behind", () => {
       yield* Effect.forEach(range(6, 205), (i) => bus.publish(projectId, progress(i)), { discard: true })
       const rest: Array<SubscriptionItem> = []
       const end = yield* Effect.either(
-        Effect.forever(Effect.sync(() => undefined).pipe(Effect.zipRight(pull), Effect.map((c) => rest.push(...Chunk.toReadonlyArray(c)))))
+        Effect.forever(
+          Effect.sync(() => undefined).pipe(
+            Effect.zipRight(pull),
+            Effect.map((c) => rest.push(...Chunk.toReadonlyArray(c)))
+          )
+        )
       )
       assert.isTrue(end._tag === "Left" && Option.isNone(end.left), "the stream ended")
       assert.deepStrictEqual(rest, [{ _tag: "Lagged", missed: 200, lastSeq: lastSent }])
@@ -91,5 +100,6 @@ describe("a subscriber that falls behind", () => {
       const items = yield* sub.ready.pipe(Effect.zipRight(sub.items))
       assert.deepStrictEqual(seqsOf(items), range(lastSent + 1, lastSent + 200))
       assert.strictEqual(items.at(-1)?._tag, "Ready")
-    }))
+    })
+  )
 })

@@ -64,12 +64,15 @@ for (const transport of transports) {
             // paced, so that the turn's deltas are not merged into a few events
             fake.script({ slow: { text: Array.from({ length: 100 }, (_, i) => `w${i}`).join(" "), delayMs: 2 } })
             yield* admin.session.prompt({ projectId: project.id, sessionId: session.id, text: "talk" })
-            const tasks = yield* Effect.forEach(range(1, 100), (i) => admin.task.enqueue(EnqueueTask.make({ projectId: project.id, kind: "noop", payload: { i } })))
+            const tasks = yield* Effect.forEach(range(1, 100), (i) =>
+              admin.task.enqueue(EnqueueTask.make({ projectId: project.id, kind: "noop", payload: { i } }))
+            )
             yield* Effect.forEach(tasks, (t) => admin.task.cancel({ taskId: t.id }), { discard: true })
             yield* watch.turns(session.id as SessionId)
             const cancelled = new Set(tasks.map((t) => t.id))
             yield* watch.until((events) => {
-              for (const e of events) if (e.event._tag === "TasksChanged") for (const t of e.event.tasks) if (t.status === "cancelled") cancelled.delete(t.id)
+              for (const e of events)
+                if (e.event._tag === "TasksChanged") for (const t of e.event.tasks) if (t.status === "cancelled") cancelled.delete(t.id)
               return cancelled.size === 0 ? true : undefined
             })
             const missed = (yield* watch.events).filter((e) => e.seq > n)
@@ -92,7 +95,11 @@ for (const transport of transports) {
             assert.strictEqual(back.value.ready._tag === "Ready" && back.value.ready.seq, last)
             const readyAt = items.findIndex((i) => i._tag === "Ready")
             const replayed = eventsOf(items.slice(0, readyAt))
-            assert.deepStrictEqual(replayed.filter(notDelta).map(summary), missed.filter(notDelta).map(summary), "the replay is what the live subscriber saw")
+            assert.deepStrictEqual(
+              replayed.filter(notDelta).map(summary),
+              missed.filter(notDelta).map(summary),
+              "the replay is what the live subscriber saw"
+            )
             assert.strictEqual(deltaText(replayed), deltaText(missed), "with the same streamed text")
             assert.deepStrictEqual(seqsOf(items), range(n + 1, last + 1), "no gap and no duplicate across the hand-over")
             assert.isFalse(items.some((i) => i._tag === "Reset" || i._tag === "Lagged"))
@@ -117,7 +124,8 @@ for (const transport of transports) {
         assert.deepStrictEqual(eventsOf(afterRestart).slice(0, replayed.length).map(summary), replayed.map(summary))
         const latest = eventsOf(afterRestart).at(-1)!
         assert.isTrue(latest.event._tag === "SessionUpdated" && latest.event.session.title === "restarted")
-      }))
+      })
+    )
 
     it.scopedLive("a since older than the retained log starts with Reset, then the oldest kept events", () =>
       Effect.gen(function* () {
@@ -126,7 +134,9 @@ for (const transport of transports) {
         const admin = yield* hub.tcpClient()
         const project = yield* admin.project.create({ name: "pruned", description: "" })
         const session = yield* admin.session.create({ projectId: project.id })
-        yield* Effect.forEach(range(1, 30), (i) => admin.session.rename({ projectId: project.id, sessionId: session.id, title: `t${i}` }), { discard: true })
+        yield* Effect.forEach(range(1, 30), (i) => admin.session.rename({ projectId: project.id, sessionId: session.id, title: `t${i}` }), {
+          discard: true
+        })
         const bus = Context.get(hub.context, EventBus)
         const last = yield* bus.lastSeq(project.id as ProjectId)
         assert.isAtLeast(last, 31)
@@ -151,6 +161,7 @@ for (const transport of transports) {
         const live = yield* record(client, project.id)
         assert.deepStrictEqual(yield* live.ready, { _tag: "Ready", seq: last })
         assert.isTrue(Option.isNone(Option.fromNullable((yield* live.items).find((i) => i._tag === "Event"))))
-      }))
+      })
+    )
   })
 }

@@ -122,7 +122,10 @@ const openSse = (
                   }
                   return ended ? { done: undefined } : undefined
                 }),
-                (frame) => (frame === undefined ? Effect.fail(new Error(`the stream ended before ${what}; received: ${JSON.stringify(raw.slice(-2000))}`)) : Effect.succeed(frame))
+                (frame) =>
+                  frame === undefined
+                    ? Effect.fail(new Error(`the stream ended before ${what}; received: ${JSON.stringify(raw.slice(-2000))}`))
+                    : Effect.succeed(frame)
               ),
             text: (ms = 10_000) => waitFor("the end of the body", ms, () => (ended ? { done: raw } : undefined)),
             ended: (ms = 10_000) => waitFor("the end of the stream", ms, () => (ended ? { done: undefined } : undefined)),
@@ -140,7 +143,7 @@ const eventsRoute = (projectId: ProjectId, query = "") => `/api/projects/${proje
 const isEvent = (tag: string) => (f: Frame) => f.event === tag && f.id !== undefined
 const dataOf = (f: Frame) => JSON.parse(f.data ?? "null") as Record<string, unknown>
 /** The name a `ProjectUpdated` frame carries. */
-const renamedTo = (f: Frame) => ((dataOf(f)["event"] as { project: { name: string } }).project).name
+const renamedTo = (f: Frame) => (dataOf(f)["event"] as { project: { name: string } }).project.name
 
 /** Frames up to and including `Ready`: what a resumed stream replays before it goes live. */
 const untilReady = (conn: SseConnection) =>
@@ -200,8 +203,17 @@ describe("Server-Sent Events", () => {
       yield* rename("missed 2")
       const again = yield* openSse(hub, eventsRoute(project.id), { token: hub.adminKey, lastEventId: seen.id! })
       const { ready, replayed } = yield* untilReady(again)
-      assert.deepStrictEqual(replayed.map((f) => [f.event, renamedTo(f)]), [["ProjectUpdated", "missed 1"], ["ProjectUpdated", "missed 2"]])
-      assert.deepStrictEqual(replayed.map((f) => Number(f.id)), [Number(seen.id) + 1, Number(seen.id) + 2])
+      assert.deepStrictEqual(
+        replayed.map((f) => [f.event, renamedTo(f)]),
+        [
+          ["ProjectUpdated", "missed 1"],
+          ["ProjectUpdated", "missed 2"]
+        ]
+      )
+      assert.deepStrictEqual(
+        replayed.map((f) => Number(f.id)),
+        [Number(seen.id) + 1, Number(seen.id) + 2]
+      )
       assert.strictEqual(ready.id, replayed[1]!.id, "Ready carries the seq a later reconnect resumes after")
 
       yield* rename("live")
@@ -227,8 +239,16 @@ describe("Server-Sent Events", () => {
       const both = yield* openSse(hub, eventsRoute(project.id, "?since=0"), { token: hub.adminKey, lastEventId: String(Number(one.id) + 1) })
       assert.deepStrictEqual((yield* untilReady(both)).replayed.map(renamedTo), ["three"])
 
-      for (const [query, lastEventId, name] of [["?since=abc", undefined, "since"], ["?since=-1", undefined, "since"], ["", "1.5", "Last-Event-ID"], ["?since=1", "x", "Last-Event-ID"]] as const) {
-        const bad = yield* openSse(hub, eventsRoute(project.id, query), { token: hub.adminKey, ...(lastEventId === undefined ? {} : { lastEventId }) })
+      for (const [query, lastEventId, name] of [
+        ["?since=abc", undefined, "since"],
+        ["?since=-1", undefined, "since"],
+        ["", "1.5", "Last-Event-ID"],
+        ["?since=1", "x", "Last-Event-ID"]
+      ] as const) {
+        const bad = yield* openSse(hub, eventsRoute(project.id, query), {
+          token: hub.adminKey,
+          ...(lastEventId === undefined ? {} : { lastEventId })
+        })
         assert.strictEqual(bad.status, 400, `${query} ${lastEventId}`)
         const body = JSON.parse(yield* bad.text()) as { _tag: string; reason: string }
         assert.strictEqual(body._tag, "InvalidInput")
@@ -257,13 +277,21 @@ describe("Server-Sent Events", () => {
   )
 
   it("frames: a project event carries its seq as id and its tag as name; Ready and Lagged carry the seq to resume after", () => {
-    const event = { seq: 7, projectId: "prj_x" as ProjectId, at: 1, event: { _tag: "ProjectDeleted", projectId: "prj_x" as ProjectId } } as unknown as DomainEvent
+    const event = {
+      seq: 7,
+      projectId: "prj_x" as ProjectId,
+      at: 1,
+      event: { _tag: "ProjectDeleted", projectId: "prj_x" as ProjectId }
+    } as unknown as DomainEvent
     assert.strictEqual(
       sseFrame({ _tag: "Event", event }),
       'id: 7\nevent: ProjectDeleted\ndata: {"seq":7,"projectId":"prj_x","at":1,"event":{"_tag":"ProjectDeleted","projectId":"prj_x"}}\n\n'
     )
     assert.strictEqual(sseFrame({ _tag: "Ready", seq: 7 }), 'id: 7\nevent: Ready\ndata: {"_tag":"Ready","seq":7}\n\n')
-    assert.strictEqual(sseFrame({ _tag: "Lagged", missed: 3, lastSeq: 9 }), 'id: 9\nevent: Lagged\ndata: {"_tag":"Lagged","missed":3,"lastSeq":9}\n\n')
+    assert.strictEqual(
+      sseFrame({ _tag: "Lagged", missed: 3, lastSeq: 9 }),
+      'id: 9\nevent: Lagged\ndata: {"_tag":"Lagged","missed":3,"lastSeq":9}\n\n'
+    )
     assert.strictEqual(sseFrame({ _tag: "Reset", oldestSeq: 4 }), 'event: Reset\ndata: {"_tag":"Reset","oldestSeq":4}\n\n')
   })
 
@@ -344,9 +372,9 @@ describe("Server-Sent Events", () => {
       assert.isAtLeast(yield* rootFibers, baseline + open.length, "each open stream is served by a fiber")
       for (const conn of open) conn.close()
       yield* rename("after the clients left")
-      yield* Effect.suspend(() => Effect.flatMap(rootFibers, (n) => (n <= baseline ? Effect.void : Effect.fail(new Error(`${n - baseline} fibers left`))))).pipe(
-        Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 })
-      )
+      yield* Effect.suspend(() =>
+        Effect.flatMap(rootFibers, (n) => (n <= baseline ? Effect.void : Effect.fail(new Error(`${n - baseline} fibers left`))))
+      ).pipe(Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 500 }))
     })
   )
 

@@ -32,7 +32,11 @@ const setup = (fake: FakeOpenAI, options: Parameters<typeof startAgentHub>[1] = 
 
 /** Runs one turn of a session whose model calls the given tools once, then answers "done". */
 const turnWithTools = (
-  env: { readonly admin: HubRpcClient; readonly project: { readonly id: ProjectId }; readonly watch: { readonly turns: (s: SessionId, n?: number) => Effect.Effect<ReadonlyArray<{ readonly status: string }>, Error> } },
+  env: {
+    readonly admin: HubRpcClient
+    readonly project: { readonly id: ProjectId }
+    readonly watch: { readonly turns: (s: SessionId, n?: number) => Effect.Effect<ReadonlyArray<{ readonly status: string }>, Error> }
+  },
   fake: FakeOpenAI,
   sessionId: SessionId,
   n: number,
@@ -117,7 +121,8 @@ describe("agent turns write through FileService", () => {
       assert.deepStrictEqual(error._tag === "RevertConflict" ? error.paths : [], ["shared.txt"])
       assert.strictEqual(fs.readFileSync(path.join(workspace, "solo.txt"), "utf8"), "c only\n")
       assert.strictEqual(fs.readFileSync(path.join(workspace, "shared.txt"), "utf8"), "by b\n")
-    }))
+    })
+  )
 
   it.scopedLive("reverting from a message on undoes that turn and later ones, not earlier ones", () =>
     Effect.gen(function* () {
@@ -137,7 +142,8 @@ describe("agent turns write through FileService", () => {
       assert.deepStrictEqual(result.restored, ["x.txt", "y.txt"])
       assert.strictEqual(fs.readFileSync(path.join(workspace, "x.txt"), "utf8"), "turn 1\n")
       assert.isFalse(fs.existsSync(path.join(workspace, "y.txt")))
-    }))
+    })
+  )
 
   it.scopedLive("an edit on disk behind the hub's back is recorded as external; the revert refuses without force", () =>
     Effect.gen(function* () {
@@ -152,7 +158,10 @@ describe("agent turns write through FileService", () => {
       assert.strictEqual(refused._tag, "RevertConflict")
       assert.deepStrictEqual(refused._tag === "RevertConflict" ? refused.paths : [], ["ext.txt"])
       const history = yield* files((f) => f.history({ path: "ext.txt" }))
-      assert.deepStrictEqual(history.versions.map((v) => v.author.kind), ["external", "session"])
+      assert.deepStrictEqual(
+        history.versions.map((v) => v.author.kind),
+        ["external", "session"]
+      )
       const externalContent = yield* files((f) => f.read({ workspace, path: "ext.txt", version: history.versions[0]!.id }))
       assert.strictEqual(decode(externalContent.content), "edited in an editor, longer than before\n")
       assert.isTrue(fs.existsSync(path.join(workspace, "ext.txt")))
@@ -161,7 +170,8 @@ describe("agent turns write through FileService", () => {
       assert.deepStrictEqual(forced.restored, ["ext.txt"])
       assert.isFalse(fs.existsSync(path.join(workspace, "ext.txt")))
       assert.isTrue(forced.versions[0]?.deleted)
-    }))
+    })
+  )
 
   it.scopedLive("two sessions writing one path: the second waits, then fails FileLocked naming the holder; after the turn ends it can write", () =>
     Effect.gen(function* () {
@@ -178,16 +188,25 @@ describe("agent turns write through FileService", () => {
         toolCalls: [{ id: "call_first", name: "write", args: { path: "locked.txt", content: "first\n" } }]
       })
       // The first turn stays open (holding its lock) until `release`.
-      fake.scriptFor((body) => lastUserText(body) === "first writes" && lastMessageIsTool(body), { slow: { text: "first done", delayMs: 0, until: held } })
-      fake.scriptFor((body) => lastUserText(body).startsWith("second writes") && !lastMessageIsTool(body), {
-        toolCalls: [{ id: "call_second", name: "write", args: { path: "locked.txt", content: "second\n" } }]
-      }, { times: 2 })
+      fake.scriptFor((body) => lastUserText(body) === "first writes" && lastMessageIsTool(body), {
+        slow: { text: "first done", delayMs: 0, until: held }
+      })
+      fake.scriptFor(
+        (body) => lastUserText(body).startsWith("second writes") && !lastMessageIsTool(body),
+        {
+          toolCalls: [{ id: "call_second", name: "write", args: { path: "locked.txt", content: "second\n" } }]
+        },
+        { times: 2 }
+      )
       fake.scriptFor((body) => lastUserText(body).startsWith("second writes") && lastMessageIsTool(body), { text: "second done" }, { times: 2 })
 
       yield* env.admin.session.prompt({ projectId: env.project.id, sessionId: first, text: "first writes" })
       yield* Effect.promise(() => fake.waitForRequests(2))
       const locks = yield* files((f) => f.locks())
-      assert.deepStrictEqual(locks.map((l) => [l.path, l.sessionId]), [["locked.txt", first]])
+      assert.deepStrictEqual(
+        locks.map((l) => [l.path, l.sessionId]),
+        [["locked.txt", first]]
+      )
 
       yield* env.admin.session.prompt({ projectId: env.project.id, sessionId: second, text: "second writes (1)" })
       const [secondTurn] = yield* env.watch.turns(second, 1)
@@ -207,6 +226,10 @@ describe("agent turns write through FileService", () => {
       yield* env.watch.turns(second, 2)
       assert.strictEqual(fs.readFileSync(path.join(workspace, "locked.txt"), "utf8"), "second\n")
       const history = yield* files((f) => f.history({ path: "locked.txt" }))
-      assert.deepStrictEqual(history.versions.map((v) => (v.author.kind === "session" ? v.author.sessionId : v.author.kind)), [second, first])
-    }))
+      assert.deepStrictEqual(
+        history.versions.map((v) => (v.author.kind === "session" ? v.author.sessionId : v.author.kind)),
+        [second, first]
+      )
+    })
+  )
 })

@@ -33,7 +33,12 @@ const setup = (options: Partial<ServerConfigShape> = {}) =>
     const files = withFiles(hub, project.id)
     const blobDir = path.join(hub.dataDir, "projects", project.id, "blobs")
     const blobFiles = () =>
-      fs.existsSync(blobDir) ? fs.readdirSync(blobDir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name) : []
+      fs.existsSync(blobDir)
+        ? fs
+            .readdirSync(blobDir, { recursive: true, withFileTypes: true })
+            .filter((d) => d.isFile())
+            .map((d) => d.name)
+        : []
     return { hub, workspace, project, files, blobDir, blobFiles }
   })
 
@@ -58,9 +63,13 @@ describe("FileService", () => {
       const entries = yield* files((f) => f.list({ workspace }))
       assert.deepStrictEqual(
         entries.map((e) => [e.name, e.type, e.latestVersion]),
-        [["dir", "dir", null], ["a.txt", "file", v3.id]]
+        [
+          ["dir", "dir", null],
+          ["a.txt", "file", v3.id]
+        ]
       )
-    }))
+    })
+  )
 
   it.scopedLive("refuses files over fileMaxBytes and contents over fileQuotaBytes, and writes nothing then", () =>
     Effect.gen(function* () {
@@ -77,7 +86,8 @@ describe("FileService", () => {
       // A content already stored costs nothing more.
       yield* files((f) => f.write({ workspace, path: "copy.txt", content: new Uint8Array(100).fill(66), author: user }))
       assert.strictEqual(fs.readFileSync(path.join(workspace, "copy.txt"), "utf8"), "B".repeat(100))
-    }))
+    })
+  )
 
   it.scopedLive("pruning keeps the latest versions, snapshotted ones and what reverting a session's latest turn needs", () =>
     Effect.gen(function* () {
@@ -103,10 +113,14 @@ describe("FileService", () => {
       // ses_a's latest writing turn (msg_2) wrote s2 and s3 over s1: all three stay; base (beyond the newest two, not needed) goes.
       const sVersions = (yield* files((f) => f.history({ path: "s.txt" }))).versions.map((v) => v.id)
       const contents = yield* Effect.forEach(sVersions, (id) => files((f) => f.read({ workspace, path: "s.txt", version: id })))
-      assert.deepStrictEqual(contents.map((c) => decode(c.content)), ["user again\n", "user\n", "s3\n", "s2\n", "s1\n"])
+      assert.deepStrictEqual(
+        contents.map((c) => decode(c.content)),
+        ["user again\n", "user\n", "s3\n", "s2\n", "s1\n"]
+      )
       assert.isFalse(sVersions.includes(base.id))
       assert.isFalse(blobFiles().includes(sha("base\n")))
-    }))
+    })
+  )
 
   it.scopedLive("a path rewritten many times stays bounded as it is written; versions past fileKeepDays go too", () =>
     Effect.gen(function* () {
@@ -122,11 +136,13 @@ describe("FileService", () => {
 
       // An age limit in the past: everything but the latest version of each path goes on prune.
       const aged = yield* setup({ fileKeepVersions: 50, fileKeepDays: -1 })
-      for (let i = 1; i <= 4; i++) yield* aged.files((f) => f.write({ workspace: aged.workspace, path: "old.txt", content: text(`o${i}\n`), author: user }))
+      for (let i = 1; i <= 4; i++)
+        yield* aged.files((f) => f.write({ workspace: aged.workspace, path: "old.txt", content: text(`o${i}\n`), author: user }))
       const pruned = yield* aged.files((f) => f.prune())
       assert.strictEqual(pruned.versions, 3)
       assert.deepStrictEqual(aged.blobFiles(), [sha("o4\n")])
-    }))
+    })
+  )
 
   it.scopedLive("binary contents are versioned without a text diff; text versions diff as unified text", () =>
     Effect.gen(function* () {
@@ -147,7 +163,8 @@ describe("FileService", () => {
       assert.include(diff.unified, "-b\n+B\n c\n+d\n")
       const missing = yield* Effect.flip(files((f) => f.diff({ path: "t.txt", from: b1.id, to: t2.id })))
       assert.strictEqual(missing._tag, "NotFound")
-    }))
+    })
+  )
 
   it.scopedLive("history pages newest first by version id", () =>
     Effect.gen(function* () {
@@ -167,7 +184,8 @@ describe("FileService", () => {
       }
       assert.strictEqual(pages, 3)
       assert.deepStrictEqual(seen, [...ids].reverse())
-    }))
+    })
+  )
 
   it.scopedLive("changes made on disk are noticed on read and write and recorded as external versions", () =>
     Effect.gen(function* () {
@@ -183,30 +201,43 @@ describe("FileService", () => {
       assert.strictEqual(again.version?.id, read.version?.id)
 
       fs.writeFileSync(file, "disk again\n")
-      const stale = yield* Effect.flip(files((f) => f.write({ workspace, path: "e.txt", content: text("mine\n"), author: user, expectedVersion: read.version!.id })))
+      const stale = yield* Effect.flip(
+        files((f) => f.write({ workspace, path: "e.txt", content: text("mine\n"), author: user, expectedVersion: read.version!.id }))
+      )
       assert.strictEqual(stale._tag, "Conflict")
       assert.strictEqual(fs.readFileSync(file, "utf8"), "disk again\n")
       fs.rmSync(file)
       const gone = yield* Effect.flip(files((f) => f.read({ workspace, path: "e.txt" })))
       assert.strictEqual(gone._tag, "NotFound")
       const kinds = (yield* files((f) => f.history({ path: "e.txt" }))).versions.map((v) => [v.author.kind, v.deleted])
-      assert.deepStrictEqual(kinds, [["external", true], ["external", false], ["external", false], ["user", false]])
+      assert.deepStrictEqual(kinds, [
+        ["external", true],
+        ["external", false],
+        ["external", false],
+        ["user", false]
+      ])
       assert.strictEqual((yield* files((f) => f.history({ path: "e.txt" }))).versions.at(-1)?.id, v1.id)
 
       // A file never written through the hub is captured before its first overwrite.
       fs.writeFileSync(path.join(workspace, "pre.txt"), "pre-existing\n")
       yield* files((f) => f.write({ workspace, path: "pre.txt", content: text("overwritten\n"), author: user }))
       const pre = (yield* files((f) => f.history({ path: "pre.txt" }))).versions
-      assert.deepStrictEqual(pre.map((v) => v.author.kind), ["user", "external"])
+      assert.deepStrictEqual(
+        pre.map((v) => v.author.kind),
+        ["user", "external"]
+      )
       assert.strictEqual(decode((yield* files((f) => f.read({ workspace, path: "pre.txt", version: pre[1]!.id }))).content), "pre-existing\n")
-    }))
+    })
+  )
 
   it.scopedLive("a session's lock holds off others' writes until released", () =>
     Effect.gen(function* () {
       const { workspace, files } = yield* setup({ fileLockWaitMs: 50 })
       yield* files((f) => f.write({ workspace, path: "l.txt", content: text("a\n"), author: sessionAuthor("ses_a", "msg_a") }))
       yield* files((f) => f.write({ workspace, path: "l.txt", content: text("a2\n"), author: sessionAuthor("ses_a", "msg_a") }))
-      const blocked = yield* Effect.flip(files((f) => f.write({ workspace, path: "l.txt", content: text("b\n"), author: sessionAuthor("ses_b", "msg_b") })))
+      const blocked = yield* Effect.flip(
+        files((f) => f.write({ workspace, path: "l.txt", content: text("b\n"), author: sessionAuthor("ses_b", "msg_b") }))
+      )
       assert.strictEqual(blocked._tag, "FileLocked")
       assert.strictEqual(blocked._tag === "FileLocked" ? blocked.holder : "", "ses_a")
       const byUser = yield* Effect.flip(files((f) => f.write({ workspace, path: "l.txt", content: text("u\n"), author: user })))
@@ -214,8 +245,12 @@ describe("FileService", () => {
       yield* files((f) => f.releaseLocks({ sessionId: SessionId.make("ses_a") }))
       yield* files((f) => f.write({ workspace, path: "l.txt", content: text("b\n"), author: sessionAuthor("ses_b", "msg_b") }))
       assert.strictEqual(fs.readFileSync(path.join(workspace, "l.txt"), "utf8"), "b\n")
-      assert.deepStrictEqual((yield* files((f) => f.locks())).map((l) => [l.path, l.sessionId]), [["l.txt", "ses_b"]])
-    }))
+      assert.deepStrictEqual(
+        (yield* files((f) => f.locks())).map((l) => [l.path, l.sessionId]),
+        [["l.txt", "ses_b"]]
+      )
+    })
+  )
 
   it.scopedLive("paths leading out of the workspace are refused and nothing outside is touched", () =>
     Effect.gen(function* () {
@@ -223,7 +258,15 @@ describe("FileService", () => {
       const outside = fs.realpathSync(tempDir("kiris-files-outside-"))
       fs.writeFileSync(path.join(outside, "secret.txt"), "secret\n")
       fs.symlinkSync(outside, path.join(workspace, "link"))
-      const attempts = ["../escape.txt", "a/../../escape.txt", path.join(outside, "secret.txt"), "link/secret.txt", "link/new.txt", ".", path.join(hub.dataDir, "admin.key")]
+      const attempts = [
+        "../escape.txt",
+        "a/../../escape.txt",
+        path.join(outside, "secret.txt"),
+        "link/secret.txt",
+        "link/new.txt",
+        ".",
+        path.join(hub.dataDir, "admin.key")
+      ]
       for (const p of attempts) {
         const w = yield* Effect.flip(files((f) => f.write({ workspace, path: p, content: text("pwned\n"), author: user })))
         assert.strictEqual(w._tag, "PathRefused", p)
@@ -237,5 +280,6 @@ describe("FileService", () => {
       assert.strictEqual(fs.readFileSync(path.join(outside, "secret.txt"), "utf8"), "secret\n")
       assert.deepStrictEqual(fs.readdirSync(outside), ["secret.txt"])
       assert.isFalse(fs.existsSync(path.join(path.dirname(workspace), "escape.txt")))
-    }))
+    })
+  )
 })

@@ -66,7 +66,12 @@ const raw = (
   hub: TestHub,
   method: string,
   rawPath: string,
-  options: { readonly token?: string | undefined; readonly body?: Uint8Array; readonly headers?: Record<string, string>; readonly chunked?: boolean } = {}
+  options: {
+    readonly token?: string | undefined
+    readonly body?: Uint8Array
+    readonly headers?: Record<string, string>
+    readonly chunked?: boolean
+  } = {}
 ) =>
   Effect.async<RawReply>((resume) => {
     const headers: Record<string, string> = { ...options.headers }
@@ -82,7 +87,11 @@ const raw = (
     })
     // A hub that stops reading an oversized body may reset the connection before the client reads the answer.
     req.on("error", (e) =>
-      resume((e as NodeJS.ErrnoException).code === "ECONNRESET" || (e as NodeJS.ErrnoException).code === "EPIPE" ? Effect.succeed({ status: -1, headers: {}, body: Buffer.from(e.message) }) : Effect.die(e))
+      resume(
+        (e as NodeJS.ErrnoException).code === "ECONNRESET" || (e as NodeJS.ErrnoException).code === "EPIPE"
+          ? Effect.succeed({ status: -1, headers: {}, body: Buffer.from(e.message) })
+          : Effect.die(e)
+      )
     )
     if (options.chunked === true && options.body !== undefined) {
       // Sent in pieces with no content-length: the hub only learns the size while reading.
@@ -198,7 +207,8 @@ const rpcSuite = (name: string, connect: Connect) =>
         const outsider = yield* connect(hub, w.outsiderKey)
         const hidden = yield* Effect.flip(outsider.file.list({ projectId }))
         assert.deepStrictEqual([hidden._tag, hidden._tag === "NotFound" && hidden.entity], ["NotFound", "project"])
-      }))
+      })
+    )
 
     it.scopedLive("no file RPC reaches outside the workspace", () =>
       Effect.gen(function* () {
@@ -235,7 +245,8 @@ const rpcSuite = (name: string, connect: Connect) =>
         assert.strictEqual(fs.readFileSync(path.join(outside, "secret.txt"), "utf8"), "top secret")
         assert.deepStrictEqual(fs.readdirSync(outside), ["secret.txt"])
         assert.isFalse(fs.existsSync(path.join(path.dirname(w.workspace), "x")))
-      }))
+      })
+    )
 
     it.scopedLive("session.revert puts back the session's files and reports a conflict as RevertConflict", () =>
       Effect.gen(function* () {
@@ -277,14 +288,18 @@ const rpcSuite = (name: string, connect: Connect) =>
         assert.deepStrictEqual(forced.restored, ["src/app.ts"])
         assert.strictEqual(fs.readFileSync(path.join(w.workspace, "src/app.ts"), "utf8"), "v1\n")
         assert.strictEqual(
-          Buffer.from((yield* client.file.read({ projectId, path: "src/app.ts", version: before.id, encoding: "base64" })).content, "base64").toString(),
+          Buffer.from(
+            (yield* client.file.read({ projectId, path: "src/app.ts", version: before.id, encoding: "base64" })).content,
+            "base64"
+          ).toString(),
           "v1\n"
         )
         const unknown = yield* Effect.flip(client.session.revert({ projectId, sessionId: session.id, toMessageId: "msg_unknown" as MessageId }))
         assert.deepStrictEqual([unknown._tag, unknown._tag === "NotFound" && unknown.entity], ["NotFound", "message"])
         const noSession = yield* Effect.flip(client.session.revert({ projectId, sessionId: "ses_unknown" as SessionId }))
         assert.deepStrictEqual([noSession._tag, noSession._tag === "NotFound" && noSession.entity], ["NotFound", "session"])
-      }))
+      })
+    )
   })
 
 rpcSuite("TCP", overTcp)
@@ -315,7 +330,11 @@ describe("file REST upload and download", () => {
       const second = binary(1000)
       form.append("file", new Blob([second]), "upload.bin")
       const multipart = yield* Effect.promise(() =>
-        fetch(`${hub.httpUrl}${filesUrl(w.projectId, "blobs/r%C3%A9sum%C3%A9.bin")}`, { method: "PUT", headers: { authorization: `Bearer ${hub.adminKey}` }, body: form })
+        fetch(`${hub.httpUrl}${filesUrl(w.projectId, "blobs/r%C3%A9sum%C3%A9.bin")}`, {
+          method: "PUT",
+          headers: { authorization: `Bearer ${hub.adminKey}` },
+          body: form
+        })
       )
       assert.strictEqual(multipart.status, 200, yield* Effect.promise(() => multipart.text()))
       const now = yield* raw(hub, "GET", filesUrl(w.projectId, "blobs/r%C3%A9sum%C3%A9.bin"), { token: w.viewerKey })
@@ -323,7 +342,11 @@ describe("file REST upload and download", () => {
       const then = yield* raw(hub, "GET", `${filesUrl(w.projectId, "blobs/r%C3%A9sum%C3%A9.bin")}?version=${v1.id}`, { token: w.viewerKey })
       assert.isTrue(then.body.equals(Buffer.from(bytes)))
 
-      const textFile = yield* raw(hub, "PUT", filesUrl(w.projectId, "readme.md"), { token: hub.adminKey, body: text("# hi\n"), headers: { "content-type": "text/markdown" } })
+      const textFile = yield* raw(hub, "PUT", filesUrl(w.projectId, "readme.md"), {
+        token: hub.adminKey,
+        body: text("# hi\n"),
+        headers: { "content-type": "text/markdown" }
+      })
       assert.strictEqual(textFile.status, 200)
       const md = yield* raw(hub, "GET", filesUrl(w.projectId, "readme.md"), { token: hub.adminKey })
       assert.deepStrictEqual([md.headers["content-type"], md.body.toString()], ["text/markdown; charset=utf-8", "# hi\n"])
@@ -334,9 +357,12 @@ describe("file REST upload and download", () => {
       assert.strictEqual(fs.readFileSync(path.join(w.workspace, "100%25.txt"), "utf8"), "once")
       assert.isFalse(fs.existsSync(path.join(w.workspace, "100%.txt")))
 
-      const spec = (yield* Effect.promise(() => fetch(`${hub.httpUrl}/openapi.json`).then((r) => r.json()))) as { paths: Record<string, Record<string, unknown>> }
+      const spec = (yield* Effect.promise(() => fetch(`${hub.httpUrl}/openapi.json`).then((r) => r.json()))) as {
+        paths: Record<string, Record<string, unknown>>
+      }
       assert.hasAllKeys(spec.paths["/api/projects/{projectId}/files/{path}"]!, ["get", "put"])
-    }))
+    })
+  )
 
   it.scopedLive("over the size limit is 413; viewers may not upload; no token is 401; an unseen project is 404", () =>
     Effect.gen(function* () {
@@ -359,10 +385,15 @@ describe("file REST upload and download", () => {
         const anonymous = yield* raw(hub, method, url, method === "PUT" ? { body: text("x") } : {})
         assert.strictEqual(anonymous.status, 401, `${method} without token`)
         const outsider = yield* raw(hub, method, url, { token: w.outsiderKey, ...(method === "PUT" ? { body: text("x") } : {}) })
-        assert.deepStrictEqual([outsider.status, jsonOf(outsider)._tag, jsonOf(outsider).entity], [404, "NotFound", "project"], `${method} as outsider`)
+        assert.deepStrictEqual(
+          [outsider.status, jsonOf(outsider)._tag, jsonOf(outsider).entity],
+          [404, "NotFound", "project"],
+          `${method} as outsider`
+        )
       }
       assert.isFalse(fs.existsSync(path.join(w.workspace, "v.txt")))
-    }))
+    })
+  )
 
   it.scopedLive("paths leading outside the workspace are refused, however they are spelled", () =>
     Effect.gen(function* () {
@@ -370,15 +401,31 @@ describe("file REST upload and download", () => {
       const w = yield* world(hub)
       const outside = plantSymlink(w.workspace)
       const base = `/api/projects/${w.projectId}/files/`
-      const spellings = ["../etc/passwd", "/etc/passwd", "%2Fetc%2Fpasswd", "%2e%2e/x", "%2E%2E%2Fx", "%252e%252e/x", "a/%2e%2e/%2e%2e/x", "..%2f..%2fetc%2fpasswd", "link/secret.txt", "link/new.txt"]
+      const spellings = [
+        "../etc/passwd",
+        "/etc/passwd",
+        "%2Fetc%2Fpasswd",
+        "%2e%2e/x",
+        "%2E%2E%2Fx",
+        "%252e%252e/x",
+        "a/%2e%2e/%2e%2e/x",
+        "..%2f..%2fetc%2fpasswd",
+        "link/secret.txt",
+        "link/new.txt"
+      ]
       for (const s of spellings) {
         for (const method of ["GET", "PUT"]) {
           const reply = yield* raw(hub, method, base + s, { token: hub.adminKey, ...(method === "PUT" ? { body: text("pwned") } : {}) })
-          assert.deepStrictEqual([reply.status, jsonOf(reply)._tag], [400, "PathRefused"], `${method} ${s}: ${reply.status} ${reply.body.toString().slice(0, 200)}`)
+          assert.deepStrictEqual(
+            [reply.status, jsonOf(reply)._tag],
+            [400, "PathRefused"],
+            `${method} ${s}: ${reply.status} ${reply.body.toString().slice(0, 200)}`
+          )
         }
       }
       assert.deepStrictEqual(fs.readdirSync(outside), ["secret.txt"])
       assert.strictEqual(fs.readFileSync(path.join(outside, "secret.txt"), "utf8"), "top secret")
       assert.isFalse(fs.existsSync(path.join(path.dirname(w.workspace), "x")))
-    }))
+    })
+  )
 })

@@ -26,11 +26,15 @@ describe("queue upgrade to input_required", () => {
       yield* Scope.close(scope, Exit.void)
       const { queue } = yield* startQueue({ dataDir })
       const statuses = yield* Effect.forEach(["tsk_human", "tsk_done", "tsk_noop"], (id) => queue.get(id as TaskId))
-      assert.deepStrictEqual(statuses.map((t) => t.status), ["input_required", "done", "queued"])
+      assert.deepStrictEqual(
+        statuses.map((t) => t.status),
+        ["input_required", "done", "queued"]
+      )
       const stats = yield* queue.stats([project])
       assert.deepStrictEqual([stats.input_required, stats.queued, stats.done], [1, 1, 1])
       const approved = yield* queue.approve("tsk_human" as TaskId, "yes")
       assert.strictEqual(approved.status, "done")
       assert.deepStrictEqual([(yield* queue.stats([project])).input_required, (yield* queue.stats([project])).done], [0, 2])
-    }))
+    })
+  )
 })

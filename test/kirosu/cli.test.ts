@@ -45,18 +45,24 @@ const serve = (flags: ReadonlyArray<string>, env: Record<string, string> = {}) =
       Deferred.unsafeDone(exited, Effect.succeed(code))
       Deferred.unsafeDone(port, Effect.fail(new TestFailure({ message: `kiris exited (${code}) before listening:\n${out}\n${err}` })))
     })
-    const listening = yield* Deferred.await(port).pipe(Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new TestFailure({ message: `no listening line:\n${out}\n${err}` }) }))
+    const listening = yield* Deferred.await(port).pipe(
+      Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new TestFailure({ message: `no listening line:\n${out}\n${err}` }) })
+    )
     const tcpPort = Number(out.match(/^kiris listening http=\S+ tcp=\S+:(\d+)$/m)?.[1])
     return {
       port: listening,
       /** The host of the `kiris kirosu listening` line. */
       host: out.match(/^kiris kirosu listening tcp=(\S+):\d+$/m)?.[1],
       /** The first `kiris warning:` line on stderr. */
-      warning: Deferred.await(warned).pipe(Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new TestFailure({ message: `no warning line:\n${out}\n${err}` }) })),
+      warning: Deferred.await(warned).pipe(
+        Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new TestFailure({ message: `no warning line:\n${out}\n${err}` }) })
+      ),
       /** A Kiris RPC client of this hub, as the admin. */
       kiris: () =>
         makeHubClient({ transport: "tcp", host: "127.0.0.1", port: tcpPort }, fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()),
-      exited: Deferred.await(exited).pipe(Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new TestFailure({ message: "kiris did not exit" }) })),
+      exited: Deferred.await(exited).pipe(
+        Effect.timeoutFail({ duration: Duration.seconds(20), onTimeout: () => new TestFailure({ message: "kiris did not exit" }) })
+      ),
       running: () => child.exitCode === null,
       output: () => out + err
     }
@@ -79,7 +85,8 @@ describe("kiris serve --kirosu-port", () => {
       assert.deepStrictEqual(yield* c.ok("shutdown"), { ok: true })
       yield* c.closed
       assert.strictEqual(yield* hub.exited, 0, hub.output())
-    }))
+    })
+  )
 
   it.scopedLive("takes the key from KIRO_SWARM_KEY; without --kirosu-allow-shutdown, shutdown only closes the connection", () =>
     Effect.gen(function* () {
@@ -90,7 +97,8 @@ describe("kiris serve --kirosu-port", () => {
       const again = yield* kirosuConnect(hub.port, { key: "env-key" })
       assert.strictEqual((yield* again.ok("stats")).stats.total_tasks, 0)
       assert.isTrue(hub.running())
-    }))
+    })
+  )
 
   it.scopedLive("without a key: one warning line on stderr, the Kirosu port on loopback despite --host 0.0.0.0, python refused", () =>
     Effect.gen(function* () {
@@ -102,5 +110,6 @@ describe("kiris serve --kirosu-port", () => {
       const c = yield* kirosuConnect(hub.port)
       assert.include((yield* c.call("enqueue", { prompt: "print(1)", type: "python" })).error?.message, "python tasks are refused")
       assert.strictEqual((yield* c.ok("enqueue", { prompt: "hi" })).task_id, 1)
-    }))
+    })
+  )
 })

@@ -59,7 +59,10 @@ describe("kirosu interop", () => {
         KIRO_SWARM_KEY: "agent-key"
       })
       assert.strictEqual(run.code, 0, run.stderr)
-      const lines = run.stdout.trim().split("\n").map((l) => JSON.parse(l))
+      const lines = run.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
       assert.deepStrictEqual(lines.at(-1), { done: 4, worker_id: "py-agent" })
 
       const expected = new Map<number, { status: string; result: string | null; error: string | null }>([
@@ -99,7 +102,8 @@ describe("kirosu interop", () => {
       assert.strictEqual(bySeq.get(human)!.kind, "human")
       // Kirosu shows it as queued (above); Kiris says it waits for input
       assert.strictEqual(bySeq.get(human)!.status, "input_required")
-    }))
+    })
+  )
 
   it.scopedLive("a chat task enqueued through Kiris is leased by a Kirosu agent with its prompt, and its ack reaches Kiris", () =>
     Effect.gen(function* () {
@@ -123,7 +127,8 @@ describe("kirosu interop", () => {
       const done = yield* client.task.get({ taskId: task.id })
       assert.strictEqual(done.status, "done")
       assert.strictEqual(done.result, "short answer")
-    }))
+    })
+  )
 
   it.scopedLive("a task cancelled through Kiris shows as failed with its error", () =>
     Effect.gen(function* () {
@@ -138,7 +143,8 @@ describe("kirosu interop", () => {
       const stats = (yield* c.ok("stats")).stats
       assert.deepStrictEqual([stats.failed, stats.error_rate_percent], [1, 100])
       assert.deepStrictEqual(yield* c.ok("retry_failed"), { retried: 0 }, "cancelled tasks are not retried")
-    }))
+    })
+  )
 
   it.scopedLive("Kirosu changes are published to events.subscribe of the kirosu project", () =>
     Effect.gen(function* () {
@@ -152,7 +158,9 @@ describe("kirosu interop", () => {
         Effect.orDie,
         Effect.forkScoped
       )
-      const next = Queue.take(items).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new TestFailure({ message: "no event" }) }))
+      const next = Queue.take(items).pipe(
+        Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new TestFailure({ message: "no event" }) })
+      )
       assert.strictEqual((yield* next)._tag, "Ready")
       const id = (yield* c.ok("enqueue", { prompt: "watch me" })).task_id
       const seen = new Set<string>()
@@ -164,5 +172,6 @@ describe("kirosu interop", () => {
         for (const t of item.event.event.tasks) if (t.seq === id) seen.add(t.status)
       }
       assert.isTrue(seen.has("queued") && seen.has("leased") && seen.has("done"), [...seen].join(","))
-    }))
+    })
+  )
 })

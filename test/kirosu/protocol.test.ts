@@ -2,7 +2,16 @@ import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Schema, Stream } from "effect"
 import { AckParams, EnqueueParams } from "../../src/domain/Kirosu.js"
 import { statsKeys } from "../support/KirosuClient.js"
-import { describeParamError, encodeReply, kirisStatuses, kirosuStatus, parseLine, promptOf, resultText, toKirosuStats } from "../../src/transport/kirosu/KirosuProtocol.js"
+import {
+  describeParamError,
+  encodeReply,
+  kirisStatuses,
+  kirosuStatus,
+  parseLine,
+  promptOf,
+  resultText,
+  toKirosuStats
+} from "../../src/transport/kirosu/KirosuProtocol.js"
 import { makeLineSplitter, splitLines } from "../../src/transport/Ndjson.js"
 
 const paramError = <A, I>(schema: Schema.Schema<A, I>, input: unknown) =>
@@ -25,7 +34,10 @@ describe("Kirosu protocol (pure)", () => {
   it("drops an oversized line once, then carries on", () => {
     const split = makeLineSplitter(8)
     const frames = [...split.push(Buffer.from("0123456789")), ...split.push(Buffer.from("abc\nok\n"))]
-    assert.deepStrictEqual(frames, [{ _tag: "Oversize", bytes: 13 }, { _tag: "Line", text: "ok" }])
+    assert.deepStrictEqual(frames, [
+      { _tag: "Oversize", bytes: 13 },
+      { _tag: "Line", text: "ok" }
+    ])
     assert.deepStrictEqual(split.push(Buffer.from("0123456789ab\n")), [{ _tag: "Oversize", bytes: 12 }])
   })
 
@@ -40,7 +52,8 @@ describe("Kirosu protocol (pure)", () => {
         { _tag: "Oversize", bytes: 10 },
         { _tag: "Line", text: '{"id":2}' }
       ])
-    }))
+    })
+  )
 
   it("reads requests, blank lines and malformed lines", () => {
     assert.deepStrictEqual(parseLine("  \r"), { _tag: "Blank" })
@@ -74,13 +87,19 @@ describe("Kirosu protocol (pure)", () => {
       assert.strictEqual(yield* paramError(AckParams, { task_id: "x", status: "done" }), "Invalid param task_id: expected an integer")
       assert.strictEqual(yield* paramError(AckParams, { task_id: 0, status: "done" }), "Invalid param task_id: expected a positive integer")
       assert.deepStrictEqual(yield* Schema.decodeUnknown(AckParams)({ task_id: "12", status: "done" }), { task_id: 12, status: "done" })
-    }))
+    })
+  )
 
   it("maps Kiris statuses and payloads to Kirosu's view", () => {
-    assert.deepStrictEqual(
-      (["waiting", "queued", "leased", "done", "failed", "dead", "cancelled"] as const).map(kirosuStatus),
-      ["queued", "queued", "leased", "done", "failed", "failed", "failed"]
-    )
+    assert.deepStrictEqual((["waiting", "queued", "leased", "done", "failed", "dead", "cancelled"] as const).map(kirosuStatus), [
+      "queued",
+      "queued",
+      "leased",
+      "done",
+      "failed",
+      "failed",
+      "failed"
+    ])
     assert.deepStrictEqual(kirisStatuses(" FAILED "), ["failed", "dead", "cancelled"])
     assert.deepStrictEqual(kirisStatuses("bogus"), [])
     assert.strictEqual(promptOf({ prompt: "p", system: "s" }), "p")

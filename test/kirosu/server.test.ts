@@ -73,7 +73,8 @@ describe("kirosu port", () => {
       const stats = yield* c.ok("stats")
       assert.deepStrictEqual(Object.keys(stats), ["stats"])
       assert.deepStrictEqual(stats.stats, list.stats)
-    }))
+    })
+  )
 
   it.scopedLive("echoes any JSON id as sent, and null when there is none", () =>
     Effect.gen(function* () {
@@ -87,7 +88,8 @@ describe("kirosu port", () => {
       }
       yield* c.send('{"method":"stats","params":null}\n')
       assert.strictEqual((yield* c.reply).id, null)
-    }))
+    })
+  )
 
   it.scopedLive("lease: defaults, oldest first, explicit worker and lease seconds, empty when nothing is queued", () =>
     Effect.gen(function* () {
@@ -124,7 +126,8 @@ describe("kirosu port", () => {
       const stats = (yield* c.ok("stats")).stats
       assert.strictEqual(stats.leased, 4)
       assert.strictEqual(stats.queued, 0)
-    }))
+    })
+  )
 
   it.scopedLive("ack: done and failed (case-insensitive); refused for other statuses and for tasks not leased", () =>
     Effect.gen(function* () {
@@ -164,7 +167,8 @@ describe("kirosu port", () => {
       assert.strictEqual(stats.error_rate_percent, 50)
       assert.isAtLeast(stats.avg_completion_time_sec, 0)
       assert.strictEqual(Math.round(stats.avg_completion_time_sec * 100) / 100, stats.avg_completion_time_sec)
-    }))
+    })
+  )
 
   it.scopedLive("list: newest first, limit 50 by default, <= 0 means all, status filter", () =>
     Effect.gen(function* () {
@@ -198,7 +202,8 @@ describe("kirosu port", () => {
       assert.strictEqual((yield* c.ok("list", { status: "QUEUED", limit: 0 })).tasks.length, 53)
       assert.strictEqual((yield* c.ok("list", { status: "done" })).tasks.length, 0)
       assert.strictEqual((yield* c.ok("list", { status: "nonsense" })).tasks.length, 0)
-    }))
+    })
+  )
 
   it.scopedLive("retry_failed puts every failed task back in the queue with worker, result and error cleared", () =>
     Effect.gen(function* () {
@@ -225,7 +230,8 @@ describe("kirosu port", () => {
         again.tasks.map((t: { task_id: number }) => t.task_id),
         [ids[0], ids[1]]
       )
-    }))
+    })
+  )
 
   it.scopedLive("human tasks are never leased and end with approve", () =>
     Effect.gen(function* () {
@@ -253,7 +259,8 @@ describe("kirosu port", () => {
       assert.include(task.result, "Approved by human")
       const twice = yield* c.call("approve", { task_id: human })
       assert.isNotNull(twice.error)
-    }))
+    })
+  )
 
   it.scopedLive("an expired lease goes back to the queue like any task's; a late ack is refused", () =>
     Effect.gen(function* () {
@@ -272,7 +279,10 @@ describe("kirosu port", () => {
       assert.include(requeued.error, "lease expired")
       assert.include((yield* c.call("ack", { task_id: id, status: "done", result: "late" })).error?.message, "not leased")
       const again = yield* c.ok("lease", { worker_id: "second" }).pipe(
-        Effect.filterOrFail((r) => r.tasks.length > 0, () => "not leasable yet"),
+        Effect.filterOrFail(
+          (r) => r.tasks.length > 0,
+          () => "not leasable yet"
+        ),
         Effect.retry(Schedule.spaced("20 millis")),
         Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new TestFailure({ message: "the task never became leasable again" }) })
       )
@@ -283,7 +293,8 @@ describe("kirosu port", () => {
       yield* c.ok("ack", { task_id: id, status: "done", result: "on time" })
       const done = (yield* c.ok("list", { status: "done" })).tasks[0]
       assert.deepStrictEqual([done.result, done.worker_id], ["on time", "second"])
-    }))
+    })
+  )
 
   it.scopedLive("unknown methods and missing params are errors naming them; python tasks keep their code", () =>
     Effect.gen(function* () {
@@ -297,7 +308,8 @@ describe("kirosu port", () => {
       const py = (yield* c.ok("enqueue", { prompt: "print(6 * 7)", type: "python" })).task_id
       const leased = (yield* c.ok("lease")).tasks[0]
       assert.deepStrictEqual([leased.task_id, leased.type, leased.prompt], [py, "python", "print(6 * 7)"])
-    }))
+    })
+  )
 
   it.scopedLive("a configured key: a wrong or missing auth_token fails, and the same connection then succeeds", () =>
     Effect.gen(function* () {
@@ -313,7 +325,8 @@ describe("kirosu port", () => {
       const ok = yield* c.call("stats", { auth_token: "s3cret" })
       assert.strictEqual(ok.error, null)
       assert.strictEqual(ok.result?.stats.total_tasks, 0)
-    }))
+    })
+  )
 
   it.scopedLive("blank lines get no reply; whitespace and CRLF are tolerated", () =>
     Effect.gen(function* () {
@@ -327,7 +340,8 @@ describe("kirosu port", () => {
       const final = yield* c.reply
       assert.strictEqual(final.id, "final", "the next line answers the next request: nothing was sent for blank lines")
       assert.strictEqual(yield* c.buffered, 0)
-    }))
+    })
+  )
 
   it.scopedLive("pipelined requests in one write are answered in order, one line each", () =>
     Effect.gen(function* () {
@@ -347,7 +361,8 @@ describe("kirosu port", () => {
       assert.strictEqual(replies[7]?.result?.stats.total_tasks, 3)
       yield* c.send('{"id":"last","method":"stats"}\n')
       assert.strictEqual((yield* c.reply).id, "last")
-    }))
+    })
+  )
 
   it.scopedLive("a malformed or oversized line is answered with id null and the connection keeps working", () =>
     Effect.gen(function* () {
@@ -371,7 +386,8 @@ describe("kirosu port", () => {
       assert.include(big.error?.message, "too long")
       const after = yield* c.call("enqueue", { prompt: "still here" })
       assert.strictEqual(after.result?.task_id, 1)
-    }))
+    })
+  )
 
   it.scopedLive("five concurrent leasing clients never receive the same task", () =>
     Effect.gen(function* () {
@@ -401,7 +417,8 @@ describe("kirosu port", () => {
       const all = leasedBy.flat()
       assert.strictEqual(all.length, total)
       assert.strictEqual(new Set(all).size, total)
-    }))
+    })
+  )
 
   it.scopedLive("shutdown replies ok and closes that connection; without --kirosu-allow-shutdown the hub keeps serving", () =>
     Effect.gen(function* () {
@@ -411,7 +428,8 @@ describe("kirosu port", () => {
       yield* c.closed
       const other = yield* kirosuConnect(port)
       assert.strictEqual((yield* other.ok("stats")).stats.total_tasks, 0)
-    }))
+    })
+  )
 
   it.scopedLive("replies to every request sent before the client half-closes", () =>
     Effect.gen(function* () {
@@ -424,5 +442,6 @@ describe("kirosu port", () => {
       assert.strictEqual((yield* c.reply).id, requests[1]!.id)
       assert.strictEqual((yield* c.reply).id, "tail")
       yield* c.closed
-    }))
+    })
+  )
 })

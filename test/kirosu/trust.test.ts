@@ -35,7 +35,8 @@ describe("kirosu port trust", () => {
       assert.match(noKeyWarning, /^kiris warning: the Kirosu port has no key: .*python tasks are refused.*--kirosu-key/)
       const keyed = yield* capturingStderr(kirosuHub({ kirosuKey: Option.some(Redacted.make("k")) }))
       assert.deepStrictEqual(keyed.stderr, [])
-    }))
+    })
+  )
 
   it.scopedLive("without a key: python enqueues are refused with a Kirosu error; chat and human tasks are still taken", () =>
     Effect.gen(function* () {
@@ -57,7 +58,8 @@ describe("kirosu port trust", () => {
         ],
         "no python task reached the queue"
       )
-    }))
+    })
+  )
 
   it.scopedLive("with a key: python enqueues are accepted as before", () =>
     Effect.gen(function* () {
@@ -66,7 +68,8 @@ describe("kirosu port trust", () => {
       const id = (yield* c.ok("enqueue", { prompt: "print(1)", type: "python" })).task_id
       const leased = (yield* c.ok("lease")).tasks[0]
       assert.deepStrictEqual([leased.task_id, leased.type, leased.prompt], [id, "python", "print(1)"])
-    }))
+    })
+  )
 
   it.scopedLive("without a key the port binds to loopback even when the hub's host is 0.0.0.0; with a key it follows host", () =>
     Effect.gen(function* () {
@@ -76,7 +79,8 @@ describe("kirosu port trust", () => {
       assert.strictEqual((yield* c.ok("stats")).stats.total_tasks, 0)
       const keyed = yield* kirosuHub({ host: "0.0.0.0", kirosuKey: Option.some(Redacted.make("k")) })
       assert.strictEqual(keyed.hostname, "0.0.0.0")
-    }))
+    })
+  )
 
   it("loopback hosts are kept as they are; anything wider becomes 127.0.0.1 without a key", () => {
     for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1", "[::1]", "::ffff:127.0.0.1"]) {

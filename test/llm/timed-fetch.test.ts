@@ -43,7 +43,8 @@ describe("timedFetch", () => {
       const { text, error } = yield* streamed(fake)
       assert.isUndefined(error)
       assert.strictEqual(text, "one two three")
-    }))
+    })
+  )
 
   it.scopedLive("fails a streamed call whose server sends headers and then nothing, closing the request", () =>
     Effect.gen(function* () {
@@ -53,7 +54,8 @@ describe("timedFetch", () => {
       assert.isTrue(APICallError.isInstance(error))
       assert.include((error as Error).message, "fake:m did not start answering within 150ms (modelFirstByteTimeoutSeconds)")
       yield* Effect.promise(() => fake.waitForClosed(1)).pipe(Effect.timeout("10 seconds"))
-    }))
+    })
+  )
 
   it.scopedLive("leaves requests that are not streamed alone: their server is silent until the answer is whole", () =>
     Effect.gen(function* () {
@@ -62,7 +64,8 @@ describe("timedFetch", () => {
       fake.script({ slow: { text: "a b c", delayMs: 200 } })
       const result = yield* Effect.promise(() => generateText({ model: modelFor(fake.baseURL), prompt: "hi", maxRetries: 0 }))
       assert.strictEqual(result.text, "a b c")
-    }))
+    })
+  )
 
   it.scopedLive("an abort from the caller stays an abort", () =>
     Effect.gen(function* () {
@@ -76,5 +79,6 @@ describe("timedFetch", () => {
       const { error } = yield* fiber.await.pipe(Effect.flatten)
       assert.notInclude(String((error as Error | undefined)?.message ?? error), "modelFirstByteTimeoutSeconds")
       yield* Effect.promise(() => fake.waitForClosed(1)).pipe(Effect.timeout("10 seconds"))
-    }))
+    })
+  )
 })

@@ -87,7 +87,8 @@ const sdkHook = fileURLToPath(new URL("./sdk-load-hook.mjs", import.meta.url))
 
 describe("MCP server", () => {
   it("kiris --help does not load the MCP SDK (the command imports it when it runs)", () => {
-    const run = (args: ReadonlyArray<string>) => spawnSync(process.execPath, ["--import", sdkHook, ...args], { encoding: "utf8", env: cleanEnv(), cwd: tempDir() })
+    const run = (args: ReadonlyArray<string>) =>
+      spawnSync(process.execPath, ["--import", sdkHook, ...args], { encoding: "utf8", env: cleanEnv(), cwd: tempDir() })
     const help = run([kirisBin, "--help"])
     assert.strictEqual(help.status, 0, help.stderr)
     assert.include(help.stdout, "mcp")
@@ -153,7 +154,10 @@ describe("MCP server", () => {
           })
         )
         assert.strictEqual(fanned.mapTasks.length, 3)
-        assert.deepStrictEqual(fanned.mapTasks.map((t) => t.status), ["done", "done", "done"])
+        assert.deepStrictEqual(
+          fanned.mapTasks.map((t) => t.status),
+          ["done", "done", "done"]
+        )
         assert.strictEqual(fanned.reduceTask.status, "done")
         const reduced = JSON.stringify(fanned.reduceTask.result)
         for (const item of ["item-alpha", "item-beta", "item-gamma"]) assert.include(reduced, item)
@@ -195,7 +199,9 @@ describe("MCP server", () => {
         const { tools } = yield* Effect.promise(() => client.listTools())
         assert.strictEqual(tools.length, 12)
 
-        const done = structured<{ task: TaskJson }>(yield* call(client, "submit_task", { project: "mcp", kind: "noop", payload: { n: 7 }, wait: true }))
+        const done = structured<{ task: TaskJson }>(
+          yield* call(client, "submit_task", { project: "mcp", kind: "noop", payload: { n: 7 }, wait: true })
+        )
         assert.strictEqual(done.task.status, "done")
         assert.deepStrictEqual((done.task.result as { echo: unknown }).echo, { n: 7 })
 
@@ -212,7 +218,10 @@ describe("MCP server", () => {
         // The inbox: a human task waits there until answered.
         const ask = structured<{ task: TaskJson }>(yield* call(client, "submit_task", { project: "mcp", kind: "human", prompt: "ship it?" }))
         const inbox = structured<{ items: Array<{ id: string; kind: string }> }>(yield* call(client, "list_inbox", { project: "mcp" }))
-        assert.deepStrictEqual(inbox.items.map((i) => [i.id, i.kind]), [[ask.task.id, "human_task"]])
+        assert.deepStrictEqual(
+          inbox.items.map((i) => [i.id, i.kind]),
+          [[ask.task.id, "human_task"]]
+        )
         structured(yield* call(client, "answer", { id: ask.task.id, answer: "approve", note: "shipped" }))
         const approved = structured<{ task: TaskJson }>(yield* call(client, "get_task", { taskId: ask.task.id }))
         assert.strictEqual(approved.task.status, "done")
@@ -226,7 +235,12 @@ describe("MCP server", () => {
         assert.strictEqual(refused.isError, true)
         assert.match((refused.content[0] as { text: string }).text, /^Forbidden/)
 
-        const initialize = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }
+        const initialize = {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+        }
         const post = (body: unknown, headers: Record<string, string>) =>
           Effect.promise(async () => {
             const res = await fetch(`${hub.httpUrl}/mcp`, {
@@ -280,9 +294,13 @@ describe("MCP server", () => {
         assert.strictEqual(answered.status, "completed")
         assert.strictEqual(answered.text, "echo: hi there")
         assert.isAbove(progress.length, 0, "no progress notification during the turn")
-        const second = structured<{ text: string }>(yield* call(client, "send_prompt", { project: "agents", sessionId: created.session.id, text: "again" }))
+        const second = structured<{ text: string }>(
+          yield* call(client, "send_prompt", { project: "agents", sessionId: created.session.id, text: "again" })
+        )
         assert.strictEqual(second.text, "echo: again")
-        const history = structured<{ messages: Array<unknown> }>(yield* call(client, "get_session", { project: "agents", sessionId: created.session.id }))
+        const history = structured<{ messages: Array<unknown> }>(
+          yield* call(client, "get_session", { project: "agents", sessionId: created.session.id })
+        )
         assert.strictEqual(history.messages.length, 4)
         const transcript = yield* Effect.promise(() => client.readResource({ uri: `kiris://sessions/${created.session.id}/transcript` }))
         const text = (transcript.contents[0] as { text: string }).text

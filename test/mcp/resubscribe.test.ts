@@ -38,7 +38,11 @@ describe("MCP resource subscriptions", () => {
         const client = yield* Effect.acquireRelease(
           Effect.promise(async () => {
             const c = new Client({ name: "kiris-test", version: "1.0.0" })
-            await c.connect(new StreamableHTTPClientTransport(new URL(`${hub.httpUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${hub.adminKey}` } } }))
+            await c.connect(
+              new StreamableHTTPClientTransport(new URL(`${hub.httpUrl}/mcp`), {
+                requestInit: { headers: { authorization: `Bearer ${hub.adminKey}` } }
+              })
+            )
             return c
           }),
           (c) => Effect.promise(() => c.close().catch(() => undefined))
@@ -65,14 +69,20 @@ describe("MCP resource subscriptions", () => {
         )
 
         // One burst, delivered at once: more than any subscriber's backlog holds.
-        yield* bus.publishAll(projectId, Array.from({ length: BURST }, (_, i) => progress(i)))
+        yield* bus.publishAll(
+          projectId,
+          Array.from({ length: BURST }, (_, i) => progress(i))
+        )
         const seen: Array<SubscriptionItem> = []
         while (!seen.some((i) => i._tag === "Lagged")) {
           const chunk = yield* Effect.either(probe)
           if (chunk._tag === "Left") break
           seen.push(...Chunk.toReadonlyArray(chunk.right))
         }
-        assert.isTrue(seen.some((i) => i._tag === "Lagged"), "the burst made subscribers lag")
+        assert.isTrue(
+          seen.some((i) => i._tag === "Lagged"),
+          "the burst made subscribers lag"
+        )
 
         structured(yield* call("cancel_task", { taskId: human.task.id }))
         const got = yield* Deferred.await(updated).pipe(Effect.timeout("30 seconds"), Effect.option)

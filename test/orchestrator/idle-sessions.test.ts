@@ -12,7 +12,11 @@ describe("per-session bookkeeping", () => {
   it.scopedLive("a session's lock exists only while held or awaited, and still admits one holder at a time", () =>
     Effect.gen(function* () {
       const turns = yield* makeSessionTurns
-      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => sid(i)), (id) => turns.withLock(id)(Effect.void), { concurrency: 20, discard: true })
+      yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => sid(i)),
+        (id) => turns.withLock(id)(Effect.void),
+        { concurrency: 20, discard: true }
+      )
       assert.deepStrictEqual(yield* turns.sizes, { locks: 0, active: 0, steered: 0 })
 
       const entered = yield* Deferred.make<void>()
@@ -31,7 +35,18 @@ describe("per-session bookkeeping", () => {
       const first = yield* Effect.fork(hold)
       yield* Deferred.await(entered)
       const waiters = yield* Effect.fork(
-        Effect.forEach([1, 2, 3], () => turns.withLock(sid(1))(Effect.sync(() => { inside++; most = Math.max(most, inside); inside-- })), { concurrency: "unbounded", discard: true })
+        Effect.forEach(
+          [1, 2, 3],
+          () =>
+            turns.withLock(sid(1))(
+              Effect.sync(() => {
+                inside++
+                most = Math.max(most, inside)
+                inside--
+              })
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
       )
       assert.strictEqual((yield* turns.sizes).locks, 1, "held: the lock is kept")
       yield* Deferred.succeed(release, undefined)
@@ -39,7 +54,8 @@ describe("per-session bookkeeping", () => {
       yield* Fiber.join(waiters)
       assert.strictEqual(most, 1, "never two holders at once")
       assert.deepStrictEqual(yield* turns.sizes, { locks: 0, active: 0, steered: 0 }, "released: nothing left")
-    }))
+    })
+  )
 
   it.scopedLive("sessions that were prompted and went idle leave no locks, turns or fibers behind", () =>
     Effect.gen(function* () {
@@ -50,7 +66,10 @@ describe("per-session bookkeeping", () => {
       const project = yield* client.project.create({ name: "idle", description: "" })
       const watch = yield* watchProject(client, project.id)
       const sessions = yield* Effect.forEach(Array.from({ length: 12 }), () => client.session.create({ projectId: project.id }))
-      yield* Effect.forEach(sessions, (s) => client.session.prompt({ projectId: project.id, sessionId: s.id, text: "hello" }), { concurrency: 4, discard: true })
+      yield* Effect.forEach(sessions, (s) => client.session.prompt({ projectId: project.id, sessionId: s.id, text: "hello" }), {
+        concurrency: 4,
+        discard: true
+      })
       yield* Effect.forEach(sessions, (s) => watch.turns(s.id), { discard: true })
       yield* watch.until((events) => {
         const idle = new Set<string>()
@@ -68,5 +87,6 @@ describe("per-session bookkeeping", () => {
         Effect.orElse(() => orchestrator.tracked)
       )
       assert.deepStrictEqual(tracked, { locks: 0, active: 0, steered: 0, fibers: 0 })
-    }))
+    })
+  )
 })

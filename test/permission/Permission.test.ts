@@ -73,7 +73,8 @@ describe("Permission over a real hub", () => {
       assert.isTrue((yield* h.exec("read", { path: ".env" })).ok)
       const gone = yield* Effect.flip(h.client.permission.removeRule({ projectId: h.project.id, ruleId: rule.id }))
       assert.strictEqual(gone._tag, "NotFound")
-    }))
+    })
+  )
 
   it.scopedLive("ask → once: the waiting call resumes; the next call asks again", () =>
     Effect.gen(function* () {
@@ -84,7 +85,10 @@ describe("Permission over a real hub", () => {
       assert.strictEqual(request.subject, "notes/a.txt")
       assert.strictEqual(request.status, "pending")
       const pending = yield* h.client.permission.pending({ projectId: h.project.id, sessionId: "ses_1" as SessionId })
-      assert.deepStrictEqual(pending.map((r) => r.id), [request.id])
+      assert.deepStrictEqual(
+        pending.map((r) => r.id),
+        [request.id]
+      )
       assert.isFalse(fs.existsSync(path.join(h.workspace, "notes/a.txt")))
 
       const answered = yield* h.client.permission.reply({ projectId: h.project.id, requestId: request.id, reply: "once" })
@@ -100,7 +104,8 @@ describe("Permission over a real hub", () => {
       expectOk(yield* Fiber.join(again.fiber))
       const twice = yield* Effect.flip(h.client.permission.reply({ projectId: h.project.id, requestId: again.request.id, reply: "once" }))
       assert.strictEqual(twice._tag, "Conflict")
-    }))
+    })
+  )
 
   it.scopedLive("ask → session: allowed for the rest of that session only", () =>
     Effect.gen(function* () {
@@ -116,7 +121,8 @@ describe("Permission over a real hub", () => {
       const other = yield* askingCall(h, events, "bash", { command: "echo three" }, "ses_2")
       yield* h.client.permission.reply({ projectId: h.project.id, requestId: other.request.id, reply: "once" })
       assert.strictEqual(expectOk(yield* Fiber.join(other.fiber)), "three\n")
-    }))
+    })
+  )
 
   it.scopedLive("ask → always: a project rule, used by every later session", () =>
     Effect.gen(function* () {
@@ -131,7 +137,8 @@ describe("Permission over a real hub", () => {
       assert.strictEqual(fs.readFileSync(path.join(h.workspace, "x.txt"), "utf8"), "b")
       const rules = yield* h.client.permission.rules({ projectId: h.project.id })
       assert.isTrue(rules.some((r) => r.source === "project" && r.tool === "edit" && r.pattern === "x.txt" && r.action === "allow"))
-    }))
+    })
+  )
 
   it.scopedLive("ask → reject: the tool returns the reply's message and does nothing", () =>
     Effect.gen(function* () {
@@ -147,7 +154,8 @@ describe("Permission over a real hub", () => {
       assert.strictEqual(answered.status, "rejected")
       assert.deepStrictEqual(yield* Fiber.join(call.fiber), { ok: false, error: "not in this repo, use a scratch dir" })
       assert.isFalse(fs.existsSync(path.join(h.workspace, "no.txt")))
-    }))
+    })
+  )
 
   it.scopedLive("only members and above answer; only admins change rules", () =>
     Effect.gen(function* () {
@@ -165,7 +173,8 @@ describe("Permission over a real hub", () => {
       expectOk(yield* Fiber.join(call.fiber))
       const noRule = yield* Effect.flip(member.permission.setRule({ projectId: h.project.id, tool: "bash", pattern: "*", action: "allow" }))
       assert.strictEqual(noRule._tag, "Forbidden")
-    }))
+    })
+  )
 
   it.scopedLive("an unanswered request expires to a rejection", () =>
     Effect.gen(function* () {
@@ -177,18 +186,22 @@ describe("Permission over a real hub", () => {
       assert.strictEqual(replied.status, "expired")
       assert.deepStrictEqual(yield* h.client.permission.pending({ projectId: h.project.id }), [])
       assert.isFalse(fs.existsSync(path.join(h.workspace, "late.txt")))
-    }))
+    })
+  )
 
   it.scopedLive("expireSession settles a session's open requests and wakes their calls", () =>
     Effect.gen(function* () {
       const h = yield* makeHarness()
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const call = yield* askingCall(h, events, "bash", { command: "echo hi" }, "ses_x")
-      const expired = yield* h.inProject(Effect.flatMap(Permission, (p) => p.expireSession(h.project.id, "ses_x" as SessionId, "the turn was cancelled")))
+      const expired = yield* h.inProject(
+        Effect.flatMap(Permission, (p) => p.expireSession(h.project.id, "ses_x" as SessionId, "the turn was cancelled"))
+      )
       assert.strictEqual(expired, 1)
       assert.deepStrictEqual(yield* Fiber.join(call.fiber), { ok: false, error: "the turn was cancelled" })
       assert.deepStrictEqual(yield* h.client.permission.pending({ projectId: h.project.id }), [])
-    }))
+    })
+  )
 
   it.scopedLive("a request whose call is stopped by a hub shutdown expires; after a restart it cannot be answered", () =>
     Effect.gen(function* () {
@@ -208,5 +221,6 @@ describe("Permission over a real hub", () => {
       const rules = yield* h2.permission.rules({ projectId: h.project.id })
       assert.isFalse(rules.some((r) => r.source === "project" && r.tool === "write"))
       assert.isFalse(fs.existsSync(path.join(h.workspace, "after.txt")))
-    }))
+    })
+  )
 })

@@ -2,7 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import type { PermissionAction, RuleSource } from "../../src/domain/Permission.js"
 import { defaultRules, evaluate, type RuleLike, type SubjectKind } from "../../src/permission/Rules.js"
 
-const rule = (tool: string, pattern: string, action: PermissionAction, source: RuleSource = "project"): RuleLike => ({ tool, pattern, action, source })
+const rule = (tool: string, pattern: string, action: PermissionAction, source: RuleSource = "project"): RuleLike => ({
+  tool,
+  pattern,
+  action,
+  source
+})
 const decide = (rules: ReadonlyArray<RuleLike>, tool: string, subject: string, kind: SubjectKind = "path") =>
   evaluate(rules, { tool, subject, kind }).action
 
@@ -97,7 +102,13 @@ const cases: ReadonlyArray<Case> = [
   },
   {
     name: "a session grant shares the project level: it cannot lift a project deny of equal or higher specificity",
-    rules: [...defaultRules, rule("bash", "rm *", "deny"), rule("bash", "rm *", "allow", "session"), rule("bash", "*", "allow", "session"), rule("bash", "curl *", "deny")],
+    rules: [
+      ...defaultRules,
+      rule("bash", "rm *", "deny"),
+      rule("bash", "rm *", "allow", "session"),
+      rule("bash", "*", "allow", "session"),
+      rule("bash", "curl *", "deny")
+    ],
     calls: [
       ["bash", "rm -rf /", "command", "deny"],
       ["bash", "curl http://x", "command", "deny"],
@@ -129,7 +140,10 @@ describe("Rules.evaluate", () => {
   for (const c of cases) {
     it(c.name, () => {
       const got = c.calls.map(([tool, subject, kind]) => [tool, subject, decide(c.rules, tool, subject, kind)])
-      assert.deepStrictEqual(got, c.calls.map(([tool, subject, , expected]) => [tool, subject, expected]))
+      assert.deepStrictEqual(
+        got,
+        c.calls.map(([tool, subject, , expected]) => [tool, subject, expected])
+      )
     })
   }
 

@@ -21,7 +21,11 @@ import { serveKiris } from "../support/KirisProcess.js"
 
 type Watch = Effect.Effect.Success<ReturnType<typeof watchProject>>
 
-const find = <T extends EventBody["_tag"]>(events: ReadonlyArray<DomainEvent>, tag: T, pred: (e: Extract<EventBody, { _tag: T }>) => boolean = () => true) => {
+const find = <T extends EventBody["_tag"]>(
+  events: ReadonlyArray<DomainEvent>,
+  tag: T,
+  pred: (e: Extract<EventBody, { _tag: T }>) => boolean = () => true
+) => {
   for (const e of events) {
     if (e.event._tag === tag && pred(e.event as Extract<EventBody, { _tag: T }>)) return e.event as Extract<EventBody, { _tag: T }>
   }
@@ -73,7 +77,8 @@ describe("permission requests never outlive their turn", () => {
       const [turn] = yield* watch.turns(session.id)
       assert.strictEqual(turn?.status, "cancelled")
       assert.isFalse(fs.existsSync(path.join(workspace, "a.txt")))
-    }))
+    })
+  )
 
   it.scopedLive("a turn that fails expires the requests it left pending", () =>
     Effect.gen(function* () {
@@ -92,14 +97,18 @@ describe("permission requests never outlive their turn", () => {
         Effect.flatMap(ProjectDb, (dbs) =>
           dbs.withProject(project.id)(
             Effect.flatMap(ToolRegistry, (registry) =>
-              registry.execute("write", { path: "b.txt", content: "x" }, {
-                projectId: project.id,
-                sessionId: session.id,
-                messageId: running.message.id,
-                workspace,
-                caller,
-                abortSignal: new AbortController().signal
-              })
+              registry.execute(
+                "write",
+                { path: "b.txt", content: "x" },
+                {
+                  projectId: project.id,
+                  sessionId: session.id,
+                  messageId: running.message.id,
+                  workspace,
+                  caller,
+                  abortSignal: new AbortController().signal
+                }
+              )
             )
           )
         ).pipe(Effect.provide(hub.context))
@@ -118,7 +127,8 @@ describe("permission requests never outlive their turn", () => {
       const late = yield* Effect.flip(client.permission.reply({ projectId: project.id, requestId: request.id, reply: "once" }))
       assert.strictEqual(late._tag, "PermissionExpired")
       assert.isFalse(fs.existsSync(path.join(workspace, "b.txt")))
-    }))
+    })
+  )
 })
 
 /**
@@ -177,7 +187,10 @@ describe("hub start-up after a crash", () => {
       const interrupted = events.flatMap((e) => (e._tag === "MessageUpdated" && e.message.id === messageId ? [e.message.status] : []))
       assert.deepStrictEqual(interrupted, ["interrupted"])
       const tool = events.flatMap((e) => (e._tag === "PartUpdated" && e.part.data._tag === "tool" ? [e.part.data] : []))
-      assert.deepStrictEqual(tool.map((t) => [t.callId, t.status]), [["call_w", "error"]])
+      assert.deepStrictEqual(
+        tool.map((t) => [t.callId, t.status]),
+        [["call_w", "error"]]
+      )
       const expired = events.flatMap((e) => (e._tag === "PermissionReplied" ? [[e.requestId, e.status]] : []))
       assert.deepStrictEqual(expired, [[before.request.id, "expired"]])
       assert.deepStrictEqual(events.at(-1), { _tag: "SessionStatus", sessionId: before.sessionId, status: "idle" })
@@ -185,14 +198,18 @@ describe("hub start-up after a crash", () => {
       const watch = yield* watchProject(client, before.projectId)
       const history = yield* client.session.get({ projectId: before.projectId, sessionId: before.sessionId })
       assert.strictEqual(history.session.status, "idle")
-      assert.deepStrictEqual(history.messages.map((m) => [m.message.id === messageId, m.message.status]), [
-        [false, "completed"],
-        [true, "interrupted"]
-      ])
+      assert.deepStrictEqual(
+        history.messages.map((m) => [m.message.id === messageId, m.message.status]),
+        [
+          [false, "completed"],
+          [true, "interrupted"]
+        ]
+      )
       assert.deepStrictEqual(yield* client.permission.pending({ projectId: before.projectId }), [])
       const late = yield* Effect.flip(client.permission.reply({ projectId: before.projectId, requestId: before.request.id, reply: "once" }))
       assert.strictEqual(late._tag, "PermissionExpired")
       if (late._tag === "PermissionExpired") assert.match(late.reason, /hub restarted/)
       assert.isUndefined(find(yield* watch.events, "PermissionAsked"))
-    }))
+    })
+  )
 })

@@ -44,7 +44,11 @@ const within = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
 const watch = (client: HubRpcClient, projectId: ProjectId) =>
   Effect.gen(function* () {
     const items = yield* Queue.unbounded<SubscriptionItem>()
-    yield* client.events.subscribe({ projectId }).pipe(Stream.runForEach((item) => Queue.offer(items, item)), Effect.orDie, Effect.forkScoped)
+    yield* client.events.subscribe({ projectId }).pipe(
+      Stream.runForEach((item) => Queue.offer(items, item)),
+      Effect.orDie,
+      Effect.forkScoped
+    )
     const first = yield* within("Ready", Queue.take(items))
     assert.strictEqual(first._tag, "Ready")
     const next = (what: string, match: (p: PresenceItem) => boolean) =>
@@ -151,26 +155,42 @@ const transportSuite = (transport: Transport) =>
 
         // each sees the other as a Presence item on its event stream ...
         const joined = yield* alice.next("bob's Joined", (p) => p.change === "Joined" && p.entry.userId === w.bob.user.id)
-        assert.deepStrictEqual([joined.projectId, joined.entry.userName, joined.entry.client, joined.entry.sessionId], [w.projectId, "bob", "raw-bob", w.sessionId])
+        assert.deepStrictEqual(
+          [joined.projectId, joined.entry.userName, joined.entry.client, joined.entry.sessionId],
+          [w.projectId, "bob", "raw-bob", w.sessionId]
+        )
         assert.notProperty(joined, "seq")
-        const seen = yield* bob.next("alice's Joined", (m) => m._tag === "Chunk" && presenceValues(m).some((p) => p.change === "Joined" && p.entry.userId === w.me.userId))
+        const seen = yield* bob.next(
+          "alice's Joined",
+          (m) => m._tag === "Chunk" && presenceValues(m).some((p) => p.change === "Joined" && p.entry.userId === w.me.userId)
+        )
         assert.strictEqual(presenceValues(seen).find((p) => p.entry.userId === w.me.userId)?.entry.client, "test-alice")
 
         // ... and in the list
         const listed = yield* w.admin.presence.list({ projectId: w.projectId })
-        assert.deepStrictEqual(listed.map((e) => [e.userName, e.client, e.sessionId]), [
-          ["admin", "test-alice", null],
-          ["bob", "raw-bob", w.sessionId]
-        ])
+        assert.deepStrictEqual(
+          listed.map((e) => [e.userName, e.client, e.sessionId]),
+          [
+            ["admin", "test-alice", null],
+            ["bob", "raw-bob", w.sessionId]
+          ]
+        )
         yield* bob.send(request("3", "presence.list", { projectId: w.projectId }, w.bob.key))
-        assert.deepStrictEqual((successOf(yield* exitOf(bob, "3")) as ReadonlyArray<PresenceEntry>).map((e) => e.userName), ["admin", "bob"])
+        assert.deepStrictEqual(
+          (successOf(yield* exitOf(bob, "3")) as ReadonlyArray<PresenceEntry>).map((e) => e.userName),
+          ["admin", "bob"]
+        )
 
         // the socket dies without a clean close: alice sees bob leave
         yield* kill
         const left = yield* alice.next("bob's Left", (p) => p.change === "Left" && p.entry.connection === bobEntry.connection)
         assert.strictEqual(left.reason, "closed")
-        assert.deepStrictEqual((yield* w.admin.presence.list({ projectId: w.projectId })).map((e) => e.userName), ["admin"])
-      }))
+        assert.deepStrictEqual(
+          (yield* w.admin.presence.list({ projectId: w.projectId })).map((e) => e.userName),
+          ["admin"]
+        )
+      })
+    )
 
     it.scopedLive("a connection that stops heartbeating is dropped after the timeout; heartbeats keep the others", () =>
       Effect.gen(function* () {
@@ -179,7 +199,9 @@ const transportSuite = (transport: Transport) =>
         const alice = yield* watch(w.admin, w.projectId)
         yield* w.admin.presence.join({ projectId: w.projectId })
         // alice keeps heartbeating; bob's connection stays open but goes silent (as a hung client would)
-        yield* w.admin.presence.heartbeat({ projectId: w.projectId }).pipe(Effect.repeat(Schedule.spaced("150 millis")), Effect.orDie, Effect.forkScoped)
+        yield* w.admin.presence
+          .heartbeat({ projectId: w.projectId })
+          .pipe(Effect.repeat(Schedule.spaced("150 millis")), Effect.orDie, Effect.forkScoped)
         const bob = yield* connect(hub, transport, w.bob.key)
         const bobEntry = yield* bob.presence.join({ projectId: w.projectId })
 
@@ -187,7 +209,10 @@ const transportSuite = (transport: Transport) =>
         assert.strictEqual(left.reason, "timeout")
         assert.isAtLeast(left.at - left.entry.lastSeen, TIMEOUT_SECONDS * 1000)
         const still = yield* w.admin.presence.list({ projectId: w.projectId })
-        assert.deepStrictEqual(still.map((e) => e.userName), ["admin"])
+        assert.deepStrictEqual(
+          still.map((e) => e.userName),
+          ["admin"]
+        )
         assert.isAtLeast(Date.now() - still[0]!.since, TIMEOUT_SECONDS * 1000)
 
         // bob's connection is alive, but its entry is gone: it must join again
@@ -195,7 +220,8 @@ const transportSuite = (transport: Transport) =>
         assert.strictEqual(gone._tag, "NotPresent")
         yield* bob.presence.join({ projectId: w.projectId })
         yield* alice.next("bob's Joined again", (p) => p.change === "Joined" && p.entry.userId === w.bob.user.id)
-      }))
+      })
+    )
   })
 
 transportSuite("tcp")
@@ -238,7 +264,8 @@ describe("presence", () => {
       // typing in a session that is not the project's is refused
       const unknown = yield* Effect.flip(bob.presence.typing({ projectId: w.projectId, sessionId: "ses_nope" as typeof w.sessionId }))
       assert.strictEqual(unknown._tag, "NotFound")
-    }))
+    })
+  )
 
   it.scopedLive("a non-member is refused; one connection's projects are capped; leave ends the entry", () =>
     Effect.gen(function* () {
@@ -250,7 +277,10 @@ describe("presence", () => {
         Effect.flip(outsider.presence.list({ projectId: w.projectId })),
         Effect.flip(outsider.presence.typing({ projectId: w.projectId, sessionId: w.sessionId }))
       ])
-      assert.deepStrictEqual(refused.map((e) => e._tag), ["NotFound", "NotFound", "NotFound"])
+      assert.deepStrictEqual(
+        refused.map((e) => e._tag),
+        ["NotFound", "NotFound", "NotFound"]
+      )
       const watchOut = yield* Effect.flip(Stream.runHead(outsider.events.subscribe({ projectId: w.projectId })))
       assert.strictEqual(watchOut._tag, "NotFound")
 
@@ -280,6 +310,10 @@ describe("presence", () => {
       assert.strictEqual(left.entry.client, "renamed")
       assert.isFalse(yield* bob.presence.leave({ projectId: w.projectId }))
       yield* bob.presence.join({ projectId: others[1].id })
-      assert.deepStrictEqual((yield* w.admin.presence.list({ projectId: others[1].id })).map((e) => e.userName), ["bob", "bob"])
-    }))
+      assert.deepStrictEqual(
+        (yield* w.admin.presence.list({ projectId: others[1].id })).map((e) => e.userName),
+        ["bob", "bob"]
+      )
+    })
+  )
 })

@@ -22,5 +22,6 @@ describe("TaskQueue basics", () => {
       assert.strictEqual(got.status, "done")
       const bySeq = yield* queue.getBySeq(t.seq)
       assert.strictEqual(bySeq.id, t.id)
-    }))
+    })
+  )
 })

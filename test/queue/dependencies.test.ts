@@ -33,7 +33,8 @@ describe("dependencies and map-reduce", () => {
 
       const after = yield* queue.enqueue(task({ dependsOn: [a!.id] }))
       assert.strictEqual(after.status, "queued", "dependencies that already ended release at once")
-    }))
+    })
+  )
 
   it.scopedLive("by default a failed dependency fails the dependent", () =>
     Effect.gen(function* () {
@@ -45,7 +46,8 @@ describe("dependencies and map-reduce", () => {
       yield* queue.fail(worker("w"), a.id, l!.fencingToken, "nope", false)
       assert.strictEqual((yield* queue.get(b.id)).status, "failed")
       assert.strictEqual((yield* queue.get(c.id)).status, "failed", "the failure cascades")
-    }))
+    })
+  )
 
   it.scopedLive("fail-fast: a failed map task cancels the others and fails the reducer", () =>
     Effect.gen(function* () {
@@ -53,7 +55,10 @@ describe("dependencies and map-reduce", () => {
       const { mapTasks, reduceTask } = yield* mapReduce.map(map(4, "fail-fast"))
       assert.strictEqual(mapTasks.length, 4)
       assert.strictEqual(reduceTask!.status, "waiting")
-      assert.deepStrictEqual(reduceTask!.dependsOn, mapTasks.map((t) => t.id))
+      assert.deepStrictEqual(
+        reduceTask!.dependsOn,
+        mapTasks.map((t) => t.id)
+      )
       const leases = yield* queue.lease(worker("w"), ["noop"], 2)
       yield* queue.complete(worker("w"), leases[0]!.task.id, leases[0]!.fencingToken, 1)
       yield* queue.fail(worker("w"), leases[1]!.task.id, leases[1]!.fencingToken, "broken", false)
@@ -66,7 +71,8 @@ describe("dependencies and map-reduce", () => {
       assert.strictEqual(reducer.status, "failed")
       assert.match(reducer.error ?? "", /fail-fast/)
       assert.strictEqual((yield* queue.lease(worker("w"), ["noop"], 10)).length, 0)
-    }))
+    })
+  )
 
   it.scopedLive("fail-fast waits out retries: only a dead map task fails the job", () =>
     Effect.gen(function* () {
@@ -83,7 +89,8 @@ describe("dependencies and map-reduce", () => {
       const [reducer] = yield* queue.lease(worker("w"), ["noop"], 1)
       assert.strictEqual(reducer!.task.id, reduceTask!.id)
       assert.deepStrictEqual(reducer!.inputs, { [mapTasks[0]!.id]: 1, [mapTasks[1]!.id]: 2 })
-    }))
+    })
+  )
 
   it.scopedLive("partial: the reducer runs with what succeeded and sees every child's outcome", () =>
     Effect.gen(function* () {
@@ -102,7 +109,8 @@ describe("dependencies and map-reduce", () => {
         [mapTasks[1]!.id]: { index: 1, item: mapTasks[1]!.payload, status: "failed", result: null, error: "bad1" },
         [mapTasks[2]!.id]: { index: 2, item: mapTasks[2]!.payload, status: "cancelled", result: null, error: "cancelled" }
       })
-    }))
+    })
+  )
 
   it.scopedLive("quorum:K runs the reducer when K succeeded", () =>
     Effect.gen(function* () {
@@ -113,7 +121,8 @@ describe("dependencies and map-reduce", () => {
       yield* queue.fail(worker("w"), leases[1]!.task.id, leases[1]!.fencingToken, "x", false)
       yield* queue.complete(worker("w"), leases[2]!.task.id, leases[2]!.fencingToken, 2)
       assert.strictEqual((yield* queue.get(reduceTask!.id)).status, "queued")
-    }))
+    })
+  )
 
   it.scopedLive("quorum:K fails the reducer as soon as K can no longer be reached", () =>
     Effect.gen(function* () {
@@ -127,7 +136,8 @@ describe("dependencies and map-reduce", () => {
       assert.strictEqual(reducer.status, "failed")
       assert.match(reducer.error ?? "", /quorum not reached: 0 of 3/)
       assert.strictEqual((yield* queue.get(mapTasks[2]!.id)).status, "queued", "quorum does not cancel the rest")
-    }))
+    })
+  )
 
   it.scopedLive("map refuses an impossible quorum and an empty item list", () =>
     Effect.gen(function* () {
@@ -136,7 +146,8 @@ describe("dependencies and map-reduce", () => {
       assert.strictEqual(tooMany._tag, "InvalidInput")
       const empty = yield* Effect.flip(mapReduce.map(map(0, "partial")))
       assert.strictEqual(empty._tag, "InvalidInput")
-    }))
+    })
+  )
 
   it.scopedLive("a dependency must exist in the same project", () =>
     Effect.gen(function* () {
@@ -146,5 +157,6 @@ describe("dependencies and map-reduce", () => {
       assert.strictEqual(refused._tag, "InvalidInput")
       const missing = yield* Effect.flip(queue.enqueue(task({ dependsOn: ["tsk_missing" as TaskId] })))
       assert.strictEqual(missing._tag, "NotFound")
-    }))
+    })
+  )
 })

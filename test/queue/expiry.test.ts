@@ -15,7 +15,10 @@ const leaseAndDie = (queue: Effect.Effect.Success<ReturnType<typeof startQueue>>
     const leasedAt = Date.now()
     return {
       leasedAt,
-      after: yield* eventually(queue.get(task.id), (t) => t.history.filter((a) => a.outcome === "expired").length === expiries && t.status !== "leased")
+      after: yield* eventually(
+        queue.get(task.id),
+        (t) => t.history.filter((a) => a.outcome === "expired").length === expiries && t.status !== "leased"
+      )
     }
   })
 
@@ -58,7 +61,8 @@ describe("lease expiry", () => {
       const done = yield* queue.complete(worker("healthy"), t.id, l!.fencingToken, "ok")
       assert.isTrue(done.suspect)
       assert.isNull(done.error)
-    }))
+    })
+  )
 
   it.scopedLive("expiries on one worker do not make a task suspect, and the last allowed one dead-letters it", () =>
     Effect.gen(function* () {
@@ -74,5 +78,6 @@ describe("lease expiry", () => {
         final.history.map((a) => a.workerId),
         Array.from({ length: SUSPECT_AFTER_WORKERS }, () => worker("same"))
       )
-    }))
+    })
+  )
 })

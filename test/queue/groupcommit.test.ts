@@ -17,21 +17,25 @@ describe("group commit", () => {
       let batches = 0
       const writer = yield* makeGroupCommit(sql, () => Effect.sync(() => batches++))
       const results = yield* Effect.all(
-        Array.from({ length: 50 }, (_, i) =>
-          writer.run(() => Effect.as(sql.unsafe("SELECT 1"), i))
-        ),
+        Array.from({ length: 50 }, (_, i) => writer.run(() => Effect.as(sql.unsafe("SELECT 1"), i))),
         { concurrency: "unbounded" }
       )
-      assert.deepStrictEqual(results, Array.from({ length: 50 }, (_, i) => i))
+      assert.deepStrictEqual(
+        results,
+        Array.from({ length: 50 }, (_, i) => i)
+      )
       assert.isBelow(batches, 50, "operations were grouped")
-    }).pipe(Effect.provide(QueueDbTest)))
+    }).pipe(Effect.provide(QueueDbTest))
+  )
 
   it.scopedLive("one operation's SQL failure fails only that operation", () =>
     Effect.gen(function* () {
       const sql = yield* QueueDb
       const gate = yield* Deferred.make<void>()
       let first = true
-      const writer = yield* makeGroupCommit(sql, () => (first ? Effect.sync(() => (first = false)).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void))
+      const writer = yield* makeGroupCommit(sql, () =>
+        first ? Effect.sync(() => (first = false)).pipe(Effect.zipRight(Deferred.await(gate))) : Effect.void
+      )
       const blocker = yield* Effect.fork(writer.run(() => Effect.void))
       const good = yield* Effect.fork(writer.run(() => Effect.as(sql.unsafe("SELECT 1"), "ok")))
       const bad = yield* Effect.fork(writer.run(() => sql.unsafe("SELECT * FROM no_such_table")))
@@ -40,7 +44,8 @@ describe("group commit", () => {
       assert.strictEqual(yield* Fiber.join(good), "ok")
       const badExit = yield* Fiber.await(bad)
       assert.strictEqual(badExit._tag, "Failure")
-    }).pipe(Effect.provide(QueueDbTest)))
+    }).pipe(Effect.provide(QueueDbTest))
+  )
 
   it.scopedLive("an interrupted caller's committed result is handed to its abandon handler", () =>
     Effect.gen(function* () {
@@ -58,7 +63,8 @@ describe("group commit", () => {
       yield* Fiber.interrupt(caller)
       yield* Deferred.succeed(gate, undefined)
       assert.strictEqual(yield* Deferred.await(abandoned), "leased")
-    }).pipe(Effect.provide(QueueDbTest)))
+    }).pipe(Effect.provide(QueueDbTest))
+  )
 
   it.scopedLive("a burst waits for room: the backlog never exceeds its bound and every operation commits", () =>
     Effect.gen(function* () {
@@ -81,10 +87,14 @@ describe("group commit", () => {
       assert.strictEqual(writer.backlog(), 8)
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(blocker)
-      assert.deepStrictEqual(yield* Fiber.join(burst), Array.from({ length: 100 }, (_, i) => i))
+      assert.deepStrictEqual(
+        yield* Fiber.join(burst),
+        Array.from({ length: 100 }, (_, i) => i)
+      )
       assert.strictEqual(writer.peakBacklog(), 8, "the backlog filled up to its bound and no further")
       assert.strictEqual(writer.backlog(), 0)
-    }).pipe(Effect.provide(QueueDbTest)))
+    }).pipe(Effect.provide(QueueDbTest))
+  )
 })
 
 /** Polls `condition` (yielding between tries) until it holds; dies after 5 s. */

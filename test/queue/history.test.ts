@@ -45,7 +45,8 @@ describe("attempt history", () => {
       const attempts = attemptsTable(stored)
       assert.match(attempts, /1 +\S*w1\S* .* failed +exit 1: boom/)
       assert.match(attempts, /2 +\S*w2\S* .* done +-/)
-    }))
+    })
+  )
 
   it.scopedLive("cancelling a leased task logs its attempt as cancelled; a dead task shows its error", () =>
     Effect.gen(function* () {
@@ -69,5 +70,6 @@ describe("attempt history", () => {
       const retried = yield* queue.retry(b.id)
       assert.strictEqual(retried.history.length, 1, "retry keeps the earlier attempts")
       assert.isNull(retried.error)
-    }))
+    })
+  )
 })

@@ -39,7 +39,8 @@ describe("TaskQueue lifecycle", () => {
         [low2.id]
       )
       assert.strictEqual((yield* queue.get(other.id)).status, "queued", "a kind the worker does not run is left alone")
-    }))
+    })
+  )
 
   it.scoped("does not lease a task before its runAfter", () =>
     Effect.gen(function* () {
@@ -51,7 +52,8 @@ describe("TaskQueue lifecycle", () => {
       yield* TestClock.adjust("1 millis")
       const leases = yield* queue.lease(worker("w"), ["noop"], 10)
       assert.strictEqual(leases[0]!.task.id, later.id)
-    }))
+    })
+  )
 
   it.scoped("retries a failure after an exponential backoff, then dead-letters it", () =>
     Effect.gen(function* () {
@@ -85,7 +87,8 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual(revived.status, "queued")
       assert.strictEqual(revived.attempts, 0)
       assert.strictEqual(failure(yield* Effect.either(queue.retry(t.id)))?._tag, "InvalidInput")
-    }))
+    })
+  )
 
   it.scopedLive("a non-retryable failure ends the task as failed at once", () =>
     Effect.gen(function* () {
@@ -95,7 +98,8 @@ describe("TaskQueue lifecycle", () => {
       const failed = yield* queue.fail(worker("w"), t.id, l!.fencingToken, "bad input", false)
       assert.strictEqual(failed.status, "failed")
       assert.strictEqual(failed.attempts, 1)
-    }))
+    })
+  )
 
   it.scopedLive("an idempotency key returns the existing task of that project", () =>
     Effect.gen(function* () {
@@ -110,7 +114,8 @@ describe("TaskQueue lifecycle", () => {
       const elsewhere = yield* queue.enqueue(task({ idempotencyKey: "k1", projectId: otherProject }))
       assert.notStrictEqual(elsewhere.id, a.id)
       assert.strictEqual((yield* queue.stats()).queued, 3)
-    }))
+    })
+  )
 
   it.scopedLive("a concurrency key keeps at most its limit leased at once", () =>
     Effect.gen(function* () {
@@ -142,7 +147,8 @@ describe("TaskQueue lifecycle", () => {
         ["queued", 0, null],
         "a lease handed back leaves no trace"
       )
-    }))
+    })
+  )
 
   it.scopedLive("a stale fencing token is refused and changes nothing", () =>
     Effect.gen(function* () {
@@ -167,7 +173,8 @@ describe("TaskQueue lifecycle", () => {
         [false, true]
       )
       assert.strictEqual((yield* queue.get(t.id)).result, 2)
-    }))
+    })
+  )
 
   it.scoped("an expired lease goes back to the queue and to another worker with a new token", () =>
     Effect.gen(function* () {
@@ -187,7 +194,8 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual(failure(beat)?._tag, "LeaseLost")
       yield* queue.complete(worker("b"), t.id, second!.fencingToken, "on time")
       assert.strictEqual((yield* queue.get(t.id)).result, "on time")
-    }))
+    })
+  )
 
   it.scoped("an expired lease of a task out of attempts dead-letters it", () =>
     Effect.gen(function* () {
@@ -196,7 +204,8 @@ describe("TaskQueue lifecycle", () => {
       yield* queue.lease(worker("a"), ["noop"], 1, 0.1)
       const dead = yield* advanceUntil(queue.get(t.id), (x) => x.status === "dead")
       assert.match(dead.error ?? "", /lease expired/)
-    }))
+    })
+  )
 
   it.scoped("a heartbeat extends the lease and records progress", () =>
     Effect.gen(function* () {
@@ -213,7 +222,8 @@ describe("TaskQueue lifecycle", () => {
       const current = yield* queue.get(t.id)
       assert.strictEqual(current.status, "leased", "kept alive past its first expiry")
       assert.deepStrictEqual(current.progress, { step: 3 })
-    }))
+    })
+  )
 
   it.scopedLive("cancels queued tasks, and leased ones with a push to their worker", () =>
     Effect.gen(function* () {
@@ -238,7 +248,8 @@ describe("TaskQueue lifecycle", () => {
       assert.deepStrictEqual(yield* queue.heartbeat(worker("w1"), leased.id, l!.fencingToken).pipe(Effect.map((b) => b.cancelled)), true)
       assert.strictEqual(failure(yield* Effect.either(queue.complete(worker("w1"), leased.id, l!.fencingToken, null)))?._tag, "LeaseLost")
       assert.strictEqual((yield* queue.cancel(leased.id)).status, "cancelled", "cancelling again is harmless")
-    }))
+    })
+  )
 
   it.scopedLive("wait resolves when every task has ended, or at its timeout", () =>
     Effect.gen(function* () {
@@ -257,7 +268,8 @@ describe("TaskQueue lifecycle", () => {
         ["done", "failed"]
       )
       assert.strictEqual(failure(yield* Effect.either(queue.wait(["tsk_missing" as TaskId])))?._tag, "NotFound")
-    }))
+    })
+  )
 
   it.scopedLive("a human task is completed by approval", () =>
     Effect.gen(function* () {
@@ -268,7 +280,8 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual(approved.result, "yes")
       const chat = yield* queue.enqueue(task({ kind: "chat", payload: { prompt: "x" } }))
       assert.strictEqual(failure(yield* Effect.either(queue.approve(chat.id, "yes")))?._tag, "InvalidInput")
-    }))
+    })
+  )
 
   it.scopedLive("rejects malformed tasks with InvalidInput", () =>
     Effect.gen(function* () {
@@ -283,7 +296,8 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual(failure(yield* Effect.either(queue.enqueue(task({ dependsOn: ["tsk_x" as TaskId] }))))?._tag, "NotFound")
       assert.strictEqual(failure(yield* Effect.either(queue.lease(worker("w"), ["noop"], 1, -1)))?._tag, "InvalidInput")
       assert.strictEqual((yield* queue.stats()).queued, 0)
-    }))
+    })
+  )
 
   it.scopedLive("concurrent batch leases never hand out the same task twice", () =>
     Effect.gen(function* () {
@@ -301,14 +315,17 @@ describe("TaskQueue lifecycle", () => {
       const all = (yield* Effect.all(["a", "b", "c", "d", "e"].map(leaser), { concurrency: "unbounded" })).flat()
       assert.strictEqual(all.length, 500)
       assert.strictEqual(new Set(all).size, 500)
-    }))
+    })
+  )
 
   it.scoped("stats stay exact through every kind of transition (checked against a recount on restart)", () =>
     Effect.gen(function* () {
       const first = yield* Scope.make()
       const { dataDir, queue } = yield* startQueue().pipe(Scope.extend(first))
       const [a, b, c, d, e] = yield* queue.enqueueBatch([task(), task(), task(), task({ maxAttempts: 1 }), task({ kind: "human" })])
-      const dependent = yield* queue.enqueue(task({ kind: "chat", payload: { prompt: "x" }, dependsOn: [a!.id, b!.id], dependencyPolicy: "fail-fast" }))
+      const dependent = yield* queue.enqueue(
+        task({ kind: "chat", payload: { prompt: "x" }, dependsOn: [a!.id, b!.id], dependencyPolicy: "fail-fast" })
+      )
       yield* queue.enqueue(task({ projectId: otherProject, idempotencyKey: "x" }))
       const leases = yield* queue.lease(worker("w"), ["noop"], 3)
       const byId = new Map(leases.map((l) => [l.task.id, l]))
@@ -328,7 +345,8 @@ describe("TaskQueue lifecycle", () => {
       yield* Scope.close(first, Exit.void)
       const again = yield* startQueue({ dataDir })
       assert.deepStrictEqual({ ...(yield* again.queue.stats()) }, { ...before })
-    }))
+    })
+  )
 
   it.scopedLive("tasks survive a restart", () =>
     Effect.gen(function* () {
@@ -348,5 +366,6 @@ describe("TaskQueue lifecycle", () => {
       yield* again.queue.complete(worker("w"), leased.id, l!.fencingToken, "finished after restart")
       const later = yield* again.queue.enqueue(task())
       assert.isAbove(later.seq, queued.seq)
-    }))
+    })
+  )
 })

@@ -29,5 +29,6 @@ describe("queue schema upgrade", () => {
       const done = yield* queue.complete(worker("w"), t.id, l!.fencingToken, "ok")
       assert.isNull(done.error)
       assert.strictEqual(done.attempts, 2)
-    }))
+    })
+  )
 })

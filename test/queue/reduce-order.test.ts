@@ -64,8 +64,12 @@ describe("reduce inputs", () => {
         Object.keys(reducer!.inputs),
         mapTasks.map((t) => t.id)
       )
-      assert.deepStrictEqual(Object.values(reducer!.inputs), Array.from({ length: N }, (_, i) => ({ out: i * 10 })))
-    }))
+      assert.deepStrictEqual(
+        Object.values(reducer!.inputs),
+        Array.from({ length: N }, (_, i) => ({ out: i * 10 }))
+      )
+    })
+  )
 
   it.scopedLive("with policy partial, failed items appear in their place with their error", () =>
     Effect.gen(function* () {
@@ -101,5 +105,6 @@ describe("reduce inputs", () => {
       )
       assert.strictEqual(inputs[3]!.error, "no such file: file-3")
       assert.deepStrictEqual(inputs[3]!.item, { item: 3, name: "file-3" })
-    }))
+    })
+  )
 })

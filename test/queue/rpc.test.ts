@@ -11,7 +11,10 @@ import { startHub } from "../support/Hub.js"
 const register = (client: HubRpcClient, name = "w") =>
   Effect.gen(function* () {
     const pushes = yield* Queue.unbounded<WorkerPush>()
-    yield* client.worker.connect({ name, kinds: ["noop"], capacity: 4 }).pipe(Stream.runForEach((p) => Queue.offer(pushes, p)), Effect.forkScoped)
+    yield* client.worker.connect({ name, kinds: ["noop"], capacity: 4 }).pipe(
+      Stream.runForEach((p) => Queue.offer(pushes, p)),
+      Effect.forkScoped
+    )
     const registered = yield* Queue.take(pushes)
     return registered._tag === "Registered" ? registered.workerId : (undefined as never as WorkerId)
   })
@@ -49,7 +52,8 @@ describe("swarm RPCs", () => {
       assert.isTrue(Either.isLeft(notMember) && notMember.left._tag === "Forbidden")
       const notWorker = yield* Effect.either(admin.task.lease({ workerId, kinds: ["noop"], max: 1 }))
       assert.isTrue(Either.isLeft(notWorker) && notWorker.left._tag === "Forbidden", "only worker keys lease")
-    }))
+    })
+  )
 })
 
 describe("swarm RPC authorization and events", () => {
@@ -62,7 +66,9 @@ describe("swarm RPC authorization and events", () => {
       const refused = yield* Effect.flip(plain.task.enqueue({ projectId: project.id, kind: "shell", payload: { command: "ls" } }))
       assert.strictEqual(refused._tag, "Forbidden")
       assert.include(refused._tag === "Forbidden" ? refused.reason : "", "running commands needs a key with the execute scope")
-      const python = yield* Effect.flip(plain.task.enqueueBatch({ tasks: [EnqueueTask.make({ projectId: project.id, kind: "python", payload: { command: "print(1)" } })] }))
+      const python = yield* Effect.flip(
+        plain.task.enqueueBatch({ tasks: [EnqueueTask.make({ projectId: project.id, kind: "python", payload: { command: "print(1)" } })] })
+      )
       assert.strictEqual(python._tag, "Forbidden")
       const mapped = yield* Effect.flip(plain.task.map({ projectId: project.id, kind: "noop", items: [1], reduceKind: "shell" }))
       assert.strictEqual(mapped._tag, "Forbidden")
@@ -77,7 +83,8 @@ describe("swarm RPC authorization and events", () => {
       const exec = yield* hub.tcpClient((yield* admin.key.create({ name: "exec", scopes: ["read", "write", "execute"] })).key)
       const shell = yield* exec.task.enqueue({ projectId: project.id, kind: "shell", payload: { command: "ls" } })
       assert.strictEqual(shell.kind, "shell")
-    }))
+    })
+  )
 
   it.scopedLive("project roles gate reads and changes; list and stats cover only visible projects", () =>
     Effect.gen(function* () {
@@ -96,7 +103,10 @@ describe("swarm RPC authorization and events", () => {
       yield* admin.project.addMember({ projectId: mine.id, user: "bob", role: "viewer" })
       const visible = yield* admin.task.enqueue({ projectId: mine.id, kind: "noop", payload: {} })
       assert.strictEqual((yield* bob.task.get({ taskId: visible.id })).id, visible.id)
-      assert.deepStrictEqual((yield* bob.task.list({})).map((t) => t.id), [visible.id])
+      assert.deepStrictEqual(
+        (yield* bob.task.list({})).map((t) => t.id),
+        [visible.id]
+      )
       assert.strictEqual((yield* bob.task.stats({})).queued, 1)
       assert.strictEqual((yield* admin.task.stats({})).queued, 2)
       assert.strictEqual((yield* Effect.flip(bob.task.cancel({ taskId: visible.id })))._tag, "Forbidden", "viewers cannot cancel")
@@ -106,15 +116,22 @@ describe("swarm RPC authorization and events", () => {
       assert.strictEqual((yield* bob.task.cancel({ taskId: visible.id })).status, "cancelled")
       assert.strictEqual((yield* bob.task.retry({ taskId: visible.id })).status, "queued")
       const filtered = yield* admin.task.list({ projectId: mine.id, status: "queued", limit: 10 })
-      assert.deepStrictEqual(filtered.map((t) => t.id), [visible.id])
+      assert.deepStrictEqual(
+        filtered.map((t) => t.id),
+        [visible.id]
+      )
       const workerKey = (yield* admin.key.create({ name: "worker", scopes: ["worker"] })).key
-      assert.strictEqual((yield* Effect.flip(bob.worker.connect({ name: "x", kinds: ["noop"], capacity: 1 }).pipe(Stream.runDrain)))._tag, "Forbidden")
+      assert.strictEqual(
+        (yield* Effect.flip(bob.worker.connect({ name: "x", kinds: ["noop"], capacity: 1 }).pipe(Stream.runDrain)))._tag,
+        "Forbidden"
+      )
       assert.strictEqual((yield* Effect.flip(bob.task.lease({ workerId: "w" as never, kinds: ["noop"], max: 1 })))._tag, "Forbidden")
       const w = yield* hub.tcpClient(workerKey)
       assert.strictEqual((yield* Effect.flip(w.task.lease({ workerId: "w" as never, kinds: ["noop"], max: 5 })))._tag, "Forbidden", "register first")
       const workerId = yield* register(w)
       assert.strictEqual((yield* w.task.lease({ workerId, kinds: ["noop"], max: 5 })).length, 2, "an admin's worker key serves every project")
-    }))
+    })
+  )
 
   it.scopedLive("transitions are published as TasksChanged events of the task's project", () =>
     Effect.gen(function* () {
@@ -123,7 +140,10 @@ describe("swarm RPC authorization and events", () => {
       const project = yield* admin.project.create({ name: "events", description: "" })
       const ws = yield* hub.wsClient()
       const events = yield* Queue.unbounded<SubscriptionItem>()
-      yield* ws.events.subscribe({ projectId: project.id }).pipe(Stream.runForEach((e) => Queue.offer(events, e)), Effect.forkScoped)
+      yield* ws.events.subscribe({ projectId: project.id }).pipe(
+        Stream.runForEach((e) => Queue.offer(events, e)),
+        Effect.forkScoped
+      )
       assert.strictEqual((yield* Queue.take(events))._tag, "Ready")
       const next = Effect.gen(function* () {
         for (;;) {
@@ -131,19 +151,29 @@ describe("swarm RPC authorization and events", () => {
           if (item._tag === "Event" && item.event.event._tag === "TasksChanged") return item.event.event.tasks
         }
       })
-      const batch = yield* admin.task.enqueueBatch({ tasks: [1, 2, 3].map((i) => EnqueueTask.make({ projectId: project.id, kind: "noop", payload: { i } })) })
+      const batch = yield* admin.task.enqueueBatch({
+        tasks: [1, 2, 3].map((i) => EnqueueTask.make({ projectId: project.id, kind: "noop", payload: { i } }))
+      })
       const enqueued = yield* next
-      assert.deepStrictEqual(enqueued.map((t) => t.id), batch.map((t) => t.id), "one event for the whole batch")
+      assert.deepStrictEqual(
+        enqueued.map((t) => t.id),
+        batch.map((t) => t.id),
+        "one event for the whole batch"
+      )
       const w = yield* hub.tcpClient((yield* admin.key.create({ name: "w", scopes: ["worker"] })).key)
       const leases = yield* w.task.lease({ workerId: yield* register(w), kinds: ["noop"], max: 1 })
-      assert.deepStrictEqual((yield* next).map((t) => [t.id, t.status]), [[leases[0]!.task.id, "leased"]])
+      assert.deepStrictEqual(
+        (yield* next).map((t) => [t.id, t.status]),
+        [[leases[0]!.task.id, "leased"]]
+      )
       yield* w.task.complete({ taskId: leases[0]!.task.id, fencingToken: leases[0]!.fencingToken, result: 42 })
       const [completed] = yield* next
       assert.strictEqual(completed?.status, "done")
       assert.strictEqual(completed?.result, 42)
       yield* admin.task.cancel({ taskId: batch[1]!.id })
       assert.strictEqual((yield* next)[0]?.status, "cancelled")
-    }))
+    })
+  )
 
   it.scopedLive("cancelling a leased task pushes CancelTask down its worker's connect stream", () =>
     Effect.gen(function* () {
@@ -161,7 +191,10 @@ describe("swarm RPC authorization and events", () => {
       const t = yield* admin.task.enqueue({ projectId: project.id, kind: "noop", payload: {} })
       const [lease] = yield* w.task.lease({ workerId, kinds: ["noop"], max: 1 })
       const workers = yield* admin.task.workers()
-      assert.deepStrictEqual(workers.map((x) => [x.id, x.connected, x.inFlight]), [[workerId, true, 1]])
+      assert.deepStrictEqual(
+        workers.map((x) => [x.id, x.connected, x.inFlight]),
+        [[workerId, true, 1]]
+      )
       yield* admin.task.cancel({ taskId: t.id })
       for (;;) {
         const push = yield* Queue.take(pushes)
@@ -174,5 +207,6 @@ describe("swarm RPC authorization and events", () => {
       assert.isTrue(beat.cancelled)
       const stale = yield* Effect.flip(w.task.complete({ taskId: t.id, fencingToken: lease!.fencingToken, result: null }))
       assert.strictEqual(stale._tag, "LeaseLost")
-    }))
+    })
+  )
 })

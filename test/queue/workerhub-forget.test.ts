@@ -28,14 +28,16 @@ describe("WorkerHub forgets", () => {
         yield* connectAndLeave(hub, "later", 100)
         assert.strictEqual(yield* hub.size, 1, "the long-gone ones are forgotten on the next disconnect")
       }).pipe(Effect.withClock(manual.clock))
-    }))
+    })
+  )
 
   it.scopedLive("at most MAX_DISCONNECTED disconnected workers at a time, however many came and went", () =>
     Effect.gen(function* () {
       const { hub } = yield* startQueue()
       for (let i = 0; i < MAX_DISCONNECTED + 50; i++) yield* connectAndLeave(hub, `churn${i}`, i + 1)
       assert.strictEqual(yield* hub.size, MAX_DISCONNECTED)
-    }))
+    })
+  )
 
   it.scopedLive("a worker that does not read its pushes holds up the caller instead of growing its mailbox", () =>
     Effect.gen(function* () {
@@ -45,7 +47,11 @@ describe("WorkerHub forgets", () => {
       let read = Chunk.size(yield* Effect.orDie(pull))
       const cancels = MAILBOX_CAPACITY + 40
       const caller = yield* Effect.fork(
-        Effect.forEach(Array.from({ length: cancels }, (_, i) => `tsk_${i}` as TaskId), (id) => hub.cancel(worker("slow"), id), { discard: true })
+        Effect.forEach(
+          Array.from({ length: cancels }, (_, i) => `tsk_${i}` as TaskId),
+          (id) => hub.cancel(worker("slow"), id),
+          { discard: true }
+        )
       )
       yield* eventually(hub.mailboxSize(worker("slow")), (n) => n >= MAILBOX_CAPACITY)
       // the queue's size counts the one offer the (sequential) caller is suspended in
@@ -54,5 +60,6 @@ describe("WorkerHub forgets", () => {
       while (read < cancels + 2) read += Chunk.size(yield* Effect.orDie(pull))
       yield* Fiber.join(caller)
       assert.strictEqual(read, cancels + 2, "every push arrives once read (Registered, WorkAvailable, the cancels)")
-    }))
+    })
+  )
 })

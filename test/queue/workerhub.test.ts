@@ -34,23 +34,25 @@ describe("WorkerHub", () => {
       assert.strictEqual(lease!.task.id, t.id)
       yield* queue.cancel(t.id)
       assert.deepStrictEqual(yield* next, { _tag: "CancelTask", taskId: t.id }, "no further WorkAvailable was queued")
-    }))
+    })
+  )
 
   it.scopedLive("a reconnect with the same id and key reclaims the registration on its connection; a drop keeps the leases", () =>
     Effect.gen(function* () {
       const { hub, queue } = yield* startQueue()
       const t = yield* queue.enqueue(task())
       const firstScope = yield* Scope.make()
-      const first = yield* hub.connect({ workerId: worker("w1"), name: "one", kinds: ["noop"], capacity: 1 }, connection(1)).pipe(
-        Stream.runCollect,
-        Effect.forkIn(firstScope)
-      )
+      const first = yield* hub
+        .connect({ workerId: worker("w1"), name: "one", kinds: ["noop"], capacity: 1 }, connection(1))
+        .pipe(Stream.runCollect, Effect.forkIn(firstScope))
       yield* eventually(hub.list(new Map()), (ws) => ws.some((w) => w.connected))
       const [lease] = yield* queue.lease(worker("w1"), ["noop"], 1)
       assert.deepStrictEqual(yield* hub.registered(connection(1)), [worker("w1")])
       assert.deepStrictEqual(yield* hub.registered(connection(1, "key_other")), [], "only for the key that registered it")
 
-      const stolen = yield* Effect.flip(Stream.runDrain(hub.connect({ workerId: worker("w1"), name: "thief", kinds: ["noop"], capacity: 1 }, connection(3, "key_other"))))
+      const stolen = yield* Effect.flip(
+        Stream.runDrain(hub.connect({ workerId: worker("w1"), name: "thief", kinds: ["noop"], capacity: 1 }, connection(3, "key_other")))
+      )
       assert.strictEqual(stolen._tag, "Forbidden")
       assert.deepStrictEqual(yield* hub.registered(connection(1)), [worker("w1")], "a refused claim changes nothing")
 
@@ -79,7 +81,8 @@ describe("WorkerHub", () => {
       )
       assert.strictEqual((yield* queue.get(t.id)).status, "leased", "leases outlive the connection")
       yield* queue.complete(worker("w1"), t.id, lease!.fencingToken, "done anyway")
-    }))
+    })
+  )
 
   it.scopedLive("a hub that forgot its registry (a restart) still lets only the key a worker id was issued to claim it", () =>
     Effect.gen(function* () {
@@ -94,5 +97,6 @@ describe("WorkerHub", () => {
       const registered = yield* fresh
       assert.strictEqual(registered._tag, "Registered")
       assert.notStrictEqual(registered._tag === "Registered" && registered.workerId, worker("w1"))
-    }))
+    })
+  )
 })

@@ -116,7 +116,12 @@ const RESTS: Record<string, RestCase> = {
   "keys.list": { level: "user-read", method: "GET", path: () => "/api/keys" },
   "keys.revoke": { level: "user-write", method: "POST", path: () => "/api/keys/key_unknown/revoke" },
   "users.list": { level: "admin-read", method: "GET", path: () => "/api/users" },
-  "users.create": { level: "admin-write", method: "POST", path: () => "/api/users", body: () => ({ name: "intruder", password: "intruder-password" }) },
+  "users.create": {
+    level: "admin-write",
+    method: "POST",
+    path: () => "/api/users",
+    body: () => ({ name: "intruder", password: "intruder-password" })
+  },
   "users.delete": { level: "admin-write", method: "DELETE", path: () => "/api/users/member" },
   "projects.list": { level: "user-read", method: "GET", path: () => "/api/projects" },
   "projects.create": { level: "user-write", method: "POST", path: () => "/api/projects", body: () => ({ name: "another" }) },
@@ -171,16 +176,21 @@ const RESTS: Record<string, RestCase> = {
     level: "user-read",
     method: "POST",
     path: () => "/mcp",
-    body: () => ({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "matrix", version: "1" } } })
+    body: () => ({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "matrix", version: "1" } }
+    })
   }
 }
 
 const STATUS: Record<string, number> = { Unauthorized: 401, Forbidden: 403, NotFound: 404 }
 
 const restEndpoints = () =>
-  Object.entries(Api.groups as unknown as Record<string, { readonly endpoints: Record<string, { readonly annotations: unknown }> }>).flatMap(
-    ([group, g]) => Object.entries(g.endpoints).map(([name, e]) => ({ id: `${group}.${name}`, annotations: e.annotations as unknown }))
-  ).concat(RawRoutes.map((r) => ({ id: r.id, annotations: r.annotations as unknown })))
+  Object.entries(Api.groups as unknown as Record<string, { readonly endpoints: Record<string, { readonly annotations: unknown }> }>)
+    .flatMap(([group, g]) => Object.entries(g.endpoints).map(([name, e]) => ({ id: `${group}.${name}`, annotations: e.annotations as unknown })))
+    .concat(RawRoutes.map((r) => ({ id: r.id, annotations: r.annotations as unknown })))
 
 /** The refusal in an `Exit` (or the connection-level `Defect`), as `_tag` plus NotFound's entity. */
 const refusalOf = (m: ServerMessage): { tag: string; entity?: string } => {
@@ -220,7 +230,8 @@ const runRpcMatrix = (connect: (w: World) => Effect.Effect<RawConnection, never,
         const got = refusalOf(reply)
         cells++
         const entityOk = want !== "NotFound" || got.entity === "project"
-        if (got.tag !== want || !entityOk) failures.push(`${tag} as ${caller}: expected ${want}, got ${got.tag}${got.entity ? ` (${got.entity})` : ""}`)
+        if (got.tag !== want || !entityOk)
+          failures.push(`${tag} as ${caller}: expected ${want}, got ${got.tag}${got.entity ? ` (${got.entity})` : ""}`)
       }
     }
     return { failures, cells }
@@ -277,7 +288,9 @@ describe("auth matrix", () => {
           const tag = (reply.json as { _tag?: string } | undefined)?._tag
           const entityOk = want !== "NotFound" || (reply.json as { entity?: string }).entity === "project"
           if (reply.status !== STATUS[want] || tag !== want || !entityOk) {
-            failures.push(`${c.method} ${c.path(world)} as ${caller}: expected ${STATUS[want]} ${want}, got ${reply.status} ${reply.text.slice(0, 200)}`)
+            failures.push(
+              `${c.method} ${c.path(world)} as ${caller}: expected ${STATUS[want]} ${want}, got ${reply.status} ${reply.text.slice(0, 200)}`
+            )
           }
         }
       }

@@ -55,7 +55,8 @@ describe("the execute grant", () => {
       assert.isTrue((yield* admin.project.addMember({ projectId: project.id, user: "dana", role: "admin" })).execute)
       yield* admin.project.addMember({ projectId: project.id, user: "dana", role: "member", execute: false })
       assert.strictEqual((yield* Effect.flip(dana.task.enqueue(shell(project.id))))._tag, "Forbidden")
-    }))
+    })
+  )
 
   it.scopedLive("a key needs the execute scope as well as its user's grant; the grant is per project", () =>
     Effect.gen(function* () {
@@ -78,7 +79,8 @@ describe("the execute grant", () => {
       assert.strictEqual(batch._tag, "Forbidden")
       const fanOut = yield* Effect.flip(executing.task.map({ projectId: other.id, kind: "python", items: [{ command: "print(1)" }] }))
       assert.strictEqual(fanOut._tag, "Forbidden")
-    }))
+    })
+  )
 
   it.scopedLive("only server admins, or project admins holding the grant, give it", () =>
     Effect.gen(function* () {
@@ -97,5 +99,6 @@ describe("the execute grant", () => {
       yield* admin.project.addMember({ projectId: own.id, user: "olga", role: "owner", execute: true })
       const pete = yield* olga.project.addMember({ projectId: own.id, user: "pete", role: "member", execute: true })
       assert.isTrue(pete.execute)
-    }))
+    })
+  )
 })

@@ -10,16 +10,7 @@ import { startHub, type TestHub } from "../support/Hub.js"
  * src/domain so that a wrong declaration fails the matrix, not only a missing one.
  */
 export type Level =
-  | "self"
-  | "user-read"
-  | "user-write"
-  | "admin-read"
-  | "admin-write"
-  | "viewer"
-  | "member"
-  | "project-admin"
-  | "project-owner"
-  | "worker"
+  "self" | "user-read" | "user-write" | "admin-read" | "admin-write" | "viewer" | "member" | "project-admin" | "project-owner" | "worker"
 
 /** The level a declared requirement amounts to. */
 export const levelOf = (r: Requirement): Level | "public" => {
@@ -48,8 +39,7 @@ export const levelOf = (r: Requirement): Level | "public" => {
   }
 }
 
-export const declaredLevel = (annotations: unknown) =>
-  Option.map(requirementOf(annotations as Parameters<typeof requirementOf>[0]), levelOf)
+export const declaredLevel = (annotations: unknown) => Option.map(requirementOf(annotations as Parameters<typeof requirementOf>[0]), levelOf)
 
 /** The callers of the matrix: each cell is one of them calling one operation. */
 export type Caller =

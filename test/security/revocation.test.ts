@@ -20,7 +20,9 @@ const subscribe = (client: HubRpcClient, projectId: ProjectId) =>
     const items = yield* Queue.unbounded<SubscriptionItem>()
     const ready = yield* Deferred.make<void>()
     const fiber = yield* client.events.subscribe({ projectId }).pipe(
-      Stream.runForEach((item) => Effect.zipRight(Queue.offer(items, item), item._tag === "Ready" ? Deferred.succeed(ready, undefined) : Effect.void)),
+      Stream.runForEach((item) =>
+        Effect.zipRight(Queue.offer(items, item), item._tag === "Ready" ? Deferred.succeed(ready, undefined) : Effect.void)
+      ),
       Effect.forkScoped
     )
     yield* Deferred.await(ready).pipe(Effect.timeout("10 seconds"), Effect.orDie)
@@ -58,7 +60,8 @@ describe("open streams end when access ends", () => {
       yield* admin.task.enqueue({ projectId: project.id, kind: "chat", payload: { prompt: "the launch codes" } })
       const seen = JSON.stringify(yield* Queue.takeAll(items))
       assert.notInclude(seen, "the launch codes")
-    }))
+    })
+  )
 
   it.scopedLive("demoting a member to viewer keeps their subscription open", () =>
     Effect.gen(function* () {
@@ -72,7 +75,8 @@ describe("open streams end when access ends", () => {
         if (item._tag === "Event" && JSON.stringify(item.event).includes("still visible")) break
       }
       assert.isNull(fiber.unsafePoll())
-    }))
+    })
+  )
 
   it.scopedLive("revoking the key ends the stream with Unauthorized", () =>
     Effect.gen(function* () {
@@ -81,7 +85,8 @@ describe("open streams end when access ends", () => {
       const { fiber } = yield* subscribe(client, project.id)
       yield* admin.key.revoke({ id: key.info.id })
       yield* endsWith(fiber, "Unauthorized")
-    }))
+    })
+  )
 
   it.scopedLive("deleting the user ends a login token's stream, and the token stops working", () =>
     Effect.gen(function* () {
@@ -94,7 +99,8 @@ describe("open streams end when access ends", () => {
       yield* endsWith(fiber, "Unauthorized")
       const after = yield* Effect.flip(client.project.list())
       assert.strictEqual(after._tag, "Unauthorized")
-    }))
+    })
+  )
 
   it.scopedLive("revoking a worker key ends its worker.connect stream", () =>
     Effect.gen(function* () {
@@ -109,5 +115,6 @@ describe("open streams end when access ends", () => {
       yield* Deferred.await(registered).pipe(Effect.timeout("10 seconds"), Effect.orDie)
       yield* admin.key.revoke({ id: workerKey.info.id })
       yield* endsWith(fiber, "Unauthorized")
-    }))
+    })
+  )
 })

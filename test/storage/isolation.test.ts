@@ -85,5 +85,6 @@ describe("project storage isolation", () => {
           for (const rootOnly of ["users", "api_keys", "projects", "members"]) assert.notInclude(names, rootOnly, `${rootOnly} in ${file}`)
         })
       }
-    }))
+    })
+  )
 })

@@ -78,7 +78,10 @@ describe("migrations on PostgreSQL", () => {
       const found = Option.getOrThrow(yield* users.byName("ann"))
       assert.strictEqual(found.user.createdAt, now, "a millisecond timestamp round-trips")
       assert.isTrue(found.user.isAdmin)
-      assert.deepStrictEqual((yield* users.list).map((u) => u.name), ["ann", "bob"])
+      assert.deepStrictEqual(
+        (yield* users.list).map((u) => u.name),
+        ["ann", "bob"]
+      )
 
       const id = ProjectId.make("prj_Ab-c_D")
       yield* projects.insert(Project.make({ id, name: "p", description: "", workspace: "/w", createdAt: now }), ann)
@@ -122,13 +125,20 @@ describe("migrations on PostgreSQL", () => {
       for (const t of ["activity", "sessions", "messages", "parts", "queued_prompts", "file_versions", "events", "effect_sql_migrations"]) {
         assert.include(tables, t)
       }
-      assert.deepStrictEqual(yield* tablesIn(admin, "public").pipe(Effect.map((ts) => ts.filter((t) => t === "sessions"))), [], "nothing lands in public")
+      assert.deepStrictEqual(
+        yield* tablesIn(admin, "public").pipe(Effect.map((ts) => ts.filter((t) => t === "sessions"))),
+        [],
+        "nothing lands in public"
+      )
 
       const now = yield* Clock.currentTimeMillis
       yield* sql`INSERT INTO sessions (id, title, agent, model, created_at, updated_at) VALUES ('ses_1', 't', 'build', 'm', ${now}, ${now})`
       yield* sql`INSERT INTO messages (id, session_id, role, status, created_at) VALUES ('msg_1', 'ses_1', 'user', 'completed', ${now})`
       const ids = yield* sql`INSERT INTO activity (at, actor, action) VALUES (${now}, 'usr_1', 'created'), (${now}, 'usr_1', 'renamed') RETURNING id`
-      assert.deepStrictEqual(Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ id: Int })))(ids).map((r) => r.id), [1, 2])
+      assert.deepStrictEqual(
+        Schema.decodeUnknownSync(Schema.Array(Schema.Struct({ id: Int })))(ids).map((r) => r.id),
+        [1, 2]
+      )
       const [cost] = yield* sql`SELECT cost FROM sessions WHERE id = 'ses_1'`
       assert.deepStrictEqual(cost, { cost: null }, "costs are unknown until priced")
 

@@ -160,15 +160,7 @@ export interface HttpErrorReply {
   readonly httpError: { readonly status: number; readonly message: string }
 }
 
-export type StaticReply =
-  | TextReply
-  | ToolCallsReply
-  | ErrorAfterReply
-  | SlowReply
-  | HangReply
-  | StallReply
-  | StallAfterReply
-  | HttpErrorReply
+export type StaticReply = TextReply | ToolCallsReply | ErrorAfterReply | SlowReply | HangReply | StallReply | StallAfterReply | HttpErrorReply
 
 /** A reply, or a function computing the reply from the request body. */
 export type Reply = StaticReply | ((body: ChatRequestBody) => Reply)
@@ -218,20 +210,18 @@ export const contentText = (message: ChatMessage | undefined): string => {
 }
 
 /** Content of the last `user` message, "" if none. */
-export const lastUserText = (body: ChatRequestBody): string =>
-  contentText(body.messages.filter((m) => m.role === "user").at(-1))
+export const lastUserText = (body: ChatRequestBody): string => contentText(body.messages.filter((m) => m.role === "user").at(-1))
 
 /** Contents of all `system` messages joined with "\n", "" if none. */
 export const systemText = (body: ChatRequestBody): string =>
-  body.messages.filter((m) => m.role === "system").map(contentText).join("\n")
+  body.messages
+    .filter((m) => m.role === "system")
+    .map(contentText)
+    .join("\n")
 
 /** The `role: "tool"` messages of a request. */
-export const toolResults = (
-  body: ChatRequestBody
-): ReadonlyArray<{ readonly tool_call_id: string; readonly content: string }> =>
-  body.messages
-    .filter((m) => m.role === "tool")
-    .map((m) => ({ tool_call_id: m.tool_call_id ?? "", content: contentText(m) }))
+export const toolResults = (body: ChatRequestBody): ReadonlyArray<{ readonly tool_call_id: string; readonly content: string }> =>
+  body.messages.filter((m) => m.role === "tool").map((m) => ({ tool_call_id: m.tool_call_id ?? "", content: contentText(m) }))
 
 /** Replies with text "echo: <last user message content>". */
 export const echoLastUser: Reply = (body) => ({ text: `echo: ${lastUserText(body)}` })
@@ -240,7 +230,9 @@ export const echoLastUser: Reply = (body) => ({ text: `echo: ${lastUserText(body
  * Answers every request with one call of `name` (ids stay unique per request): a model that never
  * stops calling tools. Use with `setDefault`.
  */
-export const endlessToolCalls = (name: string, args: unknown): Reply => () => ({ toolCalls: [{ name, args }] })
+export const endlessToolCalls =
+  (name: string, args: unknown): Reply =>
+  () => ({ toolCalls: [{ name, args }] })
 
 // ---------------------------------------------------------------------------
 // Server
@@ -308,8 +300,7 @@ const resolveReply = (reply: Reply, body: ChatRequestBody): StaticReply => {
   return r
 }
 
-const isChatBody = (u: unknown): u is ChatRequestBody =>
-  typeof u === "object" && u !== null && Array.isArray((u as { messages?: unknown }).messages)
+const isChatBody = (u: unknown): u is ChatRequestBody => typeof u === "object" && u !== null && Array.isArray((u as { messages?: unknown }).messages)
 
 export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
   const requests: Array<RecordedRequest> = []
@@ -413,8 +404,7 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
   const usageOf = (plan: Plan, body: ChatRequestBody) => {
     const prompt = plan.usage?.prompt_tokens ?? estimateTokens(JSON.stringify(body.messages))
     const completion =
-      plan.usage?.completion_tokens ??
-      estimateTokens(plan.reasoning + plan.text + plan.toolCalls.map((t) => t.name + t.args).join(""))
+      plan.usage?.completion_tokens ?? estimateTokens(plan.reasoning + plan.text + plan.toolCalls.map((t) => t.name + t.args).join(""))
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
   }
 

@@ -63,41 +63,46 @@ export const spawnKiris = (args: ReadonlyArray<string>, options: SpawnOptions): 
 
     const describe = () => `stdout:\n${stdout}\nstderr:\n${stderr}`
 
-    const waitFor = (which: "stdout" | "stderr") => (pattern: RegExp, timeout: Duration.DurationInput = "30 seconds") =>
-      Effect.async<RegExpMatchArray, Error>((resume) => {
-        const stream = which === "stdout" ? child.stdout! : child.stderr!
-        const find = () => {
-          for (const line of completeLines(which === "stdout" ? stdout : stderr)) {
-            const m = line.match(pattern)
-            if (m) return m
+    const waitFor =
+      (which: "stdout" | "stderr") =>
+      (pattern: RegExp, timeout: Duration.DurationInput = "30 seconds") =>
+        Effect.async<RegExpMatchArray, Error>((resume) => {
+          const stream = which === "stdout" ? child.stdout! : child.stderr!
+          const find = () => {
+            for (const line of completeLines(which === "stdout" ? stdout : stderr)) {
+              const m = line.match(pattern)
+              if (m) return m
+            }
+            return undefined
           }
-          return undefined
-        }
-        const onData = () => {
-          const m = find()
-          if (m) {
+          const onData = () => {
+            const m = find()
+            if (m) {
+              cleanup()
+              resume(Effect.succeed(m))
+            }
+          }
+          const onClose = () => {
             cleanup()
-            resume(Effect.succeed(m))
+            const m = find()
+            resume(m ? Effect.succeed(m) : Effect.fail(new Error(`kiris exited before printing a ${which} line matching ${pattern}\n${describe()}`)))
           }
-        }
-        const onClose = () => {
-          cleanup()
-          const m = find()
-          resume(m ? Effect.succeed(m) : Effect.fail(new Error(`kiris exited before printing a ${which} line matching ${pattern}\n${describe()}`)))
-        }
-        const cleanup = () => {
-          stream.off("data", onData)
-          child.off("close", onClose)
-        }
-        const already = find()
-        if (already) return resume(Effect.succeed(already))
-        stream.on("data", onData)
-        child.once("close", onClose)
-        return Effect.sync(cleanup)
-      }).pipe(
-        Effect.timeoutFail({ duration: timeout, onTimeout: () => new Error(`no ${which} line matching ${pattern} within ${String(timeout)}\n${describe()}`) }),
-        Effect.orDie
-      )
+          const cleanup = () => {
+            stream.off("data", onData)
+            child.off("close", onClose)
+          }
+          const already = find()
+          if (already) return resume(Effect.succeed(already))
+          stream.on("data", onData)
+          child.once("close", onClose)
+          return Effect.sync(cleanup)
+        }).pipe(
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () => new Error(`no ${which} line matching ${pattern} within ${String(timeout)}\n${describe()}`)
+          }),
+          Effect.orDie
+        )
 
     const exited = (timeout: Duration.DurationInput = "30 seconds") =>
       Deferred.await(closed).pipe(

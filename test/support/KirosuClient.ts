@@ -40,7 +40,9 @@ export const kirosuConnect = (port: number, options: { readonly key?: string } =
       Effect.async<void, Error>((resume) => {
         socket.write(text, (err) => resume(err ? Effect.fail(err) : Effect.void))
       })
-    const line = Queue.take(lines).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("no reply line within 10s") }))
+    const line = Queue.take(lines).pipe(
+      Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("no reply line within 10s") })
+    )
     const reply = Effect.map(line, (text) => JSON.parse(text) as KirosuReply)
     const request = (method: string, params: Record<string, unknown> = {}) => {
       const id = `r${++nextId}`
@@ -90,13 +92,4 @@ export const taskKeys = [
   "result",
   "error"
 ]
-export const statsKeys = [
-  "queued",
-  "leased",
-  "done",
-  "failed",
-  "total_tasks",
-  "completed_last_hour",
-  "avg_completion_time_sec",
-  "error_rate_percent"
-]
+export const statsKeys = ["queued", "leased", "done", "failed", "total_tasks", "completed_last_hour", "avg_completion_time_sec", "error_rate_percent"]

@@ -4,7 +4,12 @@ import { Clock, Duration, Effect, Option, Stream, type SubscriptionRef } from "e
  * Resolves with `f`'s first defined answer about the ref's value, re-asked on every change (no
  * polling, no sleeping); fails after `timeout` naming `what`.
  */
-export const untilRef = <S, A>(ref: SubscriptionRef.SubscriptionRef<S>, what: string, f: (state: S) => A | undefined, timeout: Duration.DurationInput) =>
+export const untilRef = <S, A>(
+  ref: SubscriptionRef.SubscriptionRef<S>,
+  what: string,
+  f: (state: S) => A | undefined,
+  timeout: Duration.DurationInput
+) =>
   ref.changes.pipe(
     Stream.map(f),
     Stream.filter((a): a is A => a !== undefined),
@@ -29,7 +34,8 @@ export const pollUntil = <A, E, R>(
     for (;;) {
       const value = yield* check
       if (value !== undefined && value !== false) return value as Exclude<A, undefined | false>
-      if ((yield* Clock.currentTimeMillis) > deadline) return yield* Effect.dieMessage(`timed out after ${Duration.format(timeout)} waiting for ${what}`)
+      if ((yield* Clock.currentTimeMillis) > deadline)
+        return yield* Effect.dieMessage(`timed out after ${Duration.format(timeout)} waiting for ${what}`)
       yield* Effect.sleep(options.interval ?? "20 millis")
     }
   })

@@ -20,7 +20,9 @@ import { join } from "node:path"
 const readStdin = async () => {
   const chunks = []
   for await (const chunk of process.stdin) chunks.push(chunk)
-  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "")
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .replace(/\r?\n$/, "")
 }
 
 const args = process.argv.slice(2)

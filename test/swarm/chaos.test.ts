@@ -26,9 +26,13 @@ describe("swarm chaos", () => {
         const asWorker = yield* hub.tcpClient(key)
         // tasks outlive the 2 s lease: only heartbeats keep a healthy worker's leases
         const args = ["--trust-shell", "--concurrency", "2", "--lease-seconds", "2"]
-        const [victim, ...survivors] = yield* Effect.forEach(["victim", "s1", "s2"], (name) => startWorker({ name, tcpPort: hub.tcpPort, key, args }), {
-          concurrency: "unbounded"
-        })
+        const [victim, ...survivors] = yield* Effect.forEach(
+          ["victim", "s1", "s2"],
+          (name) => startWorker({ name, tcpPort: hub.tcpPort, key, args }),
+          {
+            concurrency: "unbounded"
+          }
+        )
         const tasks = yield* admin.task.enqueueBatch({
           tasks: Array.from({ length: 12 }, (_, i) =>
             EnqueueTask.make({ projectId, kind: "shell", payload: { command: `sleep 3; echo ok-${i}` }, maxAttempts: 5 })
@@ -41,9 +45,15 @@ describe("swarm chaos", () => {
             return mine.length > 0 ? mine : undefined
           })
         )
-        const staleTokens = tokensOf(hub.dataDir, held.map((t) => t.id))
+        const staleTokens = tokensOf(
+          hub.dataDir,
+          held.map((t) => t.id)
+        )
         victim!.proc.child.kill("SIGKILL")
-        const ended = yield* waitAll(admin, tasks.map((t) => t.id as TaskId))
+        const ended = yield* waitAll(
+          admin,
+          tasks.map((t) => t.id as TaskId)
+        )
         ended.forEach((t, i) => {
           assert.strictEqual(t.status, "done", `${t.id}: ${t.error}`)
           assert.strictEqual((t.result as { stdout: string }).stdout, `ok-${i}\n`)
@@ -53,7 +63,10 @@ describe("swarm chaos", () => {
           )
         })
         const final = byId(ended)
-        const finalTokens = tokensOf(hub.dataDir, held.map((t) => t.id))
+        const finalTokens = tokensOf(
+          hub.dataDir,
+          held.map((t) => t.id)
+        )
         for (const stale of held) {
           const now = final.get(stale.id)!
           const staleToken = staleTokens.get(stale.id)!

@@ -75,14 +75,23 @@ describe("kiris up and the swarm commands", () => {
         const stats = JSON.parse(ok(yield* kiris("stats", "--json"))) as TaskStats
         assert.strictEqual(stats.done, 2)
         const workers = JSON.parse(ok(yield* kiris("workers", "--json"))) as Array<WorkerInfo>
-        assert.deepStrictEqual(workers.map((w) => [w.name, w.connected]).sort(), [["local-1", true], ["local-2", true]])
+        assert.deepStrictEqual(workers.map((w) => [w.name, w.connected]).sort(), [
+          ["local-1", true],
+          ["local-2", true]
+        ])
 
         const failedId = listed.find((t) => t.kind === "shell" && t.status !== "done")!.id
         assert.match(ok(yield* kiris("retry", failedId)), new RegExp(`^${failedId} queued`))
 
-        const admin = yield* makeHubClient({ transport: "tcp", host: "127.0.0.1", port }, fs.readFileSync(path.join(cwd, ".kiris", "admin.key"), "utf8").trim())
+        const admin = yield* makeHubClient(
+          { transport: "tcp", host: "127.0.0.1", port },
+          fs.readFileSync(path.join(cwd, ".kiris", "admin.key"), "utf8").trim()
+        )
         const long = ok(yield* kiris("enqueue", "--kind", "shell", "sleep 120")).trim() as TaskId
-        yield* until("the long task to run", Effect.map(admin.task.get({ taskId: long }), (t) => (t.status === "leased" ? t : undefined)))
+        yield* until(
+          "the long task to run",
+          Effect.map(admin.task.get({ taskId: long }), (t) => (t.status === "leased" ? t : undefined))
+        )
         assert.strictEqual(ok(yield* kiris("cancel", long)), `${long} cancelled\n`)
         assert.strictEqual((yield* admin.task.get({ taskId: long })).status, "cancelled")
 
@@ -91,7 +100,12 @@ describe("kiris up and the swarm commands", () => {
         const reduce = 'cat "$KIRIS_INPUTS_FILE"'
         const mapped = ok(yield* kiris("map", "--input", items, "--template", "echo {item}", "--kind", "shell", "--reduce", reduce, "--wait"))
         const inputs = JSON.parse(mapped) as Record<string, { stdout: string }>
-        assert.deepStrictEqual(Object.values(inputs).map((r) => r.stdout).sort(), ["alpha\n", "beta\n", "it's\n"])
+        assert.deepStrictEqual(
+          Object.values(inputs)
+            .map((r) => r.stdout)
+            .sort(),
+          ["alpha\n", "beta\n", "it's\n"]
+        )
 
         yield* stopped(up, cwd)
       }),

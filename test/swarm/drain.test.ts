@@ -23,9 +23,13 @@ describe("draining a worker", () => {
           payload: { command: `while [ ! -e ${gate} ]; do sleep 0.05; done; echo finished` },
           maxAttempts: 1
         })
-        yield* until("the long task to run", Effect.map(admin.task.get({ taskId: long.id }), (t) => (t.status === "leased" ? t : undefined)))
+        yield* until(
+          "the long task to run",
+          Effect.map(admin.task.get({ taskId: long.id }), (t) => (t.status === "leased" ? t : undefined))
+        )
 
-        const kiris = (...argv: Array<string>) => runKiris([...argv, "--hub", `127.0.0.1:${hub.tcpPort}`, "--token", hub.adminKey], { cwd: tempDir("kiris-cli-") })
+        const kiris = (...argv: Array<string>) =>
+          runKiris([...argv, "--hub", `127.0.0.1:${hub.tcpPort}`, "--token", hub.adminKey], { cwd: tempDir("kiris-cli-") })
         const unknown = yield* kiris("workers", "drain", "wrk_unknown")
         assert.strictEqual(unknown.code, 1)
         assert.match(unknown.stderr, /error: .*worker.*wrk_unknown/i)

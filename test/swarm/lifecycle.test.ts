@@ -27,11 +27,17 @@ describe("swarm worker lifecycle", () => {
           payload: { prompt: "work forever", adapter: "claude", workdir: { _tag: "shared", path: dir } }
         })
         const pidFile = path.join(dir, "fake-cli.pid")
-        const pid = yield* until("the CLI to start", Effect.sync(() => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : undefined)))
+        const pid = yield* until(
+          "the CLI to start",
+          Effect.sync(() => (fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : undefined))
+        )
         assert.isTrue(isAlive(pid))
         const cancelled = yield* admin.task.cancel({ taskId: task.id })
         assert.strictEqual(cancelled.status, "cancelled")
-        yield* until("the CLI process to be killed", Effect.sync(() => (isAlive(pid) ? undefined : true)))
+        yield* until(
+          "the CLI process to be killed",
+          Effect.sync(() => (isAlive(pid) ? undefined : true))
+        )
         yield* worker.proc.waitForLine(new RegExp(`cancelled ${task.id}`))
         const after = yield* admin.task.get({ taskId: task.id })
         assert.strictEqual(after.status, "cancelled")
@@ -96,7 +102,10 @@ describe("swarm worker lifecycle", () => {
           kind: "shell",
           payload: { command: `while [ ! -f ${marker} ]; do sleep 0.05; done; echo graceful` }
         })
-        yield* until("the task to be leased", Effect.map(admin.task.get({ taskId: task.id }), (t) => (t.status === "leased" ? t : undefined)))
+        yield* until(
+          "the task to be leased",
+          Effect.map(admin.task.get({ taskId: task.id }), (t) => (t.status === "leased" ? t : undefined))
+        )
         patient.proc.child.kill("SIGTERM")
         yield* patient.proc.waitForLine(/stopping: waiting/)
         const later = yield* admin.task.enqueue({ projectId, kind: "shell", payload: { command: "echo later" } })
@@ -112,7 +121,10 @@ describe("swarm worker lifecycle", () => {
         const [finished] = yield* waitAll(admin, [later.id as TaskId])
         assert.strictEqual(finished!.workerId, hasty.workerId)
         const stuck = yield* admin.task.enqueue({ projectId, kind: "shell", payload: { command: "sleep 120" } })
-        yield* until("the task to be leased", Effect.map(admin.task.get({ taskId: stuck.id }), (t) => (t.status === "leased" ? t : undefined)))
+        yield* until(
+          "the task to be leased",
+          Effect.map(admin.task.get({ taskId: stuck.id }), (t) => (t.status === "leased" ? t : undefined))
+        )
         hasty.proc.child.kill("SIGTERM")
         assert.strictEqual((yield* hasty.proc.exited()).code, 0)
         const released = yield* admin.task.get({ taskId: stuck.id })

@@ -28,7 +28,10 @@ const startPythonWorker = (args: ReadonlyArray<string>, key: string): Effect.Eff
     const closed = yield* Deferred.make<number | null>()
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => spawn("python3", [workerScript, ...args], { env: { ...process.env, KIRIS_TOKEN: key }, stdio: "pipe" })),
-      (c) => (c.exitCode === null && c.signalCode === null ? Effect.sync(() => c.kill("SIGKILL")).pipe(Effect.zipRight(Deferred.await(closed))) : Effect.void)
+      (c) =>
+        c.exitCode === null && c.signalCode === null
+          ? Effect.sync(() => c.kill("SIGKILL")).pipe(Effect.zipRight(Deferred.await(closed)))
+          : Effect.void
     )
     const events: Array<WorkerEvent> = []
     const lines = yield* Queue.unbounded<WorkerEvent | null>()
@@ -143,44 +146,51 @@ describe("a worker in Python speaking the native protocol", () => {
       yield* worker.stop
       assert.deepStrictEqual(yield* worker.waitFor((e) => e.event === "stopped", "it stopped"), { event: "stopped", workerId, reported: 5 })
       assert.strictEqual(yield* worker.exited, 0)
-    }))
+    })
+  )
 
-  it.scopedLive("keeps its leases across a reconnect with the same key and worker id; another key cannot take the id; a newer connection takes it over", () =>
-    Effect.gen(function* () {
-      const { admin, hub, key, projectId } = yield* swarmHub
-      const task = yield* admin.task.enqueue(EnqueueTask.make({ projectId, kind: "noop", payload: { text: "survives" } }))
+  it.scopedLive(
+    "keeps its leases across a reconnect with the same key and worker id; another key cannot take the id; a newer connection takes it over",
+    () =>
+      Effect.gen(function* () {
+        const { admin, hub, key, projectId } = yield* swarmHub
+        const task = yield* admin.task.enqueue(EnqueueTask.make({ projectId, kind: "noop", payload: { text: "survives" } }))
 
-      const worker = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--kinds", "noop", "--drop-after-lease", "--tasks", "1"), key)
-      const first = yield* worker.waitFor((e) => e.event === "registered", "its registration")
-      yield* worker.waitFor((e) => e.event === "leased" && e.taskId === task.id, "the lease")
-      yield* worker.waitFor((e) => e.event === "disconnected", "the dropped connection")
-      const again = yield* worker.waitFor((e) => e.event === "registered", "the second registration")
-      assert.strictEqual(again.workerId, first.workerId, "the worker id is reclaimed")
-      assert.isAbove(again.generation, first.generation)
-      yield* worker.waitFor((e) => e.event === "heartbeat" && e.taskId === task.id, "the heartbeat on the new connection")
-      yield* worker.waitFor((e) => e.event === "completed" && e.taskId === task.id, "the completion on the new connection")
-      assert.strictEqual(yield* worker.exited, 0)
-      const [done] = yield* waitAll(admin, [task.id], 30_000)
-      assert.deepStrictEqual([done!.status, done!.attempts, done!.workerId], ["done", 1, first.workerId])
-      assert.deepStrictEqual(done!.result, { upper: "SURVIVES", reversed: "sevivrus", worker: "py-native" })
+        const worker = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--kinds", "noop", "--drop-after-lease", "--tasks", "1"), key)
+        const first = yield* worker.waitFor((e) => e.event === "registered", "its registration")
+        yield* worker.waitFor((e) => e.event === "leased" && e.taskId === task.id, "the lease")
+        yield* worker.waitFor((e) => e.event === "disconnected", "the dropped connection")
+        const again = yield* worker.waitFor((e) => e.event === "registered", "the second registration")
+        assert.strictEqual(again.workerId, first.workerId, "the worker id is reclaimed")
+        assert.isAbove(again.generation, first.generation)
+        yield* worker.waitFor((e) => e.event === "heartbeat" && e.taskId === task.id, "the heartbeat on the new connection")
+        yield* worker.waitFor((e) => e.event === "completed" && e.taskId === task.id, "the completion on the new connection")
+        assert.strictEqual(yield* worker.exited, 0)
+        const [done] = yield* waitAll(admin, [task.id], 30_000)
+        assert.deepStrictEqual([done!.status, done!.attempts, done!.workerId], ["done", 1, first.workerId])
+        assert.deepStrictEqual(done!.result, { upper: "SURVIVES", reversed: "sevivrus", worker: "py-native" })
 
-      // A new process with the same key reclaims the id; one with another key is refused.
-      const restarted = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--worker-id", first.workerId), key)
-      assert.strictEqual((yield* restarted.waitFor((e) => e.event === "registered", "the restarted registration")).workerId, first.workerId)
-      const otherKey = yield* workerKey(admin)
-      const thief = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--worker-id", first.workerId), otherKey)
-      const rejected = yield* thief.waitFor((e) => e.event === "rejected", "the refusal")
-      assert.deepStrictEqual(rejected.failure.error, { _tag: "Forbidden", reason: `worker id ${first.workerId} belongs to another key` })
-      assert.strictEqual(yield* thief.exited, 2)
+        // A new process with the same key reclaims the id; one with another key is refused.
+        const restarted = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--worker-id", first.workerId), key)
+        assert.strictEqual((yield* restarted.waitFor((e) => e.event === "registered", "the restarted registration")).workerId, first.workerId)
+        const otherKey = yield* workerKey(admin)
+        const thief = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--worker-id", first.workerId), otherKey)
+        const rejected = yield* thief.waitFor((e) => e.event === "rejected", "the refusal")
+        assert.deepStrictEqual(rejected.failure.error, { _tag: "Forbidden", reason: `worker id ${first.workerId} belongs to another key` })
+        assert.strictEqual(yield* thief.exited, 2)
 
-      // A second connection registering the same id takes it over: the first one's stream ends.
-      const successor = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--worker-id", first.workerId), key)
-      assert.strictEqual((yield* successor.waitFor((e) => e.event === "registered", "the takeover")).workerId, first.workerId)
-      yield* restarted.waitFor((e) => e.event === "replaced", "the end of the replaced registration")
-      assert.strictEqual(yield* restarted.exited, 0)
-      const listed = (yield* admin.task.workers()).filter((w) => w.id === first.workerId)
-      assert.deepStrictEqual(listed.map((w) => [w.connected, w.name]), [[true, "py-native"]])
-      yield* successor.stop
-      assert.strictEqual(yield* successor.exited, 0)
-    }))
+        // A second connection registering the same id takes it over: the first one's stream ends.
+        const successor = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--worker-id", first.workerId), key)
+        assert.strictEqual((yield* successor.waitFor((e) => e.event === "registered", "the takeover")).workerId, first.workerId)
+        yield* restarted.waitFor((e) => e.event === "replaced", "the end of the replaced registration")
+        assert.strictEqual(yield* restarted.exited, 0)
+        const listed = (yield* admin.task.workers()).filter((w) => w.id === first.workerId)
+        assert.deepStrictEqual(
+          listed.map((w) => [w.connected, w.name]),
+          [[true, "py-native"]]
+        )
+        yield* successor.stop
+        assert.strictEqual(yield* successor.exited, 0)
+      })
+  )
 })

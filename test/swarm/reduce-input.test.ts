@@ -33,8 +33,16 @@ describe("reduce input on a worker", () => {
         seen.map((d) => [d.index, d.item.command, d.status, d.result.stdout]),
         items.map((item, i) => [i, item.command, "done", `item-${i}\n`])
       )
-      const finished = yield* waitAll(admin, mapped.mapTasks.map((t) => t.id as TaskId))
+      const finished = yield* waitAll(
+        admin,
+        mapped.mapTasks.map((t) => t.id as TaskId)
+      )
       const order = [...finished].sort((a, b) => a.finishedAt! - b.finishedAt!).map((t) => mapped.mapTasks.findIndex((m) => m.id === t.id))
-      assert.notDeepEqual(order, [...order].sort((a, b) => a - b), "the items did not finish in item order")
-    }))
+      assert.notDeepEqual(
+        order,
+        [...order].sort((a, b) => a - b),
+        "the items did not finish in item order"
+      )
+    })
+  )
 })

@@ -60,4 +60,3 @@ export const until = <A>(what: string, check: Effect.Effect<A | undefined, unkno
   pollUntil(what, Effect.orDie(check), { timeout: Duration.millis(timeoutMs), interval: "50 millis" })
 
 export const byId = (tasks: ReadonlyArray<Task>) => new Map(tasks.map((t) => [t.id, t]))
-

@@ -35,7 +35,10 @@ describe("swarm: a hub and three worker processes", () => {
         })
         const enqueued = yield* admin.task.enqueueBatch({ tasks: inputs })
         assert.strictEqual(enqueued.length, 300)
-        const ended = yield* waitAll(admin, enqueued.map((t) => t.id as TaskId))
+        const ended = yield* waitAll(
+          admin,
+          enqueued.map((t) => t.id as TaskId)
+        )
         const workerIds = new Set(workers.map((w) => w.workerId))
         const ranBy = new Map<string, number>()
         ended.forEach((task, i) => {

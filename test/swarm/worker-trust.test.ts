@@ -14,20 +14,17 @@ const notHeld = "the lease on this task is not held by this worker"
 const register = (client: HubRpcClient, workerId?: WorkerId) =>
   Effect.gen(function* () {
     const pushes = yield* Queue.unbounded<WorkerPush>()
-    yield* client.worker
-      .connect({ name: "w", kinds: ["chat", "noop"], capacity: 8, ...(workerId === undefined ? {} : { workerId }) })
-      .pipe(Stream.runForEach((p) => Queue.offer(pushes, p)), Effect.forkScoped)
+    yield* client.worker.connect({ name: "w", kinds: ["chat", "noop"], capacity: 8, ...(workerId === undefined ? {} : { workerId }) }).pipe(
+      Stream.runForEach((p) => Queue.offer(pushes, p)),
+      Effect.forkScoped
+    )
     const first = yield* Queue.take(pushes)
     assert.strictEqual(first._tag, "Registered")
     return (first as Extract<WorkerPush, { _tag: "Registered" }>).workerId
   })
 
 /** A worker client with a fresh worker key of the admin (`userId` to own it, `projects` to limit it). */
-const workerClient = (
-  hub: TestHub,
-  admin: HubRpcClient,
-  options: { readonly userId?: UserId; readonly projects?: ReadonlyArray<ProjectId> } = {}
-) =>
+const workerClient = (hub: TestHub, admin: HubRpcClient, options: { readonly userId?: UserId; readonly projects?: ReadonlyArray<ProjectId> } = {}) =>
   Effect.gen(function* () {
     const created = yield* admin.key.create({
       name: "worker",
@@ -72,7 +69,8 @@ describe("worker keys serve only their projects", () => {
       const bobLeases = yield* leaseAll(bobWorker, yield* register(bobWorker))
       assert.deepStrictEqual(ids(bobLeases), [t2], "a viewer's project is not served")
       assert.deepStrictEqual(bobLeases[0]!.task.payload, { prompt: "secret of two" })
-    }))
+    })
+  )
 
   it.scopedLive("a key naming a project serves only it; an admin's worker key serves every project", () =>
     Effect.gen(function* () {
@@ -86,7 +84,8 @@ describe("worker keys serve only their projects", () => {
       const t3 = yield* admin.task.enqueue({ projectId: p1, kind: "noop", payload: {} })
       const everything = (yield* workerClient(hub, admin)).client
       assert.deepStrictEqual(ids(yield* leaseAll(everything, yield* register(everything))), [t2, t3.id as TaskId].sort())
-    }))
+    })
+  )
 
   it.scopedLive("a key cannot name a project its user is not a member of; a worker key carries only the worker scope", () =>
     Effect.gen(function* () {
@@ -101,7 +100,11 @@ describe("worker keys serve only their projects", () => {
       assert.deepStrictEqual(named.info.projects, [p2])
       assert.deepStrictEqual((yield* admin.key.list()).find((k) => k.id === named.info.id)?.projects, [p2])
 
-      for (const scopes of [["worker", "read"], ["worker", "admin"], ["execute", "worker"]] as const) {
+      for (const scopes of [
+        ["worker", "read"],
+        ["worker", "admin"],
+        ["execute", "worker"]
+      ] as const) {
         const refused = yield* Effect.flip(admin.key.create({ name: "w", scopes }))
         assert.strictEqual(refused._tag, "InvalidInput")
         assert.include(refused._tag === "InvalidInput" ? refused.reason : "", "a worker key carries only the worker scope")
@@ -111,22 +114,25 @@ describe("worker keys serve only their projects", () => {
       const asBob = yield* hub.tcpClient((yield* admin.key.create({ name: "bob", scopes: ["admin"], userId: bob.id, projects: [p2] })).key)
       const inherited = yield* asBob.key.create({ name: "bob worker", scopes: ["worker"] })
       assert.deepStrictEqual(inherited.info.projects, [p2], "a limited key's keys are limited alike")
-    }))
+    })
+  )
 
-  it.scopedLive("kiris key create --project limits a key to the projects given", () =>
-    Effect.gen(function* () {
-      const { admin, hub, p1, p2, t2 } = yield* setup
-      const run = yield* runKiris(
-        ["key", "create", "limited", "--scope", "worker", "--project", p2, "--json", "--hub", `127.0.0.1:${hub.tcpPort}`, "--token", hub.adminKey],
-        { cwd: tempDir("kiris-cwd-") }
-      )
-      assert.strictEqual(run.code, 0, run.stderr)
-      const created = JSON.parse(run.stdout) as { key: string; info: { scopes: Array<string>; projects: Array<string> } }
-      assert.deepStrictEqual([created.info.scopes, created.info.projects], [["worker"], [p2]])
-      const w = yield* hub.tcpClient(created.key)
-      assert.deepStrictEqual(ids(yield* leaseAll(w, yield* register(w))), [t2])
-      assert.strictEqual((yield* admin.task.list({ projectId: p1, status: "queued" })).length, 1)
-    }),
+  it.scopedLive(
+    "kiris key create --project limits a key to the projects given",
+    () =>
+      Effect.gen(function* () {
+        const { admin, hub, p1, p2, t2 } = yield* setup
+        const run = yield* runKiris(
+          ["key", "create", "limited", "--scope", "worker", "--project", p2, "--json", "--hub", `127.0.0.1:${hub.tcpPort}`, "--token", hub.adminKey],
+          { cwd: tempDir("kiris-cwd-") }
+        )
+        assert.strictEqual(run.code, 0, run.stderr)
+        const created = JSON.parse(run.stdout) as { key: string; info: { scopes: Array<string>; projects: Array<string> } }
+        assert.deepStrictEqual([created.info.scopes, created.info.projects], [["worker"], [p2]])
+        const w = yield* hub.tcpClient(created.key)
+        assert.deepStrictEqual(ids(yield* leaseAll(w, yield* register(w))), [t2])
+        assert.strictEqual((yield* admin.task.list({ projectId: p1, status: "queued" })).length, 1)
+      }),
     60_000
   )
 })
@@ -170,7 +176,8 @@ describe("a lease is bound to the worker connection that took it", () => {
 
       yield* holder.client.task.complete({ taskId: t1, fencingToken: token, result: "real" })
       assert.strictEqual((yield* admin.task.get({ taskId: t1 })).result, "real")
-    }))
+    })
+  )
 
   it.scopedLive("fencing tokens are random, and a refusal never tells one: wrong token, other holder and unknown task read the same", () =>
     Effect.gen(function* () {
@@ -205,7 +212,8 @@ describe("a lease is bound to the worker connection that took it", () => {
       ])
       const everything = JSON.stringify([wrongToken, otherHolder, unknownTask])
       for (const t of tokens) assert.notInclude(everything, String(t))
-    }))
+    })
+  )
 
   it.scopedLive("a reconnect with the same key reclaims the worker id and finishes its task; another key cannot", () =>
     Effect.gen(function* () {
@@ -234,5 +242,6 @@ describe("a lease is bound to the worker connection that took it", () => {
       yield* after.task.complete({ taskId: t1, fencingToken: lease!.fencingToken, result: "after reconnect" })
       const done = yield* admin.task.get({ taskId: t1 })
       assert.deepStrictEqual([done.status, done.result], ["done", "after reconnect"])
-    }))
+    })
+  )
 })

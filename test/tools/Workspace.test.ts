@@ -31,7 +31,8 @@ describe("resolveInWorkspace", () => {
       assert.strictEqual((yield* resolveInWorkspace(ws, ".")).relative, ".")
       assert.strictEqual((yield* resolveInWorkspace(ws, "src/../src/new/file.txt")).relative, "src/new/file.txt")
       assert.strictEqual((yield* resolveInWorkspace(ws, "in-dir/a.ts")).relative, "src/a.ts")
-    }))
+    })
+  )
 
   it.effect("refuses `..` escapes", () =>
     Effect.gen(function* () {
@@ -39,20 +40,23 @@ describe("resolveInWorkspace", () => {
       assert.strictEqual(failureMessage(exit), "path escapes the workspace: ../x")
       const deep = yield* Effect.exit(resolveInWorkspace(ws, "src/../../etc/passwd"))
       assert.match(failureMessage(deep), /escapes the workspace/)
-    }))
+    })
+  )
 
   it.effect("refuses absolute paths outside", () =>
     Effect.gen(function* () {
       const exit = yield* Effect.exit(resolveInWorkspace(ws, "/etc/passwd"))
       assert.strictEqual(failureMessage(exit), "path is outside the workspace: /etc/passwd")
-    }))
+    })
+  )
 
   it.effect("refuses symlinks that point outside, for existing and new paths", () =>
     Effect.gen(function* () {
       assert.match(failureMessage(yield* Effect.exit(resolveInWorkspace(ws, "out-file"))), /outside the workspace through a symlink/)
       assert.match(failureMessage(yield* Effect.exit(resolveInWorkspace(ws, "out-dir/secret.txt"))), /through a symlink/)
       assert.match(failureMessage(yield* Effect.exit(resolveInWorkspace(ws, "out-dir/new/file.txt"))), /through a symlink/)
-    }))
+    })
+  )
 })
 
 describe("WorkspaceFence", () => {
@@ -92,7 +96,8 @@ describe("WorkspaceFence", () => {
       ]) {
         assert.match(failureMessage(yield* Effect.exit(resolveInWorkspace(scope, input))), /^access denied: /, input)
       }
-    }))
+    })
+  )
 
   it.effect("keeps the project's own files inside the private directory usable", () =>
     Effect.gen(function* () {
@@ -101,11 +106,13 @@ describe("WorkspaceFence", () => {
       assert.strictEqual((yield* resolveInWorkspace(ownScope, "mine.txt")).absolute, path.join(own, "mine.txt"))
       assert.strictEqual((yield* resolveInWorkspace(ownScope, "new/file.txt")).relative, "new/file.txt")
       assert.strictEqual((yield* resolveInWorkspace(scope, "key-link-not-there/x")).relative, "key-link-not-there/x")
-    }))
+    })
+  )
 
   it.effect("hides denied subtrees from walks", () =>
     Effect.gen(function* () {
       const seen = yield* Stream.runCollect(Stream.map(walk(wsDir, 10, fence), (e) => e.rel))
       assert.deepStrictEqual(Chunk.toReadonlyArray(seen), ["hub-link", "key-link", "other-link", "self"])
-    }))
+    })
+  )
 })

@@ -25,10 +25,11 @@ const waitDead = (pid: number) =>
   )
 
 const waitFile = (file: string) =>
-  Effect.suspend(() => (fs.existsSync(file) && fs.readFileSync(file, "utf8").trim() !== "" ? Effect.succeed(Number(fs.readFileSync(file, "utf8").trim())) : Effect.fail("missing"))).pipe(
-    Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))),
-    Effect.orDie
-  )
+  Effect.suspend(() =>
+    fs.existsSync(file) && fs.readFileSync(file, "utf8").trim() !== ""
+      ? Effect.succeed(Number(fs.readFileSync(file, "utf8").trim()))
+      : Effect.fail("missing")
+  ).pipe(Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))), Effect.orDie)
 
 const expectOk = (out: ToolOutput) => {
   if (!out.ok) assert.fail(out.error)
@@ -49,7 +50,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
         assert.strictEqual(out.metadata?.["exitCode"], 0)
         const failed = expectOk(yield* h.exec("bash", { command: "echo nope; exit 3" }))
         assert.strictEqual(failed.output, "nope\n\n[exit code 3]")
-      }))
+      })
+    )
 
     it.effect("does not hand hub secrets to the command", () =>
       Effect.gen(function* () {
@@ -62,7 +64,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
           yield* h.exec("bash", { command: 'echo "${KIRIS_TEST_SECRET_VALUE:-unset} ${SOME_API_KEY:-unset} ${TEST_PLAIN_VALUE:-unset}"' })
         )
         assert.strictEqual(out.output, "unset unset visible\n")
-      }))
+      })
+    )
   })
 
   it.effect("times out, killing the whole process group", () =>
@@ -74,7 +77,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
       assert.isBelow(Date.now() - started, 10_000)
       assert.match(error, /^command timed out after 0\.5s and was killed\nbefore$/)
       yield* waitDead(yield* waitFile(pidFile))
-    }))
+    })
+  )
 
   it.effect("caps long output, keeping its beginning and end", () =>
     Effect.gen(function* () {
@@ -85,14 +89,16 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
       assert.isTrue(out.output.endsWith("aaa\nEND\n"))
       assert.match(out.output, /\[\d+ characters of output omitted\]/)
       assert.strictEqual(out.metadata?.["truncated"], true)
-    }))
+    })
+  )
 
   it.effect("kills what the command left in the background when the shell exits", () =>
     Effect.gen(function* () {
       const h = yield* ToolHarness
       const out = expectOk(yield* h.exec("bash", { command: "sleep 30 >/dev/null 2>&1 & echo $!" }))
       yield* waitDead(Number(out.output.trim()))
-    }))
+    })
+  )
 
   it.effect("an aborted call returns promptly and kills the command", () =>
     Effect.gen(function* () {
@@ -105,7 +111,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
       const error = expectErr(yield* call.await.pipe(Effect.flatten))
       assert.strictEqual(error, "the tool call was aborted")
       yield* waitDead(pid)
-    }))
+    })
+  )
 
   it.effect("needs the execute scope", () =>
     Effect.gen(function* () {
@@ -114,7 +121,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
       const limited = yield* Effect.scoped(Effect.flatMap(h.hub.tcpClient(created.key), (c) => c.user.whoami()))
       const error = expectErr(yield* h.exec("bash", { command: "echo hi" }, { caller: limited }))
       assert.strictEqual(error, "bash runs commands, which needs the execute grant in this project (and, for a key, the execute scope)")
-    }))
+    })
+  )
 
   it.effect("needs the caller's execute grant in the project: a member without it is refused, with it runs", () =>
     Effect.gen(function* () {
@@ -128,5 +136,6 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
       yield* h.client.project.addMember({ projectId: h.project.id, user: user.id, role: "member", execute: true })
       const ran = yield* h.exec("bash", { command: "echo granted" }, { caller: member })
       assert.isTrue(ran.ok, JSON.stringify(ran))
-    }))
+    })
+  )
 })

@@ -34,7 +34,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         const range = ok(yield* h.exec("read", { path: `${dir}/f.txt`, offset: 2, limit: 2 }))
         assert.strictEqual(range, "     2\ttwo\n     3\tthree\n(more lines follow: showed lines 2-3 of 4; use offset=4 to continue)")
         assert.match(err(yield* h.exec("read", { path: `${dir}/f.txt`, offset: 9 })), /past the end/)
-      }))
+      })
+    )
 
     it.effect("caps the output size with a note", () =>
       Effect.gen(function* () {
@@ -43,7 +44,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         const out = ok(yield* h.exec("read", { path: `${dir}/big.txt` }))
         assert.isBelow(out.length, 52_000)
         assert.match(out, /\(output truncated at 50000 characters: showed lines 1-\d+ of 200; use offset=\d+ to continue\)$/)
-      }))
+      })
+    )
 
     it.effect("refuses binary files, directories and missing files", () =>
       Effect.gen(function* () {
@@ -51,7 +53,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         assert.match(err(yield* h.exec("read", { path: `${dir}/b.bin` })), /binary file/)
         assert.match(err(yield* h.exec("read", { path: dir })), /is a directory/)
         assert.match(err(yield* h.exec("read", { path: `${dir}/nope.txt` })), /file not found/)
-      }))
+      })
+    )
   })
 
   describe("write", () => {
@@ -62,7 +65,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         assert.strictEqual(fs.readFileSync(path.join(abs, "a/b/c.txt"), "utf8"), "hello")
         assert.match(ok(yield* h.exec("write", { path: `${dir}/a/b/c.txt`, content: "bye" })), /^overwrote/)
         assert.strictEqual(fs.readFileSync(path.join(abs, "a/b/c.txt"), "utf8"), "bye")
-      }))
+      })
+    )
   })
 
   describe("edit", () => {
@@ -72,7 +76,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         const out = ok(yield* h.exec("edit", { path: `${dir}/e.ts`, oldString: "const b = 2", newString: "const b = 3" }))
         assert.strictEqual(out, `replaced 1 occurrence in ${dir}/e.ts`)
         assert.strictEqual(fs.readFileSync(path.join(abs, "e.ts"), "utf8"), "const a = 1\nconst b = 3\n")
-      }))
+      })
+    )
 
     it.effect("refuses zero and several matches, unless replaceAll", () =>
       Effect.gen(function* () {
@@ -85,7 +90,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         assert.strictEqual(fs.readFileSync(path.join(abs, "e.ts"), "utf8"), "x = 1\nx = 1\n")
         ok(yield* h.exec("edit", { path: `${dir}/e.ts`, oldString: "x = 1", newString: "x = $&2", replaceAll: true }))
         assert.strictEqual(fs.readFileSync(path.join(abs, "e.ts"), "utf8"), "x = $&2\nx = $&2\n")
-      }))
+      })
+    )
   })
 
   describe("list", () => {
@@ -95,7 +101,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         fs.symlinkSync(path.join(abs, "b.txt"), path.join(abs, "link"))
         assert.strictEqual(ok(yield* h.exec("list", { path: dir })), "b.txt\nlink@\nsub/")
         assert.strictEqual(ok(yield* h.exec("list", { path: dir, depth: 2 })), "b.txt\nlink@\nsub/\nsub/c.txt")
-      }))
+      })
+    )
   })
 
   describe("glob", () => {
@@ -109,7 +116,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         )
         assert.strictEqual(ok(yield* h.exec("glob", { pattern: `${dir}/*.{ts,js}` })), `${dir}/a.ts\n${dir}/b.js`)
         assert.strictEqual(ok(yield* h.exec("glob", { pattern: "*.md", path: dir })), "no files matched")
-      }))
+      })
+    )
   })
 
   describe("grep", () => {
@@ -117,10 +125,7 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
       Effect.gen(function* () {
         const many = Array.from({ length: 300 }, (_, i) => `hit ${i}`).join("\n")
         const { h, dir } = yield* setup({ "a.ts": "foo\nbar foo\n", "b.md": "foo\n", "sub/c.ts": "nothing\nFOO\n", "many.txt": many })
-        assert.strictEqual(
-          ok(yield* h.exec("grep", { pattern: "foo", path: dir, include: "*.ts" })),
-          `${dir}/a.ts:1:foo\n${dir}/a.ts:2:bar foo`
-        )
+        assert.strictEqual(ok(yield* h.exec("grep", { pattern: "foo", path: dir, include: "*.ts" })), `${dir}/a.ts:1:foo\n${dir}/a.ts:2:bar foo`)
         assert.strictEqual(
           ok(yield* h.exec("grep", { pattern: "^foo$", path: dir, include: "*.ts", ignoreCase: true })),
           `${dir}/a.ts:1:foo\n${dir}/sub/c.ts:2:FOO`
@@ -129,7 +134,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         assert.strictEqual(capped.split("\n").length, 201)
         assert.match(capped, /stopped after 200 matches/)
         assert.match(err(yield* h.exec("grep", { pattern: "(", path: dir })), /invalid regular expression/)
-      }))
+      })
+    )
   })
 
   describe("confinement", () => {
@@ -156,6 +162,7 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("built-in tools", (it
         }
         assert.strictEqual(fs.readFileSync(path.join(outside, "secret.txt"), "utf8"), "secret")
         assert.isFalse(fs.existsSync(path.join(outside, "new.txt")))
-      }))
+      })
+    )
   })
 })

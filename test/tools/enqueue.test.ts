@@ -17,7 +17,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("enqueue tool", (it) 
       assert.strictEqual(out.output, `${ids[0]} chat queued\n${ids[1]} chat queued`)
       const second = yield* h.client.task.get({ taskId: ids[1]! })
       assert.deepStrictEqual([second.projectId, second.kind, second.priority, second.payload], [h.project.id, "chat", 5, { prompt: "two" }])
-    }))
+    })
+  )
 
   it.effect("refuses bad payloads and shell tasks for callers without the execute scope", () =>
     Effect.gen(function* () {
@@ -30,7 +31,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("enqueue tool", (it) 
       assert.match(refused.ok ? "" : refused.error, /^Forbidden: running commands needs a key with the execute scope/)
       const empty = yield* h.exec("enqueue", { kind: "chat", tasks: [] })
       assert.match(empty.ok ? "" : empty.error, /^invalid arguments for enqueue/)
-    }))
+    })
+  )
 
   it.effect("with waitSeconds, waits until the tasks end", () =>
     Effect.gen(function* () {
@@ -45,5 +47,6 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("enqueue tool", (it) 
       yield* h.client.task.cancel({ taskId: task.id })
       const out = yield* Fiber.join(call)
       assert.deepStrictEqual(out.ok ? out.output : out.error, `${task.id} chat cancelled`)
-    }))
+    })
+  )
 })

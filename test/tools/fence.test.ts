@@ -96,26 +96,37 @@ describe("tools never reach the data dir or other projects' workspaces", () => {
         assertNoSecret(message, p)
       }
       assert.strictEqual(ok(yield* exec(outer, "read", { path: "notes.txt" }), "read notes.txt"), "     1\touter notes")
-    }))
+    })
+  )
 
   it.scopedLive("write and edit refuse denied files and directories and change nothing", () =>
     Effect.gen(function* () {
       const { hub, dataDir, parent, adminKeyFile, plain, outer, exec } = yield* setup
-      for (const p of [...deniedPaths(dataDir, plain.id), "hub/planted.txt", "link-data/planted.txt", "link-nested/planted.txt", "link-plain/planted.txt"]) {
+      for (const p of [
+        ...deniedPaths(dataDir, plain.id),
+        "hub/planted.txt",
+        "link-data/planted.txt",
+        "link-nested/planted.txt",
+        "link-plain/planted.txt"
+      ]) {
         assert.match(err(yield* exec(outer, "write", { path: p, content: "overwritten" }), `write ${p}`), /^access denied: /, p)
       }
       for (const p of ["link-key", "hub/admin.key", "alias/hub/admin.key"]) {
         const edit = { path: p, oldString: hub.adminKey.slice(0, 8), newString: "changed" }
         assert.match(err(yield* exec(outer, "edit", edit), `edit ${p}`), /^access denied: /, p)
       }
-      assert.match(err(yield* exec(outer, "edit", { path: "link-nested/b-secret.txt", oldString: "secret", newString: "x" }), "edit"), /^access denied: /)
+      assert.match(
+        err(yield* exec(outer, "edit", { path: "link-nested/b-secret.txt", oldString: "secret", newString: "x" }), "edit"),
+        /^access denied: /
+      )
       assert.strictEqual(fs.readFileSync(adminKeyFile, "utf8").trim(), hub.adminKey)
       assert.strictEqual(fs.readFileSync(path.join(parent, "b", "b-secret.txt"), "utf8"), "secret of nested\n")
       assert.strictEqual(fs.readFileSync(path.join(plain.workspace, "mine.txt"), "utf8"), "plain's own file\n")
       for (const planted of [path.join(dataDir, "planted.txt"), path.join(parent, "b", "planted.txt"), path.join(plain.workspace, "planted.txt")]) {
         assert.isFalse(fs.existsSync(planted), planted)
       }
-    }))
+    })
+  )
 
   it.scopedLive("list, glob and grep neither enter nor show denied subtrees", () =>
     Effect.gen(function* () {
@@ -134,7 +145,8 @@ describe("tools never reach the data dir or other projects' workspaces", () => {
       assert.strictEqual(grepped, "notes.txt:1:outer notes")
       assert.strictEqual(ok(yield* exec(outer, "grep", { pattern: "kiris_" }), "grep kiris_"), "no matches")
       assertNoSecret(listing + globbed + grepped, "walks")
-    }))
+    })
+  )
 
   it.scopedLive("a project keeps its own workspace, inside the data dir or nested in another's", () =>
     Effect.gen(function* () {
@@ -145,5 +157,6 @@ describe("tools never reach the data dir or other projects' workspaces", () => {
       assert.match(err(yield* exec(plain, "read", { path: "../project.db" }), "plain escape"), /escapes the workspace/)
       assert.strictEqual(ok(yield* exec(nested, "read", { path: "b-secret.txt" }), "nested read"), "     1\tsecret of nested")
       assert.strictEqual(ok(yield* exec(nested, "grep", { pattern: "secret" }), "nested grep"), "b-secret.txt:1:secret of nested")
-    }))
+    })
+  )
 })

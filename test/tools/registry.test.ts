@@ -23,8 +23,12 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("ToolRegistry", (it) 
         const notObject = yield* h.exec("bash", "ls")
         assert.match(notObject.ok ? "" : notObject.error, /^invalid arguments for bash/)
         const unknown = yield* h.exec("teleport", {})
-        assert.strictEqual(unknown.ok ? "" : unknown.error, "unknown tool: teleport; available: read, write, edit, list, glob, grep, bash, task, enqueue")
-      }))
+        assert.strictEqual(
+          unknown.ok ? "" : unknown.error,
+          "unknown tool: teleport; available: read, write, edit, list, glob, grep, bash, task, enqueue"
+        )
+      })
+    )
 
     it.effect("task runs a sub-agent from the caller's context, and says so when there is none", () =>
       Effect.gen(function* () {
@@ -35,7 +39,9 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("ToolRegistry", (it) 
         const subAgents = SubAgents.of({
           run: (parent, input) => {
             seen.push({ session: parent.sessionId, ...input })
-            return input.prompt === "fail" ? Effect.fail("sub-agent gave up") : Effect.succeed({ answer: `answer to ${input.prompt}`, sessionId: SessionId.make("ses_child") })
+            return input.prompt === "fail"
+              ? Effect.fail("sub-agent gave up")
+              : Effect.succeed({ answer: `answer to ${input.prompt}`, sessionId: SessionId.make("ses_child") })
           }
         })
         const done = yield* h.exec("task", { prompt: "summarize", agent: "explore", remote: true }).pipe(Effect.provideService(SubAgents, subAgents))
@@ -48,7 +54,8 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("ToolRegistry", (it) 
         assert.deepStrictEqual(failed, { ok: false, error: "sub-agent gave up" })
         assert.deepStrictEqual(seen[0], { session: "ses_test", prompt: "summarize", agent: "explore", remote: true })
         assert.deepStrictEqual(seen[1], { session: "ses_test", prompt: "fail", remote: false })
-      }))
+      })
+    )
   })
 
   describe("toolsFor", () => {
@@ -93,6 +100,7 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("ToolRegistry", (it) 
         assert.match(results[0]!, /invalid arguments for read/)
         assert.match(results[1]!, /1\thello world/)
         assert.match(results[2]!, /path escapes the workspace: \.\.\/etc\/passwd/)
-      }))
+      })
+    )
   })
 })

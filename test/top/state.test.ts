@@ -85,10 +85,27 @@ describe("TopState.reduce", () => {
 
   it("appends streamed agent text to the running task's output tail, and tracks sessions and the inbox", () => {
     const s = fold([
-      { _tag: "TaskProgress", taskId: "tsk_1" as TaskId, parts: [{ type: "text-delta", text: "hel" }, { type: "text-delta", text: "lo" }, { type: "tool-call", toolName: "bash" }] },
+      {
+        _tag: "TaskProgress",
+        taskId: "tsk_1" as TaskId,
+        parts: [
+          { type: "text-delta", text: "hel" },
+          { type: "text-delta", text: "lo" },
+          { type: "tool-call", toolName: "bash" }
+        ]
+      },
       {
         _tag: "SessionChanged",
-        session: { id: "ses_1" as never, projectId: "prj_a" as ProjectId, title: "t", agent: "build", model: "m", status: "idle", updatedAt: NOW, parentId: null }
+        session: {
+          id: "ses_1" as never,
+          projectId: "prj_a" as ProjectId,
+          title: "t",
+          agent: "build",
+          model: "m",
+          status: "idle",
+          updatedAt: NOW,
+          parentId: null
+        }
       },
       { _tag: "SessionStatus", sessionId: "ses_1", status: "running" },
       { _tag: "InboxAdded", item: { id: "tsk_9", kind: "human_task", projectId: "prj_a" as ProjectId, title: "ok?", createdAt: NOW } }
@@ -112,7 +129,12 @@ describe("TopKeys.onKey", () => {
     {
       _tag: "Snapshot",
       now: NOW,
-      tasks: [task(1, { status: "done", finishedAt: NOW }), task(2, { status: "leased" }), task(3, { kind: "noop" }), task(4, { kind: "human", status: "waiting" })],
+      tasks: [
+        task(1, { status: "done", finishedAt: NOW }),
+        task(2, { status: "leased" }),
+        task(3, { kind: "noop" }),
+        task(4, { kind: "human", status: "waiting" })
+      ],
       workers: [worker("w1"), worker("w2", false)]
     }
   ])
@@ -147,13 +169,19 @@ describe("TopKeys.onKey", () => {
   it("filters by typed text, status and kind; Esc clears the text", () => {
     const typed = keys(loaded, "/", "n", "o", "o", "p", { return: true })
     assert.isFalse(typed.typing)
-    assert.deepStrictEqual(visibleTasks(typed).map((t) => t.seq), [3])
+    assert.deepStrictEqual(
+      visibleTasks(typed).map((t) => t.seq),
+      [3]
+    )
     assert.strictEqual(keys(typed, "/", { escape: true }).textFilter, "")
     const byKind = keys(loaded, "k")
     assert.strictEqual(byKind.kindFilter, "agent")
     const byStatus = keys(loaded, "s", "s")
     assert.strictEqual(byStatus.statusFilter, "queued")
-    assert.deepStrictEqual(visibleTasks(byStatus).map((t) => t.seq), [3])
+    assert.deepStrictEqual(
+      visibleTasks(byStatus).map((t) => t.seq),
+      [3]
+    )
     assert.deepStrictEqual(keys(byStatus, "0").statusFilter, null)
   })
 

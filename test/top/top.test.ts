@@ -60,7 +60,11 @@ describe("kiris top", () => {
         const quit = yield* Deferred.make<void>()
         const r = yield* mountTop(hub, () => Deferred.unsafeDone(quit, Effect.void))
 
-        const first = yield* waitFrame(r, "the live dashboard with the worker", (f) => f.includes("● live") && f.includes("topworker") && /done 0/.test(f))
+        const first = yield* waitFrame(
+          r,
+          "the live dashboard with the worker",
+          (f) => f.includes("● live") && f.includes("topworker") && /done 0/.test(f)
+        )
         assertFits(first)
 
         // counts follow the queue as the worker runs tasks
@@ -71,7 +75,11 @@ describe("kiris top", () => {
 
         // cancel a running task: it is the newest, so the list selects it
         const sleeper = yield* admin.task.enqueue({ projectId, kind: "shell", payload: { command: "sleep 30" }, maxAttempts: 1 })
-        const running = yield* waitFrame(r, "the sleep task running", (f) => new RegExp(`#${sleeper.seq}\\s+shell\\s+running`).test(f) && /running 1\b/.test(f))
+        const running = yield* waitFrame(
+          r,
+          "the sleep task running",
+          (f) => new RegExp(`#${sleeper.seq}\\s+shell\\s+running`).test(f) && /running 1\b/.test(f)
+        )
         assertFits(running)
         yield* press(r, "c")
         yield* waitFrame(r, "the confirmation prompt", (f) => f.includes(`Cancel task #${sleeper.seq} (shell, running)? y/n`))
@@ -130,7 +138,11 @@ describe("kiris top", () => {
         yield* press(r, "s")
         yield* waitFrame(r, "the queued fizz tasks", (f) => /Tasks 10 \(status:queued \/fizz\)/.test(f))
         yield* press(r, "s")
-        yield* waitFrame(r, "no fizz task in the next status", (f) => /Tasks 0 \(status:\w+ \/fizz\)/.test(f) && f.includes("no task matches the filters"))
+        yield* waitFrame(
+          r,
+          "no fizz task in the next status",
+          (f) => /Tasks 0 \(status:\w+ \/fizz\)/.test(f) && f.includes("no task matches the filters")
+        )
         yield* press(r, "0")
         yield* waitFrame(r, "every task again", (f) => /Tasks 30\s+page \d\/3/.test(f))
       }),

@@ -63,7 +63,11 @@ describe("connection footprint", () => {
         assert.isAtLeast(ws.requestContexts.length - tcp.requestContexts.length, CONNECTIONS)
         for (const size of ws.requestContexts) assert.isAtMost(size, 8, `a request's context holds ${size} services`)
         // the HTTP server's fiber for the upgrade request lives as long as the WebSocket
-        assert.isAtMost(ws.withServices - tcp.withServices, CONNECTIONS, "WebSocket connections hold more than their HTTP exchange in the hub's context")
+        assert.isAtMost(
+          ws.withServices - tcp.withServices,
+          CONNECTIONS,
+          "WebSocket connections hold more than their HTTP exchange in the hub's context"
+        )
       }),
     60_000
   )

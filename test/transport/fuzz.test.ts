@@ -50,27 +50,70 @@ const makeFrames = (random: () => number, token: string) => {
     ])()
   const auth = (): Array<[string, string]> => pick([[["authorization", `Bearer ${token}`]], [["authorization", "Bearer kiris_nope"]], []])
   const valid = () =>
-    JSON.stringify({ _tag: "Request", id: String(int(40)), tag: pick(tags.slice(0, 4)), payload: pick([{}, undefined, { projectId: "prj_nope" }]), headers: auth() })
+    JSON.stringify({
+      _tag: "Request",
+      id: String(int(40)),
+      tag: pick(tags.slice(0, 4)),
+      payload: pick([{}, undefined, { projectId: "prj_nope" }]),
+      headers: auth()
+    })
 
   /** One frame, as text (a line on TCP, a message on WebSocket) or raw bytes. */
   return (): string | Buffer => {
     switch (int(14)) {
       case 0:
-        return pick(["{", "}", "[", "null", "true", "42", '"str"', "{\"_tag\":", "{'_tag':'Ping'}", "\u0000\u0001", "{\"_tag\":\"Request\"", ascii(int(200))])
+        return pick([
+          "{",
+          "}",
+          "[",
+          "null",
+          "true",
+          "42",
+          '"str"',
+          '{"_tag":',
+          "{'_tag':'Ping'}",
+          "\u0000\u0001",
+          '{"_tag":"Request"',
+          ascii(int(200))
+        ])
       case 1:
         return valid().slice(0, 1 + int(60))
       case 2:
-        return JSON.stringify({ _tag: "Request", id: pick<unknown>([7, null, [], {}, true, ...ids]), tag: pick<unknown>([...tags, 5, null, {}]), payload: anyValue(), headers: pick<unknown>([[], [[1, 2]], "x", {}, [["a"]], auth()]) })
+        return JSON.stringify({
+          _tag: "Request",
+          id: pick<unknown>([7, null, [], {}, true, ...ids]),
+          tag: pick<unknown>([...tags, 5, null, {}]),
+          payload: anyValue(),
+          headers: pick<unknown>([[], [[1, 2]], "x", {}, [["a"]], auth()])
+        })
       case 3:
-        return JSON.stringify({ _tag: pick(["Bogus", "request", "REQUEST", "Exit", "Chunk", "Defect", "Pong", "ClientEnd", ascii(8)]), id: pick(ids), requestId: pick(ids) })
+        return JSON.stringify({
+          _tag: pick(["Bogus", "request", "REQUEST", "Exit", "Chunk", "Defect", "Pong", "ClientEnd", ascii(8)]),
+          id: pick(ids),
+          requestId: pick(ids)
+        })
       case 4:
-        return JSON.stringify({ _tag: "Request", id: pick(["1", "2", "3"]), tag: pick(["events.subscribe", "user.whoami"]), payload: { projectId: "prj_nope" }, headers: auth() })
+        return JSON.stringify({
+          _tag: "Request",
+          id: pick(["1", "2", "3"]),
+          tag: pick(["events.subscribe", "user.whoami"]),
+          payload: { projectId: "prj_nope" },
+          headers: auth()
+        })
       case 5:
         return JSON.stringify({ _tag: pick(["Ack", "Interrupt"]), requestId: pick<unknown>([...ids, String(1000 + int(1e6)), 5, null]) })
       case 6:
         return bytes(1 + int(300))
       case 7:
-        return int(20) === 0 ? "x".repeat(MAX_FRAME + 1 + int(MAX_FRAME / 2)) : JSON.stringify({ _tag: "Request", id: "5", tag: "project.create", payload: { name: ascii(64) }, headers: [["authorization", "Bearer kiris_nope"]] })
+        return int(20) === 0
+          ? "x".repeat(MAX_FRAME + 1 + int(MAX_FRAME / 2))
+          : JSON.stringify({
+              _tag: "Request",
+              id: "5",
+              tag: "project.create",
+              payload: { name: ascii(64) },
+              headers: [["authorization", "Bearer kiris_nope"]]
+            })
       case 8:
         return "[".repeat(1 + int(5000)) + "]".repeat(int(5000))
       case 9:
@@ -163,7 +206,7 @@ const fuzz = (connect: Effect.Effect<Fuzzer>, next: () => string | Buffer, frame
   Effect.gen(function* () {
     let conn = yield* connect
     let reconnects = 0
-    for (let sent = 0; sent < frames; ) {
+    for (let sent = 0; sent < frames;) {
       if (conn.closed()) {
         conn = yield* connect
         reconnects++
@@ -245,7 +288,11 @@ describe("wire fuzzing", () => {
 
         const end = retainedBytes()
         const grownMiB = (end.retained - start.retained) / 2 ** 20
-        assert.isBelow(grownMiB, 64, `retained memory grew ${grownMiB.toFixed(1)} MiB (RSS ${(start.rss / 2 ** 20).toFixed(0)} → ${(end.rss / 2 ** 20).toFixed(0)} MiB)`)
+        assert.isBelow(
+          grownMiB,
+          64,
+          `retained memory grew ${grownMiB.toFixed(1)} MiB (RSS ${(start.rss / 2 ** 20).toFixed(0)} → ${(end.rss / 2 ** 20).toFixed(0)} MiB)`
+        )
       }).pipe(
         Effect.onExit((exit) => (Exit.isFailure(exit) ? Effect.sync(() => console.error(`wire fuzzing failed with FUZZ_SEED=${SEED}`)) : Effect.void))
       ),

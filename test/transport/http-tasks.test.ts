@@ -4,7 +4,6 @@ import type { WorkerPush } from "../../src/domain/rpc/WorkerRpcs.js"
 import { startHub, type TestHub } from "../support/Hub.js"
 import { request, TASK_OPERATIONS, type Reply } from "../support/Http.js"
 
-
 /** Asserts the status (and the error tag), then returns the JSON body. */
 const expect = (reply: Reply, status: number, tag?: string) => {
   assert.strictEqual(reply.status, status, reply.text.slice(0, 500))
@@ -17,8 +16,7 @@ const call = (hub: TestHub, token: string, method: string, route: string, status
 
 const ids = (tasks: ReadonlyArray<{ id: string }>) => tasks.map((t) => t.id).sort()
 
-const newProject = (hub: TestHub, name: string) =>
-  Effect.map(call(hub, hub.adminKey, "POST", "/api/projects", 201, { name }), (p) => p.id as string)
+const newProject = (hub: TestHub, name: string) => Effect.map(call(hub, hub.adminKey, "POST", "/api/projects", 201, { name }), (p) => p.id as string)
 
 const newUser = (hub: TestHub, name: string) =>
   Effect.gen(function* () {
@@ -26,7 +24,6 @@ const newUser = (hub: TestHub, name: string) =>
     yield* call(hub, hub.adminKey, "POST", "/api/users", 201, { name, password })
     return (yield* request(hub, "POST", "/api/auth/login", { body: { name, password } })).json.token as string
   })
-
 
 describe("HTTP: the swarm task endpoints", () => {
   it.scopedLive("enqueues, reads, lists, counts, cancels, retries, approves, waits and maps", () =>
@@ -51,7 +48,10 @@ describe("HTTP: the swarm task endpoints", () => {
           { projectId: p2, kind: "noop", payload: 2, priority: 5 }
         ]
       })
-      assert.deepStrictEqual(batch.map((t: { payload: number }) => t.payload), [1, 2])
+      assert.deepStrictEqual(
+        batch.map((t: { payload: number }) => t.payload),
+        [1, 2]
+      )
       yield* call(hub, admin, "POST", "/api/tasks/batch", 400, { tasks: [{ projectId: p2, kind: "shell", payload: { nope: 1 } }] }, "InvalidInput")
       yield* call(hub, admin, "POST", "/api/tasks", 400, { projectId: p1, kind: "teleport", payload: 1 }, "HttpApiDecodeError")
 
@@ -68,7 +68,10 @@ describe("HTTP: the swarm task endpoints", () => {
 
       // A short wait on a queued task answers with its current state.
       const waited = yield* call(hub, admin, "POST", "/api/tasks/wait", 200, { taskIds: [t1.id], timeoutMs: 50 })
-      assert.deepStrictEqual(waited.map((t: { id: string; status: string }) => [t.id, t.status]), [[t1.id, "queued"]])
+      assert.deepStrictEqual(
+        waited.map((t: { id: string; status: string }) => [t.id, t.status]),
+        [[t1.id, "queued"]]
+      )
 
       const cancelled = yield* call(hub, admin, "POST", `/api/tasks/${t1.id}/cancel`, 200)
       assert.strictEqual(cancelled.status, "cancelled")
@@ -95,7 +98,10 @@ describe("HTTP: the swarm task endpoints", () => {
         reduce: { sum: true },
         policy: "quorum:2"
       })
-      assert.deepStrictEqual(mapped.mapTasks.map((t: { payload: string; status: string }) => `${t.payload}:${t.status}`), ["a:queued", "b:queued", "c:queued"])
+      assert.deepStrictEqual(
+        mapped.mapTasks.map((t: { payload: string; status: string }) => `${t.payload}:${t.status}`),
+        ["a:queued", "b:queued", "c:queued"]
+      )
       assert.deepInclude(mapped.reduceTask, { kind: "noop", status: "waiting", payload: { sum: true } })
       assert.deepStrictEqual([...mapped.reduceTask.dependsOn].sort(), ids(mapped.mapTasks))
       const plain = yield* call(hub, admin, "POST", "/api/tasks/map", 201, { projectId: p2, kind: "noop", items: [1] })
@@ -103,7 +109,8 @@ describe("HTTP: the swarm task endpoints", () => {
       yield* call(hub, admin, "POST", "/api/tasks/map", 400, { projectId: p1, kind: "noop", items: [] }, "InvalidInput")
       yield* call(hub, admin, "POST", "/api/tasks/map", 400, { projectId: p1, kind: "noop", items: [1], policy: "quorum:5" }, "InvalidInput")
       assert.deepInclude(yield* call(hub, admin, "GET", `/api/tasks/stats?projectId=${p1}`, 200), { queued: 4, waiting: 1, done: 1 })
-    }))
+    })
+  )
 
   it.scopedLive("lists connected workers and resolves a wait when a worker completes the task", () =>
     Effect.gen(function* () {
@@ -114,7 +121,10 @@ describe("HTTP: the swarm task endpoints", () => {
       const workerKey = (yield* call(hub, hub.adminKey, "POST", "/api/keys", 201, { name: "w", scopes: ["worker"] })).key as string
       const w = yield* hub.tcpClient(workerKey)
       const pushes = yield* Queue.unbounded<WorkerPush>()
-      yield* w.worker.connect({ name: "w1", kinds: ["noop"], capacity: 2 }).pipe(Stream.runForEach((p) => Queue.offer(pushes, p)), Effect.forkScoped)
+      yield* w.worker.connect({ name: "w1", kinds: ["noop"], capacity: 2 }).pipe(
+        Stream.runForEach((p) => Queue.offer(pushes, p)),
+        Effect.forkScoped
+      )
       const registered = yield* Queue.take(pushes)
       assert.strictEqual(registered._tag, "Registered")
       const workerId = registered._tag === "Registered" ? registered.workerId : undefined!
@@ -123,14 +133,18 @@ describe("HTTP: the swarm task endpoints", () => {
       const [lease] = yield* w.task.lease({ workerId, kinds: ["noop"], max: 1 })
       assert.strictEqual(lease?.task.id, task.id)
       const workers = yield* call(hub, hub.adminKey, "GET", "/api/workers", 200)
-      assert.deepStrictEqual(workers.map((x: any) => [x.id, x.name, x.connected, x.inFlight]), [[workerId, "w1", true, 1]])
+      assert.deepStrictEqual(
+        workers.map((x: any) => [x.id, x.name, x.connected, x.inFlight]),
+        [[workerId, "w1", true, 1]]
+      )
       assert.deepInclude(yield* call(hub, hub.adminKey, "GET", "/api/tasks/stats", 200), { leased: 1, workers: 1 })
 
       const waiting = yield* Effect.fork(call(hub, hub.adminKey, "POST", "/api/tasks/wait", 200, { taskIds: [task.id], timeoutMs: 30_000 }))
       yield* w.task.complete({ taskId: task.id, fencingToken: lease!.fencingToken, result: { echoed: "x" } })
       const [done] = yield* Effect.flatMap(waiting.await, (exit) => exit)
       assert.deepInclude(done, { id: task.id, status: "done", result: { echoed: "x" } })
-    }))
+    })
+  )
 
   it.scopedLive("checks tokens, project roles and the execute capability", () =>
     Effect.gen(function* () {
@@ -185,7 +199,8 @@ describe("HTTP: the swarm task endpoints", () => {
       const executeKey = (yield* call(hub, vera, "POST", "/api/keys", 201, { name: "exec", scopes: ["write", "execute"] })).key as string
       yield* call(hub, executeKey, "POST", "/api/tasks", 201, shell)
       assert.deepInclude(yield* call(hub, vera, "GET", `/api/tasks/stats?projectId=${project}`, 200), { queued: 4 })
-    }))
+    })
+  )
 
   it.scopedLive("describes every task endpoint, its statuses and bearer security in /openapi.json", () =>
     Effect.gen(function* () {
@@ -206,5 +221,6 @@ describe("HTTP: the swarm task endpoints", () => {
       assert.include(refusal, "Forbidden")
       const listParams = spec.paths["/api/tasks"].get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort()
       assert.deepStrictEqual(listParams, ["query:kind", "query:limit", "query:projectId", "query:status"])
-    }))
+    })
+  )
 })

@@ -5,7 +5,6 @@ import * as path from "node:path"
 import { startHub, type TestHub } from "../support/Hub.js"
 import { request, TASK_OPERATIONS, type Reply } from "../support/Http.js"
 
-
 const expectStatus = (reply: Reply, status: number, tag?: string) => {
   assert.strictEqual(reply.status, status, reply.text.slice(0, 500))
   if (tag !== undefined) assert.strictEqual(reply.json?._tag, tag, reply.text.slice(0, 500))
@@ -135,8 +134,11 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       assert.strictEqual(requestCount(after.samples, { method: "GET", route: projectRoute, status: "404" }), 1)
       assert.strictEqual(requestCount(after.samples, { method: "GET", route: projectRoute, status: "401" }), 1)
       assert.strictEqual(requestCount(after.samples, { method: "GET", route: "unmatched", status: "404" }), 1)
-            const routes = after.samples.filter((s) => s.name === "kiris_http_requests_total").map((s) => s.labels["route"] ?? "")
-      assert.isFalse(routes.some((r) => /secret|route-789/.test(r)), `raw paths leaked into labels: ${routes.join(" ")}`)
+      const routes = after.samples.filter((s) => s.name === "kiris_http_requests_total").map((s) => s.labels["route"] ?? "")
+      assert.isFalse(
+        routes.some((r) => /secret|route-789/.test(r)),
+        `raw paths leaked into labels: ${routes.join(" ")}`
+      )
 
       // A WebSocket RPC connection is one request, counted once the connection closes.
       yield* Effect.scoped(Effect.flatMap(hub.wsClient(), (client) => client.project.list()))
@@ -146,7 +148,8 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the /rpc upgrade was never counted") })
       )
       assert.strictEqual(upgraded, 1)
-    }))
+    })
+  )
 
   it.scopedLive("publishes an OpenAPI 3.1 document listing every REST endpoint with bearer security, and offline docs", () =>
     Effect.gen(function* () {
@@ -180,7 +183,10 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       assert.property(spec.paths["/api/projects"].post.responses, "201")
       const events = spec.paths["/api/projects/{projectId}/events"].get
       assert.property(events.responses["200"].content, "text/event-stream", "the event stream is documented as Server-Sent Events")
-      assert.includeMembers(events.parameters.map((p: { name: string; in: string }) => `${p.in} ${p.name}`), ["query since", "header last-event-id"])
+      assert.includeMembers(
+        events.parameters.map((p: { name: string; in: string }) => `${p.in} ${p.name}`),
+        ["query since", "header last-event-id"]
+      )
 
       const docs = yield* request(hub, "GET", "/docs")
       expectStatus(docs, 200)
@@ -192,12 +198,18 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       for (const tag of scriptTags) assert.notMatch(tag, /\bsrc\s*=/i, `external script: ${tag}`)
       assert.notMatch(docs.text, /<link\b[^>]*href\s*=\s*["']?https?:/i)
       assert.notMatch(docs.text, /(?:unpkg\.com|jsdelivr\.net|cdnjs\.cloudflare\.com)/i)
-    }))
+    })
+  )
 
   it.scopedLive("refuses missing and bad tokens with 401, accepts login JWTs and API keys", () =>
     Effect.gen(function* () {
       const hub = yield* startHub()
-      for (const [route, method] of [["/api/projects", "GET"], ["/api/users", "GET"], ["/api/keys", "GET"], ["/api/auth/whoami", "GET"]] as const) {
+      for (const [route, method] of [
+        ["/api/projects", "GET"],
+        ["/api/users", "GET"],
+        ["/api/keys", "GET"],
+        ["/api/auth/whoami", "GET"]
+      ] as const) {
         const missing = yield* request(hub, method, route)
         expectStatus(missing, 401, "Unauthorized")
         assert.strictEqual(missing.json.reason, "missing bearer token")
@@ -229,7 +241,8 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       const viaKey = yield* request(hub, "GET", "/api/auth/whoami", { token: hub.adminKey })
       expectStatus(viaKey, 200)
       assert.deepInclude(viaKey.json, { kind: "apikey", name: "admin", isAdmin: true })
-    }))
+    })
+  )
 
   it.scopedLive("answers malformed and oversized bodies with a typed error and keeps serving", () =>
     Effect.gen(function* () {
@@ -258,7 +271,8 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       expectStatus(yield* request(hub, "GET", "/healthz"), 200)
       const fine = yield* request(hub, "POST", "/api/projects", { token: hub.adminKey, body: { name: "still works" } })
       expectStatus(fine, 201)
-    }))
+    })
+  )
 
   it.scopedLive("manages users, keys, projects and members end to end with role checks", () =>
     Effect.gen(function* () {
@@ -282,7 +296,10 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       expectStatus(yield* request(hub, "POST", "/api/projects", { token: admin, body: {} }), 400, "HttpApiDecodeError")
       const listed = yield* request(hub, "GET", "/api/projects", { token: admin })
       expectStatus(listed, 200)
-      assert.deepStrictEqual(listed.json.map((p: { id: string }) => p.id), [projectId])
+      assert.deepStrictEqual(
+        listed.json.map((p: { id: string }) => p.id),
+        [projectId]
+      )
       const got = yield* request(hub, "GET", `/api/projects/${projectId}`, { token: admin })
       expectStatus(got, 200)
       assert.strictEqual(got.json.name, "p1")
@@ -302,16 +319,19 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       )
       const members = yield* request(hub, "GET", `/api/projects/${projectId}/members`, { token: admin })
       expectStatus(members, 200)
-      assert.deepStrictEqual(
-        members.json.map((m: { userName: string; role: string }) => `${m.userName}:${m.role}`).sort(),
-        ["admin:owner", "vera:viewer"]
-      )
+      assert.deepStrictEqual(members.json.map((m: { userName: string; role: string }) => `${m.userName}:${m.role}`).sort(), [
+        "admin:owner",
+        "vera:viewer"
+      ])
 
       // A viewer sees the project but may not change its members, nor list server users.
       const veraToken = yield* login(hub, "vera", "vera-password")
       const veraList = yield* request(hub, "GET", "/api/projects", { token: veraToken })
       expectStatus(veraList, 200)
-      assert.deepStrictEqual(veraList.json.map((p: { id: string; role: string }) => `${p.id}:${p.role}`), [`${projectId}:viewer`])
+      assert.deepStrictEqual(
+        veraList.json.map((p: { id: string; role: string }) => `${p.id}:${p.role}`),
+        [`${projectId}:viewer`]
+      )
       expectStatus(yield* request(hub, "GET", `/api/projects/${projectId}/members`, { token: veraToken }), 200)
       const denied = yield* request(hub, "POST", `/api/projects/${projectId}/members`, { token: veraToken, body: { user: "carl", role: "member" } })
       expectStatus(denied, 403, "Forbidden")
@@ -343,7 +363,10 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       expectStatus(yield* request(hub, "POST", "/api/projects", { token: key.json.key, body: { name: "nope" } }), 403, "Forbidden")
       const veraKeys = yield* request(hub, "GET", "/api/keys", { token: veraToken })
       expectStatus(veraKeys, 200)
-      assert.deepStrictEqual(veraKeys.json.map((k: { id: string }) => k.id), [key.json.info.id])
+      assert.deepStrictEqual(
+        veraKeys.json.map((k: { id: string }) => k.id),
+        [key.json.info.id]
+      )
       expectStatus(yield* request(hub, "POST", `/api/keys/${key.json.info.id}/revoke`, { token: carlToken }), 404, "NotFound")
       const revoked = yield* request(hub, "POST", `/api/keys/${key.json.info.id}/revoke`, { token: veraToken })
       expectStatus(revoked, 200)
@@ -359,5 +382,6 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       expectStatus(yield* request(hub, "GET", `/api/projects/${projectId}`, { token: veraToken }), 404, "NotFound")
       expectStatus(yield* request(hub, "DELETE", `/api/projects/${projectId}/members/vera`, { token: admin }), 404, "NotFound")
       expectStatus(yield* request(hub, "DELETE", `/api/projects/${projectId}/members/admin`, { token: admin }), 400, "InvalidInput")
-    }))
+    })
+  )
 })

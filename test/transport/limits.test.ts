@@ -24,7 +24,10 @@ const transports: ReadonlyArray<readonly [string, Open]> = [
 
 const exitOf = (conn: RawConnection, id: string) => conn.next(`Exit of request ${id}`, (m) => m._tag === "Exit" && m.requestId === id)
 const chunkOf = (conn: RawConnection, id: string, what: string, match: (value: Record<string, unknown>) => boolean) =>
-  conn.next(`Chunk of ${id} with ${what}`, (m) => m._tag === "Chunk" && m.requestId === id && (m.values as Array<Record<string, unknown>>).some(match))
+  conn.next(
+    `Chunk of ${id} with ${what}`,
+    (m) => m._tag === "Chunk" && m.requestId === id && (m.values as Array<Record<string, unknown>>).some(match)
+  )
 const defect = (conn: RawConnection, what: string, pattern: RegExp) =>
   conn.next(`Defect (${what})`, (m) => m._tag === "Defect" && pattern.test(String(m.defect)))
 const exitTag = (m: ServerMessage) => (m.exit as { _tag: string })._tag
@@ -69,7 +72,8 @@ for (const [name, open] of transports) {
         yield* conn.send(request("6", "user.whoami", undefined, hub.adminKey))
         assert.strictEqual(exitTag(yield* exitOf(conn, "6")), "Success")
         assert.isFalse(conn.closed())
-      }))
+      })
+    )
 
     it.scopedLive("a request reusing the id of an open stream gets a Defect and the stream keeps working", () =>
       Effect.gen(function* () {
@@ -91,7 +95,8 @@ for (const [name, open] of transports) {
         assert.strictEqual(exitTag(yield* exitOf(conn, "2")), "Success")
         yield* conn.send({ _tag: "Interrupt", requestId: "1" })
         assert.strictEqual(exitTag(yield* exitOf(conn, "1")), "Failure")
-      }))
+      })
+    )
 
     it.scopedLive("a connection without an authenticated request is closed after the auth timeout", () =>
       Effect.gen(function* () {
@@ -114,7 +119,8 @@ for (const [name, open] of transports) {
         assert.isFalse(good.closed())
         yield* good.send(request("2", "user.whoami", undefined, hub.adminKey))
         assert.strictEqual(exitTag(yield* exitOf(good, "2")), "Success")
-      }))
+      })
+    )
 
     it.scopedLive("a subscriber that never acks gets Lagged, and the hub's memory stays bounded", () =>
       Effect.gen(function* () {
@@ -160,7 +166,8 @@ for (const [name, open] of transports) {
         }
         assert.isAbove(missed, events / 2)
         assert.strictEqual(missed + received, events)
-      }))
+      })
+    )
   })
 }
 
@@ -199,7 +206,8 @@ describe("limits on output and WebSocket messages", () => {
       assert.isBelow(started, sent, "every request was started although the client read nothing")
       const me = yield* admin.user.whoami()
       assert.strictEqual(me.name, "admin")
-    }))
+    })
+  )
 
   it.scopedLive("a client that reads slowly still gets every reply in full", () =>
     Effect.gen(function* () {
@@ -219,7 +227,8 @@ describe("limits on output and WebSocket messages", () => {
         assert.strictEqual((exit.exit as { value: Array<unknown> }).value.length, 50)
       }
       assert.isFalse(conn.closed())
-    }))
+    })
+  )
 
   it.scopedLive("a WebSocket message larger than the frame limit is refused from its header, before its payload is read", () =>
     Effect.gen(function* () {
@@ -261,5 +270,6 @@ describe("limits on output and WebSocket messages", () => {
       const conn = yield* rawWebSocket(hub.wsUrl)
       yield* conn.send(request("1", "user.whoami", undefined, hub.adminKey))
       assert.strictEqual(exitTag(yield* exitOf(conn, "1")), "Success")
-    }))
+    })
+  )
 })

@@ -31,7 +31,8 @@ describe("/metrics token", () => {
       const lowerCase = yield* request(hub, "GET", "/metrics", { authorization: "bearer m3trics-token" })
       assert.strictEqual(lowerCase.status, 200)
       assert.strictEqual((yield* request(hub, "GET", "/healthz")).status, 200)
-    }))
+    })
+  )
 
   it.scopedLive("without metricsToken: /metrics is open", () =>
     Effect.gen(function* () {
@@ -39,7 +40,8 @@ describe("/metrics token", () => {
       const open = yield* request(hub, "GET", "/metrics")
       assert.strictEqual(open.status, 200)
       assert.include(open.text, "# TYPE kiris_http_requests_total counter")
-    }))
+    })
+  )
 
   it.effect("metricsToken comes from KIRIS_METRICS_TOKEN or the metricsToken flag; unset by default", () =>
     Effect.gen(function* () {
@@ -51,5 +53,6 @@ describe("/metrics token", () => {
       assert.isUndefined(yield* read({}, {}))
       assert.strictEqual(yield* read({}, { KIRIS_METRICS_TOKEN: "from-env" }), "from-env")
       assert.strictEqual(yield* read({ metricsToken: "from-flag" }, { KIRIS_METRICS_TOKEN: "from-env" }), "from-flag")
-    }))
+    })
+  )
 })

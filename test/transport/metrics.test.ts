@@ -111,7 +111,11 @@ describe("/metrics", () => {
           assert.strictEqual(m.value("kiris_task_dispatch_seconds_bucket", { kind, le: "+Inf" }), leased)
           assert.strictEqual(m.value("kiris_task_run_seconds_count", { kind }), leased, `runs of ${kind}`)
           const buckets = m.find("kiris_task_dispatch_seconds_bucket", { kind }).map((s) => s.value)
-          assert.deepStrictEqual(buckets, [...buckets].sort((a, b) => a - b), "cumulative buckets")
+          assert.deepStrictEqual(
+            buckets,
+            [...buckets].sort((a, b) => a - b),
+            "cumulative buckets"
+          )
         }
         assert.strictEqual(m.find("kiris_task_dispatch_seconds_count", { kind: "human" }).length, 0)
 
@@ -169,7 +173,8 @@ describe("/metrics", () => {
       assert.strictEqual(m.value("kiris_model_tokens_total", { ...model, direction: "output" }), 500)
       assert.closeTo(m.value("kiris_model_cost_dollars_total", model), 0.007, 1e-9)
       for (const s of m.samples) for (const v of Object.values(s.labels)) assert.notInclude(v, session.id)
-    }))
+    })
+  )
 
   it.scopedLive("a lease that expires counts by kind, and its attempt's run time is observed", () =>
     Effect.gen(function* () {
@@ -186,7 +191,8 @@ describe("/metrics", () => {
       assert.strictEqual(count(after, "kiris_tasks_dead_total") - count(before, "kiris_tasks_dead_total"), 1)
       assert.strictEqual(count(after, "kiris_task_run_seconds_count") - count(before, "kiris_task_run_seconds_count"), 1)
       assert.strictEqual(count(after, "kiris_task_dispatch_seconds_count") - count(before, "kiris_task_dispatch_seconds_count"), 1)
-    }))
+    })
+  )
 
   it.effect("the formatter escapes label values and help text, and writes histograms in full", () =>
     Effect.gen(function* () {
@@ -209,7 +215,8 @@ describe("/metrics", () => {
           'fmt_test_seconds_count{kind="noop"} 3'
         ].join("\n")
       )
-    }))
+    })
+  )
 })
 
 describe("--log-format json", () => {
@@ -225,7 +232,10 @@ describe("--log-format json", () => {
         assert.strictEqual(record.logLevel, "INFO")
         assert.isFalse(Number.isNaN(Date.parse(String(record.timestamp))))
         assert.isString(record.fiberId)
-        for (const out of proc.stdout().split("\n").filter((l) => l !== "")) {
+        for (const out of proc
+          .stdout()
+          .split("\n")
+          .filter((l) => l !== "")) {
           assert.doesNotThrow(() => JSON.parse(out), undefined, out)
         }
       }),

@@ -27,10 +27,7 @@ const actAs = (hub: TestHub, connect: Connect, admin: HubRpcClient, name: string
   })
 
 const takeWithin = <A>(queue: Queue.Dequeue<A>, what: string) =>
-  Queue.take(queue).pipe(
-    Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }),
-    Effect.orDie
-  )
+  Queue.take(queue).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
 
 /** Subscribes in the background; resolves once the subscription is live (its `Ready` arrived). */
 const subscribe = (client: HubRpcClient, projectId: ProjectId) =>
@@ -70,7 +67,8 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
 
         const admin = yield* connect(hub, hub.adminKey)
         assert.deepStrictEqual(yield* admin.project.list(), [])
-      }))
+      })
+    )
 
     it.scopedLive("the admin key creates a project and a user, adds the member, lists projects", () =>
       Effect.gen(function* () {
@@ -108,7 +106,8 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
         // The same data through the other transport.
         const viaOther = yield* other.connect(hub, hub.adminKey)
         assert.deepStrictEqual((yield* viaOther.project.get({ projectId: project.id })).name, "apollo")
-      }))
+      })
+    )
 
     it.scopedLive("a viewer cannot mutate, and a member of one project cannot read another", () =>
       Effect.gen(function* () {
@@ -131,7 +130,10 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
         assert.strictEqual(removeForbidden._tag, "Forbidden")
         assert.strictEqual((yield* admin.project.members({ projectId: a.id })).find((m) => m.userName === "maria")?.role, "member")
 
-        assert.deepStrictEqual((yield* member.client.project.list()).map((p) => p.id), [a.id])
+        assert.deepStrictEqual(
+          (yield* member.client.project.list()).map((p) => p.id),
+          [a.id]
+        )
         const hidden = yield* Effect.flip(member.client.project.get({ projectId: b.id }))
         assert.strictEqual(hidden._tag, "NotFound")
         assert.deepStrictEqual(hidden._tag === "NotFound" && [hidden.entity, hidden.id], ["project", b.id])
@@ -141,8 +143,12 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
         assert.strictEqual(hiddenAdd._tag, "NotFound")
         const hiddenEvents = yield* Effect.flip(Stream.runHead(member.client.events.subscribe({ projectId: b.id })))
         assert.strictEqual(hiddenEvents._tag, "NotFound")
-        assert.deepStrictEqual((yield* admin.project.members({ projectId: b.id })).map((m) => m.userName), ["admin"])
-      }))
+        assert.deepStrictEqual(
+          (yield* admin.project.members({ projectId: b.id })).map((m) => m.userName),
+          ["admin"]
+        )
+      })
+    )
 
     it.scopedLive(`events.subscribe sees a change made over ${other.name}`, () =>
       Effect.gen(function* () {
@@ -169,7 +175,8 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
         const removed = yield* takeWithin(items, "MemberRemoved")
         assert.strictEqual(removed._tag === "Event" && removed.event.event._tag, "MemberRemoved")
         assert.isTrue(removed._tag === "Event" && removed.event.seq > added.event.seq)
-      }))
+      })
+    )
 
     it.scopedLive("everything is still there after the hub restarts on the same data dir", () =>
       Effect.gen(function* () {
@@ -209,7 +216,8 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
         assert.strictEqual((yield* carol2.project.get({ projectId: project.id })).role, "admin")
         const revoked = yield* Effect.flip((yield* connect(hub2, doomed.key)).user.whoami())
         assert.strictEqual(revoked._tag, "Unauthorized")
-      }))
+      })
+    )
   })
 
 e2eSuite("TCP NDJSON", overTcp, { name: "WebSocket", connect: overWs })

@@ -19,7 +19,9 @@ const inFlightIs = (httpUrl: string, value: number) =>
     Effect.filterOrFail((text) => new RegExp(`^kiris_rpc_in_flight ${value}$`, "m").test(text)),
     Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
     Effect.orElse(() =>
-      Effect.flatMap(metricsText(httpUrl), (text) => Effect.dieMessage(`kiris_rpc_in_flight never read ${value}: ${text.match(/^kiris_rpc_in_flight .*$/m)?.[0]}`))
+      Effect.flatMap(metricsText(httpUrl), (text) =>
+        Effect.dieMessage(`kiris_rpc_in_flight never read ${value}: ${text.match(/^kiris_rpc_in_flight .*$/m)?.[0]}`)
+      )
     )
   )
 
@@ -37,7 +39,10 @@ describe("kiris serve shutdown", () => {
         const conn = yield* rawTcp(hub.tcpPort)
         // an unknown tag first: it gets its error reply, and counts as nothing in flight afterwards
         yield* conn.send(request("1", "no.such.rpc", {}, hub.adminKey))
-        const refused = yield* conn.next("reply to the unknown tag", (m) => m.requestId === "1" || (m._tag === "Defect" && /no\.such\.rpc/.test(String(m.defect))))
+        const refused = yield* conn.next(
+          "reply to the unknown tag",
+          (m) => m.requestId === "1" || (m._tag === "Defect" && /no\.such\.rpc/.test(String(m.defect)))
+        )
         assert.match(JSON.stringify(refused), /Unknown request tag: no\.such\.rpc/)
         yield* inFlightIs(hub.httpUrl, 0)
 
@@ -46,7 +51,10 @@ describe("kiris serve shutdown", () => {
         yield* conn.send(request("3", "task.wait", { taskIds: [task.id] }, hub.adminKey))
         yield* inFlightIs(hub.httpUrl, 1)
         yield* conn.send(request("4", "no.such.rpc", {}, hub.adminKey))
-        yield* conn.next("reply to the second unknown tag", (m) => m.requestId === "4" || (m._tag === "Defect" && /no\.such\.rpc/.test(String(m.defect))))
+        yield* conn.next(
+          "reply to the second unknown tag",
+          (m) => m.requestId === "4" || (m._tag === "Defect" && /no\.such\.rpc/.test(String(m.defect)))
+        )
         yield* inFlightIs(hub.httpUrl, 1)
 
         hub.proc.child.kill("SIGTERM")

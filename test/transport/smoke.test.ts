@@ -13,5 +13,6 @@ describe("hub smoke", () => {
       assert.strictEqual([...events][0]?._tag, "Ready")
       const list = yield* ws.project.list()
       assert.strictEqual(list.length, 1)
-    }))
+    })
+  )
 })

@@ -48,35 +48,44 @@ const attributesOf = (list: ReadonlyArray<OtlpAttribute> | undefined) => Object.
 
 /** An OTLP/HTTP trace receiver on a free port: `POST /v1/traces` with a JSON body. */
 const otlpReceiver = Effect.acquireRelease(
-  Effect.async<{ readonly url: string; readonly spans: Array<ReceivedSpan>; readonly requests: () => number; readonly server: http.Server }>((resume) => {
-    const spans: Array<ReceivedSpan> = []
-    let requests = 0
-    const server = http.createServer((req, res) => {
-      let body = ""
-      req.setEncoding("utf8").on("data", (d: string) => (body += d))
-      req.on("end", () => {
-        requests++
-        if (req.method !== "POST" || req.url !== "/v1/traces") {
-          res.writeHead(404).end()
-          return
-        }
-        const traces = JSON.parse(body) as OtlpTraces
-        for (const rs of traces.resourceSpans ?? []) {
-          const resource = attributesOf(rs.resource?.attributes)
-          for (const ss of rs.scopeSpans ?? []) {
-            for (const s of ss.spans ?? []) {
-              spans.push({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? "", name: s.name, attributes: attributesOf(s.attributes), resource })
+  Effect.async<{ readonly url: string; readonly spans: Array<ReceivedSpan>; readonly requests: () => number; readonly server: http.Server }>(
+    (resume) => {
+      const spans: Array<ReceivedSpan> = []
+      let requests = 0
+      const server = http.createServer((req, res) => {
+        let body = ""
+        req.setEncoding("utf8").on("data", (d: string) => (body += d))
+        req.on("end", () => {
+          requests++
+          if (req.method !== "POST" || req.url !== "/v1/traces") {
+            res.writeHead(404).end()
+            return
+          }
+          const traces = JSON.parse(body) as OtlpTraces
+          for (const rs of traces.resourceSpans ?? []) {
+            const resource = attributesOf(rs.resource?.attributes)
+            for (const ss of rs.scopeSpans ?? []) {
+              for (const s of ss.spans ?? []) {
+                spans.push({
+                  traceId: s.traceId,
+                  spanId: s.spanId,
+                  parentSpanId: s.parentSpanId ?? "",
+                  name: s.name,
+                  attributes: attributesOf(s.attributes),
+                  resource
+                })
+              }
             }
           }
-        }
-        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+          res.writeHead(200, { "content-type": "application/json" }).end("{}")
+        })
       })
-    })
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port
-      resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, spans, requests: () => requests, server }))
-    })
-  }),
+      server.listen(0, "127.0.0.1", () => {
+        const port = (server.address() as { port: number }).port
+        resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, spans, requests: () => requests, server }))
+      })
+    }
+  ),
   (r) =>
     Effect.async<void>((resume) => {
       r.server.closeAllConnections()
@@ -85,14 +94,21 @@ const otlpReceiver = Effect.acquireRelease(
 )
 
 /** Polls the received spans until `find` returns something, or fails after a deadline. */
-const awaitSpans = <A>(spans: ReadonlyArray<ReceivedSpan>, what: string, find: (spans: ReadonlyArray<ReceivedSpan>) => A | undefined, timeoutMs = 30_000) =>
+const awaitSpans = <A>(
+  spans: ReadonlyArray<ReceivedSpan>,
+  what: string,
+  find: (spans: ReadonlyArray<ReceivedSpan>) => A | undefined,
+  timeoutMs = 30_000
+) =>
   Effect.gen(function* () {
     const deadline = Date.now() + timeoutMs
     for (;;) {
       const found = find(spans)
       if (found !== undefined) return found
       if (Date.now() > deadline) {
-        return yield* Effect.dieMessage(`no ${what} within ${timeoutMs} ms; received: ${spans.map((s) => `${s.name}@${s.traceId.slice(0, 8)}`).join(", ")}`)
+        return yield* Effect.dieMessage(
+          `no ${what} within ${timeoutMs} ms; received: ${spans.map((s) => `${s.name}@${s.traceId.slice(0, 8)}`).join(", ")}`
+        )
       }
       yield* Effect.sleep("50 millis")
     }
@@ -119,7 +135,14 @@ export async function resolve(specifier, context, next) {
   )
   const register = path.join(dir, "register.mjs")
   fs.writeFileSync(register, `import { register } from "node:module"\nregister(${JSON.stringify(pathToFileURL(hooks).href)})\n`)
-  return { nodeOptions: `--import ${pathToFileURL(register).href}`, loaded: () => fs.readFileSync(log, "utf8").split("\n").filter((l) => l !== "") }
+  return {
+    nodeOptions: `--import ${pathToFileURL(register).href}`,
+    loaded: () =>
+      fs
+        .readFileSync(log, "utf8")
+        .split("\n")
+        .filter((l) => l !== "")
+  }
 }
 
 const otelEnv = (receiverUrl: string) => ({
@@ -170,7 +193,10 @@ describe("OpenTelemetry tracing", () => {
         assert.strictEqual(run.resource["process.pid"], worker.proc.child.pid)
         assert.strictEqual(enqueue.resource["process.pid"], hub.proc.child.pid)
         // the import log sees the SDK when tracing is on (the control for the test below)
-        assert.isTrue(imports.loaded().some((url) => url.includes("@opentelemetry/sdk-trace-base")), imports.loaded().join("\n"))
+        assert.isTrue(
+          imports.loaded().some((url) => url.includes("@opentelemetry/sdk-trace-base")),
+          imports.loaded().join("\n")
+        )
       }),
     120_000
   )
@@ -195,9 +221,12 @@ describe("OpenTelemetry tracing", () => {
         yield* admin.project.create({ name: "work", description: "", workspace })
         fake.script({ toolCalls: [{ id: "call_list", name: "list", args: { path: "." } }] }, { text: "there is hello.txt" })
 
-        const chat = yield* runKiris(["chat", "--hub-http", hub.httpUrl, "--token", hub.adminKey, "--project", "work", "--yes", "-p", "what is here?"], {
-          cwd: tempDir("kiris-cwd-")
-        })
+        const chat = yield* runKiris(
+          ["chat", "--hub-http", hub.httpUrl, "--token", hub.adminKey, "--project", "work", "--yes", "-p", "what is here?"],
+          {
+            cwd: tempDir("kiris-cwd-")
+          }
+        )
         assert.strictEqual(chat.code, 0, chat.stderr)
         assert.strictEqual(chat.stdout, "there is hello.txt\n")
 
@@ -254,13 +283,23 @@ describe("trace context", () => {
     const parsed = Option.getOrThrow(fromTraceparent(value))
     assert.deepStrictEqual([parsed.traceId, parsed.spanId, parsed.sampled], [span.traceId, span.spanId, true])
     assert.isFalse(Option.getOrThrow(fromTraceparent("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00")).sampled)
-    for (const bad of [undefined, null, "", "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "00-XYZ-b7ad6b7169203331-01", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71-01"]) {
+    for (const bad of [
+      undefined,
+      null,
+      "",
+      "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      "00-XYZ-b7ad6b7169203331-01",
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71-01"
+    ]) {
       assert.isTrue(Option.isNone(fromTraceparent(bad)), String(bad))
     }
   })
 
   it("the traces endpoint wins over the base endpoint; blank values and OTEL_SDK_DISABLED leave tracing off", () => {
-    assert.strictEqual(otlpEndpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b:4318/v1/traces" }), "http://b:4318/v1/traces")
+    assert.strictEqual(
+      otlpEndpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b:4318/v1/traces" }),
+      "http://b:4318/v1/traces"
+    )
     assert.strictEqual(otlpEndpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318" }), "http://a:4318")
     assert.isUndefined(otlpEndpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: " ", OTEL_SERVICE_NAME: "kiris" }))
     assert.isUndefined(otlpEndpoint({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_SDK_DISABLED: "true" }))

@@ -89,7 +89,7 @@ const wireSuite = (name: string, open: Open) =>
         const after = yield* exitOf(conn, "6")
         assert.strictEqual(exitTag(after), "Success")
         assert.deepStrictEqual(
-          ((after.exit as { value: Array<{ id: string }> }).value).map((p) => p.id),
+          (after.exit as { value: Array<{ id: string }> }).value.map((p) => p.id),
           [project.id]
         )
 
@@ -98,7 +98,8 @@ const wireSuite = (name: string, open: Open) =>
         assert.strictEqual(exitTag(ended), "Failure")
         assert.match(JSON.stringify(ended.exit), /Interrupt/)
         assert.isFalse(conn.closed())
-      }))
+      })
+    )
 
     it.scopedLive("a request without a token or with a bad one gets a typed Unauthorized", () =>
       Effect.gen(function* () {
@@ -116,7 +117,8 @@ const wireSuite = (name: string, open: Open) =>
           _tag: "Failure",
           cause: { _tag: "Fail", error: { _tag: "Unauthorized", reason: "unknown API key" } }
         })
-      }))
+      })
+    )
   })
 
 wireSuite("TCP NDJSON", (hub) => rawTcp(hub.tcpPort))

@@ -28,7 +28,8 @@ describe("chat executor", () => {
       assert.strictEqual(lastUserText(body), "how far is it?")
       const system = systemText(body)
       assert.match(system, /CONTEXT: use metric units[\s\S]*AGENTS: be brief[\s\S]*You are a test\./)
-    }))
+    })
+  )
 
   it.scopedLive("uses the openai provider with OPENAI_BASE_URL and KIRIS_MODEL as the default, plus dependency results", () =>
     Effect.gen(function* () {
@@ -44,7 +45,8 @@ describe("chat executor", () => {
       assert.include(prompt, "### tsk_a\nalpha")
       assert.include(prompt, "### tsk_b\nbeta")
       assert.notInclude(prompt, "{results}")
-    }))
+    })
+  )
 
   it.scopedLive("a missing key or base URL fails permanently, naming the variable to set", () =>
     Effect.gen(function* () {
@@ -63,7 +65,8 @@ describe("chat executor", () => {
       const bad = yield* Effect.flip(run(taskInput("chat", { text: "no prompt" })).pipe(Effect.provide(layer)))
       assert.include(bad.message, "invalid chat payload")
       assert.isFalse(bad.retryable)
-    }))
+    })
+  )
 
   it.scopedLive("an HTTP error from the model is a task failure with the status", () =>
     Effect.gen(function* () {
@@ -76,7 +79,8 @@ describe("chat executor", () => {
       )
       assert.include(error.message, "401")
       assert.isFalse(error.retryable)
-    }))
+    })
+  )
 
   it.scopedLive("interrupting a chat run aborts the HTTP request", () =>
     Effect.gen(function* () {
@@ -92,5 +96,6 @@ describe("chat executor", () => {
       yield* Fiber.interrupt(fiber)
       yield* Effect.promise(() => closed)
       assert.strictEqual(fake.closedConnections, 1)
-    }))
+    })
+  )
 })

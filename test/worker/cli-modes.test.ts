@@ -30,7 +30,8 @@ describe("cli adapter modes", () => {
       assert.include(result.diff, "diff --git a/.gitignore b/.gitignore")
       assert.include(result.diff, "+node_modules/")
       assert.strictEqual(repo.git("status", "--porcelain"), "")
-    }))
+    })
+  )
 
   it.scopedLive("claude runs with --permission-mode acceptEdits and edits only its own workdir", () =>
     Effect.gen(function* () {
@@ -40,7 +41,8 @@ describe("cli adapter modes", () => {
       )) as CliResult
       assert.deepStrictEqual(argsOf(result.stdout), ["-p", "--permission-mode", "acceptEdits", "--", "add a .gitignore"])
       assert.strictEqual(fs.readFileSync(path.join(dir, ".gitignore"), "utf8"), "node_modules/\n")
-    }))
+    })
+  )
 
   it.scopedLive("a prompt that looks like a flag stays the prompt", () =>
     Effect.gen(function* () {
@@ -49,7 +51,8 @@ describe("cli adapter modes", () => {
         Effect.provide(executorsLayer({ bins }))
       )) as CliResult
       assert.deepStrictEqual(argsOf(result.stdout), ["exec", "--skip-git-repo-check", "--sandbox", "workspace-write", "--", prompt])
-    }))
+    })
+  )
 
   it.scopedLive("adapterArgs replace the mode flags on a --trust-shell worker", () =>
     Effect.gen(function* () {
@@ -65,7 +68,8 @@ describe("cli adapter modes", () => {
       assert.deepStrictEqual(argsOf(result.stdout), ["exec", "--skip-git-repo-check", "--sandbox", "read-only", "--", "look only"])
       assert.include(result.stdout, "read-only: not editing")
       assert.strictEqual(result.diff, "")
-    }))
+    })
+  )
 
   it.scopedLive("a worker without --trust-shell refuses adapterArgs before starting anything", () =>
     Effect.gen(function* () {
@@ -83,7 +87,8 @@ describe("cli adapter modes", () => {
       assert.include(error.message, "--trust-shell")
       assert.isFalse(error.retryable)
       assert.deepStrictEqual(fs.readdirSync(dir), [])
-    }))
+    })
+  )
 
   it.scopedLive("adapterArgs must be a bounded list of strings, and not with the custom adapter", () =>
     Effect.gen(function* () {
@@ -98,7 +103,8 @@ describe("cli adapter modes", () => {
       assert.include(tooLong.message, "invalid cli payload")
       const custom = yield* refused({ prompt: "p", adapter: "custom", template: "echo {prompt}", adapterArgs: [] })
       assert.include(custom.message, "adapterArgs apply to the codex, kiro and claude adapters")
-    }))
+    })
+  )
 
   it("adapterArgs count as running commands (the execute grant)", () => {
     assert.isFalse(runsCommands("cli", { prompt: "p", adapter: "codex" }))

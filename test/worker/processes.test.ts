@@ -28,7 +28,8 @@ describe("cli executor", () => {
         assert.isFalse(result.truncated)
         assert.strictEqual(fs.readFileSync(path.join(dir, "fake-cli-output.txt"), "utf8"), `hello from ${adapter}`)
       }
-    }))
+    })
+  )
 
   it.scopedLive("a custom template gets the shell-quoted prompt, and only with --trust-shell", () =>
     Effect.gen(function* () {
@@ -39,7 +40,8 @@ describe("cli executor", () => {
       const refused = yield* Effect.flip(run(taskInput("cli", payload)).pipe(Effect.provide(executorsLayer())))
       assert.include(refused.message, "--trust-shell")
       assert.isFalse(refused.retryable)
-    }))
+    })
+  )
 
   it.scopedLive("keeps the head and tail of a large output and says it truncated", () =>
     Effect.gen(function* () {
@@ -51,7 +53,8 @@ describe("cli executor", () => {
       assert.isTrue(result.stdout.startsWith("fake-cli: spam\n"))
       assert.match(result.stdout, /bytes truncated/)
       assert.isTrue(result.stdout.endsWith("fake-cli: done\n"))
-    }))
+    })
+  )
 
   it.scopedLive("a non-zero exit fails the task with the exit code and stderr", () =>
     Effect.gen(function* () {
@@ -63,7 +66,8 @@ describe("cli executor", () => {
       assert.include(error.message, "claude exited with code 3")
       assert.include(error.message, "fake-cli: exiting with code 3")
       assert.isTrue(error.retryable)
-    }))
+    })
+  )
 
   it.scopedLive("a missing binary is a permanent failure naming the setting", () =>
     Effect.gen(function* () {
@@ -72,7 +76,8 @@ describe("cli executor", () => {
       )
       assert.include(error.message, "KIRIS_CODEX_BIN")
       assert.isFalse(error.retryable)
-    }))
+    })
+  )
 
   it.scopedLive("a timeout kills the process", () =>
     Effect.gen(function* () {
@@ -86,7 +91,8 @@ describe("cli executor", () => {
       assert.isTrue(error.retryable)
       const pid = Number(fs.readFileSync(path.join(dir, "fake-cli.pid"), "utf8"))
       assert.isFalse(isAlive(pid))
-    }))
+    })
+  )
 
   it.scopedLive("interrupting a run kills the whole process group, grandchildren included", () =>
     Effect.gen(function* () {
@@ -104,7 +110,8 @@ describe("cli executor", () => {
       yield* Fiber.interrupt(fiber)
       assert.isFalse(isAlive(pid))
       assert.isFalse(fs.existsSync(path.join(dir, "fake-cli-output.txt")))
-    }))
+    })
+  )
 })
 
 describe("shell and python executors", () => {
@@ -115,7 +122,8 @@ describe("shell and python executors", () => {
         assert.include(error.message, "this worker was started without --trust-shell")
         assert.isFalse(error.retryable)
       }
-    }))
+    })
+  )
 
   it.scopedLive("run bash and python with --trust-shell, with dependency results in KIRIS_INPUTS_FILE", () =>
     Effect.gen(function* () {
@@ -131,7 +139,8 @@ describe("shell and python executors", () => {
       const failed = yield* Effect.flip(run(taskInput("shell", { command: "echo bad >&2; exit 7" })).pipe(Effect.provide(layer)))
       assert.include(failed.message, "command exited with code 7")
       assert.include(failed.message, "bad")
-    }))
+    })
+  )
 
   it.scopedLive("an isolated workdir is fresh and removed afterwards unless kept", () =>
     Effect.gen(function* () {
@@ -146,7 +155,8 @@ describe("shell and python executors", () => {
         Effect.provide(layer)
       )) as CommandResult
       assert.isTrue(fs.existsSync(path.join(kept.stdout.trim(), "made")))
-    }))
+    })
+  )
 
   it.scopedLive("a missing shared workdir is a permanent failure", () =>
     Effect.gen(function* () {
@@ -157,5 +167,6 @@ describe("shell and python executors", () => {
       )
       assert.include(error.message, "/nonexistent/kiris")
       assert.isFalse(error.retryable)
-    }))
+    })
+  )
 })

@@ -24,7 +24,8 @@ describe("worktree workdirs", () => {
       // the repository itself is untouched
       assert.strictEqual(fs.readFileSync(path.join(repo.dir, "README.md"), "utf8"), "hello\n")
       assert.strictEqual(repo.git("status", "--porcelain"), "")
-    }))
+    })
+  )
 
   it.scopedLive("checks out the given ref, for cli tasks too", () =>
     Effect.gen(function* () {
@@ -40,7 +41,8 @@ describe("worktree workdirs", () => {
       assert.include(result.stdout, "fake-cli: write it")
       assert.include(result.diff, "diff --git a/fake-cli-output.txt b/fake-cli-output.txt")
       assert.notInclude(result.diff, "feature.txt")
-    }))
+    })
+  )
 
   it.scopedLive("a path that is not a repository fails permanently", () =>
     Effect.gen(function* () {
@@ -51,5 +53,6 @@ describe("worktree workdirs", () => {
       )
       assert.include(error.message, "git worktree add")
       assert.isFalse(error.retryable)
-    }))
+    })
+  )
 })

@@ -23,7 +23,8 @@ describe("worker tools' fence", () => {
       assert.strictEqual(yield* refusal(shared, fence, "ok.txt"), undefined)
       assert.match((yield* refusal(shared, fence, ".kiris/worker.key")) ?? "", /off limits/)
       assert.match((yield* refusal(shared, fence, ".kiris/workdirs/tsk_other/x")) ?? "", /off limits/)
-    }))
+    })
+  )
 
   it.effect("a per-task workdir inside the data dir is usable; its siblings and the key are not", () =>
     Effect.gen(function* () {
@@ -42,5 +43,6 @@ describe("worker tools' fence", () => {
       assert.isDefined(fence.check(path.join(fs.realpathSync(config.dataDir), "worker.key")))
       assert.isDefined(fence.check(path.join(fs.realpathSync(config.dataDir), "workdirs", "tsk_other", "x")))
       assert.isUndefined(fence.check(path.join(fs.realpathSync(own), "x")))
-    }))
+    })
+  )
 })

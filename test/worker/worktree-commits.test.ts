@@ -48,7 +48,8 @@ describe("worktree changes", () => {
       assert.strictEqual(repo.git("rev-parse", "main").trim(), before)
       assert.strictEqual(repo.git("status", "--porcelain"), "")
       assert.strictEqual(repo.git("worktree", "list").trim().split("\n").length, 1)
-    }))
+    })
+  )
 
   it.scopedLive("a task without commits returns empty commits and leaves no branch", () =>
     Effect.gen(function* () {
@@ -59,7 +60,8 @@ describe("worktree changes", () => {
       assert.isUndefined(result.branch)
       assert.include(result.diff, "+more")
       assert.strictEqual(repo.git("branch", "--list", "kiris/*"), "")
-    }))
+    })
+  )
 
   it.scopedLive("a failing task still carries its commits and uncommitted changes in its error", () =>
     Effect.gen(function* () {
@@ -76,7 +78,8 @@ describe("worktree changes", () => {
       assert.include(error.worktree?.commits, "diff --git a/committed.txt b/committed.txt")
       assert.include(error.worktree?.diff, "diff --git a/untracked.txt b/untracked.txt")
       assert.strictEqual(repo.git("log", "-1", "--format=%s", branch).trim(), "task commit")
-    }))
+    })
+  )
 
   it.scopedLive("a cli agent's commit and edit come back too, also when it fails", () =>
     Effect.gen(function* () {
@@ -97,7 +100,8 @@ describe("worktree changes", () => {
       assert.include(error.worktree?.commits, "Subject: [PATCH] fake agent commit")
       assert.include(error.worktree?.diff, "+node_modules/")
       assert.strictEqual(repo.git("log", "-1", "--format=%s", `kiris/${failing.taskId}`).trim(), "fake agent commit")
-    }))
+    })
+  )
 
   it.scopedLive("a cancelled task keeps its commits on the branch", () =>
     Effect.gen(function* () {
@@ -112,25 +116,22 @@ describe("worktree changes", () => {
       yield* Fiber.interrupt(fiber)
       assert.strictEqual(repo.git("log", "-1", "--format=%s", `kiris/${input.taskId}`).trim(), "task commit")
       assert.strictEqual(repo.git("worktree", "list").trim().split("\n").length, 1)
-    }))
+    })
+  )
 
   it.scopedLive("a .git the task plants in its worktree does not choose what git runs afterwards", () =>
     Effect.gen(function* () {
       const repo = gitRepo()
       const marker = path.join(tempDir(), "ran")
-      const plant = [
-        "rm .git",
-        "git init -q .",
-        `git config core.fsmonitor 'touch ${marker}; false'`,
-        "echo edited >> README.md"
-      ].join(" && ")
+      const plant = ["rm .git", "git init -q .", `git config core.fsmonitor 'touch ${marker}; false'`, "echo edited >> README.md"].join(" && ")
       const result = (yield* run(taskInput("shell", { command: plant, workdir: { _tag: "worktree", repo: repo.dir } })).pipe(
         Effect.provide(executorsLayer({ trustShell: true }))
       )) as WorktreeResult
       assert.isFalse(fs.existsSync(marker))
       assert.include(result.diff, "+edited")
       assert.notInclude(result.diff, ".git/")
-    }))
+    })
+  )
 
   it.scopedLive("the worktree is gone afterwards either way", () =>
     Effect.gen(function* () {
@@ -143,5 +144,6 @@ describe("worktree changes", () => {
       )
       assert.deepStrictEqual(fs.readdirSync(`${dataDir}/workdirs`), [])
       assert.strictEqual(repo.git("worktree", "list").trim().split("\n").length, 1)
-    }))
+    })
+  )
 })

@@ -27,7 +27,8 @@ export class Api extends HttpApi.make("kiris")
     OpenApi.annotations({
       title: "Kiris hub API",
       version: ApiVersion,
-      description: "Administration of a Kiris hub: login, API keys, users, projects and their members, the swarm task queue, workspace file upload and download, and a read-only Server-Sent Events feed of a project's events. " +
+      description:
+        "Administration of a Kiris hub: login, API keys, users, projects and their members, the swarm task queue, workspace file upload and download, and a read-only Server-Sent Events feed of a project's events. " +
         "Authenticate with `Authorization: Bearer <token>` (a login JWT or a kiris_ API key).",
       transform: (spec) => ({
         ...spec,

@@ -17,7 +17,9 @@ export class KeysApi extends HttpApiGroup.make("keys")
       .addError(InvalidInput)
       .annotate(Requires, Access.authenticated("write"))
   )
-  .add(HttpApiEndpoint.get("list", "/api/keys").addSuccess(Schema.Array(ApiKeyInfo)).addError(Forbidden).annotate(Requires, Access.authenticated("read")))
+  .add(
+    HttpApiEndpoint.get("list", "/api/keys").addSuccess(Schema.Array(ApiKeyInfo)).addError(Forbidden).annotate(Requires, Access.authenticated("read"))
+  )
   .add(
     HttpApiEndpoint.post("revoke", "/api/keys/:id/revoke")
       .setPath(Schema.Struct({ id: ApiKeyId }))

@@ -38,7 +38,12 @@ const SessionPath = Schema.Struct({ projectId: ProjectId, sessionId: SessionId }
 
 /** Projects, their members and their agent sessions. A project the caller cannot see is reported as not found. */
 export class ProjectsApi extends HttpApiGroup.make("projects")
-  .add(HttpApiEndpoint.get("list", "/api/projects").addSuccess(Schema.Array(Project)).addError(Forbidden).annotate(Requires, Access.authenticated("read")))
+  .add(
+    HttpApiEndpoint.get("list", "/api/projects")
+      .addSuccess(Schema.Array(Project))
+      .addError(Forbidden)
+      .annotate(Requires, Access.authenticated("read"))
+  )
   .add(
     HttpApiEndpoint.post("create", "/api/projects")
       .setPayload(CreateProject)

@@ -124,7 +124,12 @@ export class TasksApi extends HttpApiGroup.make("tasks")
       .addError(InvalidInput)
       .annotate(Requires, TaskRequirements.approve)
   )
-  .add(HttpApiEndpoint.get("workers", "/api/workers").addSuccess(Schema.Array(WorkerInfo)).addError(Forbidden).annotate(Requires, TaskRequirements.workers))
+  .add(
+    HttpApiEndpoint.get("workers", "/api/workers")
+      .addSuccess(Schema.Array(WorkerInfo))
+      .addError(Forbidden)
+      .annotate(Requires, TaskRequirements.workers)
+  )
   // Every operation here can be refused by the authorization path (see domain/Access.ts).
   .addError(Forbidden)
   .addError(NotFound)

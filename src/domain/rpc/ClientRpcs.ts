@@ -10,4 +10,15 @@ import { UserRpcs } from "./UserRpcs.js"
 import { WorkerRpcs } from "./WorkerRpcs.js"
 
 /** Every RPC a client or worker can call, served identically over WebSocket and TCP NDJSON. */
-export class ClientRpcs extends ProjectRpcs.merge(UserRpcs, EventRpcs, PermissionRpcs, SessionRpcs, SessionRevertRpcs, FileRpcs, TaskRpcs, WorkerRpcs, PresenceRpcs, InboxRpcs) {}
+export class ClientRpcs extends ProjectRpcs.merge(
+  UserRpcs,
+  EventRpcs,
+  PermissionRpcs,
+  SessionRpcs,
+  SessionRevertRpcs,
+  FileRpcs,
+  TaskRpcs,
+  WorkerRpcs,
+  PresenceRpcs,
+  InboxRpcs
+) {}

@@ -18,4 +18,6 @@ export class EventRpcs extends RpcGroup.make(
     error: Schema.Union(NotFound, Forbidden),
     stream: true
   }).annotate(Requires, Access.project("viewer", "read"))
-).prefix("events.").middleware(AuthMiddleware) {}
+)
+  .prefix("events.")
+  .middleware(AuthMiddleware) {}

@@ -123,7 +123,9 @@ export class FileRpcs extends RpcGroup.make(
     success: Schema.Array(FileLock),
     error: Schema.Union(...Refusals)
   }).annotate(Requires, viewer)
-).prefix("file.").middleware(AuthMiddleware) {}
+)
+  .prefix("file.")
+  .middleware(AuthMiddleware) {}
 
 /**
  * The workspace-relative form of a path a client gave, checked lexically before any file access:
@@ -131,7 +133,9 @@ export class FileRpcs extends RpcGroup.make(
  * absolute paths (`/x`, `C:\x`) and NUL bytes are refused. The text is taken as is, never URL-decoded again. The file service then resolves it
  * against the workspace (symlinks included) and refuses what leads outside.
  */
-export const confinePath = (input: string): { readonly _tag: "Ok"; readonly path: string } | { readonly _tag: "Refused"; readonly reason: string } => {
+export const confinePath = (
+  input: string
+): { readonly _tag: "Ok"; readonly path: string } | { readonly _tag: "Refused"; readonly reason: string } => {
   if (input.includes("\0")) return { _tag: "Refused", reason: "path contains a NUL byte" }
   if (input.startsWith("/") || input.startsWith("\\") || /^[A-Za-z]:[\\/]/.test(input)) {
     return { _tag: "Refused", reason: `absolute paths are refused; give a path relative to the workspace: ${input}` }

@@ -34,4 +34,6 @@ export class InboxRpcs extends RpcGroup.make(
     error: Schema.Union(NotFound, Forbidden)
   }).annotate(Requires, InboxRequirements.list),
   Rpc.make("answer", { payload: InboxAnswer, success: InboxItem, error: InboxErrors }).annotate(Requires, InboxRequirements.answer)
-).prefix("inbox.").middleware(AuthMiddleware) {}
+)
+  .prefix("inbox.")
+  .middleware(AuthMiddleware) {}

@@ -37,4 +37,6 @@ export class PermissionRpcs extends RpcGroup.make(
     success: Schema.Void,
     error: Schema.Union(NotFound, Forbidden, InvalidInput)
   }).annotate(Requires, Access.project("admin", "write"))
-).prefix("permission.").middleware(AuthMiddleware) {}
+)
+  .prefix("permission.")
+  .middleware(AuthMiddleware) {}

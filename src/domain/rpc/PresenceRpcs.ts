@@ -41,4 +41,6 @@ export class PresenceRpcs extends RpcGroup.make(
     success: TypingResult,
     error: Schema.Union(NotFound, Forbidden, NotPresent)
   }).annotate(Requires, Access.project("viewer", "read"))
-).prefix("presence.").middleware(AuthMiddleware) {}
+)
+  .prefix("presence.")
+  .middleware(AuthMiddleware) {}

@@ -9,7 +9,10 @@ import { CreateProject, Member, Project } from "../Project.js"
 import { AuthMiddleware } from "./Middleware.js"
 
 export class ProjectRpcs extends RpcGroup.make(
-  Rpc.make("create", { payload: CreateProject, success: Project, error: Schema.Union(Forbidden, InvalidInput) }).annotate(Requires, Access.authenticated("write")),
+  Rpc.make("create", { payload: CreateProject, success: Project, error: Schema.Union(Forbidden, InvalidInput) }).annotate(
+    Requires,
+    Access.authenticated("write")
+  ),
   Rpc.make("list", { success: Schema.Array(Project) }).annotate(Requires, Access.authenticated("read")),
   Rpc.make("get", { payload: { projectId: ProjectId }, success: Project, error: Schema.Union(NotFound, Forbidden) }).annotate(
     Requires,
@@ -51,5 +54,6 @@ export class ProjectRpcs extends RpcGroup.make(
     success: Schema.Void,
     error: Schema.Union(NotFound, Forbidden, ConfirmMismatch)
   }).annotate(Requires, Access.project("owner", "write"))
-).prefix("project.").middleware(AuthMiddleware) {}
-
+)
+  .prefix("project.")
+  .middleware(AuthMiddleware) {}

@@ -28,7 +28,10 @@ const InSession = { projectId: ProjectId, sessionId: SessionId }
  * A turn's progress is not returned here: it arrives as events on `events.subscribe`.
  */
 export class SessionRpcs extends RpcGroup.make(
-  Rpc.make("create", { payload: CreateSession, success: SessionInfo, error: Schema.Union(NotFound, Forbidden, InvalidInput) }).annotate(Requires, member),
+  Rpc.make("create", { payload: CreateSession, success: SessionInfo, error: Schema.Union(NotFound, Forbidden, InvalidInput) }).annotate(
+    Requires,
+    member
+  ),
   Rpc.make("list", {
     payload: { projectId: ProjectId, parentId: Schema.optional(SessionId), includeArchived: Schema.optional(Schema.Boolean) },
     success: Schema.Array(SessionInfo),
@@ -65,7 +68,9 @@ export class SessionRpcs extends RpcGroup.make(
   }).annotate(Requires, member),
   /** Deletes the session, its sub-agents' sessions and all they hold; a running turn is cancelled first. */
   Rpc.make("delete", { payload: InSession, success: Schema.Void, error: Refusals }).annotate(Requires, member)
-).prefix("session.").middleware(AuthMiddleware) {}
+)
+  .prefix("session.")
+  .middleware(AuthMiddleware) {}
 
 /**
  * `session.revert`: puts back the workspace files the session's tool calls changed (those of
@@ -78,4 +83,6 @@ export class SessionRevertRpcs extends RpcGroup.make(
     success: RevertResult,
     error: Schema.Union(NotFound, Forbidden, PathRefused, RevertConflict, FileLocked, FileTooLarge, QuotaExceeded)
   }).annotate(Requires, member)
-).prefix("session.").middleware(AuthMiddleware) {}
+)
+  .prefix("session.")
+  .middleware(AuthMiddleware) {}

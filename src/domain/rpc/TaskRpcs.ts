@@ -9,10 +9,7 @@ import { Waits } from "./Waits.js"
 
 const TaskErrors = Schema.Union(NotFound, Forbidden, InvalidInput)
 
-export const MapPolicy = Schema.Union(
-  Schema.Literal("fail-fast", "partial"),
-  Schema.TemplateLiteral(Schema.Literal("quorum:"), Schema.Number)
-)
+export const MapPolicy = Schema.Union(Schema.Literal("fail-fast", "partial"), Schema.TemplateLiteral(Schema.Literal("quorum:"), Schema.Number))
 export type MapPolicy = typeof MapPolicy.Type
 
 export class MapRequest extends Schema.Class<MapRequest>("MapRequest")({
@@ -68,7 +65,10 @@ export const TaskRequirements = {
  */
 export class TaskRpcs extends RpcGroup.make(
   Rpc.make("enqueue", { payload: EnqueueTask, success: Task, error: TaskErrors }).annotate(Requires, TaskRequirements.enqueue),
-  Rpc.make("enqueueBatch", { payload: { tasks: Schema.Array(EnqueueTask) }, success: Schema.Array(Task), error: TaskErrors }).annotate(Requires, TaskRequirements.enqueueBatch),
+  Rpc.make("enqueueBatch", { payload: { tasks: Schema.Array(EnqueueTask) }, success: Schema.Array(Task), error: TaskErrors }).annotate(
+    Requires,
+    TaskRequirements.enqueueBatch
+  ),
   Rpc.make("get", { payload: { taskId: TaskId }, success: Task, error: TaskErrors }).annotate(Requires, TaskRequirements.get),
   Rpc.make("list", {
     payload: {
@@ -83,7 +83,10 @@ export class TaskRpcs extends RpcGroup.make(
   Rpc.make("cancel", { payload: { taskId: TaskId }, success: Task, error: TaskErrors }).annotate(Requires, TaskRequirements.cancel),
   Rpc.make("retry", { payload: { taskId: TaskId }, success: Task, error: TaskErrors }).annotate(Requires, TaskRequirements.retry),
   /** Ends a waiting `human` task as done, with the approver's result. */
-  Rpc.make("approve", { payload: { taskId: TaskId, result: Schema.optional(Schema.Unknown) }, success: Task, error: TaskErrors }).annotate(Requires, TaskRequirements.approve),
+  Rpc.make("approve", { payload: { taskId: TaskId, result: Schema.optional(Schema.Unknown) }, success: Task, error: TaskErrors }).annotate(
+    Requires,
+    TaskRequirements.approve
+  ),
   /** Resolves once every given task has ended (or after `timeoutMs`, with their current state). */
   Rpc.make("wait", {
     payload: { taskIds: Schema.Array(TaskId), timeoutMs: Schema.optional(Schema.Number) },
@@ -92,7 +95,10 @@ export class TaskRpcs extends RpcGroup.make(
   })
     .annotate(Requires, TaskRequirements.wait)
     .annotate(Waits, true),
-  Rpc.make("stats", { payload: { projectId: Schema.optional(ProjectId) }, success: TaskStats, error: TaskErrors }).annotate(Requires, TaskRequirements.stats),
+  Rpc.make("stats", { payload: { projectId: Schema.optional(ProjectId) }, success: TaskStats, error: TaskErrors }).annotate(
+    Requires,
+    TaskRequirements.stats
+  ),
   Rpc.make("map", { payload: MapRequest, success: MapResult, error: TaskErrors }).annotate(Requires, TaskRequirements.map),
   Rpc.make("workers", { success: Schema.Array(WorkerInfo), error: TaskErrors }).annotate(Requires, TaskRequirements.workers),
   /**
@@ -103,4 +109,6 @@ export class TaskRpcs extends RpcGroup.make(
     Requires,
     TaskRequirements.drainWorker
   )
-).prefix("task.").middleware(AuthMiddleware) {}
+)
+  .prefix("task.")
+  .middleware(AuthMiddleware) {}

@@ -24,8 +24,9 @@ export class UserRpcs extends RpcGroup.make(
     Access.authenticated("write")
   ),
   /** Deletes a user with their keys and memberships; their open streams end at once. */
-  Rpc.make("user.delete", { payload: { user: Schema.String }, success: Schema.Void, error: Schema.Union(NotFound, Forbidden, InvalidInput) }).annotate(
-    Requires,
-    Access.serverAdmin("write")
-  )
+  Rpc.make("user.delete", {
+    payload: { user: Schema.String },
+    success: Schema.Void,
+    error: Schema.Union(NotFound, Forbidden, InvalidInput)
+  }).annotate(Requires, Access.serverAdmin("write"))
 ).middleware(AuthMiddleware) {}

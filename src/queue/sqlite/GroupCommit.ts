@@ -21,7 +21,11 @@ import { completeMany, type HeldCompleteItem, heartbeatMany, type HeartbeatItem 
  * until the writer has taken enough (FIFO); nothing is dropped.
  */
 export type Op =
-  | { readonly _tag: "Enqueue"; readonly items: ReadonlyArray<NewTask>; readonly done: Deferred.Deferred<ReadonlyArray<Task>, NotFound | InvalidInput> }
+  | {
+      readonly _tag: "Enqueue"
+      readonly items: ReadonlyArray<NewTask>
+      readonly done: Deferred.Deferred<ReadonlyArray<Task>, NotFound | InvalidInput>
+    }
   | { readonly _tag: "Complete"; readonly items: ReadonlyArray<HeldCompleteItem>; readonly done: Deferred.Deferred<ReadonlyArray<CompleteOutcome>> }
   | { readonly _tag: "Heartbeat"; readonly item: HeartbeatItem; readonly done: Deferred.Deferred<HeartbeatResult, LeaseLost> }
   | { readonly _tag: "Lease"; readonly request: LeaseRequest; readonly done: Deferred.Deferred<ReadonlyArray<Lease>> }
@@ -86,7 +90,11 @@ const runBatch = (sql: Sql, ops: ReadonlyArray<Op>, fx: BatchEffects) =>
       else enqueues.push([i, valid.right])
     }
     if (enqueues.length > 0) {
-      const inserted = yield* insertTasks(sql, fx, enqueues.flatMap(([, items]) => items))
+      const inserted = yield* insertTasks(
+        sql,
+        fx,
+        enqueues.flatMap(([, items]) => items)
+      )
       for (const [i, items] of enqueues) {
         results[i] = Exit.succeed(
           items.map((item) => {
@@ -100,7 +108,11 @@ const runBatch = (sql: Sql, ops: ReadonlyArray<Op>, fx: BatchEffects) =>
 
     const completes = ops.flatMap((op, i) => (op._tag === "Complete" ? [[i, op.items] as const] : []))
     if (completes.length > 0) {
-      const outcomes = yield* completeMany(sql, fx, completes.flatMap(([, items]) => items))
+      const outcomes = yield* completeMany(
+        sql,
+        fx,
+        completes.flatMap(([, items]) => items)
+      )
       let at = 0
       for (const [i, items] of completes) {
         results[i] = Exit.succeed(outcomes.slice(at, at + items.length))
@@ -110,7 +122,11 @@ const runBatch = (sql: Sql, ops: ReadonlyArray<Op>, fx: BatchEffects) =>
 
     const beats = ops.flatMap((op, i) => (op._tag === "Heartbeat" ? [[i, op.item] as const] : []))
     if (beats.length > 0) {
-      const outcomes = yield* heartbeatMany(sql, fx, beats.map(([, item]) => item))
+      const outcomes = yield* heartbeatMany(
+        sql,
+        fx,
+        beats.map(([, item]) => item)
+      )
       beats.forEach(([i], k) => (results[i] = outcomes[k]!))
     }
 
@@ -215,7 +231,10 @@ export const makeGroupCommit = (
           return
         }
         const failure = Exit.die(Cause.squash(exit.cause))
-        resolve(ops, ops.map(() => failure))
+        resolve(
+          ops,
+          ops.map(() => failure)
+        )
       })
 
     yield* nextBatch.pipe(
@@ -224,7 +243,12 @@ export const makeGroupCommit = (
           Effect.catchAllCause((cause) =>
             Effect.zipRight(
               Effect.logError("task queue: batch failed", cause),
-              Effect.sync(() => resolve(ops, ops.map(() => Exit.die(Cause.squash(cause)))))
+              Effect.sync(() =>
+                resolve(
+                  ops,
+                  ops.map(() => Exit.die(Cause.squash(cause)))
+                )
+              )
             )
           )
         )

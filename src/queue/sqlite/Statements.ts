@@ -161,10 +161,11 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
       const mark = fx.ended.length
       if (toQueue.length > 0) {
         fx.rows(
-          yield* taskRows(sql, `UPDATE tasks SET status = ${releasedStatusSql}, updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *`, [
-            fx.now,
-            JSON.stringify(toQueue)
-          ]),
+          yield* taskRows(
+            sql,
+            `UPDATE tasks SET status = ${releasedStatusSql}, updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *`,
+            [fx.now, JSON.stringify(toQueue)]
+          ),
           "waiting"
         )
       }

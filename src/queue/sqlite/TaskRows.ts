@@ -1,15 +1,7 @@
 import { Schema } from "effect"
 import { rowsOf } from "./Query.js"
 import { ProjectId, TaskId, WorkerId } from "../../domain/Ids.js"
-import {
-  type DependencyPolicy,
-  Lease,
-  Task,
-  type TaskAttempt,
-  TaskKind,
-  TaskStatus,
-  terminalStatuses
-} from "../../domain/Task.js"
+import { type DependencyPolicy, Lease, Task, type TaskAttempt, TaskKind, TaskStatus, terminalStatuses } from "../../domain/Task.js"
 
 const Text = Schema.String
 const NullableText = Schema.NullOr(Schema.String)
@@ -132,36 +124,34 @@ LeaseInstance.prototype = Lease.prototype
 export const makeLease = (fields: LeaseFields): Lease => new (LeaseInstance as unknown as new (f: LeaseFields) => Lease)(fields)
 
 export const toTask = (r: TaskRow): Task =>
-  makeTask(
-    {
-      id: r.id,
-      seq: r.seq,
-      projectId: r.project_id,
-      kind: r.kind,
-      payload: parseJson(r.payload),
-      priority: r.priority,
-      runAfter: r.run_after,
-      attempts: r.attempts,
-      maxAttempts: r.max_attempts,
-      idempotencyKey: r.idempotency_key,
-      dependsOn: r.depends_on === null ? [] : (JSON.parse(r.depends_on) as Array<TaskId>),
-      concurrencyKey: r.concurrency_key,
-      concurrencyLimit: r.concurrency_limit,
-      status: r.status,
-      workerId: r.worker_id,
-      leaseExpiresAt: r.lease_expires_at,
-      fencingToken: r.fencing_token,
-      progress: parseJson(r.progress),
-      result: parseJson(r.result),
-      error: r.error,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-      finishedAt: r.finished_at,
-      startedAt: r.started_at,
-      suspect: r.suspect !== 0,
-      history: attemptLog(r.attempt_log)
-    }
-  )
+  makeTask({
+    id: r.id,
+    seq: r.seq,
+    projectId: r.project_id,
+    kind: r.kind,
+    payload: parseJson(r.payload),
+    priority: r.priority,
+    runAfter: r.run_after,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    idempotencyKey: r.idempotency_key,
+    dependsOn: r.depends_on === null ? [] : (JSON.parse(r.depends_on) as Array<TaskId>),
+    concurrencyKey: r.concurrency_key,
+    concurrencyLimit: r.concurrency_limit,
+    status: r.status,
+    workerId: r.worker_id,
+    leaseExpiresAt: r.lease_expires_at,
+    fencingToken: r.fencing_token,
+    progress: parseJson(r.progress),
+    result: parseJson(r.result),
+    error: r.error,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    finishedAt: r.finished_at,
+    startedAt: r.started_at,
+    suspect: r.suspect !== 0,
+    history: attemptLog(r.attempt_log)
+  })
 
 export const isTerminal = (status: string): boolean => terminalStatuses.includes(status as TaskStatus)
 
@@ -192,36 +182,34 @@ export const releasedStatusSql = "CASE WHEN kind = 'human' THEN 'input_required'
 
 /** The Task a fresh insert produced, built from the input rather than read back. */
 export const insertedTask = (t: NewTask, seq: number, now: number): Task =>
-  makeTask(
-    {
-      id: t.id,
-      seq,
-      projectId: t.projectId,
-      kind: t.kind,
-      payload: t.payload === undefined ? null : t.payload,
-      priority: t.priority,
-      runAfter: t.runAfter,
-      attempts: 0,
-      maxAttempts: t.maxAttempts,
-      idempotencyKey: t.idempotencyKey,
-      dependsOn: t.dependsOn,
-      concurrencyKey: t.concurrencyKey,
-      concurrencyLimit: t.concurrencyLimit,
-      status: readyStatus(t),
-      workerId: null,
-      leaseExpiresAt: null,
-      fencingToken: 0,
-      progress: null,
-      result: null,
-      error: null,
-      createdAt: now,
-      updatedAt: now,
-      finishedAt: null,
-      startedAt: null,
-      suspect: false,
-      history: noHistory
-    }
-  )
+  makeTask({
+    id: t.id,
+    seq,
+    projectId: t.projectId,
+    kind: t.kind,
+    payload: t.payload === undefined ? null : t.payload,
+    priority: t.priority,
+    runAfter: t.runAfter,
+    attempts: 0,
+    maxAttempts: t.maxAttempts,
+    idempotencyKey: t.idempotencyKey,
+    dependsOn: t.dependsOn,
+    concurrencyKey: t.concurrencyKey,
+    concurrencyLimit: t.concurrencyLimit,
+    status: readyStatus(t),
+    workerId: null,
+    leaseExpiresAt: null,
+    fencingToken: 0,
+    progress: null,
+    result: null,
+    error: null,
+    createdAt: now,
+    updatedAt: now,
+    finishedAt: null,
+    startedAt: null,
+    suspect: false,
+    history: noHistory
+  })
 
 /** The task as `completeMany` leaves it, from the task as it was leased (what the row now holds); a success clears the error. */
 export const completedTask = (leased: Task, result: unknown, now: number): Task =>

@@ -20,9 +20,9 @@ const doneRows = rowsOf(TaskRowSchema.pick("id", "fencing_token"))
 const kindRows = rowsOf(TaskRowSchema.pick("kind"))
 
 const currentOf = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
-  currentRows(sql, "SELECT id, status, worker_id, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [
-    JSON.stringify(ids)
-  ]).pipe(Effect.map((rows) => new Map(rows.map((r) => [r.id, r]))))
+  currentRows(sql, "SELECT id, status, worker_id, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(ids)]).pipe(
+    Effect.map((rows) => new Map(rows.map((r) => [r.id, r])))
+  )
 
 /**
  * Why a fenced call of `workerId` was refused, given the task's current state (undefined: unknown

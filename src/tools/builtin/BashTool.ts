@@ -12,9 +12,7 @@ const KILL_GRACE_MS = 2000
 /** Hub credentials and obvious secrets are not handed to commands the model writes. */
 const commandEnv = (): NodeJS.ProcessEnv =>
   Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([k]) => !k.startsWith("KIRIS_") && k !== "KIRO_SWARM_KEY" && !/(SECRET|TOKEN|PASSWORD|API_KEY)/i.test(k)
-    )
+    Object.entries(process.env).filter(([k]) => !k.startsWith("KIRIS_") && k !== "KIRO_SWARM_KEY" && !/(SECRET|TOKEN|PASSWORD|API_KEY)/i.test(k))
   )
 
 /**

@@ -45,8 +45,7 @@ export const makeEnqueueTool = (tasks: TaskAccess) =>
         described(Schema.Number.pipe(Schema.greaterThan(0), Schema.lessThanOrEqualTo(MAX_WAIT_SECONDS)), "Wait this long for the tasks to end")
       )
     }),
-    permission: (args) =>
-      Effect.succeed({ subject: args.kind, kind: "name" as const, title: `enqueue ${args.tasks.length} ${args.kind} task(s)` }),
+    permission: (args) => Effect.succeed({ subject: args.kind, kind: "name" as const, title: `enqueue ${args.tasks.length} ${args.kind} task(s)` }),
     run: (args, ctx) =>
       Effect.gen(function* () {
         const inputs = args.tasks.map((t) =>
@@ -62,10 +61,7 @@ export const makeEnqueueTool = (tasks: TaskAccess) =>
         )
         const enqueued = yield* tasks.enqueueAs(ctx.caller, inputs)
         const ids = enqueued.map((t) => t.id)
-        const final =
-          args.waitSeconds === undefined ? enqueued : yield* tasks.waitAs(ctx.caller, ids, Math.round(args.waitSeconds * 1000))
+        const final = args.waitSeconds === undefined ? enqueued : yield* tasks.waitAs(ctx.caller, ids, Math.round(args.waitSeconds * 1000))
         return { output: final.map(describeTask).join("\n"), metadata: { taskIds: ids } }
-      }).pipe(
-        Effect.mapError((e) => new ToolFailure({ message: "reason" in e ? `${e._tag}: ${e.reason}` : e.message }))
-      )
+      }).pipe(Effect.mapError((e) => new ToolFailure({ message: "reason" in e ? `${e._tag}: ${e.reason}` : e.message })))
   })

@@ -22,18 +22,20 @@ const multipartEnvelope = 64 * 1024
  * becomes a 400 `InvalidInput` instead of an empty 400.
  */
 export const BodyGuard = HttpLayerRouter.middleware(
-  Effect.map(ServerConfig, (config) => (httpEffect) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const declared = Number(request.headers["content-length"] ?? "0")
-      const limit = isUpload(request) ? config.fileMaxBytes + multipartEnvelope : config.maxFrameBytes
-      if (declared > limit) return invalid(`request body larger than ${limit} bytes`, 413)
-      return HttpIncomingMessage.withMaxBodySize(httpEffect, Option.some(limit)).pipe(
-        Effect.catchSomeDefect((defect) =>
-          isRequestError(defect)
-            ? Option.some(invalid(`unreadable request body: ${defect.cause instanceof Error ? defect.cause.message : defect.reason}`, 400))
-            : Option.none()
+  Effect.map(
+    ServerConfig,
+    (config) => (httpEffect) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const declared = Number(request.headers["content-length"] ?? "0")
+        const limit = isUpload(request) ? config.fileMaxBytes + multipartEnvelope : config.maxFrameBytes
+        if (declared > limit) return invalid(`request body larger than ${limit} bytes`, 413)
+        return HttpIncomingMessage.withMaxBodySize(httpEffect, Option.some(limit)).pipe(
+          Effect.catchSomeDefect((defect) =>
+            isRequestError(defect)
+              ? Option.some(invalid(`unreadable request body: ${defect.cause instanceof Error ? defect.cause.message : defect.reason}`, 400))
+              : Option.none()
+          )
         )
-      )
-    })
+      })
   )
 )

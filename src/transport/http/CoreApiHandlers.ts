@@ -15,10 +15,12 @@ const AuthHandlers = HttpApiBuilder.group(Api, "auth", (handlers) =>
   Effect.gen(function* () {
     const users = yield* Users
     const access = (yield* makeHttpAccess)("auth", "whoami")
-    return handlers
-      .handle("login", ({ payload }) => users.login(payload.name, payload.password))
-      // `Self` refuses only unknown credentials (Unauthorized), never with Forbidden or NotFound.
-      .handle("whoami", () => access({}, () => CurrentPrincipal).pipe(Effect.catchTags({ Forbidden: Effect.die, NotFound: Effect.die })))
+    return (
+      handlers
+        .handle("login", ({ payload }) => users.login(payload.name, payload.password))
+        // `Self` refuses only unknown credentials (Unauthorized), never with Forbidden or NotFound.
+        .handle("whoami", () => access({}, () => CurrentPrincipal).pipe(Effect.catchTags({ Forbidden: Effect.die, NotFound: Effect.die })))
+    )
   })
 )
 
@@ -74,22 +76,28 @@ const ProjectsHandlers = HttpApiBuilder.group(Api, "projects", (handlers) =>
         )
       )
       .handle("sessions", ({ path, urlParams }) =>
-        access("projects", "sessions")({ ...urlParams, ...path }, () => inProject(path.projectId)(sessions.list(undefined, urlParams.includeArchived ?? false)))
+        access("projects", "sessions")({ ...urlParams, ...path }, () =>
+          inProject(path.projectId)(sessions.list(undefined, urlParams.includeArchived ?? false))
+        )
       )
       .handle("updateSession", ({ path, payload }) =>
         access("projects", "updateSession")({ ...payload, ...path }, () =>
-          inProject(path.projectId)(Effect.gen(function* () {
-            if (payload.title === undefined && payload.archived === undefined) {
-              return yield* new InvalidInput({ reason: "nothing to change: give a title or archived" })
-            }
-            let session = yield* sessions.get(path.sessionId)
-            if (payload.title !== undefined) session = yield* sessions.rename(path.sessionId, payload.title)
-            if (payload.archived !== undefined) session = yield* sessions.setArchived(path.sessionId, payload.archived)
-            return session
-          }))
+          inProject(path.projectId)(
+            Effect.gen(function* () {
+              if (payload.title === undefined && payload.archived === undefined) {
+                return yield* new InvalidInput({ reason: "nothing to change: give a title or archived" })
+              }
+              let session = yield* sessions.get(path.sessionId)
+              if (payload.title !== undefined) session = yield* sessions.rename(path.sessionId, payload.title)
+              if (payload.archived !== undefined) session = yield* sessions.setArchived(path.sessionId, payload.archived)
+              return session
+            })
+          )
         )
       )
-      .handle("deleteSession", ({ path }) => access("projects", "deleteSession")(path, () => inProject(path.projectId)(orchestrator.deleteSession(path.sessionId))))
+      .handle("deleteSession", ({ path }) =>
+        access("projects", "deleteSession")(path, () => inProject(path.projectId)(orchestrator.deleteSession(path.sessionId)))
+      )
   })
 )
 

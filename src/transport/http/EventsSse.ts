@@ -52,7 +52,9 @@ const resumePoint = (name: string, value: string | undefined): Either.Either<Opt
   const seq = Number(text)
   return /^\d+$/.test(text) && Number.isSafeInteger(seq)
     ? Either.right(Option.some(seq))
-    : Either.left(new InvalidInput({ reason: `${name} must be the seq of an event (a non-negative integer), got ${JSON.stringify(value.slice(0, 64))}` }))
+    : Either.left(
+        new InvalidInput({ reason: `${name} must be the seq of an event (a non-negative integer), got ${JSON.stringify(value.slice(0, 64))}` })
+      )
 }
 
 /**

@@ -54,7 +54,8 @@ const readUpload = (request: HttpServerRequest.HttpServerRequest, file: string, 
   Effect.gen(function* () {
     const declared = Number(request.headers["content-length"] ?? "0")
     const large = () => new FileTooLarge({ path: file, size: declared, limit })
-    const unreadable = (e: unknown) => (tooBig(e) || tooBig((e as { cause?: unknown }).cause) ? large() : new InvalidInput({ reason: "unreadable request body" }))
+    const unreadable = (e: unknown) =>
+      tooBig(e) || tooBig((e as { cause?: unknown }).cause) ? large() : new InvalidInput({ reason: "unreadable request body" })
     const isMultipart = (request.headers["content-type"] ?? "").toLowerCase().includes("multipart/form-data")
     const bytes: Uint8Array = isMultipart
       ? yield* Stream.runCollect(
@@ -81,7 +82,9 @@ const readUpload = (request: HttpServerRequest.HttpServerRequest, file: string, 
  */
 const filePath = (request: HttpServerRequest.HttpServerRequest, wildcard: string) =>
   /^\/api\/projects\/[^/?#]+\/files\/\//.test(request.url)
-    ? Effect.fail(new PathRefused({ path: `/${wildcard}`, reason: `absolute paths are refused; give a path relative to the workspace: /${wildcard}` }))
+    ? Effect.fail(
+        new PathRefused({ path: `/${wildcard}`, reason: `absolute paths are refused; give a path relative to the workspace: /${wildcard}` })
+      )
     : confined(wildcard)
 
 /**
@@ -104,7 +107,13 @@ export const FileApiHandlers = HttpApiBuilder.group(Api, "files", (handlers) =>
               const project = yield* projects.get(caller, params.projectId)
               const relative = yield* filePath(request, params["*"])
               const content = yield* readUpload(request, relative, config.fileMaxBytes)
-              return yield* files.write({ workspace: project.workspace, path: relative, content, author: authorOf(caller), expectedVersion: urlParams.expectedVersion })
+              return yield* files.write({
+                workspace: project.workspace,
+                path: relative,
+                content,
+                author: authorOf(caller),
+                expectedVersion: urlParams.expectedVersion
+              })
             })
           )
         )

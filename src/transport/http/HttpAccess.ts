@@ -20,7 +20,9 @@ export const makeHttpAccess = Effect.gen(function* () {
   const dbs = yield* ProjectDb
   return <G extends keyof Groups & string>(group: G, endpoint: string) => {
     const declared = Option.flatMap(
-      Option.fromNullable((Api.groups as unknown as Record<string, { readonly endpoints: Record<string, { readonly annotations: never }> }>)[group]?.endpoints[endpoint]),
+      Option.fromNullable(
+        (Api.groups as unknown as Record<string, { readonly endpoints: Record<string, { readonly annotations: never }> }>)[group]?.endpoints[endpoint]
+      ),
       (e) => requirementOf(e.annotations)
     )
     if (Option.isNone(declared)) throw new Error(`REST endpoint ${group}.${endpoint} declares no access requirement`)

@@ -68,4 +68,3 @@ export const OpsRoutes = HttpLayerRouter.use((router) =>
     )
   })
 )
-

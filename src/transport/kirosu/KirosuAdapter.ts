@@ -3,15 +3,7 @@ import { UsersRepo } from "../../auth/UsersRepo.js"
 import { ServerConfig } from "../../config/ServerConfig.js"
 import { Principal } from "../../domain/Auth.js"
 import type { ProjectId, WorkerId } from "../../domain/Ids.js"
-import {
-  AckParams,
-  ApproveParams,
-  EnqueueParams,
-  KirosuError,
-  type KirosuTask,
-  LeaseParams,
-  ListParams
-} from "../../domain/Kirosu.js"
+import { AckParams, ApproveParams, EnqueueParams, KirosuError, type KirosuTask, LeaseParams, ListParams } from "../../domain/Kirosu.js"
 import { CreateProject } from "../../domain/Project.js"
 import { EnqueueTask, type Task, type TaskKind, type TaskStatus } from "../../domain/Task.js"
 import { Projects } from "../../project/Projects.js"
@@ -33,8 +25,7 @@ const pageSize = 1000
 
 const fail = (message: string) => new KirosuError({ message })
 
-export const pythonNeedsKey =
-  "python tasks are refused: this hub's Kirosu port has no key (start the hub with --kirosu-key or KIRO_SWARM_KEY)"
+export const pythonNeedsKey = "python tasks are refused: this hub's Kirosu port has no key (start the hub with --kirosu-key or KIRO_SWARM_KEY)"
 
 const decode =
   <A, I>(schema: Schema.Schema<A, I>) =>
@@ -106,7 +97,10 @@ export class KirosuAdapter extends Effect.Service<KirosuAdapter>()("kiris/Kirosu
             return out
           })
         const lists = yield* Effect.forEach(statuses ?? [undefined], one)
-        return lists.flat().sort((a, b) => b.seq - a.seq).slice(0, want)
+        return lists
+          .flat()
+          .sort((a, b) => b.seq - a.seq)
+          .slice(0, want)
       })
 
     const stats = Effect.fn("KirosuAdapter.stats")(function* () {
@@ -139,9 +133,7 @@ export class KirosuAdapter extends Effect.Service<KirosuAdapter>()("kiris/Kirosu
       const system = p.system_prompt ? { system: p.system_prompt } : {}
       const payload = kind === "python" ? { command: p.prompt } : { prompt: p.prompt, ...system }
       const projectId = yield* project
-      const task = yield* queue
-        .enqueue(EnqueueTask.make({ projectId, kind, payload }))
-        .pipe(Effect.mapError(toKirosuError))
+      const task = yield* queue.enqueue(EnqueueTask.make({ projectId, kind, payload })).pipe(Effect.mapError(toKirosuError))
       return { task_id: task.seq }
     })
 

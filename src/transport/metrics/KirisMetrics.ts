@@ -29,7 +29,11 @@ type Labels = Readonly<Record<string, string>>
  */
 export interface KirisMetric<M> {
   readonly metric: M
-  readonly hook: (labels: Labels) => { readonly update: (value: number) => void; readonly modify: (value: number) => void; readonly get: () => unknown }
+  readonly hook: (labels: Labels) => {
+    readonly update: (value: number) => void
+    readonly modify: (value: number) => void
+    readonly get: () => unknown
+  }
 }
 
 const hooksOf = (key: MetricKey.MetricKey.Untyped): KirisMetric<never>["hook"] => {

@@ -75,7 +75,9 @@ export const render = (
     } else if (MetricState.isSummaryState(state)) {
       const out: Array<string> = []
       for (const [q, value] of state.quantiles) {
-        out.push(`${name}${labelText([...labels, ["quantile", formatNumber(q)]])} ${Option.match(value, { onNone: () => "NaN", onSome: formatNumber })}`)
+        out.push(
+          `${name}${labelText([...labels, ["quantile", formatNumber(q)]])} ${Option.match(value, { onNone: () => "NaN", onSome: formatNumber })}`
+        )
       }
       out.push(`${name}_sum${labelText(labels)} ${formatNumber(state.sum)}`, `${name}_count${labelText(labels)} ${state.count}`)
       family(name, "summary", help).lines.push([sortKey, out.join("\n")])

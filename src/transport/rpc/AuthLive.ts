@@ -11,8 +11,7 @@ import { rpcSpan } from "../../runtime/Tracing.js"
 import { ProjectDb } from "../../storage/ProjectDb.js"
 import * as K from "../metrics/KirisMetrics.js"
 
-const concerns = (caller: Principal) => (r: Revocation) =>
-  r._tag === "Key" ? r.keyId === caller.keyId : r.userId === caller.userId
+const concerns = (caller: Principal) => (r: Revocation) => (r._tag === "Key" ? r.keyId === caller.keyId : r.userId === caller.userId)
 
 /** Records a unary RPC's time in `kiris_rpc_duration_seconds{tag}` (tags are a closed set: the group's RPCs). */
 const timed =
@@ -54,7 +53,9 @@ export const AuthLive = Layer.effect(
         return yield* Effect.scoped(
           Effect.flatMap(
             revocations.watch(concerns(caller), (r) =>
-              r._tag === "Member" ? control.check(caller, requirement.value, payload) : Effect.fail(new Unauthorized({ reason: "credentials revoked" }))
+              r._tag === "Member"
+                ? control.check(caller, requirement.value, payload)
+                : Effect.fail(new Unauthorized({ reason: "credentials revoked" }))
             ),
             (lost) => Effect.raceFirst(scoped, lost)
           )

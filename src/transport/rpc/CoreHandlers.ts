@@ -12,7 +12,8 @@ import { Projects } from "../../project/Projects.js"
 import { handlersLayer } from "./HandlersLayer.js"
 
 /** Thin RPC handlers: each reads the caller and calls one service method. */
-const ProjectHandlers = handlersLayer(ProjectRpcs,
+const ProjectHandlers = handlersLayer(
+  ProjectRpcs,
   Effect.gen(function* () {
     const projects = yield* Projects
     const orchestrator = yield* Orchestrator
@@ -30,7 +31,8 @@ const ProjectHandlers = handlersLayer(ProjectRpcs,
   })
 )
 
-const UserHandlers = handlersLayer(UserRpcs,
+const UserHandlers = handlersLayer(
+  UserRpcs,
   Effect.gen(function* () {
     const users = yield* Users
     const keys = yield* ApiKeys
@@ -46,7 +48,8 @@ const UserHandlers = handlersLayer(UserRpcs,
   })
 )
 
-const EventHandlers = handlersLayer(EventRpcs,
+const EventHandlers = handlersLayer(
+  EventRpcs,
   Effect.gen(function* () {
     const bus = yield* EventBus
     const presence = yield* Presence
@@ -57,9 +60,9 @@ const EventHandlers = handlersLayer(EventRpcs,
       "events.subscribe": ({ projectId, since }) =>
         presence.withPresence(
           projectId,
-          bus.stream(projectId, Option.fromNullable(since)).pipe(
-            Stream.takeUntil((item) => item._tag === "Event" && item.event.event._tag === "ProjectDeleted")
-          )
+          bus
+            .stream(projectId, Option.fromNullable(since))
+            .pipe(Stream.takeUntil((item) => item._tag === "Event" && item.event.event._tag === "ProjectDeleted"))
         )
     })
   })

@@ -16,7 +16,8 @@ import { handlersLayer } from "./HandlersLayer.js"
 export const confined = (path: string, options: { readonly root?: boolean } = {}) => {
   const checked = confinePath(path)
   if (checked._tag === "Refused") return Effect.fail(new PathRefused({ path, reason: checked.reason }))
-  if (checked.path === "" && options.root !== true) return Effect.fail(new PathRefused({ path, reason: "the path names the workspace itself, not a file" }))
+  if (checked.path === "" && options.root !== true)
+    return Effect.fail(new PathRefused({ path, reason: "the path names the workspace itself, not a file" }))
   return Effect.succeed(checked.path)
 }
 
@@ -38,20 +39,28 @@ const makeInWorkspace = Effect.gen(function* () {
     )
 })
 
-const Files = handlersLayer(FileRpcs,
+const Files = handlersLayer(
+  FileRpcs,
   Effect.gen(function* () {
     const files = yield* FileService
     const dbs = yield* ProjectDb
     const inWorkspace = yield* makeInWorkspace
     return FileRpcs.of({
       "file.list": ({ dir, projectId }) =>
-        inWorkspace(projectId, (workspace) => Effect.flatMap(confined(dir ?? "", { root: true }), (d) => files.list({ workspace, dir: d === "" ? undefined : d }))),
+        inWorkspace(projectId, (workspace) =>
+          Effect.flatMap(confined(dir ?? "", { root: true }), (d) => files.list({ workspace, dir: d === "" ? undefined : d }))
+        ),
       "file.read": ({ encoding, path, projectId, version }) =>
         inWorkspace(projectId, (workspace) =>
           Effect.gen(function* () {
             const relative = yield* confined(path)
             const read = yield* files.read({ workspace, path: relative, version })
-            return FileContent.make({ path: relative, version: read.version, size: read.content.byteLength, ...encodeContent(read.content, encoding) })
+            return FileContent.make({
+              path: relative,
+              version: read.version,
+              size: read.content.byteLength,
+              ...encodeContent(read.content, encoding)
+            })
           })
         ),
       "file.write": ({ content, encoding, expectedVersion, path, projectId }) =>
@@ -77,7 +86,8 @@ const Files = handlersLayer(FileRpcs,
   })
 )
 
-const Revert = handlersLayer(SessionRevertRpcs,
+const Revert = handlersLayer(
+  SessionRevertRpcs,
   Effect.gen(function* () {
     const files = yield* FileService
     const sessions = yield* Session
@@ -85,10 +95,7 @@ const Revert = handlersLayer(SessionRevertRpcs,
     return SessionRevertRpcs.of({
       "session.revert": ({ force, projectId, sessionId, toMessageId }) =>
         inWorkspace(projectId, (workspace, caller) =>
-          Effect.zipRight(
-            sessions.get(sessionId),
-            files.revertSession({ workspace, sessionId, toMessageId, author: authorOf(caller), force })
-          )
+          Effect.zipRight(sessions.get(sessionId), files.revertSession({ workspace, sessionId, toMessageId, author: authorOf(caller), force }))
         )
     })
   })

@@ -17,7 +17,12 @@ export interface FrameHandlers {
  * a time, in order, on one fiber in `scope`. While too much text waits to be handled, reading from
  * the client pauses. Returns what the transport calls with each piece of data.
  */
-export const makeFrameReader = (conn: Pick<Connection, "framing" | "pause" | "resume">, maxFrameBytes: number, handlers: FrameHandlers, scope: Scope.Scope) =>
+export const makeFrameReader = (
+  conn: Pick<Connection, "framing" | "pause" | "resume">,
+  maxFrameBytes: number,
+  handlers: FrameHandlers,
+  scope: Scope.Scope
+) =>
   Effect.gen(function* () {
     const { framing } = conn
     /** Incoming text a connection may have waiting to be handled before reading from it pauses. */

@@ -5,7 +5,8 @@ import { Inbox } from "../../inbox/Inbox.js"
 import { handlersLayer } from "./HandlersLayer.js"
 
 /** Thin handlers for `inbox.*`: each reads the caller and calls one Inbox method. */
-export const InboxHandlers = handlersLayer(InboxRpcs,
+export const InboxHandlers = handlersLayer(
+  InboxRpcs,
   Effect.gen(function* () {
     const inbox = yield* Inbox
     return InboxRpcs.of({

@@ -5,7 +5,8 @@ import { Permission } from "../../permission/Permission.js"
 import { handlersLayer } from "./HandlersLayer.js"
 
 /** Thin handlers for `permission.*`: each reads the caller and calls one Permission method. */
-export const PermissionHandlers = handlersLayer(PermissionRpcs,
+export const PermissionHandlers = handlersLayer(
+  PermissionRpcs,
   Effect.gen(function* () {
     const permission = yield* Permission
     return PermissionRpcs.of({

@@ -10,7 +10,8 @@ import { handlersLayer } from "./HandlersLayer.js"
  * Thin presence handlers: the connection (`clientId`) is the key of the caller's entry. A named
  * session is checked to exist in the project (the middleware opened its database scope).
  */
-export const PresenceHandlers = handlersLayer(PresenceRpcs,
+export const PresenceHandlers = handlersLayer(
+  PresenceRpcs,
   Effect.gen(function* () {
     const presence = yield* Presence
     const sessions = yield* Session

@@ -9,4 +9,13 @@ import { TaskHandlers } from "./TaskHandlers.js"
 import { WorkerHandlers } from "./WorkerHandlers.js"
 
 /** Every RPC handler, merged once; both transports serve this same layer. */
-export const RpcHandlers = Layer.mergeAll(CoreHandlers, PermissionHandlers, SessionHandlers, FileHandlers, TaskHandlers, WorkerHandlers, PresenceHandlers, InboxHandlers)
+export const RpcHandlers = Layer.mergeAll(
+  CoreHandlers,
+  PermissionHandlers,
+  SessionHandlers,
+  FileHandlers,
+  TaskHandlers,
+  WorkerHandlers,
+  PresenceHandlers,
+  InboxHandlers
+)

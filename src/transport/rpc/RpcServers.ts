@@ -18,7 +18,11 @@ const CLOSE_GRACE_MS = 1000
 const rpcKinds = new Map<string, "stream" | "unary" | "waits">(
   Array.from(ClientRpcs.requests.values()).map((rpc) => [
     rpc._tag,
-    RpcSchema.isStreamSchema(rpc.successSchema) ? "stream" : Context.getOption(rpc.annotations as Context.Context<Waits>, Waits)._tag === "Some" ? "waits" : "unary"
+    RpcSchema.isStreamSchema(rpc.successSchema)
+      ? "stream"
+      : Context.getOption(rpc.annotations as Context.Context<Waits>, Waits)._tag === "Some"
+        ? "waits"
+        : "unary"
   ])
 )
 const protocolOptions = (config: ServerConfigShape) => ({
@@ -70,22 +74,28 @@ export const TcpRpcServer = RpcServer.layer(ClientRpcs, serverOptions).pipe(
         const config = yield* ServerConfig
         const server = yield* SocketServer.SocketServer
         const { onSocket, protocol } = yield* makeSocketProtocol(protocolOptions(config))
-        yield* server
-          .run(() =>
-            Effect.gen(function* () {
-              // the Node socket server provides the underlying socket to each connection's handler
-              const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
-              if (Option.isNone(net)) return yield* Effect.dieMessage("the TCP RPC server needs a Node socket server")
-              const socket = net.value
-              // read with listeners of our own (not the platform socket's fibers), so this closes it
-              yield* onSocket(tcpConnection(socket)).pipe(
-                Effect.scoped,
-                Effect.ensuring(Effect.sync(() => socket.destroyed || socket.destroySoon()))
-              )
-            })
-          )
-          // each connection's fiber starts from this context, plus its socket: keep it small (see `onSocket`)
-          .pipe(Effect.mapInputContext((_: Context.Context<never>) => Context.empty()), Effect.interruptible, Effect.forkScoped)
+        yield* (
+          server
+            .run(() =>
+              Effect.gen(function* () {
+                // the Node socket server provides the underlying socket to each connection's handler
+                const net = yield* Effect.serviceOption(NodeSocket.NetSocket)
+                if (Option.isNone(net)) return yield* Effect.dieMessage("the TCP RPC server needs a Node socket server")
+                const socket = net.value
+                // read with listeners of our own (not the platform socket's fibers), so this closes it
+                yield* onSocket(tcpConnection(socket)).pipe(
+                  Effect.scoped,
+                  Effect.ensuring(Effect.sync(() => socket.destroyed || socket.destroySoon()))
+                )
+              })
+            )
+            // each connection's fiber starts from this context, plus its socket: keep it small (see `onSocket`)
+            .pipe(
+              Effect.mapInputContext((_: Context.Context<never>) => Context.empty()),
+              Effect.interruptible,
+              Effect.forkScoped
+            )
+        )
         return protocol
       })
     )

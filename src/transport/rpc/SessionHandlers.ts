@@ -10,7 +10,8 @@ import { handlersLayer } from "./HandlersLayer.js"
  * Thin session handlers. The auth middleware has checked the caller and opened the project's
  * database scope; `inProject` only states that scope in the types (it is a no-op inside it).
  */
-export const SessionHandlers = handlersLayer(SessionRpcs,
+export const SessionHandlers = handlersLayer(
+  SessionRpcs,
   Effect.gen(function* () {
     const dbs = yield* ProjectDb
     const sessions = yield* Session

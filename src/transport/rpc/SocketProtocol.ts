@@ -85,7 +85,8 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
      * `provideService` below copies that context, so an open request (a subscription held for
      * hours) would otherwise carry copies of the whole hub's context.
      */
-    const onSocket = (conn: Connection) => Effect.flatMap(Effect.scope, (scope) => Effect.mapInputContext(serve(conn, scope), (_: Context.Context<never>) => Context.empty()))
+    const onSocket = (conn: Connection) =>
+      Effect.flatMap(Effect.scope, (scope) => Effect.mapInputContext(serve(conn, scope), (_: Context.Context<never>) => Context.empty()))
 
     const serve = (conn: Connection, scope: Scope.Scope) =>
       Effect.gen(function* () {
@@ -116,7 +117,9 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
                 limits.exited(msg.requestId, msg.exit)
               }
               if (!writer.isClosed()) writer.writeFrame(msg)
-              return msg._tag === "Exit" && limits.hasQueued() ? Effect.asVoid(Effect.forkIn(Effect.zipRight(yieldToIo, startQueued), scope)) : Effect.void
+              return msg._tag === "Exit" && limits.hasQueued()
+                ? Effect.asVoid(Effect.forkIn(Effect.zipRight(yieldToIo, startQueued), scope))
+                : Effect.void
             })
           )
 
@@ -172,7 +175,10 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
                 return yield* send({
                   _tag: "Exit",
                   requestId: request.id,
-                  exit: { _tag: "Failure", cause: { _tag: "Die", defect: `too many requests in flight on this connection (limit ${options.maxInFlight})` } }
+                  exit: {
+                    _tag: "Failure",
+                    cause: { _tag: "Die", defect: `too many requests in flight on this connection (limit ${options.maxInFlight})` }
+                  }
                 })
               }
               // no new work while the client is not reading the replies it already has
@@ -180,7 +186,10 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
               if (writer.isClosed()) return
               limits.opened(request.id, tag, kind)
             }
-            ;(request as { headers: ReadonlyArray<[string, string]> }).headers = [...(conn.headers ?? []), ...(Array.isArray(request.headers) ? request.headers : [])]
+            ;(request as { headers: ReadonlyArray<[string, string]> }).headers = [
+              ...(conn.headers ?? []),
+              ...(Array.isArray(request.headers) ? request.headers : [])
+            ]
             if (kind === "unary" && !limits.runOrQueue(request)) return
             return yield* start(request)
           })
@@ -221,7 +230,8 @@ export const makeSocketProtocol = (options: ProtocolOptions) =>
         if (options.authTimeoutMs > 0 && !authenticated) {
           authTimer = setTimeout(() => {
             authTimer = undefined
-            if (!authenticated) Effect.runSync(writer.shut(`connection closed: no authenticated request within ${options.authTimeoutMs / 1000} s of connecting`))
+            if (!authenticated)
+              Effect.runSync(writer.shut(`connection closed: no authenticated request within ${options.authTimeoutMs / 1000} s of connecting`))
           }, options.authTimeoutMs).unref()
         }
 

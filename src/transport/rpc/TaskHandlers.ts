@@ -5,7 +5,8 @@ import { TaskAccess } from "../../queue/TaskAccess.js"
 import { handlersLayer } from "./HandlersLayer.js"
 
 /** Thin RPC handlers of the client side of the swarm queue (the auth middleware has checked the caller). */
-export const TaskHandlers = handlersLayer(TaskRpcs,
+export const TaskHandlers = handlersLayer(
+  TaskRpcs,
   Effect.gen(function* () {
     const tasks = yield* TaskAccess
     return TaskRpcs.of({

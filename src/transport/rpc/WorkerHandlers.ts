@@ -14,7 +14,8 @@ import { handlersLayer } from "./HandlersLayer.js"
  * connection by `worker.connect`; leasing and every call on a leased task act as a worker of that
  * connection, and leases come only from the projects the worker key serves (WorkerAccess).
  */
-export const WorkerHandlers = handlersLayer(WorkerRpcs,
+export const WorkerHandlers = handlersLayer(
+  WorkerRpcs,
   Effect.gen(function* () {
     const queue = yield* TaskQueue
     const hub = yield* WorkerHub

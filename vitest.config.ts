@@ -8,6 +8,9 @@ export default defineConfig({
     globalSetup: ["./scripts/build-for-tests.mjs", "./test/support/TempRoot.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    pool: "forks"
+    pool: "forks",
+    // most tests wait on hubs, sockets and child processes rather than the CPU: four forks keep two
+    // cores busy (vitest's default on two cores is one fork)
+    poolOptions: { forks: { maxForks: 4, minForks: 1 } }
   }
 })

@@ -6,7 +6,7 @@ import { ModelPrice } from "../../src/llm/Prices.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { tempDir, type TestHub } from "../support/Hub.js"
 import { runKiris, type Finished } from "../support/KirisProcess.js"
-import { startAgentHub, watchProject } from "../agent/AgentHub.js"
+import { startAgentHub, watchProject } from "../support/AgentHub.js"
 
 /** `kiris session …` and `kiris project rename|delete` as a user runs them: a real CLI process against a hub in this process. */
 

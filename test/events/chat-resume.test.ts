@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Queue, Scope } from "effect"
 import { type LinkInput, makeChatLink } from "../../src/cli/ChatLink.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
-import { startAgentHub } from "../agent/AgentHub.js"
+import { startAgentHub } from "../support/AgentHub.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 

@@ -3,7 +3,7 @@ import { Deferred, Effect, Stream } from "effect"
 import type { ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { rawWebSocket, request, type ServerMessage } from "../support/RawRpc.js"
-import { startAgentHub, watchProject } from "../agent/AgentHub.js"
+import { startAgentHub, watchProject } from "../support/AgentHub.js"
 import { eventsOf, record } from "./support.js"
 
 /** `n` words, each a chunk of the model's answer (the fake sends one chunk per word). */

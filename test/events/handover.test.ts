@@ -4,7 +4,7 @@ import type { SubscriptionItem } from "../../src/domain/Event.js"
 import type { ProjectId, TaskId } from "../../src/domain/Ids.js"
 import { EventBus } from "../../src/events/EventBus.js"
 import { startHub } from "../support/Hub.js"
-import { transports } from "../agent/AgentHub.js"
+import { transports } from "../support/AgentHub.js"
 import { range, record, seqsOf } from "./support.js"
 
 const PRODUCERS = 8

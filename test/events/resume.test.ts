@@ -6,7 +6,7 @@ import type { ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { EventBus } from "../../src/events/EventBus.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { type TestHub, tempDir } from "../support/Hub.js"
-import { startAgentHub, type Transport, transports, watchProject } from "../agent/AgentHub.js"
+import { startAgentHub, type Transport, transports, watchProject } from "../support/AgentHub.js"
 import { eventsOf, range, record, seqsOf, summary } from "./support.js"
 
 const connect = (hub: TestHub, transport: Transport) => (transport === "tcp" ? hub.tcpClient() : hub.wsClient())

@@ -7,7 +7,7 @@ import type { FileVersion } from "../../src/domain/File.js"
 import { type ProjectId, type SessionId, UserId } from "../../src/domain/Ids.js"
 import { type ChatRequestBody, fakeOpenAI, type FakeOpenAI, lastUserText, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
-import { startAgentHub, watchProject } from "../agent/AgentHub.js"
+import { startAgentHub, watchProject } from "../support/AgentHub.js"
 import { decode, withFiles } from "./support.js"
 
 /**

@@ -8,11 +8,11 @@ import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
-import { startAgentHub } from "../agent/AgentHub.js"
+import { startAgentHub } from "../support/AgentHub.js"
 import { echoLastUser, fakeOpenAI } from "../support/FakeOpenAI.js"
 import { startHub, tempDir, type TestHub } from "../support/Hub.js"
 import { kirisBin } from "../support/KirisProcess.js"
-import { startWorker, workerKey } from "../swarm/support.js"
+import { startWorker, workerKey } from "../worker/swarm-support.js"
 
 /**
  * Kiris as an MCP server, driven by the official MCP SDK's client: `kiris mcp` over stdio (the real

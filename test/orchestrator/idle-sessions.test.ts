@@ -3,7 +3,7 @@ import { Context, Deferred, Effect, Fiber, Schedule } from "effect"
 import type { SessionId } from "../../src/domain/Ids.js"
 import { Orchestrator } from "../../src/orchestrator/Orchestrator.js"
 import { makeSessionTurns } from "../../src/orchestrator/SessionTurns.js"
-import { startAgentHub, watchProject } from "../agent/AgentHub.js"
+import { startAgentHub, watchProject } from "../support/AgentHub.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 
 const sid = (i: number) => `ses_idle_${i}` as SessionId

@@ -14,7 +14,7 @@ import type { MessageId, PermissionRequestId, ProjectId, SessionId } from "../..
 import { EventBus } from "../../src/events/EventBus.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.js"
-import { fakeModelConfig, fakeModelEnv, startAgentHub, watchProject } from "../agent/AgentHub.js"
+import { fakeModelConfig, fakeModelEnv, startAgentHub, watchProject } from "../support/AgentHub.js"
 import { type FakeOpenAI, fakeOpenAI } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { serveKiris } from "../support/KirisProcess.js"

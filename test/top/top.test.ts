@@ -9,7 +9,7 @@ import { initialState } from "../../src/top/TopState.js"
 import { makeStore } from "../../src/top/TopStore.js"
 import { startHub } from "../support/Hub.js"
 import { runKiris } from "../support/KirisProcess.js"
-import { startWorker, swarmHub } from "../swarm/support.js"
+import { startWorker, swarmHub } from "../worker/swarm-support.js"
 import { tempDir } from "../worker/support.js"
 
 /** `kiris top` drawn into ink-testing-library's virtual terminal at 80×24, fed by a real hub and worker. */

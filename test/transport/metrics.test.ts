@@ -4,13 +4,13 @@ import type { TaskId } from "../../src/domain/Ids.js"
 import { ModelPrice } from "../../src/llm/Prices.js"
 import { declared } from "../../src/transport/metrics/KirisMetrics.js"
 import { render } from "../../src/transport/metrics/PrometheusText.js"
-import { startAgentHub, watchProject } from "../agent/AgentHub.js"
+import { startAgentHub, watchProject } from "../support/AgentHub.js"
 import { eventually, startQueue, task, worker } from "../queue/support.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { request } from "../support/Http.js"
 import { spawnKiris } from "../support/KirisProcess.js"
-import { startWorker, swarmHub, waitAll } from "../swarm/support.js"
+import { startWorker, swarmHub, waitAll } from "../worker/swarm-support.js"
 
 /** `/metrics` in the Prometheus text format, and `--log-format json`. */
 

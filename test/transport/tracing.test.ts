@@ -10,7 +10,7 @@ import { fromTraceparent, otlpEndpoint, toTraceparent } from "../../src/runtime/
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { runKiris, serveKiris } from "../support/KirisProcess.js"
-import { newProject, startWorker, waitAll, workerKey } from "../swarm/support.js"
+import { newProject, startWorker, waitAll, workerKey } from "../worker/swarm-support.js"
 
 /**
  * OpenTelemetry tracing of real `kiris serve` and `kiris worker` processes, exported over OTLP/HTTP

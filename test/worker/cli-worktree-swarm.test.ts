@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { fileURLToPath } from "node:url"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
-import { startWorker, swarmHub, waitAll } from "../swarm/support.js"
+import { startWorker, swarmHub, waitAll } from "./swarm-support.js"
 import { gitRepo } from "./support.js"
 
 /** A hub and a real `kiris worker` process (without --trust-shell) running codex worktree tasks. */

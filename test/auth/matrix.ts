@@ -1,9 +1,9 @@
-import { ConfigProvider, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import { type Requirement, requirementOf } from "../../src/domain/Access.js"
 import type { ProjectId, SessionId, TaskId } from "../../src/domain/Ids.js"
 import { makeHubClient } from "../../src/client/HubClient.js"
 import { request as rest } from "../support/Http.js"
-import { startHub, type TestHub } from "../support/Hub.js"
+import { startHubWithIdleModel, type TestHub } from "../support/Hub.js"
 
 /**
  * The access levels the auth matrix expects, stated here independently of the declarations in
@@ -96,17 +96,7 @@ export const expected = (caller: Caller, level: Level, runsCommands: boolean): s
 }
 
 /** A hub whose default model is an OpenAI-compatible endpoint no test calls (sessions can be created). */
-export const startMatrixHub = () =>
-  startHub().pipe(
-    Effect.withConfigProvider(
-      ConfigProvider.fromMap(
-        new Map([
-          ["KIRIS_MODEL", "openai-compatible:none"],
-          ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:9/v1"]
-        ])
-      )
-    )
-  )
+export const startMatrixHub = startHubWithIdleModel
 
 export interface World {
   readonly hub: TestHub

@@ -5,21 +5,12 @@ import type { SessionId } from "../../src/domain/Ids.js"
 import { fakeModelEnv, startAgentHub } from "../support/AgentHub.js"
 import { fakeOpenAI, lastUserText } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
-import { runKiris, serveKiris, spawnKiris } from "../support/KirisProcess.js"
+import { chatArgs, runKiris, serveKiris, spawnKiris } from "../support/KirisProcess.js"
 
 /**
  * `kiris chat` as a real process when things go wrong: the hub killed mid-turn (restarted, or
  * gone for good), another client's prompt queued on the same session, a failing turn.
  */
-
-const chatArgs = (hub: { readonly httpUrl: string; readonly adminKey: string }, ...rest: ReadonlyArray<string>) => [
-  "chat",
-  "--hub-http",
-  hub.httpUrl,
-  "--token",
-  hub.adminKey,
-  ...rest
-]
 
 const SESSION_LINE = /^kiris chat: project \S+, session (\S+)$/m
 const USAGE_LINE = /^tokens \d+ in · \d+ out · cost (unknown|\$\d+\.\d+)$/m

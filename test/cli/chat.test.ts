@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fakeOpenAI, lastUserText, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
-import { runKiris, spawnKiris } from "../support/KirisProcess.js"
+import { chatArgs, runKiris, spawnKiris } from "../support/KirisProcess.js"
 import { startAgentHub } from "../support/AgentHub.js"
 
 /** `kiris chat` as a real process against an in-process hub whose model is the fake server. */
@@ -18,15 +18,6 @@ const workspaceHub = Effect.gen(function* () {
   yield* client.project.create({ name: "work", description: "", workspace })
   return { fake, hub, workspace }
 })
-
-const chatArgs = (hub: { readonly httpUrl: string; readonly adminKey: string }, ...rest: ReadonlyArray<string>) => [
-  "chat",
-  "--hub-http",
-  hub.httpUrl,
-  "--token",
-  hub.adminKey,
-  ...rest
-]
 
 describe("kiris chat", () => {
   it.scopedLive("-p prints the final answer of a turn in the default project and exits 0", () =>

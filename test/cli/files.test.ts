@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect } from "effect"
+import { Effect } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { MessageId } from "../../src/domain/Ids.js"
 import { FileService } from "../../src/files/FileService.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
-import { startHub, tempDir, type TestHub } from "../support/Hub.js"
+import { startHub, startHubWithIdleModel, tempDir, type TestHub } from "../support/Hub.js"
 import { type Finished, runKiris } from "../support/KirisProcess.js"
 
 /**
@@ -22,18 +22,6 @@ const ok = (run: Finished) => {
   assert.strictEqual(run.stderr, "")
   return run.stdout
 }
-
-const hubWithModel = () =>
-  startHub().pipe(
-    Effect.withConfigProvider(
-      ConfigProvider.fromMap(
-        new Map([
-          ["KIRIS_MODEL", "openai-compatible:none"],
-          ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:9/v1"]
-        ])
-      )
-    )
-  )
 
 describe("kiris files and kiris revert", () => {
   it.scopedLive(
@@ -103,7 +91,7 @@ describe("kiris files and kiris revert", () => {
     "revert refuses over someone else's change, naming the file and --force, and reverts with --force",
     () =>
       Effect.gen(function* () {
-        const hub = yield* hubWithModel()
+        const hub = yield* startHubWithIdleModel()
         const admin = yield* hub.tcpClient()
         const project = yield* admin.project.create({ name: "demo" })
         const cwd = tempDir("kiris-cwd-")

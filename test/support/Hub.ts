@@ -1,6 +1,6 @@
 import { HttpServer, SocketServer } from "@effect/platform"
 import { NodeContext } from "@effect/platform-node"
-import { Context, Effect, Layer, Option, Scope } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { HubLayer } from "../../src/AppLayer.js"
@@ -54,3 +54,16 @@ export const startHub = (options: Partial<ServerConfigShape> = {}) =>
     }
     return hub
   })
+
+/** A hub whose default model is an OpenAI-compatible endpoint no test calls (sessions can be created). */
+export const startHubWithIdleModel = () =>
+  startHub().pipe(
+    Effect.withConfigProvider(
+      ConfigProvider.fromMap(
+        new Map([
+          ["KIRIS_MODEL", "openai-compatible:none"],
+          ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:9/v1"]
+        ])
+      )
+    )
+  )

@@ -167,3 +167,13 @@ export const serveKiris = (dataDir: string, options: ServeOptions = {}): Effect.
     const adminKey = fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim()
     return { proc, dataDir, httpPort, tcpPort: Number(listening[2]), httpUrl: `http://127.0.0.1:${httpPort}`, adminKey }
   })
+
+/** `kiris chat` arguments against `hub` with its admin key, then `rest`. */
+export const chatArgs = (hub: { readonly httpUrl: string; readonly adminKey: string }, ...rest: ReadonlyArray<string>) => [
+  "chat",
+  "--hub-http",
+  hub.httpUrl,
+  "--token",
+  hub.adminKey,
+  ...rest
+]

@@ -1,15 +1,15 @@
 /**
  * Nothing grows forever: one hub in this process (run with `--expose-gc`; the benchmark restarts
  * itself with it when needed) with the fake OpenAI-compatible model of the tests, driven through
- * two rounds of the same workload:
+ * rounds of the same workload:
  *   - `--sessions` sessions (default 2,000), each created and prompted once (`--concurrency` at a
  *     time, default 16), until every one is idle again;
  *   - `--cycles` worker connections (default 200), each registering and leaving: `--worker-ids`
  *     workers (default 20) taking turns, each reconnecting with the id it was issued;
  *   - `--tasks` noop tasks (default 20,000) enqueued in batches and run by one raw worker connection.
- * Reports heap used and RSS after a warm-up round (small sizes) and a GC, at the end of each round
- * after a GC, the growth over the whole run, and the flatness figure: the end of round 2 against the
- * end of round 1 (the first round warms caches). Then what the per-session, per-worker and per-key
+ * Runs the workload three times: a warm-up round (caches fill to their bounds), then rounds 1 and 2.
+ * Reports heap used and RSS after each round and a GC, start (after the warm-up) against end (after
+ * round 2), and each round against the one before. Then what the per-session, per-worker and per-key
  * bookkeeping still holds. The figures are for this whole process (hub, clients and fake model). Usage:
  *   npm run bench -- soak [--sessions 2000] [--concurrency 16] [--cycles 200] [--worker-ids 20] [--tasks 20000]
  */
@@ -211,14 +211,14 @@ const program = Effect.gen(function* () {
       return memory
     })
 
-  const warm = Math.max(1, Math.floor(SESSIONS / 20))
-  const start = yield* run("warm-up", { sessions: warm, cycles: Math.max(1, Math.floor(CYCLES / 20)), tasks: Math.max(1, Math.floor(TASKS / 20)) })
+  // the warm-up is a whole round: caches (SQLite pages, prepared statements, JIT code) fill to their bounds
+  const start = yield* run("warm-up", full)
   const first = yield* run("round 1", full)
   const second = yield* run("round 2", full)
 
-  console.log(`start (after warm-up and GC): ${show(start)}`)
-  console.log(`end (after GC):               ${show(second)}   vs start: ${compare(start, second)}`)
-  console.log(`flatness, end of round 2 vs end of round 1: ${compare(first, second)}`)
+  console.log(`start (after the warm-up round and GC): ${show(start)}`)
+  console.log(`end (after round 2 and GC):             ${show(second)}   vs start: ${compare(start, second)}`)
+  console.log(`round by round: round 1 vs warm-up ${compare(start, first)}; round 2 vs round 1 ${compare(first, second)}`)
   const tracked = yield* Context.get(hub.context, Orchestrator).tracked
   const workers = yield* Context.get(hub.context, WorkerHub).size
   const touched = yield* Context.get(hub.context, ApiKeys).touchedSize

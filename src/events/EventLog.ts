@@ -2,14 +2,12 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Effect, Option, Schema } from "effect"
 import { DomainEvent, EventBody } from "../domain/Event.js"
 import type { ProjectId } from "../domain/Ids.js"
-import { decodedOrDie, Int, NullableInt } from "../storage/Rows.js"
+import { decodedOrDie, Int, NullableInt, withSql } from "../storage/Rows.js"
 
 const encodeBody = Schema.encodeSync(EventBody)
 
 const EventRow = Schema.Struct({ seq: Int, at: Int, body: Schema.parseJson(EventBody) })
 const SeqRow = Schema.Struct({ seq: NullableInt })
-
-const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
 
 const lastSeq = SqlSchema.single({
   Request: Schema.Void,

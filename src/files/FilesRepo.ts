@@ -3,7 +3,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option, Schema } from "effect"
 import { FileAuthor, FileSnapshot, FileVersion } from "../domain/File.js"
 import { MessageId, SessionId } from "../domain/Ids.js"
-import { CountRow, decodedOrDie, Flag, IdRow, Int, NullableInt } from "../storage/Rows.js"
+import { CountRow, decodedOrDie, Flag, IdRow, Int, NullableInt, withSql } from "../storage/Rows.js"
 
 const VersionRow = Schema.Struct({
   id: Int,
@@ -66,7 +66,6 @@ const chunks = <A>(items: ReadonlyArray<A>): ReadonlyArray<ReadonlyArray<A>> => 
 }
 
 /** Runs a statement against the caller's project database. */
-const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
 /** A statement read no rows from: SQL failures are defects (local disk). */
 const exec = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.orDie(withSql(f))
 

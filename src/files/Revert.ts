@@ -80,6 +80,35 @@ export class FileRevert extends Effect.Service<FileRevert>()("kiris/FileRevert",
         return out
       })
 
+    /**
+     * The shared end of a restore and a revert: refuses with the conflicts and the paths another
+     * session holds locked (unless `force`), snapshots the workspace as it is, brings `targets`
+     * back, and announces the paths (`announced` gives the event's ids from the new snapshot's id).
+     */
+    const carryOut = (plan: {
+      readonly targets: ReadonlyArray<Target>
+      readonly conflicts: ReadonlyArray<string>
+      readonly lockHolder: SessionId | undefined
+      readonly force: boolean | undefined
+      readonly requester: RevertRequester
+      readonly label: string
+      readonly announced: (before: number) => { readonly sessionId?: SessionId; readonly snapshotId: number }
+    }) =>
+      Effect.gen(function* () {
+        const locked = yield* lockedByOthers(
+          plan.targets.map((t) => t.p.relative),
+          plan.lockHolder
+        )
+        const conflicts = [...plan.conflicts, ...locked]
+        if (conflicts.length > 0 && plan.force !== true) return yield* new RevertConflict({ paths: [...new Set(conflicts)].sort() })
+        const author: FileAuthor = { kind: "revert", by: plan.requester }
+        const before = yield* snapshotNow(plan.label, author, true)
+        const versions = yield* apply(plan.targets, author)
+        const restored = plan.targets.map((t) => t.p.relative)
+        if (restored.length > 0) yield* bus.publish(yield* CurrentProject, { _tag: "FilesReverted", paths: restored, ...plan.announced(before.id) })
+        return RevertResult.make({ restored, versions, snapshotId: before.id })
+      })
+
     const snapshot = (input: { readonly label: string; readonly author: FileAuthor }) =>
       store.exclusive(snapshotNow(input.label, input.author, false))
 
@@ -113,21 +142,15 @@ export class FileRevert extends Effect.Service<FileRevert>()("kiris/FileRevert",
               if (synced.external) conflicts.push(path)
               targets.push({ p, to })
             }
-            conflicts.push(
-              ...(yield* lockedByOthers(
-                targets.map((t) => t.p.relative),
-                undefined
-              ))
-            )
-            if (conflicts.length > 0 && input.force !== true) return yield* new RevertConflict({ paths: [...new Set(conflicts)].sort() })
-            const author: FileAuthor = { kind: "revert", by: input.author }
-            const before = yield* snapshotNow(`before restoring snapshot ${input.snapshotId}`, author, true)
-            const versions = yield* apply(targets, author)
-            const restored = targets.map((t) => t.p.relative)
-            if (restored.length > 0) {
-              yield* bus.publish(yield* CurrentProject, { _tag: "FilesReverted", paths: restored, snapshotId: input.snapshotId })
-            }
-            return RevertResult.make({ restored, versions, snapshotId: before.id })
+            return yield* carryOut({
+              targets,
+              conflicts,
+              lockHolder: undefined,
+              force: input.force,
+              requester: input.author,
+              label: `before restoring snapshot ${input.snapshotId}`,
+              announced: () => ({ snapshotId: input.snapshotId })
+            })
           })
         )
         .pipe(Effect.withSpan("FileRevert.restore"))
@@ -177,26 +200,15 @@ export class FileRevert extends Effect.Service<FileRevert>()("kiris/FileRevert",
               }
               targets.push({ p, to })
             }
-            conflicts.push(
-              ...(yield* lockedByOthers(
-                targets.map((t) => t.p.relative),
-                input.sessionId
-              ))
-            )
-            if (conflicts.length > 0 && input.force !== true) return yield* new RevertConflict({ paths: [...new Set(conflicts)].sort() })
-            const author: FileAuthor = { kind: "revert", by: input.author }
-            const before = yield* snapshotNow(`before reverting session ${input.sessionId}`, author, true)
-            const versions = yield* apply(targets, author)
-            const restored = targets.map((t) => t.p.relative)
-            if (restored.length > 0) {
-              yield* bus.publish(yield* CurrentProject, {
-                _tag: "FilesReverted",
-                paths: restored,
-                sessionId: input.sessionId,
-                snapshotId: before.id
-              })
-            }
-            return RevertResult.make({ restored, versions, snapshotId: before.id })
+            return yield* carryOut({
+              targets,
+              conflicts,
+              lockHolder: input.sessionId,
+              force: input.force,
+              requester: input.author,
+              label: `before reverting session ${input.sessionId}`,
+              announced: (before) => ({ sessionId: input.sessionId, snapshotId: before })
+            })
           })
         )
         .pipe(Effect.withSpan("FileRevert.revertSession"))

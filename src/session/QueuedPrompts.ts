@@ -3,10 +3,8 @@ import { Effect, Option, Schema } from "effect"
 import type { Principal } from "../domain/Auth.js"
 import { SessionId } from "../domain/Ids.js"
 import { type QueuedPrompt, QueuedPromptId } from "../domain/Session.js"
-import { decodedOrDie } from "../storage/Rows.js"
+import { decodedOrDie, withSql } from "../storage/Rows.js"
 import { PrincipalJson, QueuedRow, toQueued } from "./SessionRows.js"
-
-const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
 
 const listQueued = SqlSchema.findAll({
   Request: SessionId,

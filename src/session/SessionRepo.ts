@@ -2,12 +2,10 @@ import { SqlClient, SqlSchema } from "@effect/sql"
 import { Clock, Effect, Option, Schema } from "effect"
 import { MessageId, type ProjectId, SessionId } from "../domain/Ids.js"
 import { type Message, MessageWithParts, type Part, type SessionInfo, type SessionStatus, Usage } from "../domain/Session.js"
-import { decodedOrDie } from "../storage/Rows.js"
+import { decodedOrDie, withSql } from "../storage/Rows.js"
 import { queuedPromptQueries } from "./QueuedPrompts.js"
 import { sessionAdminQueries } from "./SessionAdmin.js"
 import { encodePart, MessageRow, PartRow, SessionRow, toMessage, toPart, toSession } from "./SessionRows.js"
-
-const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)
 
 const getSession = SqlSchema.findOne({
   Request: SessionId,

@@ -1,3 +1,4 @@
+import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Cause } from "effect"
 import { Effect, ParseResult, Schema } from "effect"
@@ -44,3 +45,6 @@ export const decodedOrDie =
   (query: string) =>
   <A, R>(effect: Effect.Effect<A, SqlError | ParseResult.ParseError | Cause.NoSuchElementException, R>): Effect.Effect<A, never, R> =>
     Effect.orDie(decodedAs(query)(effect))
+
+/** Runs `f` with the SQL client of the current fiber (the project's, inside a project). */
+export const withSql = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.flatMap(SqlClient.SqlClient, f)

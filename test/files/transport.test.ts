@@ -1,15 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, type Scope } from "effect"
+import { Effect, Exit, type Scope } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { type HubRpcClient, makeHubClient } from "../../src/client/HubClient.js"
-import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
 import type { MessageId, ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { FileService } from "../../src/files/FileService.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
-import { startHub, tempDir, type TestHub } from "../support/Hub.js"
+import { startHub, startHubWithIdleModel, tempDir, type TestHub } from "../support/Hub.js"
 
 /**
  * The file service's transports against a real hub: the `file.*` RPCs and `session.revert` over TCP
@@ -21,19 +20,6 @@ type Connect = (hub: TestHub, token: string | undefined) => Effect.Effect<HubRpc
 
 const overTcp: Connect = (hub, token) => makeHubClient({ transport: "tcp", host: "127.0.0.1", port: hub.tcpPort }, token)
 const overWs: Connect = (hub, token) => makeHubClient({ transport: "ws", url: hub.wsUrl }, token)
-
-/** A hub whose default model is an OpenAI-compatible endpoint no test calls (sessions can be created). */
-const hubWithModel = (options: Partial<ServerConfigShape> = {}) =>
-  startHub(options).pipe(
-    Effect.withConfigProvider(
-      ConfigProvider.fromMap(
-        new Map([
-          ["KIRIS_MODEL", "openai-compatible:none"],
-          ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:9/v1"]
-        ])
-      )
-    )
-  )
 
 const text = (s: string) => new Uint8Array(Buffer.from(s, "utf8"))
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
@@ -250,7 +236,7 @@ const rpcSuite = (name: string, connect: Connect) =>
 
     it.scopedLive("session.revert puts back the session's files and reports a conflict as RevertConflict", () =>
       Effect.gen(function* () {
-        const hub = yield* hubWithModel()
+        const hub = yield* startHubWithIdleModel()
         const w = yield* world(hub)
         const client = yield* connect(hub, hub.adminKey)
         const projectId = w.projectId

@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Queue, Schedule, Scope, Stream } from "effect"
+import { Effect, Exit, Queue, Schedule, Scope, Stream } from "effect"
 import { WebSocket } from "ws"
 import { type HubRpcClient, makeHubClient } from "../../src/client/HubClient.js"
-import type { SubscriptionItem } from "../../src/domain/Event.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
 import type { PresenceEntry, PresenceItem } from "../../src/domain/Presence.js"
-import { startHub, type TestHub } from "../support/Hub.js"
+import { startHubWithIdleModel, type TestHub } from "../support/Hub.js"
 import { type RawConnection, rawTcp, request, type ServerMessage } from "../support/RawRpc.js"
+import { subscribeQueued } from "../support/Subscribe.js"
 
 /**
  * Presence against a real hub: Effect clients and hand-written wire clients over TCP and
@@ -21,19 +21,6 @@ type Transport = "tcp" | "websocket"
 const TIMEOUT_SECONDS = 1
 const TYPING_SECONDS = 0.4
 
-/** A hub whose sessions name a model (never called here), so that sessions can be created. */
-const startPresenceHub = (options: Parameters<typeof startHub>[0]) =>
-  startHub(options).pipe(
-    Effect.withConfigProvider(
-      ConfigProvider.fromMap(
-        new Map([
-          ["KIRIS_MODEL", "openai-compatible:none"],
-          ["KIRIS_OPENAI_COMPATIBLE_BASE_URL", "http://127.0.0.1:9/v1"]
-        ])
-      )
-    )
-  )
-
 const connect = (hub: TestHub, transport: Transport, token: string) =>
   makeHubClient(transport === "tcp" ? { transport: "tcp", host: "127.0.0.1", port: hub.tcpPort } : { transport: "ws", url: hub.wsUrl }, token)
 
@@ -43,14 +30,7 @@ const within = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>) =>
 /** Subscribes in the background and waits for `Ready`; `next` waits for the first matching item not taken yet. */
 const watch = (client: HubRpcClient, projectId: ProjectId) =>
   Effect.gen(function* () {
-    const items = yield* Queue.unbounded<SubscriptionItem>()
-    yield* client.events.subscribe({ projectId }).pipe(
-      Stream.runForEach((item) => Queue.offer(items, item)),
-      Effect.orDie,
-      Effect.forkScoped
-    )
-    const first = yield* within("Ready", Queue.take(items))
-    assert.strictEqual(first._tag, "Ready")
+    const items = yield* subscribeQueued(client, projectId)
     const next = (what: string, match: (p: PresenceItem) => boolean) =>
       within(
         what,
@@ -139,7 +119,7 @@ const transportSuite = (transport: Transport) =>
     it.scopedLive("two clients see each other join; a killed client is seen leaving", () =>
       Effect.gen(function* () {
         // a long timeout: the leave must come from the closed socket
-        const hub = yield* startPresenceHub({ ...hubOptions, presenceTimeoutSeconds: 30 })
+        const hub = yield* startHubWithIdleModel({ ...hubOptions, presenceTimeoutSeconds: 30 })
         const w = yield* setup(hub, transport)
         const alice = yield* watch(w.admin, w.projectId)
         const { conn: bob, kill } = yield* killable(hub, transport)
@@ -194,7 +174,7 @@ const transportSuite = (transport: Transport) =>
 
     it.scopedLive("a connection that stops heartbeating is dropped after the timeout; heartbeats keep the others", () =>
       Effect.gen(function* () {
-        const hub = yield* startPresenceHub(hubOptions)
+        const hub = yield* startHubWithIdleModel(hubOptions)
         const w = yield* setup(hub, transport)
         const alice = yield* watch(w.admin, w.projectId)
         yield* w.admin.presence.join({ projectId: w.projectId })
@@ -230,7 +210,7 @@ transportSuite("websocket")
 describe("presence", () => {
   it.scopedLive("typing is broadcast, coalesced within the interval, and expires by itself", () =>
     Effect.gen(function* () {
-      const hub = yield* startPresenceHub({ ...hubOptions, presenceTimeoutSeconds: 30 })
+      const hub = yield* startHubWithIdleModel({ ...hubOptions, presenceTimeoutSeconds: 30 })
       const w = yield* setup(hub, "tcp")
       const alice = yield* watch(w.admin, w.projectId)
       yield* w.admin.presence.join({ projectId: w.projectId, sessionId: w.sessionId })
@@ -269,7 +249,7 @@ describe("presence", () => {
 
   it.scopedLive("a non-member is refused; one connection's projects are capped; leave ends the entry", () =>
     Effect.gen(function* () {
-      const hub = yield* startPresenceHub({ ...hubOptions, presenceTimeoutSeconds: 30, presenceMaxPerConnection: 2 })
+      const hub = yield* startHubWithIdleModel({ ...hubOptions, presenceTimeoutSeconds: 30, presenceMaxPerConnection: 2 })
       const w = yield* setup(hub, "tcp")
       const outsider = yield* connect(hub, "tcp", w.outsider.key)
       const refused = yield* Effect.all([

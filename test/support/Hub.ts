@@ -56,8 +56,8 @@ export const startHub = (options: Partial<ServerConfigShape> = {}) =>
   })
 
 /** A hub whose default model is an OpenAI-compatible endpoint no test calls (sessions can be created). */
-export const startHubWithIdleModel = () =>
-  startHub().pipe(
+export const startHubWithIdleModel = (options: Partial<ServerConfigShape> = {}) =>
+  startHub(options).pipe(
     Effect.withConfigProvider(
       ConfigProvider.fromMap(
         new Map([

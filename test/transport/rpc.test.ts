@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Queue, Scope, Stream } from "effect"
+import { Effect, Exit, Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { type HubRpcClient, makeHubClient } from "../../src/client/HubClient.js"
-import type { SubscriptionItem } from "../../src/domain/Event.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
 import { startHub, type TestHub } from "../support/Hub.js"
+import { subscribeQueued, takeWithin } from "../support/Subscribe.js"
 
 /**
  * The client protocol end to end against a real hub, once per transport (the same suite runs over
@@ -24,23 +24,6 @@ const actAs = (hub: TestHub, connect: Connect, admin: HubRpcClient, name: string
     const user = yield* admin.user.create({ name, password: `${name}-password`, isAdmin: false })
     const created = yield* admin.key.create({ name: `${name} key`, scopes: ["read", "write"], userId: user.id })
     return { user, key: created.key, client: yield* connect(hub, created.key) }
-  })
-
-const takeWithin = <A>(queue: Queue.Dequeue<A>, what: string) =>
-  Queue.take(queue).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`timed out waiting for ${what}`) }), Effect.orDie)
-
-/** Subscribes in the background; resolves once the subscription is live (its `Ready` arrived). */
-const subscribe = (client: HubRpcClient, projectId: ProjectId) =>
-  Effect.gen(function* () {
-    const items = yield* Queue.unbounded<SubscriptionItem>()
-    yield* client.events.subscribe({ projectId }).pipe(
-      Stream.runForEach((item) => Queue.offer(items, item)),
-      Effect.orDie,
-      Effect.forkScoped
-    )
-    const ready = yield* takeWithin(items, "Ready")
-    assert.strictEqual(ready._tag, "Ready")
-    return items
   })
 
 const e2eSuite = (name: string, connect: Connect, other: { readonly name: string; readonly connect: Connect }) =>
@@ -159,7 +142,7 @@ const e2eSuite = (name: string, connect: Connect, other: { readonly name: string
         const viewer = yield* actAs(hub, connect, admin, "watcher")
         yield* admin.project.addMember({ projectId: project.id, user: "watcher", role: "viewer" })
 
-        const items = yield* subscribe(viewer.client, project.id)
+        const items = yield* subscribeQueued(viewer.client, project.id)
         const writer = yield* other.connect(hub, hub.adminKey)
         yield* writer.user.create({ name: "newcomer", password: "newcomer-password", isAdmin: false })
         yield* writer.project.addMember({ projectId: elsewhere.id, user: "newcomer", role: "member" })

@@ -1,11 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Queue, type Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Queue, type Scope } from "effect"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
-import type { SubscriptionItem } from "../../src/domain/Event.js"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
 import { byId, swarmHub, waitAll, workerKey } from "./swarm-support.js"
+import { subscribeQueued } from "../support/Subscribe.js"
 
 /** A worker written in Python against the native NDJSON RPC protocol (not the Kirosu port). */
 
@@ -77,13 +77,7 @@ describe("a worker in Python speaking the native protocol", () => {
   it.scopedLive("registers, leases, heartbeats and completes or fails each task exactly once, with its own results", () =>
     Effect.gen(function* () {
       const { admin, hub, key, projectId } = yield* swarmHub
-      const items = yield* Queue.unbounded<SubscriptionItem>()
-      yield* admin.events.subscribe({ projectId }).pipe(
-        Stream.runForEach((item) => Queue.offer(items, item)),
-        Effect.orDie,
-        Effect.forkScoped
-      )
-      assert.strictEqual((yield* Queue.take(items))._tag, "Ready")
+      const items = yield* subscribeQueued(admin, projectId)
 
       const worker = yield* startPythonWorker(pythonArgs(hub.tcpPort, "--kinds", "noop,chat", "--capacity", "2"), key)
       const registered = yield* worker.waitFor((e) => e.event === "registered", "its registration")

@@ -1,15 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Data, Duration, Effect, Option, Queue, Redacted, Stream } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import * as childProcess from "node:child_process"
 import * as path from "node:path"
-import type { SubscriptionItem } from "../../../src/domain/Event.js"
 import type { ProjectId } from "../../../src/domain/Ids.js"
 import { EnqueueTask } from "../../../src/domain/Task.js"
 import { startHub, type TestHub } from "../../support/Hub.js"
 import { kirosuConnect } from "../../support/KirosuClient.js"
-
-/** A test step that did not happen in time. */
-class TestFailure extends Data.TaggedError("TestFailure")<{ readonly message: string }> {}
+import { subscribeQueued, takeWithin } from "../../support/Subscribe.js"
 
 /** Kirosu clients and agents next to Kiris clients on one hub: one queue, seen from both sides. */
 
@@ -152,16 +149,8 @@ describe("kirosu interop", () => {
       const c = yield* kirosuConnect(port)
       yield* c.ok("stats")
       const { client, projectId } = yield* kirosuProject(hub)
-      const items = yield* Queue.unbounded<SubscriptionItem>()
-      yield* client.events.subscribe({ projectId }).pipe(
-        Stream.runForEach((item) => Queue.offer(items, item)),
-        Effect.orDie,
-        Effect.forkScoped
-      )
-      const next = Queue.take(items).pipe(
-        Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new TestFailure({ message: "no event" }) })
-      )
-      assert.strictEqual((yield* next)._tag, "Ready")
+      const items = yield* subscribeQueued(client, projectId)
+      const next = takeWithin(items, "an event")
       const id = (yield* c.ok("enqueue", { prompt: "watch me" })).task_id
       const seen = new Set<string>()
       yield* c.ok("lease")

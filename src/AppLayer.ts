@@ -21,7 +21,7 @@ import { Projects } from "./project/Projects.js"
 import { QueueLive } from "./queue/QueueLive.js"
 import { TaskAccess } from "./queue/TaskAccess.js"
 import { ProjectDb } from "./storage/ProjectDb.js"
-import { RootDb } from "./storage/RootDb.js"
+import { DatabaseLive } from "./storage/Database.js"
 import { ToolRegistry } from "./tools/ToolRegistry.js"
 import { ApiRoutes } from "./transport/http/ApiRoutes.js"
 import { OpsRoutes } from "./transport/http/OpsRoutes.js"
@@ -54,7 +54,7 @@ export const ServicesLive = Layer.mergeAll(
   Layer.provideMerge(ProjectDb.Default),
   Layer.provideMerge(EventBus.Default),
   Layer.provideMerge(JwtSecret.layer),
-  Layer.provideMerge(RootDb.layer),
+  Layer.provideMerge(DatabaseLive),
   Layer.provideMerge(Metrics.Default),
   Layer.provideMerge(Reactivity.layer)
 )

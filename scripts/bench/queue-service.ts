@@ -12,6 +12,7 @@ import { ServerConfig } from "../../src/config/ServerConfig.js"
 import type { ProjectId, WorkerId } from "../../src/domain/Ids.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
 import { EventBus } from "../../src/events/EventBus.js"
+import { DatabaseLive } from "../../src/storage/Database.js"
 import { QueueLive } from "../../src/queue/QueueLive.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
 
@@ -24,6 +25,7 @@ const program = Effect.gen(function* () {
     yield* Layer.build(
       QueueLive.pipe(
         Layer.provideMerge(EventBus.Default),
+        Layer.provideMerge(DatabaseLive),
         Layer.provideMerge(ServerConfig.layerWith({ dataDir })),
         Layer.provideMerge(Reactivity.layer)
       )

@@ -10,6 +10,12 @@ import { logFormatOptions, withConfiguredLogFormat } from "./LogFormatOption.js"
 
 export const hubOptions = {
   dataDir: Options.directory("data-dir").pipe(Options.withDescription("Data directory (default ./.kiris)"), Options.optional),
+  databaseUrl: Options.text("database-url").pipe(
+    Options.withDescription(
+      "Keep all data in this PostgreSQL database (postgres://user:pass@host:port/db) instead of SQLite files in the data dir; several hubs may share it (default $KIRIS_DATABASE_URL)"
+    ),
+    Options.optional
+  ),
   host: Options.text("host").pipe(Options.withDescription("Interface to bind (default 127.0.0.1; 0.0.0.0 exposes the hub)"), Options.optional),
   port: Options.integer("port").pipe(Options.withDescription("HTTP/WebSocket port (default 7420; 0 picks a free one)"), Options.optional),
   tcpPort: Options.integer("tcp-port").pipe(Options.withDescription("TCP NDJSON RPC port (default 7421; 0 picks a free one)"), Options.optional)

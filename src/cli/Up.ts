@@ -194,7 +194,10 @@ const runUp = (o: UpFlags, flags: Record<string, string | undefined>, format: Lo
 
 export const upCommand = Command.make("up", upOptions, (o) =>
   Effect.gen(function* () {
-    const flags = hubFlags({ dataDir: o.dataDir, host: o.host, port: o.port, tcpPort: o.tcpPort }, { logFormat: o.logFormat })
+    const flags = hubFlags(
+      { dataDir: o.dataDir, databaseUrl: o.databaseUrl, host: o.host, port: o.port, tcpPort: o.tcpPort },
+      { logFormat: o.logFormat }
+    )
     const format = yield* resolveLogFormat.pipe(withConfigSources(flags, hubSettings))
     return yield* runUp(o, flags, format).pipe(withLogFormat(format))
   }).pipe(reportConfigInvalid)

@@ -8,6 +8,11 @@ import { ModelPrice, ModelPrices } from "../llm/Prices.js"
 /** Settings of a hub process, read once through `effect/Config` (see ConfigSources for precedence). */
 export interface ServerConfigShape {
   readonly dataDir: string
+  /**
+   * `postgres://…`: root, queue and project data live in this PostgreSQL database (projects in
+   * schemas of their own) and several hubs may share it. Unset: SQLite files in `dataDir`.
+   */
+  readonly databaseUrl: Option.Option<Redacted.Redacted>
   readonly host: string
   readonly port: number
   readonly tcpPort: number
@@ -139,6 +144,12 @@ export class ServerConfig extends Context.Tag("kiris/ServerConfig")<ServerConfig
     dataDir: Config.string("dataDir").pipe(
       Config.withDefault(".kiris"),
       Config.map((d) => path.resolve(d))
+    ),
+    databaseUrl: Config.option(Config.redacted("databaseUrl")).pipe(
+      Config.validate({
+        message: "expected a postgres:// or postgresql:// URL",
+        validation: (url) => Option.isNone(url) || /^postgres(ql)?:\/\//.test(Redacted.value(url.value))
+      })
     ),
     host: Config.string("host").pipe(Config.withDefault("127.0.0.1")),
     port: Config.integer("port").pipe(Config.withDefault(7420)),

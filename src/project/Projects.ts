@@ -163,7 +163,7 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
       yield* repo.remove(id)
       yield* stopWork
       yield* bus.publish(id, { _tag: "ProjectDeleted", projectId: id })
-      yield* dbs.close(id)
+      yield* dbs.drop(id)
       const dir = projectDir(config.dataDir, project.id)
       yield* Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
       yield* Effect.logInfo("project deleted", {

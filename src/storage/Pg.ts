@@ -1,6 +1,7 @@
 import { Migrator, SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Redacted } from "effect"
+import { createRequire } from "node:module"
 import type { ProjectId } from "../domain/Ids.js"
 import type { Migrations } from "./Sqlite.js"
 
@@ -11,9 +12,53 @@ import type { Migrations } from "./Sqlite.js"
  * that schema alone on its `search_path`, so the project migrations and repositories run unchanged.
  */
 
+/** The `pg` driver's type parsers (the driver ships no type declarations; this is the one value we read from it). */
+const pgTypes = createRequire(import.meta.url)("pg").types as {
+  getTypeParser: (oid: number, format?: "text" | "binary") => (value: string) => unknown
+}
+
+/**
+ * bigint (int8) and numeric columns arrive as JavaScript numbers, as on SQLite: every such value
+ * the hub stores (ms timestamps, counts, sums, 52-bit fencing tokens) is exact as a double.
+ */
+const types = {
+  getTypeParser: (oid: number, format?: "text" | "binary") =>
+    (oid === 20 || oid === 1700) && format !== "binary" ? (value: string) => Number(value) : pgTypes.getTypeParser(oid, format)
+}
+
+/** Connection settings shared by every client of the hub. */
+const clientConfig = (url: string, maxConnections: number) => ({
+  url: Redacted.make(url),
+  applicationName: "kiris",
+  maxConnections,
+  idleTimeout: "30 seconds" as const,
+  types
+})
+
 /** A `PgClient` (also provided as `SqlClient`) for `url`, closed with the layer. */
-export const pgLayer = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> =>
-  PgClient.layer({ url: Redacted.make(url), applicationName: "kiris" })
+export const pgLayer = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, unknown> => PgClient.layer(clientConfig(url, 10))
+
+/** A client of the database itself (root and queue tables; the URL's own search path), closed with the scope. */
+export const makePgClient = (url: string, maxConnections = 10) => PgClient.make(clientConfig(url, maxConnections))
+
+/**
+ * Brings the schema of `url` (its search path) up to date, safely while other hubs do the same: the
+ * migrations run on a client of one connection that holds a session advisory lock meanwhile, so a
+ * second hub starting at the same moment waits, then finds them applied. `table` keeps the history
+ * of each set of migrations apart (the root and queue sets share the database's default schema).
+ */
+export const migratePg = (url: string, migrations: Migrations, table = "effect_sql_migrations") =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const sql = yield* PgClient.make(clientConfig(url, 1))
+      const key = `kiris.migrate.${table}`
+      yield* Effect.acquireUseRelease(
+        sql`SELECT pg_advisory_lock(hashtext(${key}))`,
+        () => Migrator.make({})({ loader: Migrator.fromRecord(migrations), table }).pipe(Effect.provideService(SqlClient.SqlClient, sql)),
+        () => Effect.orDie(sql`SELECT pg_advisory_unlock(hashtext(${key}))`)
+      )
+    })
+  )
 
 /**
  * Opens a client for `url` and brings its schema up to date, like `openSqlite`. With `schema`, every
@@ -22,12 +67,9 @@ export const pgLayer = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.
  */
 export const openPg = (url: string, migrations: Migrations, schema?: string) =>
   Effect.gen(function* () {
-    const client = yield* PgClient.make({
-      url: Redacted.make(schema === undefined ? url : withSearchPath(url, schema)),
-      applicationName: "kiris"
-    })
-    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(Effect.provideService(SqlClient.SqlClient, client))
-    return client
+    const bound = schema === undefined ? url : withSearchPath(url, schema)
+    yield* migratePg(bound, migrations)
+    return yield* PgClient.make(clientConfig(bound, schema === undefined ? 10 : 4))
   }).pipe(Effect.orDie)
 
 /** `url` with `-c search_path=<schema>` added to its `options` parameter. */

@@ -12,6 +12,7 @@ import { ServerConfig } from "../../src/config/ServerConfig.js"
 import type { DomainEvent, EventBody } from "../../src/domain/Event.js"
 import type { MessageId, PermissionRequestId, ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { EventBus } from "../../src/events/EventBus.js"
+import { DatabaseLive } from "../../src/storage/Database.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
 import { ToolRegistry } from "../../src/tools/ToolRegistry.js"
 import { fakeModelConfig, fakeModelEnv, startAgentHub, watchProject } from "../support/AgentHub.js"
@@ -141,7 +142,11 @@ const startWatchedHub = (fake: FakeOpenAI, dataDir: string) =>
     const memoMap = yield* Layer.makeMemoMap
     const config = ServerConfig.layerWith({ port: 0, tcpPort: 0, workspaceRoots: [os.tmpdir()], dataDir })
     // The bus logs events in project databases: it brings the hub's ProjectDb (and its Reactivity) with it.
-    const early = yield* Layer.buildWithMemoMap(EventBus.Default.pipe(Layer.provide(config), Layer.provide(Reactivity.layer)), memoMap, scope)
+    const early = yield* Layer.buildWithMemoMap(
+      EventBus.Default.pipe(Layer.provide(DatabaseLive), Layer.provide(config), Layer.provide(Reactivity.layer)),
+      memoMap,
+      scope
+    )
     const items = yield* Context.get(early, EventBus).subscribe(() => true)
     const context = yield* Layer.buildWithMemoMap(HubLayer.pipe(Layer.provide(config), Layer.provide(NodeContext.layer)), memoMap, scope)
     assert.strictEqual(Context.get(context, EventBus), Context.get(early, EventBus), "the hub uses the bus built first")

@@ -4,6 +4,7 @@ import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerCon
 import type { ProjectId } from "../../src/domain/Ids.js"
 import { EnqueueTask, type TaskKind } from "../../src/domain/Task.js"
 import { EventBus } from "../../src/events/EventBus.js"
+import { DatabaseLive } from "../../src/storage/Database.js"
 import { QueueLive } from "../../src/queue/QueueLive.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
 import { type Connection, WorkerHub, workerIdFor } from "../../src/queue/WorkerHub.js"
@@ -19,6 +20,7 @@ export const startQueue = (overrides: Partial<ServerConfigShape> = {}) =>
     const dataDir = overrides.dataDir ?? tempDir("kiris-queue-")
     const layer = QueueLive.pipe(
       Layer.provideMerge(EventBus.Default),
+      Layer.provideMerge(DatabaseLive),
       Layer.provideMerge(ServerConfig.layerWith({ taskRetryBaseMs: 50, reaperIntervalMs: 100, ...overrides, dataDir })),
       Layer.provideMerge(Reactivity.layer)
     )

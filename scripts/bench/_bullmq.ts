@@ -42,7 +42,8 @@ const freePort = () =>
     })
   })
 
-const waitForLine = (child: ChildProcess, pattern: RegExp, what: string) =>
+/** Resolves once `child` printed a line matching `pattern`; rejects if it exits first. */
+export const waitForLine = (child: ChildProcess, pattern: RegExp, what: string) =>
   new Promise<void>((resolve, reject) => {
     let out = ""
     const onData = (d: Buffer) => {

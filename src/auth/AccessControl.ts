@@ -44,11 +44,8 @@ export class AccessControl extends Effect.Service<AccessControl>()("kiris/Access
       timeToLive: Duration.seconds(10),
       lookup: (id: UserId) => Effect.map(users.byId(id), Option.isSome)
     })
-    const onDeletion = yield* revocations.watch(
-      (r) => r._tag === "User",
-      (r) => (r._tag === "User" ? userExists.invalidate(r.userId) : Effect.void)
-    )
-    yield* Effect.forkScoped(onDeletion)
+    // A user deleted on this hub or another: forgotten before any open stream is re-checked.
+    yield* revocations.invalidate((r) => (r._tag === "User" ? userExists.invalidate(r.userId) : Effect.void))
 
     const forbid = (reason: string) => Effect.fail(new Forbidden({ reason }))
 

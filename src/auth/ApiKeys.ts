@@ -19,10 +19,11 @@ const invalidKey = "unknown API key"
 /**
  * API keys (`kiris_…`, stored as SHA-256, shown once) and the one place a bearer token becomes a
  * `Principal`: JWT access tokens and API keys alike. Lookups are cached for a few seconds so the
- * hot path (every RPC message) does not hit SQLite; revocation clears the cache at once.
+ * hot path (every RPC message) does not hit the database; a revocation (from any hub) clears the
+ * cache at once.
  */
 export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
-  effect: Effect.gen(function* () {
+  scoped: Effect.gen(function* () {
     const repo = yield* UsersRepo
     const revocations = yield* Revocations
     const secret = Redacted.value(yield* JwtSecret)
@@ -50,6 +51,8 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
       })
 
     const keyCache = yield* Cache.make({ capacity: 10_000, timeToLive: Duration.seconds(10), lookup: resolveKey })
+    // A key revoked or a user deleted, on this hub or another: no cached answer outlives it.
+    yield* revocations.invalidate((r) => (r._tag === "Member" ? Effect.void : keyCache.invalidateAll))
 
     /**
      * Records last use at most once a minute per key, off the request path. Entries older than the
@@ -173,7 +176,6 @@ export class ApiKeys extends Effect.Service<ApiKeys>()("kiris/ApiKeys", {
         return yield* new NotFound({ entity: "api key", id })
       }
       yield* repo.revokeKey(id, yield* Clock.currentTimeMillis)
-      yield* keyCache.invalidateAll
       yield* revocations.publish({ _tag: "Key", keyId: id })
       return (yield* repo.keyById(id)).pipe(Option.getOrThrow)
     })

@@ -1,11 +1,13 @@
 import { Clock, Effect, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Cluster } from "../cluster/Cluster.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import type { Principal } from "../domain/Auth.js"
 import { Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized } from "../domain/Errors.js"
 import type { UserId } from "../domain/Ids.js"
 import { LoginResult, User, type CreateUser } from "../domain/User.js"
+import { RootDb } from "../storage/RootDb.js"
 import { Metrics } from "../transport/metrics/Metrics.js"
 import { ApiKeys } from "./ApiKeys.js"
 import { hashPassword, newId, randomToken, signJwt, verifyPassword } from "./Crypto.js"
@@ -89,6 +91,8 @@ export class Users extends Effect.Service<Users>()("kiris/Users", {
     const config = yield* ServerConfig
     const secret = Redacted.value(yield* JwtSecret)
     const metrics = yield* Metrics
+    const root = yield* RootDb
+    const cluster = yield* Cluster
     const throttle = makeLoginThrottle()
     /**
      * A hash no password matches, made on the first login. An unknown user name is checked against
@@ -133,22 +137,34 @@ export class Users extends Effect.Service<Users>()("kiris/Users", {
     })
 
     /**
-     * On first start (no users): creates `admin` with a random password and an admin API key, writes
-     * both to the data dir (mode 0600) and returns where; otherwise returns none.
+     * Runs `effect` while no other hub of the database runs it (PostgreSQL: a transaction holding an
+     * advisory lock, released at its end; the statements inside run on connections of their own).
      */
-    const bootstrap = Effect.gen(function* () {
-      if ((yield* repo.count) > 0) return Option.none<{ keyFile: string; passwordFile: string }>()
-      const password = randomToken(18)
-      const admin = yield* insert({ name: "admin", password, isAdmin: true }).pipe(Effect.orDie)
-      const created = yield* keys.mint(admin.id, "admin (bootstrap)", ["admin"], "apikey")
-      const keyFile = path.join(config.dataDir, "admin.key")
-      const passwordFile = path.join(config.dataDir, "admin.password")
-      yield* Effect.sync(() => {
-        fs.writeFileSync(keyFile, created.key + "\n", { mode: 0o600 })
-        fs.writeFileSync(passwordFile, password + "\n", { mode: 0o600 })
+    const alone = <A>(effect: Effect.Effect<A>): Effect.Effect<A> =>
+      cluster.backend === "pg"
+        ? root.withTransaction(Effect.zipRight(root`SELECT pg_advisory_xact_lock(hashtext('kiris.bootstrap'))`, effect)).pipe(Effect.orDie)
+        : effect
+
+    /**
+     * On first start (no users): creates `admin` with a random password and an admin API key, writes
+     * both to the data dir (mode 0600) and returns where; otherwise returns none. Of hubs starting
+     * together on one database, exactly one does it; the others find the admin it made.
+     */
+    const bootstrap = alone(
+      Effect.gen(function* () {
+        if ((yield* repo.count) > 0) return Option.none<{ keyFile: string; passwordFile: string }>()
+        const password = randomToken(18)
+        const admin = yield* insert({ name: "admin", password, isAdmin: true }).pipe(Effect.orDie)
+        const created = yield* keys.mint(admin.id, "admin (bootstrap)", ["admin"], "apikey")
+        const keyFile = path.join(config.dataDir, "admin.key")
+        const passwordFile = path.join(config.dataDir, "admin.password")
+        yield* Effect.sync(() => {
+          fs.writeFileSync(keyFile, created.key + "\n", { mode: 0o600 })
+          fs.writeFileSync(passwordFile, password + "\n", { mode: 0o600 })
+        })
+        return Option.some({ keyFile, passwordFile })
       })
-      return Option.some({ keyFile, passwordFile })
-    })
+    )
 
     /** Deletes a user (by name or id) with their keys and memberships; their open streams end at once. */
     const remove = Effect.fn("Users.remove")(function* (caller: Principal, nameOrId: string) {

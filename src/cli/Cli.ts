@@ -8,6 +8,7 @@ import { sessionCommand } from "./SessionCommands.js"
 import { keyCommand, userCommand, whoamiCommand } from "./UserCommands.js"
 import { mapCommand } from "./MapCommand.js"
 import { mcpCommand } from "./Mcp.js"
+import { migrateCommand } from "./Migrate.js"
 import { taskCommands } from "./TaskCommands.js"
 import { topCommand } from "./Top.js"
 import { upCommand } from "./Up.js"
@@ -18,6 +19,7 @@ const kiris = Command.make("kiris").pipe(
   Command.withDescription("Kiris: a headless agent server and swarm hub"),
   Command.withSubcommands([
     serve,
+    migrateCommand,
     projectCommand,
     memberCommand,
     sessionCommand,

@@ -3,7 +3,7 @@ import { Config, Console, Effect, Layer, Option, Redacted } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { makeHubClient, parseHub } from "../client/HubClient.js"
+import { type HubTarget, makeFailoverHubClient, parseHubs, showHub } from "../client/HubClient.js"
 import { describeConfigError } from "../config/ConfigErrors.js"
 import { withConfigSources } from "../config/ConfigSources.js"
 import { TaskKind } from "../domain/Task.js"
@@ -18,7 +18,12 @@ import { logFormatOptions, withConfiguredLogFormat } from "./LogFormatOption.js"
 export const WORKER_KEY_FILE = "worker.key"
 
 const workerOptions = {
-  hub: Options.text("hub").pipe(Options.withDescription("Hub address host:port (default $KIRIS_HUB, else 127.0.0.1:7421)"), Options.optional),
+  hub: Options.text("hub").pipe(
+    Options.withDescription(
+      "Hub address host:port, or several separated by commas (hubs sharing one database): the worker connects to the first that answers and, when it loses that hub, to the next, keeping its running tasks (default $KIRIS_HUB, else 127.0.0.1:7421)"
+    ),
+    Options.optional
+  ),
   token: Options.redacted("token").pipe(
     Options.withDescription("Worker key (default $KIRIS_TOKEN, else <data-dir>/worker.key as written by `kiris up`)"),
     Options.optional
@@ -77,6 +82,16 @@ const parseKinds = (given: Option.Option<string>) =>
         : Effect.succeed(kinds as ReadonlyArray<TaskKind>)
     }
   })
+
+/** The addresses of `--hub` (or `KIRIS_HUB`): one or more, all `host:port` or all WebSocket URLs. */
+const parseHubList = (text: string): Effect.Effect<ReadonlyArray<HubTarget>, CliError> => {
+  const targets = parseHubs(text)
+  if (targets.length === 0) return Effect.fail(new CliError({ message: "--hub: no hub address given" }))
+  if (new Set(targets.map((t) => t.transport)).size > 1) {
+    return Effect.fail(new CliError({ message: "--hub: give either host:port addresses or WebSocket URLs, not both" }))
+  }
+  return Effect.succeed(targets)
+}
 
 /** `--data-dir`, else `dataDir` from the config sources (`KIRIS_DATA_DIR`, then the config files), else `./.kiris`. */
 const resolveDataDirConfig = Config.string("dataDir").pipe(Config.withDefault(".kiris"))
@@ -138,7 +153,7 @@ const workerSettings = Config.all([resolveDataDirConfig, logFormatConfig])
  */
 export const runWorkerCommand = (o: WorkerFlags) =>
   Effect.gen(function* () {
-    const hub = yield* resolveHub(o)
+    const hubs = yield* Effect.flatMap(resolveHub(o), parseHubList)
     const dataDir = yield* resolveDataDir
     const kinds = yield* parseKinds(o.kinds)
     const token = yield* resolveWorkerToken(o.token, dataDir)
@@ -157,13 +172,16 @@ export const runWorkerCommand = (o: WorkerFlags) =>
     )
     const services = Executors.Default.pipe(Layer.provide(config), Layer.provide(Models.Default))
     yield* Console.log(
-      `kiris worker ${name}: hub ${hub}, kinds ${kinds.join(",")}, concurrency ${o.concurrency}${o.trustShell ? ", trusts shell" : ""}`
+      `kiris worker ${name}: ${hubs.length === 1 ? "hub" : "hubs"} ${hubs.map(showHub).join(", ")}, kinds ${kinds.join(",")}, concurrency ${o.concurrency}${o.trustShell ? ", trusts shell" : ""}`
     )
     const work = Effect.scoped(
       Effect.gen(function* () {
-        const client = yield* makeHubClient(parseHub(hub), token)
+        const { client, failover } = yield* makeFailoverHubClient(hubs, token)
         return yield* runWorker(client, {
           name,
+          ...(hubs.length > 1
+            ? { connectedTo: () => Option.map(Option.fromNullable(failover.connectedTo()), showHub).pipe(Option.getOrUndefined) }
+            : {}),
           kinds,
           concurrency: o.concurrency,
           leaseSeconds: Option.getOrUndefined(o.leaseSeconds),

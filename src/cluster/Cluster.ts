@@ -1,4 +1,6 @@
-import { Context, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
+import { Context, Effect, Layer, Option, Redacted, type Scope, Stream } from "effect"
+import { CHANNELS, type ClusterChannel } from "./Channels.js"
+import { makePgListener } from "./PgListener.js"
 import { randomBytes } from "node:crypto"
 import type { PgClient } from "@effect/sql-pg"
 
@@ -20,8 +22,7 @@ export interface ClusterShape {
   readonly listen: (channel: ClusterChannel) => Stream.Stream<string>
 }
 
-/** The channels hubs talk on; one place so that no two features share a channel by accident. */
-export type ClusterChannel = "kiris_queue" | "kiris_events" | "kiris_auth" | "kiris_sessions"
+export type { ClusterChannel } from "./Channels.js"
 
 /** NOTIFY refuses payloads of 8000 bytes or more; senders split references into chunks below this. */
 export const MAX_PAYLOAD = 7000
@@ -36,23 +37,21 @@ export class Cluster extends Context.Tag("kiris/Cluster")<Cluster, ClusterShape>
     listen: () => Stream.never
   }))
 
-  /** Hubs sharing the PostgreSQL database `client` is connected to. */
-  static readonly pg = (client: PgClient.PgClient, url: Redacted.Redacted): ClusterShape => ({
-    backend: "pg",
-    hubId: newHubId(),
-    databaseUrl: Option.some(Redacted.value(url)),
-    notify: (channel, payload) =>
-      client.notify(channel, payload).pipe(
-        Effect.catchAllCause((cause) => Effect.logWarning("NOTIFY failed", { channel, cause })),
-        Effect.withTracerEnabled(false)
-      ),
-    listen: (channel) =>
-      client.listen(channel).pipe(
-        // A lost LISTEN connection is opened again; what was sent meanwhile is caught up by the receivers' next read.
-        Stream.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
-        Stream.catchAllCause((cause) => Stream.fromEffect(Effect.logWarning("LISTEN failed", { channel, cause })).pipe(Stream.drain))
-      )
-  })
+  /** Hubs sharing the PostgreSQL database `client` is connected to; the LISTEN connection lives with the scope. */
+  static readonly pg = (client: PgClient.PgClient, url: Redacted.Redacted): Effect.Effect<ClusterShape, never, Scope.Scope> =>
+    Effect.map(makePgListener(Redacted.value(url), CHANNELS), (listener) => ({
+      backend: "pg",
+      hubId: newHubId(),
+      databaseUrl: Option.some(Redacted.value(url)),
+      notify: (channel, payload) =>
+        // pg_notify, not `NOTIFY channel, $1`: NOTIFY takes no bound parameters.
+        client`SELECT pg_notify(${channel}, ${payload})`.pipe(
+          Effect.asVoid,
+          Effect.catchAllCause((cause) => Effect.logWarning("NOTIFY failed", { channel, cause })),
+          Effect.withTracerEnabled(false)
+        ),
+      listen: listener.listen
+    }))
 }
 
 const newHubId = () => `hub-${randomBytes(6).toString("hex")}`

@@ -39,3 +39,19 @@ export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooM
   reason: Schema.String,
   retryAfterSeconds: Schema.Int
 }) {}
+
+/**
+ * A project's workspace directory cannot be reached on this hub (missing, or not a directory):
+ * hubs sharing a database share the data dir and the workspaces too, so they need the same
+ * filesystem mounted at the same paths. What needs the files (turns, tools, file reads and writes)
+ * fails with this; listing and deleting the project still work.
+ */
+export class WorkspaceUnreachable extends Schema.TaggedError<WorkspaceUnreachable>()("WorkspaceUnreachable", {
+  projectId: Schema.String,
+  path: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return this.reason
+  }
+}

@@ -1,9 +1,11 @@
 import { Clock, Duration, Effect, Option, Stream } from "effect"
+import { Cluster } from "../cluster/Cluster.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { DomainEvent, type EventBody, type SubscriptionItem } from "../domain/Event.js"
 import type { ProjectId } from "../domain/Ids.js"
 import { ProjectDb } from "../storage/ProjectDb.js"
 import { EventLog } from "./EventLog.js"
+import { EVENTS_CHANNEL, type EventNotice, parseNotice, sendNotice } from "./EventNotices.js"
 import { makeEventRetention } from "./EventRetention.js"
 import { type ProjectLog, makeProjectLogs } from "./ProjectLogs.js"
 import { makeProjectSubscription } from "./Replay.js"
@@ -33,13 +35,24 @@ const DELTA_LOG_DELAY = Duration.millis(100)
  * to the same part waiting right before it: a client that keeps up gets every delta as it came, a
  * slow one fewer, longer ones, nothing lost. A scoped fiber prunes the logs of projects that
  * published, every `eventPruneIntervalSeconds` (EventRetention).
+ *
+ * Hubs sharing a PostgreSQL database share every project's log. Appends take the project's
+ * advisory lock (ProjectLogs), so seqs stay contiguous across hubs and commit in seq order; every
+ * event is appended as it is numbered (streamed deltas too), and each append sends a notice
+ * (`kiris_events`, at commit). A hub catches up on what others appended (reading the log after
+ * its own last seq, so a lost notice costs nothing once the next one, or its next publish, comes)
+ * and delivers it to its subscribers in order before anything newer. What each hub keeps in
+ * memory (subscribers, backlogs, its view of `last`) is its own.
  */
 export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
   scoped: Effect.gen(function* () {
     const config = yield* ServerConfig
     const dbs = yield* ProjectDb
+    const cluster = yield* Cluster
+    /** Other hubs append to the same logs (PostgreSQL). */
+    const shared = cluster.backend === "pg"
     const subscribers = makeSubscribers({ maxEvents: Math.max(1, config.eventBuffer), maxBytes: Math.max(1, config.subscriberBufferBytes) })
-    const logs = makeProjectLogs(dbs)
+    const logs = makeProjectLogs(dbs, { shared, deliver: subscribers.deliverAll, interested: subscribers.interested })
 
     yield* Effect.addFinalizer(() => Effect.sync(() => subscribers.shutdown()))
 
@@ -107,11 +120,13 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
         log,
         Effect.flatMap(Clock.currentTimeMillis, (at) => {
           const events = number(projectId, log, bodies, at)
-          return Effect.map(EventLog.append(events), () => {
+          const deleted = bodies.some((b) => b._tag === "ProjectDeleted")
+          const appended = EventLog.append(events)
+          return Effect.map(shared ? Effect.zipRight(appended, sendNotice({ projectId, seq: log.last + events.length, deleted })) : appended, () => {
             log.last += events.length
             retention.touch(projectId)
             subscribers.deliverAll(events)
-            if (bodies.some((b) => b._tag === "ProjectDeleted")) log.deleted = true
+            if (deleted) log.deleted = true
           })
         })
       )
@@ -130,7 +145,8 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
     const publishStreamed = (projectId: ProjectId, bodies: ReadonlyArray<EventBody>): Effect.Effect<void> => {
       if (bodies.length === 0) return Effect.void
       const log = logs.of(projectId)
-      if (log.last < 0 || log.deleted) return publishAll(projectId, bodies)
+      // Shared with other hubs, the log numbers every event: nothing is numbered in memory ahead of it.
+      if (shared || log.last < 0 || log.deleted) return publishAll(projectId, bodies)
       return Effect.flatMap(Clock.currentTimeMillis, (at) =>
         log.lock.withPermits(1)(
           Effect.sync(() => {
@@ -164,7 +180,7 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
       })
 
     /** Subscribes now, in the caller's scope, to one project; see `stream`. */
-    const subscribeProject = makeProjectSubscription({ dbs, logs, subscribers })
+    const subscribeProject = makeProjectSubscription({ dbs, logs, subscribers, shared })
 
     /**
      * One project's events for a client. Without `since`: `Ready {seq}` (the project's last seq
@@ -177,18 +193,70 @@ export class EventBus extends Effect.Service<EventBus>()("kiris/EventBus", {
     const stream = (projectId: ProjectId, since: Option.Option<number>): Stream.Stream<SubscriptionItem> =>
       Stream.unwrapScoped(subscribeProject(projectId, since))
 
-    /** The project's last seq (0 before its first event). */
+    /** The project's last seq (0 before its first event); with other hubs, as committed by any of them now. */
     const lastSeq = (projectId: ProjectId): Effect.Effect<number> =>
       Effect.suspend(() => {
         const log = logs.of(projectId)
-        return log.last >= 0 || log.deleted
+        return log.deleted || (log.last >= 0 && !shared)
           ? Effect.succeed(Math.max(0, log.last))
-          : logs.locked(
+          : logs.synced(
               projectId,
               log,
-              Effect.sync(() => log.last)
+              Effect.sync(() => Math.max(0, log.last))
             )
       })
+
+    /**
+     * Another hub appended events (or this one: every hub hears its own notices). A project this hub
+     * delivers events of catches up under its lock; one nobody here subscribes to only forgets its
+     * `last` (read again from the log on next use). A deleted project's `ProjectDeleted` is delivered
+     * from the notice itself, since its database is being dropped.
+     */
+    const onNotice = (notice: EventNotice): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const log = logs.get(notice.projectId)
+        if (log === undefined || log.deleted || log.last < 0 || notice.seq <= log.last) return Effect.void
+        if (notice.deleted) {
+          return Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            log.lock.withPermits(1)(
+              Effect.suspend(() => {
+                if (log.deleted || notice.seq <= log.last) return Effect.void
+                log.last = notice.seq
+                log.deleted = true
+                subscribers.deliverAll([
+                  DomainEvent.make(
+                    { seq: notice.seq, projectId: notice.projectId, at, event: { _tag: "ProjectDeleted", projectId: notice.projectId } },
+                    true
+                  )
+                ])
+                return dbs.close(notice.projectId)
+              })
+            )
+          )
+        }
+        if (!subscribers.interested(notice.projectId)) {
+          return log.lock.withPermits(1)(
+            Effect.sync(() => {
+              if (log.pending.length === 0 && !log.deleted) log.last = -1
+            })
+          )
+        }
+        return logs.synced(notice.projectId, log, Effect.void)
+      })
+
+    if (shared) {
+      yield* cluster.listen(EVENTS_CHANNEL).pipe(
+        Stream.runForEach((payload) => {
+          const notice = parseNotice(payload)
+          return notice === undefined
+            ? Effect.void
+            : Effect.catchAllCause(onNotice(notice), (cause) =>
+                Effect.logWarning("catching up with another hub's events failed", { project: notice.projectId, cause })
+              )
+        }),
+        Effect.forkScoped
+      )
+    }
 
     /** Open subscriptions (for `/metrics`). */
     const subscriberCount = Effect.sync(() => subscribers.size())

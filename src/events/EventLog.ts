@@ -110,11 +110,12 @@ export const EventLog = {
     }).pipe(Effect.orDie)
 }
 
-/** Rows a DELETE removed, from the driver's raw result (SQLite: `changes`; PostgreSQL: `count`). */
+/** Rows a DELETE removed, from the driver's raw result (SQLite: `changes`; PostgreSQL: `rowCount`). */
 const changes = (raw: unknown): number => {
   if (typeof raw === "object" && raw !== null) {
-    const r = raw as { readonly changes?: unknown; readonly count?: unknown }
+    const r = raw as { readonly changes?: unknown; readonly rowCount?: unknown; readonly count?: unknown }
     if (typeof r.changes === "number") return r.changes
+    if (typeof r.rowCount === "number") return r.rowCount
     if (typeof r.count === "number") return r.count
   }
   return 0

@@ -14,12 +14,35 @@ const REPLAY_PAGE = 1000
  * `EventBus.stream`). Registration happens under the project's lock, so `head` (the last seq then)
  * splits the events exactly: up to it from the log, after it from the live backlog.
  */
-export const makeProjectSubscription = (deps: { readonly dbs: ProjectDb; readonly logs: ProjectLogs; readonly subscribers: Subscribers }) => {
-  const { dbs, logs, subscribers } = deps
+export const makeProjectSubscription = (deps: {
+  readonly dbs: ProjectDb
+  readonly logs: ProjectLogs
+  readonly subscribers: Subscribers
+  /** Other hubs share the log (PostgreSQL) and may prune it while a replay here reads it. */
+  readonly shared: boolean
+}) => {
+  const { dbs, logs, subscribers, shared } = deps
+
+  /**
+   * One page of the replay after `after`. On a shared log another hub may have pruned it meanwhile
+   * (this hub's replays hold only its own pruning off): `pruned_below` is read after the page, so a
+   * page missing pruned events is always seen as such, and `Reset` tells the client where the log
+   * now starts.
+   */
+  const readPage = (projectId: ProjectId, after: number, head: number) =>
+    dbs.withProject(projectId)(
+      Effect.gen(function* () {
+        const events = yield* EventLog.page(projectId, after, head, REPLAY_PAGE)
+        if (!shared) return { events, reset: undefined }
+        const prunedBelow = yield* EventLog.prunedBelow
+        const first = events[0]?.seq ?? head + 1
+        return { events, reset: prunedBelow > after + 1 && first > after + 1 ? Math.min(first, prunedBelow) : undefined }
+      })
+    )
   return (projectId: ProjectId, since: Option.Option<number> = Option.none()) =>
     Effect.gen(function* () {
       const log = logs.of(projectId)
-      const sub = yield* subscribers.make((e) => e.projectId === projectId)
+      const sub = yield* subscribers.make((e) => e.projectId === projectId, projectId)
       let replaying = false
       const replayDone = Effect.sync(() => {
         if (replaying) {
@@ -69,11 +92,12 @@ export const makeProjectSubscription = (deps: { readonly dbs: ProjectDb; readonl
       const replay = Stream.paginateChunkEffect(from, (after) =>
         after >= head || log.deleted
           ? Effect.succeed([Chunk.empty<SubscriptionItem>(), Option.none<number>()] as const)
-          : Effect.map(dbs.withProject(projectId)(EventLog.page(projectId, after, head, REPLAY_PAGE)), (events) => {
+          : Effect.map(readPage(projectId, after, head), ({ events, reset }) => {
               const last = events[events.length - 1]?.seq ?? head
               if (events.length > 0) cursor.lastSent = last
+              const items = events.map((event): SubscriptionItem => ({ _tag: "Event", event }))
               return [
-                Chunk.unsafeFromArray(events.map((event): SubscriptionItem => ({ _tag: "Event", event }))),
+                Chunk.unsafeFromArray(reset === undefined ? items : [{ _tag: "Reset", oldestSeq: reset } as const, ...items]),
                 events.length < REPLAY_PAGE ? Option.none<number>() : Option.some(last)
               ] as const
             })

@@ -1,5 +1,6 @@
 import { Chunk, Effect, Option, Stream } from "effect"
 import { DomainEvent, type SubscriptionItem } from "../domain/Event.js"
+import type { ProjectId } from "../domain/Ids.js"
 import * as K from "../transport/metrics/KirisMetrics.js"
 
 /**
@@ -34,6 +35,8 @@ export const estimateBytes = (value: unknown, depth = 0): number => {
 
 export interface Subscriber {
   readonly filter: (e: DomainEvent) => boolean
+  /** The one project whose events `filter` passes, when it is a project's subscription. */
+  readonly projectId: ProjectId | undefined
   /** Pending events and their estimated sizes, oldest first from `head` (entries before it are cleared). */
   events: Array<DomainEvent | undefined>
   sizes: Array<number>
@@ -111,8 +114,9 @@ export const makeSubscribers = (limits: BacklogLimits) => {
   const all = new Set<Subscriber>()
   let shutDown = false
 
-  const make = (filter: (e: DomainEvent) => boolean): Effect.Effect<Subscriber> =>
-    Effect.map(Effect.makeLatch(false), (ready) => ({ filter, events: [], sizes: [], head: 0, bytes: 0, missed: 0, ready }))
+  /** A subscriber (not yet added) to the events `filter` passes; `projectId` when they are all of that project. */
+  const make = (filter: (e: DomainEvent) => boolean, projectId?: ProjectId): Effect.Effect<Subscriber> =>
+    Effect.map(Effect.makeLatch(false), (ready) => ({ filter, projectId, events: [], sizes: [], head: 0, bytes: 0, missed: 0, ready }))
 
   const add = (sub: Subscriber) => {
     all.add(sub)
@@ -215,7 +219,13 @@ export const makeSubscribers = (limits: BacklogLimits) => {
   /** Open subscriptions. */
   const size = () => all.size
 
-  return { make, add, remove, deliverAll, liveItems, shutdown, size } as const
+  /** Whether any subscriber may want events of `projectId` (its own subscribers, or any not bound to a project). */
+  const interested = (projectId: ProjectId): boolean => {
+    for (const sub of all) if (sub.projectId === undefined || sub.projectId === projectId) return true
+    return false
+  }
+
+  return { make, add, remove, deliverAll, liveItems, shutdown, size, interested } as const
 }
 
 export type Subscribers = ReturnType<typeof makeSubscribers>

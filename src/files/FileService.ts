@@ -3,7 +3,7 @@ import { Clock, Duration, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { ServerConfig } from "../config/ServerConfig.js"
-import { Conflict, NotFound } from "../domain/Errors.js"
+import { Conflict, NotFound, type WorkspaceUnreachable } from "../domain/Errors.js"
 import {
   type FileAuthor,
   FileDiff,
@@ -21,6 +21,7 @@ import {
   type RevertResult
 } from "../domain/File.js"
 import type { MessageId, SessionId } from "../domain/Ids.js"
+import { reachableWorkspace } from "../project/WorkspacePolicy.js"
 import { CurrentProject } from "../storage/ProjectDb.js"
 import { WorkspaceGuard } from "../tools/WorkspaceGuard.js"
 import { Blobs } from "./Blobs.js"
@@ -58,16 +59,16 @@ export interface FileServiceShape {
     readonly author: FileAuthor
     /** When given, the write fails `Conflict` unless the path's latest version (after noticing disk changes) has this id (0: none). */
     readonly expectedVersion?: number | undefined
-  }) => Effect.Effect<FileVersion, FileLocked | FileTooLarge | QuotaExceeded | PathRefused | Conflict, FileEnv>
+  }) => Effect.Effect<FileVersion, FileLocked | FileTooLarge | QuotaExceeded | PathRefused | Conflict | WorkspaceUnreachable, FileEnv>
   readonly read: (input: {
     readonly workspace: string
     readonly path: string
     readonly version?: number | undefined
-  }) => Effect.Effect<{ readonly version: FileVersion | null; readonly content: Uint8Array }, NotFound | PathRefused, FileEnv>
+  }) => Effect.Effect<{ readonly version: FileVersion | null; readonly content: Uint8Array }, NotFound | PathRefused | WorkspaceUnreachable, FileEnv>
   readonly list: (input: {
     readonly workspace: string
     readonly dir?: string | undefined
-  }) => Effect.Effect<ReadonlyArray<FileEntry>, NotFound | PathRefused, FileEnv>
+  }) => Effect.Effect<ReadonlyArray<FileEntry>, NotFound | PathRefused | WorkspaceUnreachable, FileEnv>
   readonly history: (input: {
     readonly path: string
     readonly cursor?: number | undefined
@@ -81,7 +82,7 @@ export interface FileServiceShape {
     readonly snapshotId: number
     readonly author: RevertRequester
     readonly force?: boolean | undefined
-  }) => Effect.Effect<RevertResult, NotFound | RevertConflict | PathRefused, FileEnv>
+  }) => Effect.Effect<RevertResult, NotFound | RevertConflict | PathRefused | WorkspaceUnreachable, FileEnv>
   readonly revertSession: (input: {
     readonly workspace: string
     readonly sessionId: SessionId
@@ -150,8 +151,12 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
         }
       })
 
+    /** Every operation on the workspace's files first checks that this hub can reach the workspace. */
+    const reachable = (workspace: string) => Effect.flatMap(CurrentProject, (projectId) => reachableWorkspace(projectId, workspace))
+
     const write: FileServiceShape["write"] = (input) =>
       Effect.gen(function* () {
+        yield* reachable(input.workspace)
         const p = yield* store.resolve(input.workspace, input.path)
         if ((yield* observe(p.absolute)).kind === "dir") {
           return yield* new PathRefused({ path: input.path, reason: `${p.relative} is a directory` })
@@ -194,6 +199,7 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
           const v = rec.value.version
           return { version: v, content: v.hash === null ? new Uint8Array(0) : yield* blobs.get(projectId, v.hash) }
         }
+        yield* reachable(input.workspace)
         const p = yield* store.resolve(input.workspace, input.path)
         const synced = yield* store.exclusive(store.syncForRead(p))
         if (synced.disk.kind === "dir") return yield* new PathRefused({ path: input.path, reason: `${p.relative} is a directory` })
@@ -205,6 +211,7 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
     const list: FileServiceShape["list"] = (input) =>
       Effect.gen(function* () {
         const projectId = yield* CurrentProject
+        yield* reachable(input.workspace)
         const dir = input.dir === undefined || normalize(input.dir) === "." ? undefined : input.dir
         const fence = yield* guard.fenceFor(projectId, input.workspace)
         const base =
@@ -284,7 +291,7 @@ export class FileService extends Effect.Service<FileService>()("kiris/FileServic
       diff,
       snapshot: reverts.snapshot,
       snapshots: reverts.snapshots,
-      restore: reverts.restore,
+      restore: (input) => Effect.zipRight(reachable(input.workspace), reverts.restore(input)),
       revertSession: reverts.revertSession,
       locks: currentLocks,
       releaseLocks,

@@ -1,6 +1,6 @@
 import { type Deferred, Effect, Option, Ref } from "effect"
 import type { Principal } from "../domain/Auth.js"
-import type { SessionId } from "../domain/Ids.js"
+import type { ProjectId, SessionId } from "../domain/Ids.js"
 import type { SteeredPrompt, TurnOutcome } from "./TurnRunner.js"
 
 /** A turn about to run: its user message is stored; `done` hears how it ended. */
@@ -10,6 +10,7 @@ export interface Pending {
 }
 
 export interface Active {
+  readonly projectId: ProjectId
   /** Set before the turn is interrupted on purpose, so it ends `cancelled` rather than `interrupted`. */
   readonly cancelled: Ref.Ref<boolean>
 }
@@ -85,7 +86,9 @@ export const makeSessionTurns = Effect.gen(function* () {
       else next.delete(sessionId)
       return next
     })
+  /** The projects of the sessions whose turns run here. */
+  const activeProjects = Effect.map(Ref.get(active), (m) => [...new Set([...m.values()].map((a) => a.projectId))])
   const sizes = Effect.map(Ref.get(active), (m): SessionTurnsSizes => ({ locks: locks.size, active: m.size, steered: steered.size }))
 
-  return { takeSteered, addSteered, withLock, dropSteered, activeTurn, setActive, sizes } as const
+  return { takeSteered, addSteered, withLock, dropSteered, activeTurn, activeProjects, setActive, sizes } as const
 })

@@ -1,3 +1,4 @@
+import { reachableWorkspace } from "../project/WorkspacePolicy.js"
 import type { SqlClient } from "@effect/sql"
 import { isStepCount, type ModelMessage, streamText, type TextStreamPart, type ToolSet } from "ai"
 import { Cause, Clock, Data, Duration, Effect, Exit, Option, Schedule } from "effect"
@@ -90,6 +91,7 @@ export class TurnRunner extends Effect.Service<TurnRunner>()("kiris/TurnRunner",
         const { session } = input
         const project = yield* projects.get(session.projectId)
         if (Option.isNone(project)) return yield* new TurnFailed({ message: `project ${session.projectId} no longer exists` })
+        yield* reachableWorkspace(session.projectId, project.value.workspace).pipe(Effect.mapError((e) => new TurnFailed({ message: e.reason })))
         const agent = findAgent(session.agent)
         if (agent === undefined) return yield* new TurnFailed({ message: `unknown agent: ${session.agent}` })
         const timeouts = { firstByteMs: config.modelFirstByteTimeoutSeconds * 1000, idleMs: config.modelIdleTimeoutSeconds * 1000 }

@@ -3,6 +3,7 @@ import { Clock, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { UsersRepo } from "../auth/UsersRepo.js"
+import { Cluster } from "../cluster/Cluster.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { hasScope, type Principal, type Role } from "../domain/Auth.js"
 import { newId } from "../auth/Crypto.js"
@@ -14,7 +15,7 @@ import { projectDir, ProjectDb } from "../storage/ProjectDb.js"
 import { Revocations } from "../auth/Revocations.js"
 import { ProjectAccess } from "./ProjectAccess.js"
 import { ProjectsRepo } from "./ProjectsRepo.js"
-import { admitWorkspace } from "./WorkspacePolicy.js"
+import { admitWorkspace, warnUnreachableWorkspaces } from "./WorkspacePolicy.js"
 
 const isWithin = (root: string, target: string) => {
   const rel = path.relative(root, target)
@@ -39,6 +40,10 @@ export class Projects extends Effect.Service<Projects>()("kiris/Projects", {
     const bus = yield* EventBus
     const config = yield* ServerConfig
     const revocations = yield* Revocations
+    const cluster = yield* Cluster
+
+    // Hubs sharing a database must see the same workspaces: say at start which ones this hub cannot.
+    if (cluster.backend === "pg") yield* Effect.flatMap(repo.listAll, warnUnreachableWorkspaces)
 
     const create = Effect.fn("Projects.create")(function* (caller: Principal, input: CreateProject) {
       if (caller.kind === "worker" || !hasScope(caller, "write")) return yield* new Forbidden({ reason: "creating a project needs the write scope" })

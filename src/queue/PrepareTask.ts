@@ -3,7 +3,7 @@ import * as crypto from "node:crypto"
 import { InvalidInput } from "../domain/Errors.js"
 import type { TaskId } from "../domain/Ids.js"
 import { ChatPayload, CliPayload, ShellPayload, type TaskKind } from "../domain/Task.js"
-import type { NewTask } from "./sqlite/TaskRows.js"
+import type { NewTask } from "./sql/TaskRows.js"
 import type { EnqueueInput } from "./TaskQueue.js"
 
 /** Checks an enqueue request and normalizes it into the row to insert (pure; storage-agnostic). */

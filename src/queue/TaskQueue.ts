@@ -80,7 +80,7 @@ export interface TaskQueueShape {
   /** Newest first. */
   readonly list: (filter: TaskFilter) => Effect.Effect<ReadonlyArray<Task>>
   readonly stats: (projectIds?: ReadonlyArray<ProjectId>) => Effect.Effect<TaskStats>
-  /** Task counts of every project by kind and status (kept in memory: no query). */
+  /** Task counts of every project by kind and status (on SQLite kept in memory: no query; on PostgreSQL, shared with other hubs, counted). */
   readonly countsByKind: Effect.Effect<ReadonlyMap<TaskKind, Readonly<Record<TaskStatus, number>>>>
   /** Over the done tasks of these projects: how many, the sum of (finishedAt − createdAt) in ms, and how many finished at or after `since`. */
   readonly doneSummary: (
@@ -95,7 +95,7 @@ export interface TaskQueueShape {
 
 /**
  * The durable swarm task queue: enqueue, lease with fencing tokens, heartbeat, complete/fail with
- * retries and dead letters, cancel, dependencies (fan-in) and waiting. One implementation per
- * storage engine (`layerSqlite` in TaskQueueSqlite.ts).
+ * retries and dead letters, cancel, dependencies (fan-in) and waiting. One implementation for
+ * SQLite and PostgreSQL (`layerSql` in TaskQueueSql.ts; the dialects' differences in sql/Dialect.ts).
  */
 export class TaskQueue extends Context.Tag("kiris/TaskQueue")<TaskQueue, TaskQueueShape>() {}

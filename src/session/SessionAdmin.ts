@@ -40,7 +40,7 @@ export const sessionAdminQueries = {
       Effect.map((rows) => rows.map((r) => r.id))
     ),
 
-  /** Deletes sessions with their messages, parts, queued prompts and permission requests, in one transaction. */
+  /** Deletes sessions with their messages, parts, queued prompts, permission requests and runner rows, in one transaction. */
   deleteSessions: (ids: ReadonlyArray<SessionId>) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       ids.length === 0
@@ -52,6 +52,7 @@ export const sessionAdminQueries = {
                 sql`DELETE FROM messages WHERE session_id IN ${sql.in(ids)}`,
                 sql`DELETE FROM queued_prompts WHERE session_id IN ${sql.in(ids)}`,
                 sql`DELETE FROM permission_requests WHERE session_id IN ${sql.in(ids)}`,
+                sql`DELETE FROM session_runs WHERE session_id IN ${sql.in(ids)}`,
                 sql`DELETE FROM sessions WHERE id IN ${sql.in(ids)}`
               ],
               { discard: true }

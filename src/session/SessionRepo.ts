@@ -5,7 +5,15 @@ import { type Message, MessageWithParts, type Part, type SessionInfo, type Sessi
 import { decodedOrDie, withSql } from "../storage/Rows.js"
 import { queuedPromptQueries } from "./QueuedPrompts.js"
 import { sessionAdminQueries } from "./SessionAdmin.js"
+import { sessionRunQueries } from "./SessionRuns.js"
 import { encodePart, MessageRow, PartRow, SessionRow, toMessage, toPart, toSession } from "./SessionRows.js"
+
+/**
+ * Rows in the order they were inserted: SQLite's rowid, PostgreSQL's `seq` (hubs' clocks may differ,
+ * and one millisecond often holds two messages, so `created_at` alone cannot order them).
+ */
+const insertionOrder = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({ pg: () => sql.literal("seq"), orElse: () => sql.literal("created_at, rowid") })
 
 const getSession = SqlSchema.findOne({
   Request: SessionId,
@@ -21,13 +29,13 @@ const listSessions = SqlSchema.findAll({
         ...(r.parentId === undefined ? [] : [sql`parent_id = ${r.parentId}`]),
         ...(r.includeArchived ? [] : [sql`archived_at IS NULL`])
       ]
-      return sql`SELECT * FROM sessions WHERE ${sql.and(clauses)} ORDER BY created_at, rowid`
+      return sql`SELECT * FROM sessions WHERE ${sql.and(clauses)} ORDER BY ${insertionOrder(sql)}`
     })
 })
 const messagesOf = SqlSchema.findAll({
   Request: SessionId,
   Result: MessageRow,
-  execute: (sessionId) => withSql((sql) => sql`SELECT * FROM messages WHERE session_id = ${sessionId} ORDER BY created_at, rowid`)
+  execute: (sessionId) => withSql((sql) => sql`SELECT * FROM messages WHERE session_id = ${sessionId} ORDER BY ${insertionOrder(sql)}`)
 })
 const partsOf = SqlSchema.findAll({
   Request: SessionId,
@@ -63,6 +71,20 @@ const failOpenToolParts = SqlSchema.findAll({
           RETURNING *`
       })
     )
+})
+const interruptSessionMessages = SqlSchema.findAll({
+  Request: Schema.Struct({ sessionId: SessionId, now: Schema.Number }),
+  Result: MessageRow,
+  execute: (r) =>
+    withSql(
+      (sql) => sql`UPDATE messages SET status = 'interrupted', completed_at = ${r.now}
+        WHERE session_id = ${r.sessionId} AND status = 'running' RETURNING *`
+    )
+})
+const idleSession = SqlSchema.findAll({
+  Request: SessionId,
+  Result: Schema.Struct({ id: SessionId }),
+  execute: (id) => withSql((sql) => sql`UPDATE sessions SET status = 'idle' WHERE id = ${id} AND status <> 'idle' RETURNING id`)
 })
 const idleSessions = SqlSchema.findAll({
   Request: Schema.Void,
@@ -179,7 +201,22 @@ export class SessionRepo extends Effect.Service<SessionRepo>()("kiris/SessionRep
       return { messages: rows.map(toMessage), parts, sessions: sessions.map((r) => r.id) }
     }),
 
+    /** `interruptRunning` for one session (whose runner is known to be gone). */
+    interruptSession: (sessionId: SessionId) =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        const rows = yield* interruptSessionMessages({ sessionId, now }).pipe(decodedOrDie("interrupted messages of a session"))
+        const parts: Array<Part> = []
+        for (const { id } of rows) {
+          const changed = yield* failOpenToolParts(id).pipe(decodedOrDie("interrupted tool parts"))
+          parts.push(...changed.map(toPart))
+        }
+        const sessions = yield* idleSession(sessionId).pipe(decodedOrDie("session set idle"))
+        return { messages: rows.map(toMessage), parts, sessions: sessions.map((r) => r.id) }
+      }),
+
     ...queuedPromptQueries,
+    ...sessionRunQueries,
     ...sessionAdminQueries
   }
 }) {}

@@ -32,6 +32,7 @@ const pgStore = (url: Redacted.Redacted): Layer.Layer<RootDb | QueueDb | Cluster
       yield* migratePg(Redacted.value(url), rootMigrations)
       yield* migratePg(Redacted.value(url), queueMigrations, QUEUE_MIGRATIONS_TABLE)
       const client = yield* makePgClient(Redacted.value(url))
-      return Context.make(RootDb, client).pipe(Context.add(QueueDb, client), Context.add(Cluster, Cluster.pg(client, url)))
+      const cluster = yield* Cluster.pg(client, url)
+      return Context.make(RootDb, client).pipe(Context.add(QueueDb, client), Context.add(Cluster, cluster))
     })
   ).pipe(Layer.orDie)

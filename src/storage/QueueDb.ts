@@ -7,7 +7,8 @@ import { openSqlite } from "./Sqlite.js"
 
 /**
  * The hub-wide task queue database (`<data-dir>/queue.db`). Workers serve every project, so one file
- * and one index give priority-then-FIFO order across projects. Own tag, like RootDb.
+ * and one index give priority-then-FIFO order across projects. Own tag, like RootDb. (`layer` is the
+ * SQLite file; on PostgreSQL `DatabaseLive` provides the shared database's client under this tag.)
  */
 export class QueueDb extends Context.Tag("kiris/QueueDb")<QueueDb, SqlClient.SqlClient>() {
   static readonly layer = Layer.scoped(

@@ -14,10 +14,17 @@ export interface Completion {
 }
 
 /**
+ * Completions kept while they cannot be sent (the hub is away); beyond it a finishing task waits for
+ * room, holding its slot, so the worker leases nothing new meanwhile.
+ */
+export const MAX_BUFFERED_COMPLETIONS = 1000
+
+/**
  * Reporting how tasks ended: completions are queued and sent in batches (`flush`, one
  * `task.completeBatch` for whatever finished meanwhile); a failure is reported on its own. Both
- * retry while the hub is away, for at most `reportWindowMs`. `pendingCompletions` counts those
- * not yet sent.
+ * wait while the worker is not registered and retry while the hub is away, for at most
+ * `reportWindowMs`, and go to whichever hub the worker registers with next. `pendingCompletions`
+ * counts those not yet sent.
  */
 export const makeReporting = (deps: {
   readonly client: WorkerClient
@@ -31,7 +38,7 @@ export const makeReporting = (deps: {
     const { client, log, registration, reportWindowMs, taskLog, workerName } = deps
     const { asWorker, registered, sessionChanged } = registration
     const pendingCompletions = yield* Ref.make(0)
-    const completions = yield* Queue.unbounded<Completion>()
+    const completions = yield* Queue.bounded<Completion>(MAX_BUFFERED_COMPLETIONS)
 
     /** Queues a completion for the next batch. */
     const complete = (completion: Completion) =>

@@ -33,7 +33,8 @@ import type { WorkerClient } from "./WorkerClient.js"
  * A swarm worker: registers with the hub over `worker.connect`, leases tasks when the hub pushes
  * WorkAvailable (once on connect, and whenever a slot frees up), runs up to `concurrency` of them,
  * heartbeats each at a third of the lease, reports each with its fencing token, and reconnects with
- * exponential backoff when the hub goes away, keeping its running tasks and its worker id. The hub
+ * exponential backoff when the hub goes away, keeping its running tasks and its worker id (to the same
+ * hub, or to another one sharing its database when the client was given several). The hub
  * accepts calls on a lease only from the connection the worker is registered on, so those calls
  * wait while the worker is not registered. Closing its scope stops leasing, lets running tasks
  * finish for `graceMs`, then fails the rest as retryable. A `Drain` push from the hub stops leasing
@@ -51,6 +52,8 @@ export interface WorkerSettings {
   readonly graceMs: number
   /** No per-task log lines. */
   readonly quiet: boolean
+  /** The address of the hub the client is connected to, for log lines (one of several when hubs share a database). */
+  readonly connectedTo?: (() => string | undefined) | undefined
 }
 
 /** The hub refused this worker (bad token, missing worker scope): retrying cannot help. */
@@ -212,8 +215,9 @@ export const runWorker = (client: WorkerClient, settings: WorkerSettings) =>
             const before = yield* Ref.getAndSet(workerId, push.workerId)
             yield* Ref.set(hubLeaseSeconds, push.leaseSeconds)
             yield* SubscriptionRef.set(session, nextSession())
+            const via = settings.connectedTo?.()
             yield* log(
-              `${before === undefined ? "connected" : "reconnected"} as ${push.workerId} (${settings.kinds.join(",")} x${settings.concurrency})`
+              `${before === undefined ? "connected" : "reconnected"} as ${push.workerId} (${settings.kinds.join(",")} x${settings.concurrency})${via === undefined ? "" : ` via ${via}`}`
             )
             return yield* Queue.offer(wake, undefined)
           }

@@ -4,6 +4,7 @@ import type { ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { rawWebSocket, request, type ServerMessage } from "../support/RawRpc.js"
 import { startAgentHub, watchProject } from "../support/AgentHub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 import { eventsOf, record } from "./support.js"
 
 /** `n` words, each a chunk of the model's answer (the fake sends one chunk per word). */
@@ -33,13 +34,13 @@ const deadline = <A, E, R>(ms: number, what: string, effect: Effect.Effect<A, E,
     )
   )
 
-describe("streaming deltas to subscribers", () => {
+describe.each(backends)("streaming deltas to subscribers on %s", (backend) => {
   // The hub runs on the test's stopped clock: no timer of the hub ever fires, so a delta that
   // waited for one (a grouping window) would never reach the subscriber.
   it.scoped("a subscriber that keeps up gets every model delta as its own event, no timer involved", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const client = yield* hub.wsClient()
       const project = yield* client.project.create({ name: "deltas", description: "" })
       const session = yield* client.session.create({ projectId: project.id })
@@ -91,7 +92,7 @@ describe("streaming deltas to subscribers", () => {
   it.scopedLive("a subscriber that does not read gets the deltas merged, nothing lost, in order; the log keeps every delta", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const client = yield* hub.wsClient()
       const project = yield* client.project.create({ name: "slow", description: "" })
       const session = yield* client.session.create({ projectId: project.id })

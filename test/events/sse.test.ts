@@ -6,6 +6,7 @@ import type { ProjectId } from "../../src/domain/Ids.js"
 import { EventBus } from "../../src/events/EventBus.js"
 import { sseFrame } from "../../src/transport/http/EventsSse.js"
 import { startHub, type TestHub } from "../support/Hub.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 
 /**
  * `GET /api/projects/{projectId}/events` read the way a browser's EventSource reads it: a real
@@ -156,19 +157,19 @@ const untilReady = (conn: SseConnection) =>
     }
   })
 
-const setup = (options: Parameters<typeof startHub>[0] = {}) =>
+const setup = (backend: Backend, options: Parameters<typeof startHub>[0] = {}) =>
   Effect.gen(function* () {
-    const hub = yield* startHub(options)
+    const hub = yield* startHub({ ...options, ...(yield* backendConfig(backend)) })
     const admin = yield* hub.tcpClient()
     const project = yield* admin.project.create({ name: "watched" })
     const rename = (name: string) => admin.project.update({ projectId: project.id, name })
     return { hub, admin, project, rename }
   })
 
-describe("Server-Sent Events", () => {
+describe.each(backends)("Server-Sent Events on %s", (backend) => {
   it.scopedLive("project events arrive as frames whose id is their seq and whose name is their tag, with no-buffering headers", () =>
     Effect.gen(function* () {
-      const { hub, project, rename } = yield* setup()
+      const { hub, project, rename } = yield* setup(backend)
       const conn = yield* openSse(hub, eventsRoute(project.id), { token: hub.adminKey })
       assert.strictEqual(conn.status, 200)
       assert.match(String(conn.headers["content-type"]), /^text\/event-stream/)
@@ -192,7 +193,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("a reconnect with Last-Event-ID gets exactly the events it missed, then live ones", () =>
     Effect.gen(function* () {
-      const { hub, project, rename } = yield* setup()
+      const { hub, project, rename } = yield* setup(backend)
       const first = yield* openSse(hub, eventsRoute(project.id), { token: hub.adminKey })
       yield* first.next("Ready", (f) => f.event === "Ready")
       yield* rename("seen")
@@ -225,7 +226,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("?since= resumes like Last-Event-ID, the header wins over it, and a value that is not a seq is a 400", () =>
     Effect.gen(function* () {
-      const { hub, project, rename } = yield* setup()
+      const { hub, project, rename } = yield* setup(backend)
       const watch = yield* openSse(hub, eventsRoute(project.id), { token: hub.adminKey })
       yield* watch.next("Ready", (f) => f.event === "Ready")
       yield* rename("one")
@@ -259,7 +260,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("a resume point older than the retained log gets a Reset event, then the events kept", () =>
     Effect.gen(function* () {
-      const { hub, project, rename } = yield* setup({ eventRetentionCount: 2 })
+      const { hub, project, rename } = yield* setup(backend, { eventRetentionCount: 2 })
       for (const name of ["a", "b", "c", "d", "e"]) yield* rename(name)
       const bus = yield* Effect.provide(EventBus, hub.context)
       yield* bus.prune(project.id)
@@ -297,7 +298,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("an idle stream gets heartbeat comment lines", () =>
     Effect.gen(function* () {
-      const { hub, project } = yield* setup({ sseHeartbeatSeconds: 0.05 })
+      const { hub, project } = yield* setup(backend, { sseHeartbeatSeconds: 0.05 })
       const conn = yield* openSse(hub, eventsRoute(project.id), { token: hub.adminKey })
       yield* conn.next("Ready", (f) => f.event === "Ready")
       const ping = yield* conn.next("a heartbeat comment", (f) => f.comments.length > 0 && f.event === undefined)
@@ -308,7 +309,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("no token or a bad one is a 401; a project the caller cannot see is a 404; a viewer reads", () =>
     Effect.gen(function* () {
-      const { admin, hub, project, rename } = yield* setup()
+      const { admin, hub, project, rename } = yield* setup(backend)
       const vera = yield* admin.user.create({ name: "vera", password: "vera-password", isAdmin: false })
       const olga = yield* admin.user.create({ name: "olga", password: "olga-password", isAdmin: false })
       yield* admin.project.addMember({ projectId: project.id, user: vera.id, role: "viewer" })
@@ -336,7 +337,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("a revoked key's stream and a removed member's stream end with a Closed event naming the refusal", () =>
     Effect.gen(function* () {
-      const { admin, hub, project } = yield* setup()
+      const { admin, hub, project } = yield* setup(backend)
       const vera = yield* admin.user.create({ name: "vera", password: "vera-password", isAdmin: false })
       const mia = yield* admin.user.create({ name: "mia", password: "mia-password", isAdmin: false })
       yield* admin.project.addMember({ projectId: project.id, user: vera.id, role: "viewer" })
@@ -361,7 +362,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("a client that goes away ends its stream on the hub: the fibers serving it are gone", () =>
     Effect.gen(function* () {
-      const { hub, project, rename } = yield* setup({ sseHeartbeatSeconds: 0.05 })
+      const { hub, project, rename } = yield* setup(backend, { sseHeartbeatSeconds: 0.05 })
       // The hub serves each request in a root fiber, which holds the stream's scope: the bus
       // subscription, the revocation watch and the heartbeat. Its end releases them all.
       const rootFibers = Effect.map(Fiber.roots, (fibers) => fibers.length)
@@ -380,7 +381,7 @@ describe("Server-Sent Events", () => {
 
   it.scopedLive("the stream ends after the project's ProjectDeleted event", () =>
     Effect.gen(function* () {
-      const { admin, hub, project } = yield* setup()
+      const { admin, hub, project } = yield* setup(backend)
       const conn = yield* openSse(hub, eventsRoute(project.id), { token: hub.adminKey })
       yield* conn.next("Ready", (f) => f.event === "Ready")
       yield* admin.project.delete({ projectId: project.id, confirm: "watched" })

@@ -8,6 +8,7 @@ import type { ServerConfigShape } from "../../src/config/ServerConfig.js"
 import { FileAuthor } from "../../src/domain/File.js"
 import { MessageId, SessionId, UserId } from "../../src/domain/Ids.js"
 import { startHub, tempDir } from "../support/Hub.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 import { decode, text, withFiles } from "./support.js"
 
 /**
@@ -24,9 +25,9 @@ const sessionAuthor = (sessionId: string, messageId: string): FileAuthor => ({
   toolCallId: null
 })
 
-const setup = (options: Partial<ServerConfigShape> = {}) =>
+const setup = (backend: Backend, options: Partial<ServerConfigShape> = {}) =>
   Effect.gen(function* () {
-    const hub = yield* startHub({ workspaceRoots: [os.tmpdir()], ...options })
+    const hub = yield* startHub({ workspaceRoots: [os.tmpdir()], ...(yield* backendConfig(backend)), ...options })
     const admin = yield* hub.tcpClient()
     const workspace = fs.realpathSync(tempDir("kiris-files-svc-"))
     const project = yield* admin.project.create({ name: "svc", description: "", workspace })
@@ -44,10 +45,10 @@ const setup = (options: Partial<ServerConfigShape> = {}) =>
 
 const sha = (s: string | Uint8Array) => crypto.createHash("sha256").update(s).digest("hex")
 
-describe("FileService", () => {
+describe.each(backends)("FileService on %s", (backend) => {
   it.scopedLive("stores each content once, by sha256, next to the project database and outside the workspace", () =>
     Effect.gen(function* () {
-      const { workspace, files, blobDir, blobFiles } = yield* setup()
+      const { workspace, files, blobDir, blobFiles } = yield* setup(backend)
       const v1 = yield* files((f) => f.write({ workspace, path: "a.txt", content: text("same\n"), author: user }))
       const v2 = yield* files((f) => f.write({ workspace, path: "dir/b.txt", content: text("same\n"), author: user }))
       const v3 = yield* files((f) => f.write({ workspace, path: "a.txt", content: text("other\n"), author: user }))
@@ -73,7 +74,7 @@ describe("FileService", () => {
 
   it.scopedLive("refuses files over fileMaxBytes and contents over fileQuotaBytes, and writes nothing then", () =>
     Effect.gen(function* () {
-      const { workspace, files } = yield* setup({ fileMaxBytes: 100, fileQuotaBytes: 250 })
+      const { workspace, files } = yield* setup(backend, { fileMaxBytes: 100, fileQuotaBytes: 250 })
       const tooLarge = yield* Effect.flip(files((f) => f.write({ workspace, path: "big.txt", content: new Uint8Array(101).fill(65), author: user })))
       assert.strictEqual(tooLarge._tag, "FileTooLarge")
       assert.isFalse(fs.existsSync(path.join(workspace, "big.txt")))
@@ -91,7 +92,7 @@ describe("FileService", () => {
 
   it.scopedLive("pruning keeps the latest versions, snapshotted ones and what reverting a session's latest turn needs", () =>
     Effect.gen(function* () {
-      const { workspace, files, blobFiles } = yield* setup({ fileKeepVersions: 2, fileKeepDays: 365 })
+      const { workspace, files, blobFiles } = yield* setup(backend, { fileKeepVersions: 2, fileKeepDays: 365 })
       const ids: Array<number> = []
       for (let i = 1; i <= 6; i++) {
         ids.push((yield* files((f) => f.write({ workspace, path: "p.txt", content: text(`v${i}\n`), author: user }))).id)
@@ -124,7 +125,7 @@ describe("FileService", () => {
 
   it.scopedLive("a path rewritten many times stays bounded as it is written; versions past fileKeepDays go too", () =>
     Effect.gen(function* () {
-      const { workspace, files, blobFiles } = yield* setup({ fileKeepVersions: 5, fileKeepDays: 365 })
+      const { workspace, files, blobFiles } = yield* setup(backend, { fileKeepVersions: 5, fileKeepDays: 365 })
       for (let i = 1; i <= 40; i++) yield* files((f) => f.write({ workspace, path: "hot.txt", content: text(`v${i}\n`), author: user }))
       const kept = (yield* files((f) => f.history({ path: "hot.txt", limit: 100 }))).versions
       // Pruned once a tenth over what it keeps (at least one over): never more than 6 versions of 5 kept.
@@ -135,7 +136,7 @@ describe("FileService", () => {
       assert.notInclude(blobFiles(), sha("v1\n"))
 
       // An age limit in the past: everything but the latest version of each path goes on prune.
-      const aged = yield* setup({ fileKeepVersions: 50, fileKeepDays: -1 })
+      const aged = yield* setup(backend, { fileKeepVersions: 50, fileKeepDays: -1 })
       for (let i = 1; i <= 4; i++)
         yield* aged.files((f) => f.write({ workspace: aged.workspace, path: "old.txt", content: text(`o${i}\n`), author: user }))
       const pruned = yield* aged.files((f) => f.prune())
@@ -146,7 +147,7 @@ describe("FileService", () => {
 
   it.scopedLive("binary contents are versioned without a text diff; text versions diff as unified text", () =>
     Effect.gen(function* () {
-      const { workspace, files } = yield* setup()
+      const { workspace, files } = yield* setup(backend)
       const b1 = yield* files((f) => f.write({ workspace, path: "img.bin", content: new Uint8Array([0, 1, 2, 3]), author: user }))
       const b2 = yield* files((f) => f.write({ workspace, path: "img.bin", content: new Uint8Array([0xff, 0xfe, 0x41]), author: user }))
       const binary = yield* files((f) => f.diff({ path: "img.bin", from: b1.id, to: b2.id }))
@@ -168,7 +169,7 @@ describe("FileService", () => {
 
   it.scopedLive("history pages newest first by version id", () =>
     Effect.gen(function* () {
-      const { workspace, files } = yield* setup()
+      const { workspace, files } = yield* setup(backend)
       const ids: Array<number> = []
       for (let i = 0; i < 25; i++) ids.push((yield* files((f) => f.write({ workspace, path: "h.txt", content: text(`${i}`), author: user }))).id)
       yield* files((f) => f.write({ workspace, path: "unrelated.txt", content: text("x"), author: user }))
@@ -189,7 +190,7 @@ describe("FileService", () => {
 
   it.scopedLive("changes made on disk are noticed on read and write and recorded as external versions", () =>
     Effect.gen(function* () {
-      const { workspace, files } = yield* setup()
+      const { workspace, files } = yield* setup(backend)
       const file = path.join(workspace, "e.txt")
       const v1 = yield* files((f) => f.write({ workspace, path: "e.txt", content: text("hub\n"), author: user }))
       fs.writeFileSync(file, "disk\n")
@@ -232,7 +233,7 @@ describe("FileService", () => {
 
   it.scopedLive("a session's lock holds off others' writes until released", () =>
     Effect.gen(function* () {
-      const { workspace, files } = yield* setup({ fileLockWaitMs: 50 })
+      const { workspace, files } = yield* setup(backend, { fileLockWaitMs: 50 })
       yield* files((f) => f.write({ workspace, path: "l.txt", content: text("a\n"), author: sessionAuthor("ses_a", "msg_a") }))
       yield* files((f) => f.write({ workspace, path: "l.txt", content: text("a2\n"), author: sessionAuthor("ses_a", "msg_a") }))
       const blocked = yield* Effect.flip(
@@ -254,7 +255,7 @@ describe("FileService", () => {
 
   it.scopedLive("paths leading out of the workspace are refused and nothing outside is touched", () =>
     Effect.gen(function* () {
-      const { workspace, files, hub } = yield* setup()
+      const { workspace, files, hub } = yield* setup(backend)
       const outside = fs.realpathSync(tempDir("kiris-files-outside-"))
       fs.writeFileSync(path.join(outside, "secret.txt"), "secret\n")
       fs.symlinkSync(outside, path.join(workspace, "link"))

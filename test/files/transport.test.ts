@@ -9,6 +9,7 @@ import type { MessageId, ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { FileService } from "../../src/files/FileService.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
 import { startHub, startHubWithIdleModel, tempDir, type TestHub } from "../support/Hub.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 
 /**
  * The file service's transports against a real hub: the `file.*` RPCs and `session.revert` over TCP
@@ -107,11 +108,11 @@ const world = (hub: TestHub) =>
 
 const TRAVERSALS = ["../etc/passwd", "/etc/passwd", "%2e%2e/x", "a/../../x", "link/secret.txt"]
 
-const rpcSuite = (name: string, connect: Connect) =>
-  describe(`file RPCs over ${name}`, () => {
+const rpcSuite = (name: string, connect: Connect, backend: Backend) =>
+  describe(`file RPCs over ${name} on ${backend}`, () => {
     it.scopedLive("write, read, list, history and diff", () =>
       Effect.gen(function* () {
-        const hub = yield* startHub()
+        const hub = yield* startHub(yield* backendConfig(backend))
         const w = yield* world(hub)
         const client = yield* connect(hub, hub.adminKey)
         const projectId = w.projectId
@@ -198,7 +199,7 @@ const rpcSuite = (name: string, connect: Connect) =>
 
     it.scopedLive("no file RPC reaches outside the workspace", () =>
       Effect.gen(function* () {
-        const hub = yield* startHub()
+        const hub = yield* startHub(yield* backendConfig(backend))
         const w = yield* world(hub)
         const client = yield* connect(hub, hub.adminKey)
         const projectId = w.projectId
@@ -236,7 +237,7 @@ const rpcSuite = (name: string, connect: Connect) =>
 
     it.scopedLive("session.revert puts back the session's files and reports a conflict as RevertConflict", () =>
       Effect.gen(function* () {
-        const hub = yield* startHubWithIdleModel()
+        const hub = yield* startHubWithIdleModel(yield* backendConfig(backend))
         const w = yield* world(hub)
         const client = yield* connect(hub, hub.adminKey)
         const projectId = w.projectId
@@ -288,15 +289,16 @@ const rpcSuite = (name: string, connect: Connect) =>
     )
   })
 
-rpcSuite("TCP", overTcp)
-rpcSuite("WebSocket", overWs)
+// The storage-facing suite runs on every backend over TCP; the WebSocket transport on SQLite.
+for (const backend of backends) rpcSuite("TCP", overTcp, backend)
+rpcSuite("WebSocket", overWs, "sqlite")
 
 const filesUrl = (projectId: ProjectId, file: string) => `/api/projects/${projectId}/files/${file}`
 
-describe("file REST upload and download", () => {
+describe.each(backends)("file REST binary contents on %s", (backend) => {
   it.scopedLive("a binary upload downloads byte for byte, raw or multipart, at any version", () =>
     Effect.gen(function* () {
-      const hub = yield* startHub()
+      const hub = yield* startHub(yield* backendConfig(backend))
       const w = yield* world(hub)
       const bytes = binary(300_000)
       const put = yield* raw(hub, "PUT", filesUrl(w.projectId, "blobs/r%C3%A9sum%C3%A9.bin"), { token: hub.adminKey, body: bytes })
@@ -349,7 +351,9 @@ describe("file REST upload and download", () => {
       assert.hasAllKeys(spec.paths["/api/projects/{projectId}/files/{path}"]!, ["get", "put"])
     })
   )
+})
 
+describe("file REST upload and download", () => {
   it.scopedLive("over the size limit is 413; viewers may not upload; no token is 401; an unseen project is 404", () =>
     Effect.gen(function* () {
       const hub = yield* startHub({ fileMaxBytes: 1024 })

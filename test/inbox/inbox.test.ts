@@ -9,6 +9,7 @@ import { startAgentHub, watchProject } from "../support/AgentHub.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import type { TestHub } from "../support/Hub.js"
 import { request as rest } from "../support/Http.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
 /** A user with `role` in `projectId` and a client authenticated with their read/write key. */
 const userIn = (hub: TestHub, admin: HubRpcClient, name: string, projectId: ProjectId, role: Role) =>
@@ -28,13 +29,13 @@ const taskStatuses = (events: ReadonlyArray<DomainEvent>, taskId: TaskId) =>
 const resolved = (events: ReadonlyArray<DomainEvent>, id: string) =>
   events.flatMap((e) => (e.event._tag === "InboxItemResolved" && e.event.id === id ? [e.event] : []))
 
-describe("the inbox", () => {
+describe.each(backends)("the inbox on %s", (backend) => {
   it.scopedLive(
     "a permission request and a human task wait in the inbox of those who may answer them, and answering resolves them",
     () =>
       Effect.gen(function* () {
         const fake = yield* fakeOpenAI
-        const hub = yield* startAgentHub(fake)
+        const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
         const admin = yield* hub.tcpClient()
         const a = yield* admin.project.create({ name: "alpha", description: "" })
         const b = yield* admin.project.create({ name: "beta", description: "" })
@@ -145,7 +146,7 @@ describe("the inbox", () => {
     () =>
       Effect.gen(function* () {
         const fake = yield* fakeOpenAI
-        const hub = yield* startAgentHub(fake)
+        const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
         const admin = yield* hub.tcpClient()
         const p = yield* admin.project.create({ name: "gamma", description: "" })
         const first = yield* admin.task.enqueue({ projectId: p.id, kind: "human", payload: { title: "first" } })

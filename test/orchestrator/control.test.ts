@@ -6,13 +6,14 @@ import { fakeOpenAI, lastUserText, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { serveKiris } from "../support/KirisProcess.js"
 import { fakeModelEnv, startAgentHub, transports, watchProject } from "../support/AgentHub.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 
 const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) => parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
 
-const setup = (transport: "tcp" | "ws") =>
+const setup = (transport: "tcp" | "ws", backend: Backend) =>
   Effect.gen(function* () {
     const fake = yield* fakeOpenAI
-    const hub = yield* startAgentHub(fake)
+    const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
     const client = transport === "tcp" ? yield* hub.tcpClient() : yield* hub.wsClient()
     const project = yield* client.project.create({ name: "control", description: "" })
     const session = yield* client.session.create({ projectId: project.id })
@@ -24,11 +25,14 @@ const setup = (transport: "tcp" | "ws") =>
 const streaming = (watch: Effect.Effect.Success<ReturnType<typeof watchProject>>, text: string) =>
   watch.until((events) => (events.some((e) => e.event._tag === "PartDelta" && e.event.delta.includes(text)) ? true : undefined))
 
-for (const transport of transports) {
-  describe(`turn control over ${transport}`, () => {
+/** Both transports on SQLite; the PostgreSQL store over one of them. */
+const matrix = backends.flatMap((backend) => (backend === "sqlite" ? transports : (["tcp"] as const)).map((transport) => ({ transport, backend })))
+
+for (const { backend, transport } of matrix) {
+  describe(`turn control over ${transport} on ${backend}`, () => {
     it.scopedLive("cancel stops the stream and closes the upstream request", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         fake.script({ hang: true, text: "thinking" })
         yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "take forever" })
         yield* streaming(watch, "thinking")
@@ -48,7 +52,7 @@ for (const transport of transports) {
 
     it.scopedLive("queues prompts sent during a turn and runs them in order", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         let release!: () => void
         const gate = new Promise<void>((resolve) => (release = resolve))
         fake.script({ slow: { text: "first answer here", delayMs: 0, until: gate } })
@@ -85,7 +89,7 @@ for (const transport of transports) {
 
     it.scopedLive("a queued prompt can be dequeued; cancel then starts the next one", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         fake.script({ hang: true, text: "busy" })
         const p = { projectId: project.id, sessionId: session.id }
         yield* client.session.prompt({ ...p, text: "one" })
@@ -116,7 +120,7 @@ for (const transport of transports) {
 
     it.scopedLive("interrupt cancels the running turn and runs the new prompt; reject refuses", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         fake.script({ hang: true, text: "slowly" })
         const p = { projectId: project.id, sessionId: session.id }
         yield* client.session.prompt({ ...p, text: "one" })

@@ -4,6 +4,7 @@ import type { SessionId } from "../../src/domain/Ids.js"
 import { Orchestrator } from "../../src/orchestrator/Orchestrator.js"
 import { makeSessionTurns } from "../../src/orchestrator/SessionTurns.js"
 import { startAgentHub, watchProject } from "../support/AgentHub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 
 const sid = (i: number) => `ses_idle_${i}` as SessionId
@@ -57,11 +58,11 @@ describe("per-session bookkeeping", () => {
     })
   )
 
-  it.scopedLive("sessions that were prompted and went idle leave no locks, turns or fibers behind", () =>
+  it.scopedLive.each(backends)("sessions that were prompted and went idle leave no locks, turns or fibers behind (%s)", (backend) =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
       fake.setDefault({ text: "ok" })
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const client = yield* hub.tcpClient()
       const project = yield* client.project.create({ name: "idle", description: "" })
       const watch = yield* watchProject(client, project.id)

@@ -7,6 +7,7 @@ import type { PartData } from "../../src/domain/Session.js"
 import { contentText, fakeOpenAI, lastUserText } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { assistantMessages, startAgentHub, watchProject } from "../support/AgentHub.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 
 const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) => parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
 
@@ -16,31 +17,32 @@ const gate = () => {
   return { closed, open }
 }
 
-const setup = Effect.gen(function* () {
-  const fake = yield* fakeOpenAI
-  const hub = yield* startAgentHub(fake)
-  const client = yield* hub.tcpClient()
-  const workspace = tempDir("kiris-ws-")
-  fs.writeFileSync(path.join(workspace, "hello.txt"), "hello\n")
-  const project = yield* client.project.create({ name: "steer", description: "", workspace })
-  const session = yield* client.session.create({ projectId: project.id })
-  const watch = yield* watchProject(client, project.id)
-  const prompt = (text: string, mode?: "steer") =>
-    client.session.prompt({ projectId: project.id, sessionId: session.id, text, ...(mode ? { mode } : {}) })
-  /** Resolves once the session was published idle after at least `turns` finished turns. */
-  const idleAfter = (sessionId: SessionId, turns: number) =>
-    watch.until((events) => {
-      const finished = assistantMessages(events, sessionId).filter((m) => m.status !== "running").length
-      const last = events.findLast((e) => e.event._tag === "SessionStatus" && e.event.sessionId === sessionId)
-      return finished >= turns && last?.event._tag === "SessionStatus" && last.event.status === "idle" ? true : undefined
-    })
-  return { fake, client, project, session, watch, prompt, idleAfter }
-})
+const setup = (backend: Backend) =>
+  Effect.gen(function* () {
+    const fake = yield* fakeOpenAI
+    const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
+    const client = yield* hub.tcpClient()
+    const workspace = tempDir("kiris-ws-")
+    fs.writeFileSync(path.join(workspace, "hello.txt"), "hello\n")
+    const project = yield* client.project.create({ name: "steer", description: "", workspace })
+    const session = yield* client.session.create({ projectId: project.id })
+    const watch = yield* watchProject(client, project.id)
+    const prompt = (text: string, mode?: "steer") =>
+      client.session.prompt({ projectId: project.id, sessionId: session.id, text, ...(mode ? { mode } : {}) })
+    /** Resolves once the session was published idle after at least `turns` finished turns. */
+    const idleAfter = (sessionId: SessionId, turns: number) =>
+      watch.until((events) => {
+        const finished = assistantMessages(events, sessionId).filter((m) => m.status !== "running").length
+        const last = events.findLast((e) => e.event._tag === "SessionStatus" && e.event.sessionId === sessionId)
+        return finished >= turns && last?.event._tag === "SessionStatus" && last.event.status === "idle" ? true : undefined
+      })
+    return { fake, client, project, session, watch, prompt, idleAfter }
+  })
 
-describe("steering a running turn", () => {
+describe.each(backends)("steering a running turn on %s", (backend) => {
   it.scopedLive("a steered prompt reaches the model's next call without cancelling the turn", () =>
     Effect.gen(function* () {
-      const { client, fake, project, session, watch, prompt, idleAfter } = yield* setup
+      const { client, fake, project, session, watch, prompt, idleAfter } = yield* setup(backend)
       const hold = gate()
       fake.script({ toolCalls: [{ name: "read", args: { path: "hello.txt" } }], until: hold.closed }, { text: "read it, and noted" })
       const started = yield* prompt("read hello.txt")
@@ -79,7 +81,7 @@ describe("steering a running turn", () => {
 
   it.scopedLive("with no turn running, a steered prompt starts one", () =>
     Effect.gen(function* () {
-      const { fake, session, watch, prompt } = yield* setup
+      const { fake, session, watch, prompt } = yield* setup(backend)
       fake.setDefault((body) => ({ text: `answer to ${lastUserText(body)}` }))
       const started = yield* prompt("hello there", "steer")
       assert.strictEqual(started._tag, "Started")
@@ -91,7 +93,7 @@ describe("steering a running turn", () => {
 
   it.scopedLive("a prompt steered into a turn's last step gets a turn of its own", () =>
     Effect.gen(function* () {
-      const { client, fake, project, session, watch, prompt, idleAfter } = yield* setup
+      const { client, fake, project, session, watch, prompt, idleAfter } = yield* setup(backend)
       const hold = gate()
       fake.script({ slow: { text: "final answer", delayMs: 0, until: hold.closed } })
       fake.setDefault((body) => ({ text: `answer to ${lastUserText(body)}` }))

@@ -4,17 +4,18 @@ import type { PartData } from "../../src/domain/Session.js"
 import { fakeOpenAI, lastUserText, systemText, toolResults } from "../support/FakeOpenAI.js"
 import { startWorker, workerKey } from "../worker/swarm-support.js"
 import { startAgentHub, watchProject } from "../support/AgentHub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
 const isChild = (body: { readonly messages: ReadonlyArray<{ readonly role: string }> } & Parameters<typeof systemText>[0]) =>
   systemText(body).includes("You are a sub-agent")
 
 const toolParts = (parts: ReadonlyArray<{ readonly data: PartData }>) => parts.flatMap((p) => (p.data._tag === "tool" ? [p.data] : []))
 
-describe("sub-agents", () => {
+describe.each(backends)("sub-agents on %s", (backend) => {
   it.scopedLive("the task tool runs a child session whose answer returns to the parent turn with the child session id, watched live", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const client = yield* hub.wsClient()
       const project = yield* client.project.create({ name: "subs", description: "" })
       const parent = yield* client.session.create({ projectId: project.id })
@@ -83,7 +84,7 @@ describe("sub-agents", () => {
   it.scopedLive("cancelling the parent cancels the running sub-agent and its upstream request", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const client = yield* hub.tcpClient()
       const project = yield* client.project.create({ name: "subs", description: "" })
       const parent = yield* client.session.create({ projectId: project.id })
@@ -102,11 +103,17 @@ describe("sub-agents", () => {
       assert.strictEqual(parentTurns[0]?.status, "cancelled")
       const history = yield* client.session.get({ projectId: project.id, sessionId: parent.id })
       assert.strictEqual(toolParts(history.messages[1]!.parts)[0]?.status, "error")
+      // the child's runner settles after the parent's turn ended: its idle status is the last word
+      yield* watch.until((events) =>
+        events.some((e) => e.event._tag === "SessionStatus" && e.event.sessionId === child!.id && e.event.status === "idle") ? true : undefined
+      )
       const childSession = yield* client.session.get({ projectId: project.id, sessionId: child!.id })
       assert.strictEqual(childSession.session.status, "idle")
     })
   )
+})
 
+describe("remote sub-agents", () => {
   it.scopedLive(
     "a remote sub-agent runs on a real `kiris worker` and streams its parts into the child session",
     () =>

@@ -3,20 +3,29 @@ import { Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { DomainEvent } from "../../src/domain/Event.js"
+import type { SessionId } from "../../src/domain/Ids.js"
 import type { Part, PartData } from "../../src/domain/Session.js"
 import { contentText, fakeOpenAI, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { startAgentHub, transports, watchProject } from "../support/AgentHub.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 
 const dataOf = <T extends PartData["_tag"]>(parts: ReadonlyArray<Part>, tag: T) =>
   parts.flatMap((p) => (p.data._tag === tag ? [p.data as Extract<PartData, { _tag: T }>] : []))
 
 const deltas = (events: ReadonlyArray<DomainEvent>) => events.flatMap((e) => (e.event._tag === "PartDelta" ? [e.event.delta] : []))
 
-const setup = (transport: "tcp" | "ws") =>
+/** Waits for the session's last published status to be idle (it follows the turn's last message). */
+const idle = (watch: Effect.Effect.Success<ReturnType<typeof watchProject>>, sessionId: SessionId) =>
+  watch.until((events) => {
+    const last = events.findLast((e) => e.event._tag === "SessionStatus" && e.event.sessionId === sessionId)
+    return last?.event._tag === "SessionStatus" && last.event.status === "idle" ? true : undefined
+  })
+
+const setup = (transport: "tcp" | "ws", backend: Backend) =>
   Effect.gen(function* () {
     const fake = yield* fakeOpenAI
-    const hub = yield* startAgentHub(fake)
+    const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
     const client = transport === "tcp" ? yield* hub.tcpClient() : yield* hub.wsClient()
     const workspace = tempDir("kiris-ws-")
     fs.writeFileSync(path.join(workspace, "hello.txt"), "line one\nline two\nline three\n")
@@ -26,16 +35,20 @@ const setup = (transport: "tcp" | "ws") =>
     return { fake, hub, client, project, session, watch, workspace }
   })
 
-for (const transport of transports) {
-  describe(`agent turns over ${transport}`, () => {
+/** Both transports on SQLite; the PostgreSQL store over one of them. */
+const matrix = backends.flatMap((backend) => (backend === "sqlite" ? transports : (["tcp"] as const)).map((transport) => ({ transport, backend })))
+
+for (const { backend, transport } of matrix) {
+  describe(`agent turns over ${transport} on ${backend}`, () => {
     it.scopedLive("streams text, records it, and counts tokens", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         assert.strictEqual(session.model, "openai-compatible:fake")
         fake.script({ text: "hello from the model", usage: { prompt_tokens: 12, completion_tokens: 5 } })
         const started = yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "say hello" })
         assert.strictEqual(started._tag, "Started")
         const [done] = yield* watch.turns(session.id)
+        yield* idle(watch, session.id)
         assert.strictEqual(done?.status, "completed")
         assert.strictEqual(done?.finishReason, "stop")
         assert.strictEqual(deltas(yield* watch.events).join(""), "hello from the model")
@@ -64,7 +77,7 @@ for (const transport of transports) {
 
     it.scopedLive("records reasoning before the text", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         fake.script({ reasoning: "let me think about it", text: "forty-two" })
         yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "the answer?" })
         yield* watch.turns(session.id)
@@ -81,7 +94,7 @@ for (const transport of transports) {
 
     it.scopedLive("runs a multi-step tool loop and replays calls and results on the next turn", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         fake.script(
           { toolCalls: [{ id: "call_a", name: "read", args: { path: "hello.txt" } }] },
           {
@@ -141,7 +154,7 @@ for (const transport of transports) {
 
     it.scopedLive("marks a message failing mid-stream as error, keeping the partial text", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         fake.script({ errorAfter: "partial answer", mode: "chunk", message: "upstream exploded" })
         yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "go" })
         const [failed] = yield* watch.turns(session.id)
@@ -151,6 +164,7 @@ for (const transport of transports) {
         fake.script({ errorAfter: "cut", mode: "destroy" })
         yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "again" })
         const turns = yield* watch.turns(session.id, 2)
+        yield* idle(watch, session.id)
         assert.strictEqual(turns[1]?.status, "error")
         assert.ok((turns[1]?.error ?? "").length > 0)
         const history = yield* client.session.get({ projectId: project.id, sessionId: session.id })
@@ -162,7 +176,7 @@ for (const transport of transports) {
 
     it.scopedLive("streams a slow reply as several deltas in order", () =>
       Effect.gen(function* () {
-        const { client, fake, project, session, watch } = yield* setup(transport)
+        const { client, fake, project, session, watch } = yield* setup(transport, backend)
         let release!: () => void
         const gate = new Promise<void>((resolve) => (release = resolve))
         fake.script({ slow: { text: "one two three four", delayMs: 80, until: gate } })

@@ -9,6 +9,7 @@ import type { ToolOutput } from "../../src/domain/ToolOutput.js"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import { Permission } from "../../src/permission/Permission.js"
 import { startHub, tempDir } from "../support/Hub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 import { makeHarness, type Harness } from "../tools/Harness.js"
 
 type Body = DomainEvent["event"]
@@ -54,10 +55,10 @@ const memberClient = (h: Harness, name: string, role: Role) =>
     return yield* h.hub.tcpClient(key.key)
   })
 
-describe("Permission over a real hub", () => {
+describe.each(backends)("Permission over a real hub on %s", (backend) => {
   it.scopedLive("allow runs at once; a deny rule refuses with a clear error", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness()
+      const h = yield* makeHarness({ hub: yield* backendConfig(backend) })
       fs.writeFileSync(path.join(h.workspace, ".env"), "TOKEN=x\n")
       fs.writeFileSync(path.join(h.workspace, "a.txt"), "a\n")
       assert.strictEqual(expectOk(yield* h.exec("read", { path: "a.txt" })), "     1\ta")
@@ -78,7 +79,7 @@ describe("Permission over a real hub", () => {
 
   it.scopedLive("ask → once: the waiting call resumes; the next call asks again", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness()
+      const h = yield* makeHarness({ hub: yield* backendConfig(backend) })
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const { fiber, request } = yield* askingCall(h, events, "write", { path: "notes/a.txt", content: "A" })
       assert.strictEqual(request.tool, "write")
@@ -109,7 +110,7 @@ describe("Permission over a real hub", () => {
 
   it.scopedLive("ask → session: allowed for the rest of that session only", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness()
+      const h = yield* makeHarness({ hub: yield* backendConfig(backend) })
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const first = yield* askingCall(h, events, "bash", { command: "echo one" })
       yield* h.client.permission.reply({ projectId: h.project.id, requestId: first.request.id, reply: "session", pattern: "echo *" })
@@ -126,7 +127,7 @@ describe("Permission over a real hub", () => {
 
   it.scopedLive("ask → always: a project rule, used by every later session", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness()
+      const h = yield* makeHarness({ hub: yield* backendConfig(backend) })
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const first = yield* askingCall(h, events, "edit", { path: "x.txt", oldString: "a", newString: "b" })
       yield* h.client.permission.reply({ projectId: h.project.id, requestId: first.request.id, reply: "always" })
@@ -142,7 +143,7 @@ describe("Permission over a real hub", () => {
 
   it.scopedLive("ask → reject: the tool returns the reply's message and does nothing", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness()
+      const h = yield* makeHarness({ hub: yield* backendConfig(backend) })
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const call = yield* askingCall(h, events, "write", { path: "no.txt", content: "x" })
       const answered = yield* h.client.permission.reply({
@@ -159,7 +160,7 @@ describe("Permission over a real hub", () => {
 
   it.scopedLive("only members and above answer; only admins change rules", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness()
+      const h = yield* makeHarness({ hub: yield* backendConfig(backend) })
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const viewer = yield* memberClient(h, "vera", "viewer")
       const member = yield* memberClient(h, "max", "member")
@@ -178,7 +179,7 @@ describe("Permission over a real hub", () => {
 
   it.scopedLive("an unanswered request expires to a rejection", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness({ hub: { permissionTimeoutSeconds: 0.3 } })
+      const h = yield* makeHarness({ hub: { ...(yield* backendConfig(backend)), permissionTimeoutSeconds: 0.3 } })
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const out = yield* h.exec("write", { path: "late.txt", content: "x" })
       assert.deepStrictEqual(out, { ok: false, error: "no answer to the permission request within 0.3s" })
@@ -191,7 +192,7 @@ describe("Permission over a real hub", () => {
 
   it.scopedLive("expireSession settles a session's open requests and wakes their calls", () =>
     Effect.gen(function* () {
-      const h = yield* makeHarness()
+      const h = yield* makeHarness({ hub: yield* backendConfig(backend) })
       const events = yield* watch(yield* h.hub.wsClient(), h.project.id)
       const call = yield* askingCall(h, events, "bash", { command: "echo hi" }, "ses_x")
       const expired = yield* h.inProject(
@@ -206,15 +207,16 @@ describe("Permission over a real hub", () => {
   it.scopedLive("a request whose call is stopped by a hub shutdown expires; after a restart it cannot be answered", () =>
     Effect.gen(function* () {
       const dataDir = tempDir()
+      const store = yield* backendConfig(backend)
       const first = yield* Scope.make()
-      const h = yield* makeHarness({ hub: { dataDir } }).pipe(Scope.extend(first))
+      const h = yield* makeHarness({ hub: { ...store, dataDir } }).pipe(Scope.extend(first))
       const events = yield* watch(yield* h.hub.wsClient().pipe(Scope.extend(first)), h.project.id).pipe(Scope.extend(first))
       const fiber = yield* Effect.forkIn(h.exec("write", { path: "after.txt", content: "x" }), first)
       const asked = yield* events.next("PermissionAsked")
       yield* Scope.close(first, Exit.void)
       assert.isTrue(Option.isSome(yield* Fiber.poll(fiber)))
 
-      const h2 = yield* Effect.flatMap(startHub({ dataDir }), (hub) => hub.tcpClient())
+      const h2 = yield* Effect.flatMap(startHub({ ...store, dataDir }), (hub) => hub.tcpClient())
       assert.deepStrictEqual(yield* h2.permission.pending({ projectId: h.project.id }), [])
       const late = yield* Effect.flip(h2.permission.reply({ projectId: h.project.id, requestId: asked.request.id, reply: "always" }))
       assert.strictEqual(late._tag, "PermissionExpired")

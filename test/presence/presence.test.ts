@@ -5,6 +5,7 @@ import { type HubRpcClient, makeHubClient } from "../../src/client/HubClient.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
 import type { PresenceEntry, PresenceItem } from "../../src/domain/Presence.js"
 import { startHubWithIdleModel, type TestHub } from "../support/Hub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 import { type RawConnection, rawTcp, request, type ServerMessage } from "../support/RawRpc.js"
 import { subscribeQueued } from "../support/Subscribe.js"
 
@@ -207,10 +208,10 @@ const transportSuite = (transport: Transport) =>
 transportSuite("tcp")
 transportSuite("websocket")
 
-describe("presence", () => {
+describe.each(backends)("presence on %s", (backend) => {
   it.scopedLive("typing is broadcast, coalesced within the interval, and expires by itself", () =>
     Effect.gen(function* () {
-      const hub = yield* startHubWithIdleModel({ ...hubOptions, presenceTimeoutSeconds: 30 })
+      const hub = yield* startHubWithIdleModel({ ...(yield* backendConfig(backend)), ...hubOptions, presenceTimeoutSeconds: 30 })
       const w = yield* setup(hub, "tcp")
       const alice = yield* watch(w.admin, w.projectId)
       yield* w.admin.presence.join({ projectId: w.projectId, sessionId: w.sessionId })
@@ -249,7 +250,12 @@ describe("presence", () => {
 
   it.scopedLive("a non-member is refused; one connection's projects are capped; leave ends the entry", () =>
     Effect.gen(function* () {
-      const hub = yield* startHubWithIdleModel({ ...hubOptions, presenceTimeoutSeconds: 30, presenceMaxPerConnection: 2 })
+      const hub = yield* startHubWithIdleModel({
+        ...(yield* backendConfig(backend)),
+        ...hubOptions,
+        presenceTimeoutSeconds: 30,
+        presenceMaxPerConnection: 2
+      })
       const w = yield* setup(hub, "tcp")
       const outsider = yield* connect(hub, "tcp", w.outsider.key)
       const refused = yield* Effect.all([

@@ -5,20 +5,22 @@ import { MapRequest } from "../../src/domain/rpc/TaskRpcs.js"
 import { MapReduce } from "../../src/queue/MapReduce.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
 import { project, startQueue, task, worker } from "./support.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 
-const withMapReduce = Effect.gen(function* () {
-  const started = yield* startQueue()
-  const mapReduce = yield* MapReduce.pipe(Effect.provide(MapReduce.Default.pipe(Layer.provide(Layer.succeed(TaskQueue, started.queue)))))
-  return { ...started, mapReduce }
-})
+const withMapReduce = (backend: Backend) =>
+  Effect.gen(function* () {
+    const started = yield* startQueue(yield* backendConfig(backend))
+    const mapReduce = yield* MapReduce.pipe(Effect.provide(MapReduce.Default.pipe(Layer.provide(Layer.succeed(TaskQueue, started.queue)))))
+    return { ...started, mapReduce }
+  })
 
 const map = (items: number, policy: MapRequest["policy"]) =>
   MapRequest.make({ projectId: project, kind: "noop", items: Array.from({ length: items }, (_, i) => ({ i })), reduce: { sum: true }, policy })
 
-describe("dependencies and map-reduce", () => {
+describe.each(backends)("dependencies and map-reduce on %s", (backend) => {
   it.scopedLive("a dependent waits for its dependencies, then gets their results as inputs", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const [a, b] = yield* queue.enqueueBatch([task(), task()])
       const join = yield* queue.enqueue(task({ kind: "chat", payload: { prompt: "join" }, dependsOn: [a!.id, b!.id] }))
       assert.strictEqual(join.status, "waiting")
@@ -38,7 +40,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("by default a failed dependency fails the dependent", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const a = yield* queue.enqueue(task())
       const b = yield* queue.enqueue(task({ dependsOn: [a.id] }))
       const c = yield* queue.enqueue(task({ dependsOn: [b.id] }))
@@ -51,7 +53,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("fail-fast: a failed map task cancels the others and fails the reducer", () =>
     Effect.gen(function* () {
-      const { mapReduce, queue } = yield* withMapReduce
+      const { mapReduce, queue } = yield* withMapReduce(backend)
       const { mapTasks, reduceTask } = yield* mapReduce.map(map(4, "fail-fast"))
       assert.strictEqual(mapTasks.length, 4)
       assert.strictEqual(reduceTask!.status, "waiting")
@@ -76,7 +78,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("fail-fast waits out retries: only a dead map task fails the job", () =>
     Effect.gen(function* () {
-      const { mapReduce, queue } = yield* withMapReduce
+      const { mapReduce, queue } = yield* withMapReduce(backend)
       const { mapTasks, reduceTask } = yield* mapReduce.map(
         MapRequest.make({ projectId: project, kind: "noop", items: [1, 2], reduce: null, policy: "fail-fast", maxAttempts: 2 })
       )
@@ -94,7 +96,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("partial: the reducer runs with what succeeded and sees every child's outcome", () =>
     Effect.gen(function* () {
-      const { mapReduce, queue } = yield* withMapReduce
+      const { mapReduce, queue } = yield* withMapReduce(backend)
       const { mapTasks, reduceTask } = yield* mapReduce.map(map(3, "partial"))
       const leases = yield* queue.lease(worker("w"), ["noop"], 3)
       yield* queue.complete(worker("w"), leases[0]!.task.id, leases[0]!.fencingToken, "ok0")
@@ -114,7 +116,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("quorum:K runs the reducer when K succeeded", () =>
     Effect.gen(function* () {
-      const { mapReduce, queue } = yield* withMapReduce
+      const { mapReduce, queue } = yield* withMapReduce(backend)
       const { reduceTask } = yield* mapReduce.map(map(3, "quorum:2"))
       const leases = yield* queue.lease(worker("w"), ["noop"], 3)
       yield* queue.complete(worker("w"), leases[0]!.task.id, leases[0]!.fencingToken, 0)
@@ -126,7 +128,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("quorum:K fails the reducer as soon as K can no longer be reached", () =>
     Effect.gen(function* () {
-      const { mapReduce, queue } = yield* withMapReduce
+      const { mapReduce, queue } = yield* withMapReduce(backend)
       const { mapTasks, reduceTask } = yield* mapReduce.map(map(3, "quorum:2"))
       const leases = yield* queue.lease(worker("w"), ["noop"], 2)
       yield* queue.fail(worker("w"), leases[0]!.task.id, leases[0]!.fencingToken, "x", false)
@@ -141,7 +143,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("map refuses an impossible quorum and an empty item list", () =>
     Effect.gen(function* () {
-      const { mapReduce } = yield* withMapReduce
+      const { mapReduce } = yield* withMapReduce(backend)
       const tooMany = yield* Effect.flip(mapReduce.map(map(2, "quorum:3")))
       assert.strictEqual(tooMany._tag, "InvalidInput")
       const empty = yield* Effect.flip(mapReduce.map(map(0, "partial")))
@@ -151,7 +153,7 @@ describe("dependencies and map-reduce", () => {
 
   it.scopedLive("a dependency must exist in the same project", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const a = yield* queue.enqueue(task({ projectId: "prj_elsewhere" as typeof project }))
       const refused = yield* Effect.flip(queue.enqueue(task({ dependsOn: [a.id] })))
       assert.strictEqual(refused._tag, "InvalidInput")

@@ -2,8 +2,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { Task } from "../../src/domain/Task.js"
 import { taskDetails } from "../../src/cli/TaskCommands.js"
-import { SUSPECT_AFTER_WORKERS } from "../../src/queue/sqlite/TaskRows.js"
+import { SUSPECT_AFTER_WORKERS } from "../../src/queue/sql/TaskRows.js"
 import { eventually, startQueue, task, worker } from "./support.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
 const BASE = 150
 
@@ -22,10 +23,10 @@ const leaseAndDie = (queue: Effect.Effect.Success<ReturnType<typeof startQueue>>
     }
   })
 
-describe("lease expiry", () => {
+describe.each(backends)("lease expiry on %s", (backend) => {
   it.scopedLive("a task whose workers die is handed out again after a growing backoff, and becomes suspect", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue({ taskRetryBaseMs: BASE, taskRetryMaxMs: 60_000, reaperIntervalMs: 20 })
+      const { queue } = yield* startQueue({ ...(yield* backendConfig(backend)), taskRetryBaseMs: BASE, taskRetryMaxMs: 60_000, reaperIntervalMs: 20 })
       const t = yield* queue.enqueue(task({ maxAttempts: SUSPECT_AFTER_WORKERS + 2 }))
       const gaps: Array<number> = []
       let redeliveredAt = 0
@@ -66,7 +67,7 @@ describe("lease expiry", () => {
 
   it.scopedLive("expiries on one worker do not make a task suspect, and the last allowed one dead-letters it", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue({ taskRetryBaseMs: 20, reaperIntervalMs: 20 })
+      const { queue } = yield* startQueue({ ...(yield* backendConfig(backend)), taskRetryBaseMs: 20, reaperIntervalMs: 20 })
       const t = yield* queue.enqueue(task({ maxAttempts: SUSPECT_AFTER_WORKERS }))
       for (let i = 0; i < SUSPECT_AFTER_WORKERS; i++) {
         const { after } = yield* leaseAndDie(queue, t, "same", i + 1)

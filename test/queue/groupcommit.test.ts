@@ -1,16 +1,27 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer } from "effect"
+import { Context, Deferred, Effect, Fiber, Layer } from "effect"
 import { ServerConfig } from "../../src/config/ServerConfig.js"
-import { makeGroupCommit } from "../../src/queue/sqlite/GroupCommit.js"
+import { makeGroupCommit } from "../../src/queue/sql/GroupCommit.js"
+import { DatabaseLive } from "../../src/storage/Database.js"
 import { QueueDb } from "../../src/storage/QueueDb.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 import { tempDir } from "../support/Hub.js"
 
-const QueueDbTest = Layer.suspend(() =>
-  QueueDb.layer.pipe(Layer.provide(ServerConfig.layerWith({ dataDir: tempDir("kiris-gc-") })), Layer.provide(Reactivity.layer))
-)
+/** The queue database alone: a `queue.db` in a temp dir, or the tables of a fresh PostgreSQL database. */
+const queueDbOn = (backend: Backend) =>
+  Layer.unwrapScoped(
+    Effect.map(backendConfig(backend), (store) =>
+      (backend === "sqlite" ? QueueDb.layer : DatabaseLive).pipe(
+        Layer.provide(ServerConfig.layerWith({ ...store, dataDir: tempDir("kiris-gc-") })),
+        Layer.provide(Reactivity.layer)
+      )
+    )
+  )
 
-describe("group commit", () => {
+describe.each(backends)("group commit on %s", (backend) => {
+  const QueueDbTest = queueDbOn(backend)
+
   it.scopedLive("runs concurrent operations in one transaction and resolves each caller", () =>
     Effect.gen(function* () {
       const sql = yield* QueueDb
@@ -94,6 +105,30 @@ describe("group commit", () => {
       assert.strictEqual(writer.peakBacklog(), 8, "the backlog filled up to its bound and no further")
       assert.strictEqual(writer.backlog(), 0)
     }).pipe(Effect.provide(QueueDbTest))
+  )
+})
+
+describe.skipIf(!backends.includes("pg"))("group commit of several hubs on one PostgreSQL database", () => {
+  it.scopedLive("the writers of two hubs commit one batch at a time (no lost update)", () =>
+    Effect.gen(function* () {
+      const store = yield* backendConfig("pg")
+      const open = Layer.build(
+        DatabaseLive.pipe(Layer.provide(ServerConfig.layerWith({ ...store, dataDir: tempDir("kiris-gc-") })), Layer.provide(Reactivity.layer))
+      )
+      const clients = [Context.get(yield* open, QueueDb), Context.get(yield* open, QueueDb)]
+      yield* clients[0]!.unsafe("CREATE TABLE counter (n BIGINT NOT NULL)")
+      yield* clients[0]!.unsafe("INSERT INTO counter VALUES (0)")
+      const writers = yield* Effect.forEach(clients, (sql) => makeGroupCommit(sql, () => Effect.void))
+      // read-modify-write: two hubs' transactions interleaving would lose increments
+      const increment = (sql: (typeof clients)[number]) =>
+        Effect.flatMap(sql.unsafe<{ n: number }>("SELECT n FROM counter"), ([row]) => sql.unsafe("UPDATE counter SET n = $1", [row!.n + 1]))
+      yield* Effect.all(
+        writers.flatMap((writer, i) => Array.from({ length: 100 }, () => writer.run(() => increment(clients[i]!)))),
+        { concurrency: "unbounded", discard: true }
+      )
+      const [{ n }] = (yield* clients[1]!.unsafe<{ n: number }>("SELECT n FROM counter")) as [{ n: number }]
+      assert.strictEqual(n, 200)
+    })
   )
 })
 

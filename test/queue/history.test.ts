@@ -3,11 +3,12 @@ import { Effect, Schema } from "effect"
 import { attemptsTable, taskDetails } from "../../src/cli/TaskCommands.js"
 import { Task } from "../../src/domain/Task.js"
 import { eventually, startQueue, task, worker } from "./support.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
-describe("attempt history", () => {
+describe.each(backends)("attempt history on %s", (backend) => {
   it.scopedLive("a retried task that succeeds shows no error, and keeps its failed attempt in its history", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue({ taskRetryBaseMs: 20 })
+      const { queue } = yield* startQueue({ ...(yield* backendConfig(backend)), taskRetryBaseMs: 20 })
       const t = yield* queue.enqueue(task({ maxAttempts: 3 }))
       const [l1] = yield* queue.lease(worker("w1"), ["noop"], 1)
       const failed = yield* queue.fail(worker("w1"), t.id, l1!.fencingToken, "exit 1: boom", true)
@@ -50,7 +51,7 @@ describe("attempt history", () => {
 
   it.scopedLive("cancelling a leased task logs its attempt as cancelled; a dead task shows its error", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue({ taskRetryBaseMs: 10 })
+      const { queue } = yield* startQueue({ ...(yield* backendConfig(backend)), taskRetryBaseMs: 10 })
       const a = yield* queue.enqueue(task())
       const [la] = yield* queue.lease(worker("w"), ["noop"], 1)
       assert.strictEqual(la!.task.id, a.id)

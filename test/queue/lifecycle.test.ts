@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Either, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import type { TaskId } from "../../src/domain/Ids.js"
 import { connection, eventually, otherProject, startQueue, task, worker } from "./support.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
 const failure = <A, E>(exit: Either.Either<A, E>) => (Either.isLeft(exit) ? exit.left : undefined)
 
@@ -19,10 +20,10 @@ const advanceUntil = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A) => b
     }
   })
 
-describe("TaskQueue lifecycle", () => {
+describe.each(backends)("TaskQueue lifecycle on %s", (backend) => {
   it.scopedLive("leases by priority, then oldest first, across kinds", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const low = yield* queue.enqueue(task({ priority: 0 }))
       const high = yield* queue.enqueue(task({ priority: 5, kind: "chat", payload: { prompt: "hi" } }))
       const low2 = yield* queue.enqueue(task({ priority: 0 }))
@@ -44,7 +45,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scoped("does not lease a task before its runAfter", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const later = yield* queue.enqueue(task({ runAfter: (yield* Clock.currentTimeMillis) + 400 }))
       assert.strictEqual((yield* queue.lease(worker("w"), ["noop"], 10)).length, 0)
       yield* TestClock.adjust("399 millis")
@@ -57,7 +58,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scoped("retries a failure after an exponential backoff, then dead-letters it", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue({ taskRetryBaseMs: 200 })
+      const { queue } = yield* startQueue({ ...(yield* backendConfig(backend)), taskRetryBaseMs: 200 })
       const t = yield* queue.enqueue(task({ maxAttempts: 3 }))
       const [l1] = yield* queue.lease(worker("w"), ["noop"], 1)
       const before = yield* Clock.currentTimeMillis
@@ -92,7 +93,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("a non-retryable failure ends the task as failed at once", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const t = yield* queue.enqueue(task({ maxAttempts: 5 }))
       const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
       const failed = yield* queue.fail(worker("w"), t.id, l!.fencingToken, "bad input", false)
@@ -103,7 +104,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("an idempotency key returns the existing task of that project", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const a = yield* queue.enqueue(task({ idempotencyKey: "k1", payload: { v: 1 } }))
       const b = yield* queue.enqueue(task({ idempotencyKey: "k1", payload: { v: 2 } }))
       assert.strictEqual(b.id, a.id)
@@ -119,7 +120,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("a concurrency key keeps at most its limit leased at once", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const keyed = yield* queue.enqueueBatch([1, 2, 3].map((i) => task({ concurrencyKey: "repo", payload: { i } })))
       const free = yield* queue.enqueue(task())
       const first = yield* queue.lease(worker("w"), ["noop"], 10)
@@ -152,7 +153,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("a stale fencing token is refused and changes nothing", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const t = yield* queue.enqueue(task())
       const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
       const stale = yield* Effect.either(queue.complete(worker("w"), t.id, l!.fencingToken + 1, "nope"))
@@ -178,7 +179,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scoped("an expired lease goes back to the queue and to another worker with a new token", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const t = yield* queue.enqueue(task())
       const [first] = yield* queue.lease(worker("a"), ["noop"], 1, 0.2)
       yield* TestClock.adjust("199 millis")
@@ -199,7 +200,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scoped("an expired lease of a task out of attempts dead-letters it", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const t = yield* queue.enqueue(task({ maxAttempts: 1 }))
       yield* queue.lease(worker("a"), ["noop"], 1, 0.1)
       const dead = yield* advanceUntil(queue.get(t.id), (x) => x.status === "dead")
@@ -209,7 +210,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scoped("a heartbeat extends the lease and records progress", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const t = yield* queue.enqueue(task())
       const [l] = yield* queue.lease(worker("a"), ["noop"], 1, 1.5)
       for (let i = 0; i < 4; i++) {
@@ -227,7 +228,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("cancels queued tasks, and leased ones with a push to their worker", () =>
     Effect.gen(function* () {
-      const { hub, queue } = yield* startQueue()
+      const { hub, queue } = yield* startQueue(yield* backendConfig(backend))
       const queued = yield* queue.enqueue(task({ kind: "chat", payload: { prompt: "x" } }))
       const cancelled = yield* queue.cancel(queued.id)
       assert.strictEqual(cancelled.status, "cancelled")
@@ -253,7 +254,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("wait resolves when every task has ended, or at its timeout", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const [a, b] = yield* queue.enqueueBatch([task(), task()])
       const waiting = yield* Effect.fork(queue.wait([a!.id, b!.id]))
       const early = yield* queue.wait([a!.id], 50)
@@ -273,7 +274,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("a human task is completed by approval", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const t = yield* queue.enqueue(task({ kind: "human", payload: { question: "ship it?" } }))
       const approved = yield* queue.approve(t.id, "yes")
       assert.strictEqual(approved.status, "done")
@@ -285,7 +286,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("rejects malformed tasks with InvalidInput", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       const bad = [
         task({ kind: "chat", payload: { nope: 1 } }),
         task({ maxAttempts: 0 }),
@@ -301,7 +302,7 @@ describe("TaskQueue lifecycle", () => {
 
   it.scopedLive("concurrent batch leases never hand out the same task twice", () =>
     Effect.gen(function* () {
-      const { queue } = yield* startQueue()
+      const { queue } = yield* startQueue(yield* backendConfig(backend))
       yield* queue.enqueueBatch(Array.from({ length: 500 }, (_, i) => task({ payload: { i }, priority: i % 3 })))
       const leaser = (w: string) =>
         Effect.gen(function* () {
@@ -320,8 +321,9 @@ describe("TaskQueue lifecycle", () => {
 
   it.scoped("stats stay exact through every kind of transition (checked against a recount on restart)", () =>
     Effect.gen(function* () {
+      const store = yield* backendConfig(backend)
       const first = yield* Scope.make()
-      const { dataDir, queue } = yield* startQueue().pipe(Scope.extend(first))
+      const { dataDir, queue } = yield* startQueue(store).pipe(Scope.extend(first))
       const [a, b, c, d, e] = yield* queue.enqueueBatch([task(), task(), task(), task({ maxAttempts: 1 }), task({ kind: "human" })])
       const dependent = yield* queue.enqueue(
         task({ kind: "chat", payload: { prompt: "x" }, dependsOn: [a!.id, b!.id], dependencyPolicy: "fail-fast" })
@@ -343,22 +345,23 @@ describe("TaskQueue lifecycle", () => {
       assert.strictEqual((yield* queue.get(dependent.id)).status, "failed")
       assert.strictEqual((yield* queue.stats([otherProject])).queued, 1)
       yield* Scope.close(first, Exit.void)
-      const again = yield* startQueue({ dataDir })
+      const again = yield* startQueue({ ...(yield* backendConfig(backend)), ...store, dataDir })
       assert.deepStrictEqual({ ...(yield* again.queue.stats()) }, { ...before })
     })
   )
 
   it.scopedLive("tasks survive a restart", () =>
     Effect.gen(function* () {
+      const store = yield* backendConfig(backend)
       const first = yield* Scope.make()
-      const { dataDir, queue } = yield* startQueue().pipe(Scope.extend(first))
+      const { dataDir, queue } = yield* startQueue(store).pipe(Scope.extend(first))
       const kept = yield* queue.enqueue(task({ payload: { keep: true } }))
       const [l] = yield* queue.lease(worker("w"), ["noop"], 1)
       const leased = l!.task
       const queued = yield* queue.enqueue(task())
       yield* Scope.close(first, Exit.void)
 
-      const again = yield* startQueue({ dataDir })
+      const again = yield* startQueue({ ...(yield* backendConfig(backend)), ...store, dataDir })
       assert.deepStrictEqual((yield* again.queue.get(kept.id)).payload, { keep: true })
       assert.strictEqual((yield* again.queue.get(leased.id)).status, "leased")
       const [next] = yield* again.queue.lease(worker("w"), ["noop"], 5)

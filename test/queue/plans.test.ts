@@ -2,7 +2,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { ServerConfig } from "../../src/config/ServerConfig.js"
-import { leaseSql } from "../../src/queue/sqlite/Statements.js"
+import { leaseSql } from "../../src/queue/sql/Statements.js"
 import { QueueDb } from "../../src/storage/QueueDb.js"
 import { tempDir } from "../support/Hub.js"
 

@@ -5,12 +5,14 @@ import type { Lease } from "../../src/domain/Task.js"
 import { MapReduce } from "../../src/queue/MapReduce.js"
 import { TaskQueue } from "../../src/queue/TaskQueue.js"
 import { project, startQueue, worker } from "./support.js"
+import { type Backend, backendConfig, backends } from "../support/Pg.js"
 
-const withMapReduce = Effect.gen(function* () {
-  const started = yield* startQueue()
-  const mapReduce = yield* MapReduce.pipe(Effect.provide(MapReduce.Default.pipe(Layer.provide(Layer.succeed(TaskQueue, started.queue)))))
-  return { ...started, mapReduce }
-})
+const withMapReduce = (backend: Backend) =>
+  Effect.gen(function* () {
+    const started = yield* startQueue(yield* backendConfig(backend))
+    const mapReduce = yield* MapReduce.pipe(Effect.provide(MapReduce.Default.pipe(Layer.provide(Layer.succeed(TaskQueue, started.queue)))))
+    return { ...started, mapReduce }
+  })
 
 const shuffled = <A>(items: ReadonlyArray<A>): Array<A> => {
   const out = [...items]
@@ -32,10 +34,10 @@ const request = (policy: MapRequest["policy"]) =>
     policy
   })
 
-describe("reduce inputs", () => {
+describe.each(backends)("reduce inputs on %s", (backend) => {
   it.scopedLive("a reducer sees the map results in item order, each with its index and item, whatever order they ended in", () =>
     Effect.gen(function* () {
-      const { mapReduce, queue } = yield* withMapReduce
+      const { mapReduce, queue } = yield* withMapReduce(backend)
       const { mapTasks, reduceTask } = yield* mapReduce.map(request("fail-fast"))
       // lease on several workers, then complete in a random order
       const leases: Array<Lease> = []
@@ -73,7 +75,7 @@ describe("reduce inputs", () => {
 
   it.scopedLive("with policy partial, failed items appear in their place with their error", () =>
     Effect.gen(function* () {
-      const { mapReduce, queue } = yield* withMapReduce
+      const { mapReduce, queue } = yield* withMapReduce(backend)
       const { reduceTask } = yield* mapReduce.map(request("partial"))
       const leases = yield* queue.lease(worker("w"), ["noop"], N)
       assert.strictEqual(leases.length, N)

@@ -6,6 +6,7 @@ import type { WorkerId } from "../../src/domain/Ids.js"
 import type { WorkerPush } from "../../src/domain/rpc/WorkerRpcs.js"
 import { EnqueueTask } from "../../src/domain/Task.js"
 import { startHub } from "../support/Hub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
 /** Registers a worker on `client`'s connection for the test's scope; its id. */
 const register = (client: HubRpcClient, name = "w") =>
@@ -19,10 +20,10 @@ const register = (client: HubRpcClient, name = "w") =>
     return registered._tag === "Registered" ? registered.workerId : (undefined as never as WorkerId)
   })
 
-describe("swarm RPCs", () => {
+describe.each(backends)("swarm RPCs on %s", (backend) => {
   it.scopedLive("a worker connects, is pushed work, leases and completes over TCP", () =>
     Effect.gen(function* () {
-      const hub = yield* startHub()
+      const hub = yield* startHub(yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "swarm", description: "" })
       const key = yield* admin.key.create({ name: "w", scopes: ["worker"] })
@@ -56,10 +57,10 @@ describe("swarm RPCs", () => {
   )
 })
 
-describe("swarm RPC authorization and events", () => {
+describe.each(backends)("swarm RPC authorization and events on %s", (backend) => {
   it.scopedLive("shell, python and custom cli tasks need the execute scope (the admin's keys hold the grant)", () =>
     Effect.gen(function* () {
-      const hub = yield* startHub()
+      const hub = yield* startHub(yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "p", description: "" })
       const plain = yield* hub.tcpClient((yield* admin.key.create({ name: "plain", scopes: ["read", "write"] })).key)
@@ -88,7 +89,7 @@ describe("swarm RPC authorization and events", () => {
 
   it.scopedLive("project roles gate reads and changes; list and stats cover only visible projects", () =>
     Effect.gen(function* () {
-      const hub = yield* startHub()
+      const hub = yield* startHub(yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const mine = yield* admin.project.create({ name: "mine", description: "" })
       const theirs = yield* admin.project.create({ name: "theirs", description: "" })
@@ -135,7 +136,7 @@ describe("swarm RPC authorization and events", () => {
 
   it.scopedLive("transitions are published as TasksChanged events of the task's project", () =>
     Effect.gen(function* () {
-      const hub = yield* startHub()
+      const hub = yield* startHub(yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "events", description: "" })
       const ws = yield* hub.wsClient()
@@ -177,7 +178,7 @@ describe("swarm RPC authorization and events", () => {
 
   it.scopedLive("cancelling a leased task pushes CancelTask down its worker's connect stream", () =>
     Effect.gen(function* () {
-      const hub = yield* startHub()
+      const hub = yield* startHub(yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "cancel", description: "" })
       const w = yield* hub.tcpClient((yield* admin.key.create({ name: "w", scopes: ["worker"] })).key)

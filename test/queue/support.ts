@@ -1,5 +1,6 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
-import { Context, Duration, Effect, Layer, Scope } from "effect"
+import { Chunk, Context, Duration, Effect, Layer, Scope, Stream } from "effect"
+import type { WorkerPush } from "../../src/domain/rpc/WorkerRpcs.js"
 import { ServerConfig, type ServerConfigShape } from "../../src/config/ServerConfig.js"
 import type { ProjectId } from "../../src/domain/Ids.js"
 import { EnqueueTask, type TaskKind } from "../../src/domain/Task.js"
@@ -51,3 +52,14 @@ export const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, done: (a: A)
     Effect.map(effect, (value) => (done(value) ? { value } : undefined)),
     { timeout: Duration.millis(ms) }
   ).pipe(Effect.map((found) => found.value))
+
+/** Pulls pushes one chunk at a time, for the caller's scope. */
+export const pushesOf = <E>(stream: Stream.Stream<WorkerPush, E>) =>
+  Effect.gen(function* () {
+    const pull = yield* Stream.toPull(stream)
+    const buffered: Array<WorkerPush> = []
+    return Effect.gen(function* () {
+      while (buffered.length === 0) buffered.push(...Chunk.toReadonlyArray(yield* Effect.orDie(pull)))
+      return buffered.shift()!
+    })
+  })

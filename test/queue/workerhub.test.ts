@@ -1,18 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Scope, Stream } from "effect"
-import type { WorkerPush } from "../../src/domain/rpc/WorkerRpcs.js"
-import { connection, eventually, startQueue, task, worker } from "./support.js"
-
-/** Pulls pushes one chunk at a time, for the caller's scope. */
-const pushesOf = <E>(stream: Stream.Stream<WorkerPush, E>) =>
-  Effect.gen(function* () {
-    const pull = yield* Stream.toPull(stream)
-    const buffered: Array<WorkerPush> = []
-    return Effect.gen(function* () {
-      while (buffered.length === 0) buffered.push(...Chunk.toReadonlyArray(yield* Effect.orDie(pull)))
-      return buffered.shift()!
-    })
-  })
+import { connection, eventually, pushesOf, startQueue, task, worker } from "./support.js"
 
 describe("WorkerHub", () => {
   it.scopedLive("coalesces work-available pushes and merges their kinds", () =>

@@ -5,11 +5,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { HubRpcClient } from "../../src/client/HubClient.js"
 import type { ProjectId, SessionId, UserId } from "../../src/domain/Ids.js"
+import { projectSchema } from "../../src/storage/Pg.js"
 import { ProjectDb } from "../../src/storage/ProjectDb.js"
+import { RootDb } from "../../src/storage/RootDb.js"
 import { fakeOpenAI, systemText } from "../support/FakeOpenAI.js"
 import { request } from "../support/Http.js"
 import { tempDir, type TestHub } from "../support/Hub.js"
 import { startAgentHub, watchProject } from "../support/AgentHub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
 /** What the project database still holds of a session (rows per table). */
 const leftovers = (hub: TestHub, projectId: ProjectId, sessionId: SessionId) =>
@@ -33,6 +36,14 @@ const leftovers = (hub: TestHub, projectId: ProjectId, sessionId: SessionId) =>
     Effect.provide(hub.context)
   )
 
+/** How many schemas the project has on PostgreSQL (1 while it exists). */
+const schemas = (hub: TestHub, projectId: ProjectId) =>
+  Effect.gen(function* () {
+    const root = yield* RootDb
+    const rows = yield* root<{ n: number }>`SELECT count(*) AS n FROM pg_namespace WHERE nspname = ${projectSchema(projectId)}`
+    return Number(rows[0]?.n)
+  }).pipe(Effect.orDie, Effect.provide(hub.context))
+
 /** Users `mia` (member), `vic` (viewer) and `ada` (project admin) of the project, each with a read+write key. */
 const team = (admin: HubRpcClient, projectId: ProjectId) =>
   Effect.gen(function* () {
@@ -51,11 +62,11 @@ const team = (admin: HubRpcClient, projectId: ProjectId) =>
 
 const tagOf = (e: { readonly _tag: string }) => e._tag
 
-describe("managing sessions and projects", () => {
+describe.each(backends)("managing sessions and projects on %s", (backend) => {
   it.scopedLive("sessions are renamed, archived, listed and deleted over RPC; viewers are refused", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "manage" })
       const keys = yield* team(admin, project.id)
@@ -102,7 +113,9 @@ describe("managing sessions and projects", () => {
       yield* mia.session.prompt({ ...at, sessionId: first.id, text: "one" })
       yield* watch.turns(first.id)
       yield* mia.session.prompt({ ...at, sessionId: first.id, text: "two" })
-      yield* watch.until((events) => (events.some((e) => e.event._tag === "PartDelta" && e.event.sessionId === first.id) ? true : undefined))
+      yield* watch.until((events) =>
+        events.some((e) => e.event._tag === "PartDelta" && e.event.sessionId === first.id && e.event.delta.includes("still")) ? true : undefined
+      )
       assert.strictEqual((yield* mia.session.prompt({ ...at, sessionId: first.id, text: "three" }))._tag, "Queued")
       const before = yield* leftovers(hub, project.id, first.id)
       assert.deepStrictEqual([before.sessions, before.messages > 3, before.parts > 2, before.queued], [1, true, true, 1])
@@ -125,7 +138,7 @@ describe("managing sessions and projects", () => {
   it.scopedLive("deleting a session waiting on a permission answer expires the request and removes it", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "asking" })
       const at = { projectId: project.id }
@@ -151,7 +164,7 @@ describe("managing sessions and projects", () => {
   it.scopedLive("deleting a session whose sub-agent is running cancels both and removes the child session too", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "family" })
       const at = { projectId: project.id }
@@ -178,7 +191,7 @@ describe("managing sessions and projects", () => {
   it.scopedLive("projects are updated and deleted by owners only, after confirming the name, over RPC", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "doomed", description: "old" })
       const keys = yield* team(admin, project.id)
@@ -196,7 +209,8 @@ describe("managing sessions and projects", () => {
 
       const dir = path.join(hub.dataDir, "projects", project.id)
       fs.writeFileSync(path.join(project.workspace, "notes.txt"), "work")
-      assert.isTrue(fs.existsSync(path.join(dir, "project.db")))
+      if (backend === "sqlite") assert.isTrue(fs.existsSync(path.join(dir, "project.db")))
+      else assert.strictEqual(yield* schemas(hub, project.id), 1)
       const session = yield* mia.session.create(at)
       fake.script({ hang: true, text: "working" })
       yield* mia.session.prompt({ ...at, sessionId: session.id, text: "go" })
@@ -222,13 +236,14 @@ describe("managing sessions and projects", () => {
         project.id
       )
       assert.isFalse(fs.existsSync(dir), "nothing reopened the database")
+      if (backend === "pg") assert.strictEqual(yield* schemas(hub, project.id), 0, "the project's schema was dropped")
     })
   )
 
   it.scopedLive("deleting a project keeps a workspace directory chosen outside the data dir", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const mine = tempDir("kiris-own-workspace-")
       fs.writeFileSync(path.join(mine, "keep.txt"), "mine")
@@ -242,7 +257,7 @@ describe("managing sessions and projects", () => {
   it.scopedLive("the REST twins: list, rename, archive and delete sessions; update and delete the project", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "rest" })
       const keys = yield* team(admin, project.id)

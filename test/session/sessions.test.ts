@@ -6,17 +6,18 @@ import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { startHub, tempDir } from "../support/Hub.js"
 import { until } from "../worker/swarm-support.js"
 import { startAgentHub, watchProject } from "../support/AgentHub.js"
+import { backendConfig, backends } from "../support/Pg.js"
 
 const reasonOf = (e: { readonly _tag: string }) => {
   assert.strictEqual(e._tag, "InvalidInput")
   return (e as InvalidInput).reason
 }
 
-describe("session RPCs", () => {
+describe.each(backends)("session RPCs on %s", (backend) => {
   it.scopedLive("checks agent, model and project roles", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const admin = yield* hub.tcpClient()
       const project = yield* admin.project.create({ name: "roles", description: "" })
 
@@ -59,7 +60,7 @@ describe("session RPCs", () => {
 
   it.scopedLive("a hub without a configured model refuses new sessions, naming the setting", () =>
     Effect.gen(function* () {
-      const hub = yield* startHub().pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      const hub = yield* startHub(yield* backendConfig(backend)).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
       const client = yield* hub.tcpClient()
       const project = yield* client.project.create({ name: "nomodel", description: "" })
       const error = yield* Effect.flip(client.session.create({ projectId: project.id }))
@@ -70,7 +71,7 @@ describe("session RPCs", () => {
   it.scopedLive("totals add up per session and per project", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake)
+      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
       const client = yield* hub.wsClient()
       const project = yield* client.project.create({ name: "totals", description: "" })
       const a = yield* client.session.create({ projectId: project.id })
@@ -96,9 +97,10 @@ describe("session RPCs", () => {
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
       const dataDir = tempDir()
+      const config = yield* backendConfig(backend)
       const ids = yield* Effect.scoped(
         Effect.gen(function* () {
-          const hub = yield* startAgentHub(fake, { dataDir })
+          const hub = yield* startAgentHub(fake, { ...config, dataDir })
           const client = yield* hub.tcpClient()
           const project = yield* client.project.create({ name: "resume", description: "" })
           const session = yield* client.session.create({ projectId: project.id })
@@ -112,7 +114,7 @@ describe("session RPCs", () => {
         })
       )
       fake.script({ text: "second answer" })
-      const hub = yield* startAgentHub(fake, { dataDir })
+      const hub = yield* startAgentHub(fake, { ...config, dataDir })
       const client = yield* hub.tcpClient()
       const history = yield* until(
         "the queued prompt to run",

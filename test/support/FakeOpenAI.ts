@@ -178,6 +178,10 @@ export interface FakeOpenAI {
   readonly requests: ReadonlyArray<RecordedRequest>
   /** Requests whose client connection closed before the reply was finished. */
   readonly closedConnections: number
+  /** Chat completion requests being answered now (received, response not yet closed). */
+  readonly inFlight: number
+  /** The most requests ever answered at once (overlapping model calls). */
+  readonly maxInFlight: number
   /** Replies still queued by `script`. */
   readonly pending: number
   /** Resolves on the next early client close (create it before triggering the close). */
@@ -313,6 +317,8 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
   let requestWaiters: Array<{ readonly n: number; readonly resolve: () => void }> = []
   const liveResponses = new Set<http.ServerResponse>()
   let shuttingDown = false
+  let inFlight = 0
+  let maxInFlight = 0
 
   const notify = (waiters: typeof closedWaiters, count: number): typeof closedWaiters => {
     const remaining: typeof closedWaiters = []
@@ -540,7 +546,10 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
       onClose = resolve
     })
     liveResponses.add(res)
+    inFlight += 1
+    maxInFlight = Math.max(maxInFlight, inFlight)
     res.on("close", () => {
+      inFlight -= 1
       liveResponses.delete(res)
       if (!finished && !selfDestroyed && !shuttingDown && !res.writableFinished) {
         closedConnections += 1
@@ -679,6 +688,12 @@ export const startFakeOpenAI = async (): Promise<FakeOpenAI> => {
     },
     get pending() {
       return queue.length
+    },
+    get inFlight() {
+      return inFlight
+    },
+    get maxInFlight() {
+      return maxInFlight
     },
     onClosed: () => fake.waitForClosed(closedConnections + 1),
     waitForClosed: (n) =>

@@ -106,6 +106,10 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
   it.scopedLive("serves /healthz, /readyz and parsable /metrics whose request counter grows by route pattern", () =>
     Effect.gen(function* () {
       const hub = yield* startHub()
+      // the counters are process-wide (other hubs of this process count too): compare with a first reading
+      const start = yield* metricsOf(hub)
+      const countSince = (samples: ReadonlyArray<Sample>, labels: { method: string; route: string; status: string }) =>
+        requestCount(samples, labels) - requestCount(start.samples, labels)
       expectStatus(yield* request(hub, "GET", "/healthz"), 200)
       const ready = yield* request(hub, "GET", "/readyz")
       expectStatus(ready, 200)
@@ -117,7 +121,7 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
         assert.isTrue(before.types.has(name), `TYPE for ${name}`)
       }
       assert.strictEqual(before.types.get("kiris_http_requests_total"), "counter")
-      const healthzBefore = requestCount(before.samples, { method: "GET", route: "/healthz", status: "200" })
+      const healthzBefore = countSince(before.samples, { method: "GET", route: "/healthz", status: "200" })
       assert.strictEqual(healthzBefore, 1)
 
       expectStatus(yield* request(hub, "GET", "/healthz"), 200)
@@ -127,13 +131,13 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       expectStatus(yield* request(hub, "GET", "/no/such/route-789"), 404)
 
       const after = yield* metricsOf(hub)
-      assert.strictEqual(requestCount(after.samples, { method: "GET", route: "/healthz", status: "200" }), healthzBefore + 2)
-      assert.strictEqual(requestCount(after.samples, { method: "GET", route: "/readyz", status: "200" }), 1)
-      assert.isAtLeast(requestCount(after.samples, { method: "GET", route: "/metrics", status: "200" }), 1)
+      assert.strictEqual(countSince(after.samples, { method: "GET", route: "/healthz", status: "200" }), healthzBefore + 2)
+      assert.strictEqual(countSince(after.samples, { method: "GET", route: "/readyz", status: "200" }), 1)
+      assert.isAtLeast(countSince(after.samples, { method: "GET", route: "/metrics", status: "200" }), 1)
       const projectRoute = "/api/projects/:projectId"
-      assert.strictEqual(requestCount(after.samples, { method: "GET", route: projectRoute, status: "404" }), 1)
-      assert.strictEqual(requestCount(after.samples, { method: "GET", route: projectRoute, status: "401" }), 1)
-      assert.strictEqual(requestCount(after.samples, { method: "GET", route: "unmatched", status: "404" }), 1)
+      assert.strictEqual(countSince(after.samples, { method: "GET", route: projectRoute, status: "404" }), 1)
+      assert.strictEqual(countSince(after.samples, { method: "GET", route: projectRoute, status: "401" }), 1)
+      assert.strictEqual(countSince(after.samples, { method: "GET", route: "unmatched", status: "404" }), 1)
       const routes = after.samples.filter((s) => s.name === "kiris_http_requests_total").map((s) => s.labels["route"] ?? "")
       assert.isFalse(
         routes.some((r) => /secret|route-789/.test(r)),
@@ -143,7 +147,7 @@ describe("HTTP: ops routes, OpenAPI, docs and the REST API", () => {
       // A WebSocket RPC connection is one request, counted once the connection closes.
       yield* Effect.scoped(Effect.flatMap(hub.wsClient(), (client) => client.project.list()))
       const upgraded = yield* metricsOf(hub).pipe(
-        Effect.map((m) => requestCount(m.samples, { method: "GET", route: "/rpc", status: "101" })),
+        Effect.map((m) => countSince(m.samples, { method: "GET", route: "/rpc", status: "101" })),
         Effect.repeat({ schedule: Schedule.spaced("20 millis"), until: (n) => n > 0 }),
         Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the /rpc upgrade was never counted") })
       )

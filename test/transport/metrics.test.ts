@@ -63,8 +63,19 @@ const parse = (text: string) => {
     assert.strictEqual(found.length, 1, `one sample ${name} ${JSON.stringify(labels)}; found ${JSON.stringify(found)}`)
     return found[0]!.value
   }
-  return { types, samples, find, value }
+  /** The sum of the matching samples, 0 when there is none yet. */
+  const total = (name: string, labels: Record<string, string> = {}) => find(name, labels).reduce((n, s) => n + s.value, 0)
+  return { types, samples, find, value, total }
 }
+
+/**
+ * Counters and histograms are process-wide (every hub this process ran counts in them): `since(m)`
+ * reads a sample of `m` as its growth from the first reading.
+ */
+const since =
+  (start: ReturnType<typeof parse>) =>
+  (m: ReturnType<typeof parse>, name: string, labels: Record<string, string> = {}) =>
+    m.value(name, labels) - start.total(name, labels)
 
 describe("/metrics", () => {
   it.scopedLive(
@@ -72,6 +83,8 @@ describe("/metrics", () => {
     () =>
       Effect.gen(function* () {
         const { admin, hub, key, projectId } = yield* swarmHub
+        const start = parse((yield* request(hub, "GET", "/metrics")).text)
+        const grown = since(start)
         yield* startWorker({ name: "m", tcpPort: hub.tcpPort, key, args: ["--trust-shell", "--concurrency", "3", "--quiet"] })
 
         const ids: Array<TaskId> = []
@@ -99,17 +112,17 @@ describe("/metrics", () => {
           }
         }
         assert.strictEqual(m.types.get("kiris_tasks"), "gauge")
-        assert.strictEqual(m.value("kiris_tasks_enqueued_total", { kind: "noop" }), 5)
-        assert.strictEqual(m.value("kiris_tasks_completed_total", { kind: "noop" }), 5)
-        assert.strictEqual(m.value(`kiris_tasks_${shell.status}_total`, { kind: "shell" }), 1)
+        assert.strictEqual(grown(m, "kiris_tasks_enqueued_total", { kind: "noop" }), 5)
+        assert.strictEqual(grown(m, "kiris_tasks_completed_total", { kind: "noop" }), 5)
+        assert.strictEqual(grown(m, `kiris_tasks_${shell.status}_total`, { kind: "shell" }), 1)
 
         // dispatch and run histograms: one observation per lease
         assert.strictEqual(m.types.get("kiris_task_dispatch_seconds"), "histogram")
         for (const kind of ["noop", "shell"]) {
           const leased = tasks.filter((t) => t.kind === kind).reduce((n, t) => n + t.attempts, 0)
-          assert.strictEqual(m.value("kiris_task_dispatch_seconds_count", { kind }), leased, `dispatches of ${kind}`)
-          assert.strictEqual(m.value("kiris_task_dispatch_seconds_bucket", { kind, le: "+Inf" }), leased)
-          assert.strictEqual(m.value("kiris_task_run_seconds_count", { kind }), leased, `runs of ${kind}`)
+          assert.strictEqual(grown(m, "kiris_task_dispatch_seconds_count", { kind }), leased, `dispatches of ${kind}`)
+          assert.strictEqual(grown(m, "kiris_task_dispatch_seconds_bucket", { kind, le: "+Inf" }), leased)
+          assert.strictEqual(grown(m, "kiris_task_run_seconds_count", { kind }), leased, `runs of ${kind}`)
           const buckets = m.find("kiris_task_dispatch_seconds_bucket", { kind }).map((s) => s.value)
           assert.deepStrictEqual(
             buckets,
@@ -117,7 +130,8 @@ describe("/metrics", () => {
             "cumulative buckets"
           )
         }
-        assert.strictEqual(m.find("kiris_task_dispatch_seconds_count", { kind: "human" }).length, 0)
+        const humanDispatches = (r: ReturnType<typeof parse>) => r.total("kiris_task_dispatch_seconds_count", { kind: "human" })
+        assert.strictEqual(humanDispatches(m) - humanDispatches(start), 0)
 
         // the worker: one connected, its concurrency as slots
         assert.strictEqual(m.value("kiris_workers_connected"), 1)
@@ -126,8 +140,8 @@ describe("/metrics", () => {
 
         // RPC latency by tag, through the auth middleware
         assert.strictEqual(m.types.get("kiris_rpc_duration_seconds"), "histogram")
-        assert.strictEqual(m.value("kiris_rpc_duration_seconds_count", { tag: "task.enqueue" }), 7)
-        assert.strictEqual(m.value("kiris_rpc_duration_seconds_bucket", { tag: "task.enqueue", le: "+Inf" }), 7)
+        assert.strictEqual(grown(m, "kiris_rpc_duration_seconds_count", { tag: "task.enqueue" }), 7)
+        assert.strictEqual(grown(m, "kiris_rpc_duration_seconds_bucket", { tag: "task.enqueue", le: "+Inf" }), 7)
 
         // the HTTP request counter is still there, and the other families are declared
         assert.strictEqual(m.types.get("kiris_http_requests_total"), "counter")
@@ -156,6 +170,7 @@ describe("/metrics", () => {
       const project = yield* client.project.create({ name: "metered" })
       const watch = yield* watchProject(client, project.id)
       const session = yield* client.session.create({ projectId: project.id, model: "openai-compatible:priced" })
+      const grown = since(parse((yield* request(hub, "GET", "/metrics")).text))
       fake.script({ text: "one", usage: { prompt_tokens: 1000, completion_tokens: 500 } })
       yield* client.session.prompt({ projectId: project.id, sessionId: session.id, text: "hello" })
       yield* watch.until((events) =>
@@ -167,11 +182,11 @@ describe("/metrics", () => {
           : undefined
       )
       const m = parse((yield* request(hub, "GET", "/metrics")).text)
-      assert.strictEqual(m.value("kiris_agent_turns_total", { outcome: "completed" }), 1)
+      assert.strictEqual(grown(m, "kiris_agent_turns_total", { outcome: "completed" }), 1)
       const model = { provider: "openai-compatible", model: "priced" }
-      assert.strictEqual(m.value("kiris_model_tokens_total", { ...model, direction: "input" }), 1000)
-      assert.strictEqual(m.value("kiris_model_tokens_total", { ...model, direction: "output" }), 500)
-      assert.closeTo(m.value("kiris_model_cost_dollars_total", model), 0.007, 1e-9)
+      assert.strictEqual(grown(m, "kiris_model_tokens_total", { ...model, direction: "input" }), 1000)
+      assert.strictEqual(grown(m, "kiris_model_tokens_total", { ...model, direction: "output" }), 500)
+      assert.closeTo(grown(m, "kiris_model_cost_dollars_total", model), 0.007, 1e-9)
       for (const s of m.samples) for (const v of Object.values(s.labels)) assert.notInclude(v, session.id)
     })
   )

@@ -5,7 +5,7 @@ import * as FileErrors from "../File.js"
 import { FileVersion } from "../File.js"
 import { ProjectId } from "../Ids.js"
 import { Authentication } from "./Authentication.js"
-import { Conflict, Forbidden, InvalidInput, NotFound } from "./HttpErrors.js"
+import { Conflict, Forbidden, InvalidInput, NotFound, WorkspaceUnreachable } from "./HttpErrors.js"
 
 /** The file errors as REST responses (see HttpErrors.ts for the others). */
 export const PathRefused = FileErrors.PathRefused.annotations(HttpApiSchema.annotations({ status: 400 }))
@@ -63,6 +63,7 @@ export class FilesApi extends HttpApiGroup.make("files")
       .addError(FileLocked)
       .addError(Conflict)
       .addError(QuotaExceeded)
+      .addError(WorkspaceUnreachable)
       .annotate(OpenApi.Transform, describePathParameter)
       .annotate(Requires, Access.project("member", "write"))
   )
@@ -74,6 +75,7 @@ export class FilesApi extends HttpApiGroup.make("files")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(PathRefused)
+      .addError(WorkspaceUnreachable)
       .annotate(OpenApi.Transform, describePathParameter)
       .annotate(Requires, Access.project("viewer", "read"))
   )

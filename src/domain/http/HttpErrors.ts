@@ -13,3 +13,4 @@ export const NotFound = DomainErrors.NotFound.annotations(HttpApiSchema.annotati
 export const Conflict = DomainErrors.Conflict.annotations(HttpApiSchema.annotations({ status: 409 }))
 export const ConfirmMismatch = DomainErrors.ConfirmMismatch.annotations(HttpApiSchema.annotations({ status: 409 }))
 export const TooManyRequests = DomainErrors.TooManyRequests.annotations(HttpApiSchema.annotations({ status: 429 }))
+export const WorkspaceUnreachable = DomainErrors.WorkspaceUnreachable.annotations(HttpApiSchema.annotations({ status: 503 }))

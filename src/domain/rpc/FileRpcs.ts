@@ -1,7 +1,7 @@
 import { Rpc, RpcGroup } from "@effect/rpc"
 import { Schema } from "effect"
 import { Access, Requires } from "../Access.js"
-import { Conflict, Forbidden, InvalidInput, NotFound } from "../Errors.js"
+import { Conflict, Forbidden, InvalidInput, NotFound, WorkspaceUnreachable } from "../Errors.js"
 import {
   FileDiff,
   FileEntry,
@@ -54,7 +54,8 @@ export class WriteFile extends Schema.Class<WriteFile>("WriteFile")({
   expectedVersion: Schema.optional(Schema.Int.pipe(Schema.nonNegative()))
 }) {}
 
-const Refusals = [NotFound, Forbidden, PathRefused] as const
+/** A workspace this hub cannot reach (hubs sharing a database need the same filesystem) refuses what needs the files. */
+const Refusals = [NotFound, Forbidden, PathRefused, WorkspaceUnreachable] as const
 
 /**
  * The project's versioned workspace files. Viewers list, read, page through history, diff, and

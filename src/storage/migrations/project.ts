@@ -225,5 +225,27 @@ export const projectMigrations: Migrations = {
       ],
       { discard: true }
     )
-  })
+  }),
+  /**
+   * Which hub runs a session's turns (`session_runs`: one row while a runner is active, renewed by
+   * its hub's heartbeat; a row past `expires_at` belongs to a hub that died). On PostgreSQL, sessions
+   * and messages get an increasing `seq` for their order (SQLite orders by its rowid).
+   */
+  "7_session_runs": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all(
+      [
+        sql`CREATE TABLE session_runs (
+          session_id TEXT PRIMARY KEY,
+          hub_id TEXT NOT NULL,
+          expires_at BIGINT NOT NULL
+        )`,
+        sql.onDialectOrElse({
+          pg: () =>
+            Effect.all([sql`ALTER TABLE sessions ADD COLUMN seq BIGSERIAL`, sql`ALTER TABLE messages ADD COLUMN seq BIGSERIAL`], { discard: true }),
+          orElse: () => Effect.void
+        })
+      ],
+      { discard: true }
+    )
+  )
 }

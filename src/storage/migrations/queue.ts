@@ -20,7 +20,8 @@ import type { Migrations } from "../Sqlite.js"
  */
 /**
  * Declarations PostgreSQL spells differently (SQLite keeps its own exactly): a generated key,
- * 8-byte integers for millisecond timestamps and lease lengths, an 8-byte REAL, and no WITHOUT ROWID.
+ * 8-byte integers for millisecond timestamps, lease lengths and fencing tokens (up to 2^52), an
+ * 8-byte REAL, and no WITHOUT ROWID.
  */
 const types = (sql: SqlClient.SqlClient) => ({
   serial: sql.onDialectOrElse({ pg: () => sql.literal("BIGSERIAL PRIMARY KEY"), orElse: () => sql.literal("INTEGER PRIMARY KEY AUTOINCREMENT") }),
@@ -53,7 +54,7 @@ export const queueMigrations: Migrations = {
           worker_id TEXT,
           lease_expires_at ${t.ms},
           lease_ms ${t.ms} NOT NULL DEFAULT 0,
-          fencing_token INTEGER NOT NULL DEFAULT 0,
+          fencing_token ${t.ms} NOT NULL DEFAULT 0,
           progress TEXT,
           result TEXT,
           error TEXT,

@@ -1,5 +1,5 @@
 import type { Task } from "../../domain/Task.js"
-import type { BatchEffects } from "../../queue/sqlite/BatchEffects.js"
+import type { BatchEffects } from "../../queue/sql/BatchEffects.js"
 import * as K from "./KirisMetrics.js"
 
 const since = (from: number, to: number) => Math.max(0, to - from) / 1000

@@ -3,17 +3,18 @@ import { randomBytes } from "node:crypto"
 import type { TaskId, WorkerId } from "../../domain/Ids.js"
 import type { DependencyResult, Task, TaskKind } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
+import { type Dialect, dialectOf, sqliteDialect } from "./Dialect.js"
 import { exec, rowsOf, type Sql } from "./Query.js"
 import { leasedTask, makeLease, TaskRowSchema, taskRows } from "./TaskRows.js"
 
 /** Leasing queued tasks: the candidate query, fencing tokens, and the dependency results handed with each lease. */
 
 /** The lease-candidate subquery for one kind: straight off `tasks_ready`, no sort step. */
-const candidates = (projects: boolean) => `SELECT seq, priority FROM tasks t
-  WHERE status = 'queued' AND kind = ? AND run_after <= ?${projects ? " AND project_id IN (SELECT value FROM json_each(?))" : ""}
+const candidates = (projects: boolean, d: Dialect) => `SELECT seq, priority FROM tasks t
+  WHERE status = 'queued' AND kind = ? AND run_after <= ?${projects ? ` AND project_id IN (${d.textList})` : ""}
     AND (concurrency_key IS NULL OR (SELECT count(*) FROM tasks c WHERE c.status = 'leased' AND c.concurrency_key IS NOT NULL
       AND c.project_id = t.project_id AND c.concurrency_key = t.concurrency_key) < concurrency_limit)
-  ORDER BY priority DESC, seq LIMIT ?`
+  ORDER BY priority DESC, seq LIMIT ?${d.skipLocked}`
 
 /**
  * Each lease statement gets this many fresh random tokens (a JSON array parameter) and gives a task
@@ -22,17 +23,23 @@ const candidates = (projects: boolean) => `SELECT seq, priority FROM tasks t
  */
 export const TOKENS_PER_LEASE = 16
 
-/** Exported for the query-plan test. Parameters: worker, expiry, lease ms, tokens (JSON array), now, now, then the candidates'. */
-export const leaseSql = (kinds: number, projects: boolean): string => {
-  const arm = candidates(projects)
+/**
+ * Exported for the query-plan test. Parameters: worker, expiry, lease ms, tokens (JSON array), now, now, then the candidates'.
+ * On PostgreSQL the candidates are locked `FOR UPDATE SKIP LOCKED`, picked once (an ARRAY subquery
+ * is an init plan: an `IN` subquery may be rescanned per row, and a rescan skips the rows this very
+ * UPDATE just locked and picks further ones), and the token is taken from the array parameter as jsonb.
+ */
+export const leaseSql = (kinds: number, projects: boolean, d: Dialect = sqliteDialect): string => {
+  const arm = candidates(projects, d)
   const pick =
     kinds === 1
-      ? `SELECT seq FROM (${arm})`
-      : `SELECT seq FROM (${Array.from({ length: kinds }, () => `SELECT * FROM (${arm})`).join(" UNION ALL ")})
+      ? `SELECT seq FROM ${d.from(arm, "a")}`
+      : `SELECT seq FROM ${d.from(Array.from({ length: kinds }, (_, i) => `SELECT * FROM ${d.from(arm, `a${i}`)}`).join(" UNION ALL "), "u")}
          ORDER BY priority DESC, seq LIMIT ?`
+  const token = d.pg ? `CAST(CAST(? AS jsonb) ->> CAST(seq % ${TOKENS_PER_LEASE} AS INTEGER) AS BIGINT)` : `? ->> (seq % ${TOKENS_PER_LEASE})`
   return `UPDATE tasks SET status = 'leased', worker_id = ?, lease_expires_at = ?, lease_ms = ?,
-      fencing_token = ? ->> (seq % ${TOKENS_PER_LEASE}), attempts = attempts + 1, started_at = ?, updated_at = ?
-    WHERE seq IN (${pick}) AND status = 'queued'
+      fencing_token = ${token}, attempts = attempts + 1, started_at = ?, updated_at = ?
+    WHERE ${d.pg ? `seq = ANY(ARRAY(${pick}))` : `seq IN (${pick})`} AND status = 'queued'
     RETURNING seq, id, project_id, priority, concurrency_key, concurrency_limit, depends_on, dep_policy, fencing_token, attempts, traceparent`
 }
 
@@ -99,6 +106,7 @@ const byOrder = (a: { priority: number; seq: number }, b: { priority: number; se
 /** One UPDATE … RETURNING over the candidates; concurrency keys over-picked within the batch are handed back. */
 export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
   Effect.gen(function* () {
+    const d = dialectOf(sql)
     const expiresAt = fx.now + req.leaseMs
     const params: Array<unknown> = [req.workerId, expiresAt, req.leaseMs, JSON.stringify(randomTokens(TOKENS_PER_LEASE)), fx.now, fx.now]
     const projects = req.projectIds === undefined ? undefined : JSON.stringify(req.projectIds)
@@ -108,7 +116,7 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
       params.push(req.max)
     }
     if (req.kinds.length > 1) params.push(req.max)
-    let rows = [...(yield* leaseRows(sql, leaseSql(req.kinds.length, projects !== undefined), params))].sort(byOrder)
+    let rows = [...(yield* leaseRows(sql, leaseSql(req.kinds.length, projects !== undefined, d), params))].sort(byOrder)
     if (rows.length === 0) return []
     const keyed = rows.filter((r) => r.concurrency_key !== null)
     if (keyed.length > 1) {
@@ -118,7 +126,7 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
         yield* exec(
           sql,
           `UPDATE tasks SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, lease_ms = 0,
-             attempts = attempts - 1 WHERE seq IN (SELECT value FROM json_each(?))`,
+             attempts = attempts - 1 WHERE seq IN (${d.intList})`,
           [JSON.stringify([...excess])]
         )
         rows = rows.filter((r) => !excess.has(r.seq))
@@ -132,7 +140,7 @@ export const lease = (sql: Sql, fx: BatchEffects, req: LeaseRequest) =>
       else tasks.push(fx.task(leasedTask(before, req.workerId, expiresAt, fx.now, r.fencing_token), "queued"))
     }
     if (misses.length > 0) {
-      const full = yield* taskRows(sql, "SELECT * FROM tasks WHERE seq IN (SELECT value FROM json_each(?))", [JSON.stringify(misses)])
+      const full = yield* taskRows(sql, `SELECT * FROM tasks WHERE seq IN (${d.intList})`, [JSON.stringify(misses)])
       tasks.push(...fx.rows(full, "queued"))
       tasks.sort(byOrder)
     }
@@ -191,7 +199,7 @@ const dependencyInputs = (sql: Sql, rows: ReadonlyArray<LeaseRow>) =>
     const deps = yield* dependencyRows(
       sql,
       `SELECT x.task_id AS task_id, d.id AS id, d.status AS status, d.payload AS payload, d.result AS result, d.error AS error
-       FROM task_deps x JOIN tasks d ON d.id = x.dep_id WHERE x.task_id IN (SELECT value FROM json_each(?))`,
+       FROM task_deps x JOIN tasks d ON d.id = x.dep_id WHERE x.task_id IN (${dialectOf(sql).textList})`,
       [JSON.stringify(withDeps.map((r) => r.id))]
     )
     const byTask = new Map<TaskId, Map<TaskId, (typeof deps)[number]>>()

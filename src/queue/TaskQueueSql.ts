@@ -1,4 +1,6 @@
-import { Chunk, Clock, Effect, Either, Layer, PubSub, Queue, Schedule, Schema } from "effect"
+import { Chunk, Clock, Deferred, Effect, Either, Layer, Option, PubSub, Queue, Schedule, Schema, Stream } from "effect"
+import { randomBytes } from "node:crypto"
+import { Cluster } from "../cluster/Cluster.js"
 import { ServerConfig } from "../config/ServerConfig.js"
 import { InvalidInput, NotFound } from "../domain/Errors.js"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -10,13 +12,15 @@ import { currentTraceparent, markSpan } from "../runtime/Tracing.js"
 import { outsideTransaction } from "../storage/RootDb.js"
 import { recordQueueMetrics } from "../transport/metrics/QueueMetrics.js"
 import { prepareTask, taskIdSource } from "./PrepareTask.js"
-import type { BatchEffects } from "./sqlite/BatchEffects.js"
-import type { Sql } from "./sqlite/Query.js"
-import { makeGroupCommit } from "./sqlite/GroupCommit.js"
-import { StatusCounts } from "./sqlite/StatusCounts.js"
-import { rowsOf } from "./sqlite/Query.js"
-import { isTerminal, makeLease, type TaskRow, TaskRowSchema, taskRows, toTask } from "./sqlite/TaskRows.js"
-import { approveOne, cancelOne, failOne, reap, refusal, rejectOne, retryOne, unlease } from "./sqlite/Transitions.js"
+import type { BatchEffects } from "./sql/BatchEffects.js"
+import { dialectOf } from "./sql/Dialect.js"
+import type { Sql } from "./sql/Query.js"
+import { makeGroupCommit } from "./sql/GroupCommit.js"
+import { StatusCounts } from "./sql/StatusCounts.js"
+import { rowsOf } from "./sql/Query.js"
+import { isTerminal, makeLease, type TaskRow, TaskRowSchema, taskRows, toTask } from "./sql/TaskRows.js"
+import { approveOne, cancelOne, failOne, reap, refusal, rejectOne, retryOne, unlease } from "./sql/Transitions.js"
+import { batchSignals, parseSignal, readySignal } from "./QueueSignals.js"
 import { TaskQueue, type TaskFilter, type TaskQueueShape } from "./TaskQueue.js"
 import { WorkerHub } from "./WorkerHub.js"
 
@@ -25,6 +29,10 @@ const MAX_LEASE_BATCH = 1000
 /** Largest page of `list`: bounds what one call can make the hub read, encode and buffer. */
 export const MAX_LIST_PAGE = 200
 const HOT_QUEUED = 20_000
+/** How long a hub waits for its own LISTEN to hear its probe before it serves anyway. */
+const LISTEN_READY_MS = 10_000
+/** On PostgreSQL, `wait` also re-reads its pending tasks this often (a signal lost with a LISTEN connection). */
+const WAIT_RECHECK_MS = 2_000
 
 const countRows = rowsOf(Schema.Struct({ ...TaskRowSchema.pick("project_id", "kind", "status").fields, n: Schema.Number }))
 const progressRows = rowsOf(TaskRowSchema.pick("id", "status", "worker_id", "fencing_token", "project_id"))
@@ -32,40 +40,58 @@ const summaryRows = rowsOf(Schema.Struct({ n: Schema.Number, total: Schema.NullO
 const inFlightRows = rowsOf(Schema.Struct({ worker_id: WorkerIdSchema, n: Schema.Number }))
 
 /**
- * TaskQueue on the hub's `queue.db`. Writes go through one group-commit writer; reads query the
- * database directly. After each commit: workers are pushed "work available" / "cancel task",
- * waiters woken and callers resolved; then one `TasksChanged` event is published per project.
+ * TaskQueue on the hub's queue database: SQLite's `queue.db`, or the tables of a PostgreSQL database
+ * that several hubs may share. Writes go through one group-commit writer (on PostgreSQL one at a
+ * time across hubs, see GroupCommit.ts); reads query the database directly. After each commit:
+ * workers are pushed "work available" / "cancel task", waiters woken and callers resolved; then one
+ * `TasksChanged` event is published per project. On PostgreSQL the batch also tells the other hubs
+ * (Cluster, `kiris_queue`), which do the same pushes and wake-ups for their own workers and waiters.
+ *
+ * Per hub by design: the worker registry (pushes reach the workers connected here; every other hub
+ * pushes to its own), the metrics of what this hub's writer did, and the reaper's delayed-task wake-up.
  */
-export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | WorkerHub | ServerConfig> = Layer.scoped(
+export const layerSql: Layer.Layer<TaskQueue, never, QueueDb | EventBus | WorkerHub | ServerConfig | Cluster> = Layer.scoped(
   TaskQueue,
   Effect.gen(function* () {
     const sql = yield* QueueDb
     const bus = yield* EventBus
     const hub = yield* WorkerHub
     const config = yield* ServerConfig
+    const cluster = yield* Cluster
+    const d = dialectOf(sql)
+    /**
+     * Whether other hubs may write the same tables. Then nothing in memory can stand for the
+     * database: counts are queried and there is no hot cache.
+     */
+    const shared = d.pg
     const ended = yield* Effect.acquireRelease(PubSub.unbounded<ReadonlyArray<TaskId>>(), PubSub.shutdown)
     const backoff = { baseMs: config.taskRetryBaseMs, maxMs: config.taskRetryMaxMs }
     const newTaskId = taskIdSource()
 
     const counts = new StatusCounts()
-    counts.load(
-      yield* countRows(sql, "SELECT project_id, kind, status, count(*) AS n FROM tasks GROUP BY project_id, kind, status", []).pipe(Effect.orDie)
-    )
+    if (!shared) {
+      counts.load(
+        yield* countRows(sql, "SELECT project_id, kind, status, count(*) AS n FROM tasks GROUP BY project_id, kind, status", []).pipe(Effect.orDie)
+      )
+    }
 
     /**
      * The latest committed version of every leased task and of up to HOT_QUEUED queued ones, so that
      * leasing and completing build their Tasks without reading whole rows back (misses read them).
+     * Stays empty when the database is shared: another hub's commits would make it stale.
      */
     const hot = new Map<TaskId, Task>()
 
     /** In memory, before the batch's callers get their outcomes: counts, the hot cache, worker pushes, waiters. */
     const afterCommit = (fx: BatchEffects) =>
       Effect.gen(function* () {
-        for (const [projectId, status, delta, kind] of fx.counts) counts.add(projectId, status, delta, kind)
         recordQueueMetrics(fx)
-        for (const [id, task] of fx.hotChanges) {
-          if (task === null) hot.delete(id)
-          else if (task.status === "leased" || hot.size < HOT_QUEUED || hot.has(id)) hot.set(id, task)
+        if (!shared) {
+          for (const [projectId, status, delta, kind] of fx.counts) counts.add(projectId, status, delta, kind)
+          for (const [id, task] of fx.hotChanges) {
+            if (task === null) hot.delete(id)
+            else if (task.status === "leased" || hot.size < HOT_QUEUED || hot.has(id)) hot.set(id, task)
+          }
         }
         yield* hub.notify(fx.wakeKinds)
         for (const c of fx.cancels) yield* hub.cancel(c.workerId, c.taskId)
@@ -87,7 +113,58 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         for (const { event, task } of fx.inbox) yield* bus.publish(task.projectId, event)
       })
 
-    const writer = yield* makeGroupCommit(sql, afterCommit, hot, { publish })
+    /**
+     * The other hubs' batches, applied here as `afterCommit` applies this hub's own: work available
+     * and cancels pushed to the workers connected here, ended tasks to the waiters here. This hub's
+     * own signals come back too and are skipped (applied already). Ready once LISTEN hears this
+     * hub's probe, so that nothing committed after the layer is built goes unheard.
+     */
+    const listenToOtherHubs = Effect.gen(function* () {
+      const nonce = randomBytes(6).toString("hex")
+      const ready = yield* Deferred.make<void>()
+      yield* cluster.listen("kiris_queue").pipe(
+        Stream.runForEach((payload) => {
+          const parsed = parseSignal(payload)
+          if (parsed === undefined) return Effect.logWarning("task queue: unknown cluster signal", { payload })
+          const { hubId, signal } = parsed
+          if (hubId === cluster.hubId) return signal._tag === "ready" && signal.nonce === nonce ? Deferred.succeed(ready, undefined) : Effect.void
+          switch (signal._tag) {
+            case "work":
+              return hub.notify(new Set(signal.kinds))
+            case "cancel":
+              return Effect.forEach(signal.cancels, (c) => hub.cancel(c.workerId, c.taskId), { discard: true })
+            case "ended":
+              return signal.ids.length > 0 ? Effect.asVoid(PubSub.publish(ended, signal.ids)) : Effect.void
+            case "ready":
+              return Effect.void
+          }
+        }),
+        Effect.catchAllCause((cause) => Effect.logError("task queue: cluster signals stopped", cause)),
+        Effect.withTracerEnabled(false),
+        Effect.forkScoped
+      )
+      // LISTEN starts on its own fiber: probe until it hears one (on the real clock, also under a test clock)
+      const probe = notify([readySignal(cluster.hubId, nonce)]).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("task queue: probing LISTEN failed", cause)),
+        Effect.zipRight(Effect.sleep("50 millis")),
+        Effect.forever
+      )
+      const heard = yield* Effect.raceFirst(Deferred.await(ready), probe).pipe(Effect.timeoutOption(LISTEN_READY_MS), Effect.withClock(Clock.make()))
+      if (Option.isNone(heard)) yield* Effect.logWarning("task queue: LISTEN did not hear this hub's probe; serving anyway")
+    })
+
+    /** NOTIFYs on `kiris_queue`; in a transaction they go out when (and only if) it commits. */
+    const notify = (payloads: ReadonlyArray<string>) =>
+      payloads.length === 0
+        ? Effect.void
+        : Effect.asVoid(sql`SELECT pg_notify(${"kiris_queue"}, p) FROM jsonb_array_elements_text(CAST(${JSON.stringify(payloads)} AS jsonb)) AS p`)
+
+    /** On PostgreSQL the batch's signals to the other hubs are NOTIFYs of its transaction. */
+    const beforeCommit = (fx: BatchEffects) => notify(batchSignals(cluster.hubId, fx))
+
+    const writer = yield* makeGroupCommit(sql, afterCommit, hot, cluster.backend === "pg" && d.pg ? { publish, beforeCommit } : { publish })
+
+    if (cluster.backend === "pg") yield* listenToOtherHubs
 
     /** A read outside the writer's transaction, its rows decoded by `rows` (see Query.ts). */
     const read = <A>(
@@ -98,7 +175,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
 
     const getMany: TaskQueueShape["getMany"] = (taskIds) =>
       Effect.gen(function* () {
-        const rows = yield* read(taskRows, "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(taskIds)])
+        const rows = yield* read(taskRows, `SELECT * FROM tasks WHERE id IN (${d.textList})`, [JSON.stringify(taskIds)])
         const byId = new Map(rows.map((r) => [r.id, r]))
         const out: Array<Task> = []
         for (const id of taskIds) {
@@ -183,12 +260,17 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
           const initial = yield* getMany(taskIds)
           const pending = new Set(initial.filter((t) => !isTerminal(t.status)).map((t) => t.id))
           if (pending.size === 0) return initial
+          const next = Queue.takeAll(subscription).pipe(
+            Effect.flatMap((c) => (Chunk.isEmpty(c) ? Effect.map(Queue.take(subscription), Chunk.of) : Effect.succeed(c)))
+          )
           const drain = Effect.gen(function* () {
             while (pending.size > 0) {
-              const batches = yield* Queue.takeAll(subscription).pipe(
-                Effect.flatMap((c) => (Chunk.isEmpty(c) ? Effect.map(Queue.take(subscription), Chunk.of) : Effect.succeed(c)))
-              )
-              for (const batch of batches) for (const id of batch) pending.delete(id)
+              const batches = shared ? yield* Effect.timeoutOption(next, WAIT_RECHECK_MS) : Option.some(yield* next)
+              if (Option.isSome(batches)) {
+                for (const batch of batches.value) for (const id of batch) pending.delete(id)
+              } else {
+                for (const t of yield* getMany([...pending])) if (isTerminal(t.status)) pending.delete(t.id)
+              }
             }
           })
           yield* timeoutMs === undefined ? drain : Effect.timeoutOption(drain, Math.max(0, timeoutMs))
@@ -196,8 +278,28 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
         })
       )
 
+    /** Counts as the database has them now (when it is shared). */
+    const countsNow = (projectIds: ReadonlyArray<ProjectId> | undefined) =>
+      Effect.map(
+        projectIds === undefined
+          ? read(countRows, "SELECT project_id, kind, status, count(*) AS n FROM tasks GROUP BY project_id, kind, status", [])
+          : read(
+              countRows,
+              `SELECT project_id, kind, status, count(*) AS n FROM tasks WHERE project_id IN (${d.textList}) GROUP BY project_id, kind, status`,
+              [JSON.stringify(projectIds)]
+            ),
+        (rows) => {
+          const now = new StatusCounts()
+          now.load(rows)
+          return now
+        }
+      )
+
+    /** `workers`: those connected to this hub. */
     const statsOf: TaskQueueShape["stats"] = (projectIds) =>
-      Effect.map(hub.connectedCount, (workers) => TaskStats.make({ ...counts.sum(projectIds), workers }))
+      Effect.zipWith(hub.connectedCount, shared ? countsNow(projectIds) : Effect.succeed(counts), (workers, c) =>
+        TaskStats.make({ ...c.sum(projectIds), workers })
+      )
 
     const list: TaskQueueShape["list"] = (filter: TaskFilter) => {
       const where: Array<string> = []
@@ -207,7 +309,7 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
           where.push("project_id = ?")
           params.push(filter.projectIds[0])
         } else {
-          where.push("project_id IN (SELECT value FROM json_each(?))")
+          where.push(`project_id IN (${d.textList})`)
           params.push(JSON.stringify(filter.projectIds))
         }
       }
@@ -262,13 +364,13 @@ export const layerSqlite: Layer.Layer<TaskQueue, never, QueueDb | EventBus | Wor
       getMany,
       list: Effect.fn("TaskQueue.list")(list),
       stats: statsOf,
-      countsByKind: Effect.sync(() => counts.byKind()),
+      countsByKind: shared ? Effect.map(countsNow(undefined), (c) => c.byKind()) : Effect.sync(() => counts.byKind()),
       doneSummary: (projectIds, since) =>
         Effect.map(
           read(
             summaryRows,
-            `SELECT count(*) AS n, sum(finished_at - created_at) AS total, sum(finished_at >= ?) AS recent FROM tasks
-             WHERE project_id IN (SELECT value FROM json_each(?)) AND status = 'done' AND finished_at IS NOT NULL`,
+            `SELECT count(*) AS n, sum(finished_at - created_at) AS total, ${d.countIf("finished_at >= ?")} AS recent FROM tasks
+             WHERE project_id IN (${d.textList}) AND status = 'done' AND finished_at IS NOT NULL`,
             [since, JSON.stringify(projectIds)]
           ),
           ([r]) => ({ count: r?.n ?? 0, durationMsSum: r?.total ?? 0, finishedSince: r?.recent ?? 0 })

@@ -3,6 +3,7 @@ import { Effect, Schema } from "effect"
 import type { TaskId } from "../../domain/Ids.js"
 import type { AttemptOutcome, Task } from "../../domain/Task.js"
 import type { BatchEffects } from "./BatchEffects.js"
+import { type Dialect, dialectOf } from "./Dialect.js"
 import { exec, rowsOf, type Sql } from "./Query.js"
 import { insertedTask, type NewTask, readyStatus, releasedStatusSql, TaskRowSchema, taskRows, toTask } from "./TaskRows.js"
 import { chunkSizes, valuesList } from "./Values.js"
@@ -13,11 +14,14 @@ export { lease, leaseSql, type LeaseRequest, randomTokens, TOKENS_PER_LEASE } fr
 
 /**
  * SQL for `attempt_log` with the current attempt appended as a TaskAttempt, for an UPDATE of a
- * leased row: `endedAt` and `error` are SQL expressions. SQLite's JSON functions;
- * the PostgreSQL equivalent is `coalesce(attempt_log, '[]')::jsonb || jsonb_build_array(jsonb_build_object(…))`.
+ * leased row: `endedAt` (an integer) and `error` are SQL expressions. SQLite's JSON functions, or
+ * PostgreSQL's jsonb ones (the column stays JSON text).
  */
-export const appendAttemptSql = (outcome: AttemptOutcome, endedAt: string, error: string) =>
-  `json_insert(coalesce(attempt_log, '[]'), '$[#]', json_object('attempt', attempts, 'workerId', worker_id,
+export const appendAttemptSql = (outcome: AttemptOutcome, endedAt: string, error: string, d?: Dialect) =>
+  d?.pg === true
+    ? `CAST(CAST(coalesce(attempt_log, '[]') AS jsonb) || jsonb_build_array(jsonb_build_object('attempt', attempts, 'workerId', worker_id,
+    'startedAt', started_at, 'endedAt', CAST(${endedAt} AS BIGINT), 'outcome', '${outcome}', 'error', ${error})) AS TEXT)`
+    : `json_insert(coalesce(attempt_log, '[]'), '$[#]', json_object('attempt', attempts, 'workerId', worker_id,
     'startedAt', started_at, 'endedAt', ${endedAt}, 'outcome', '${outcome}', 'error', ${error}))`
 
 const insertedRows = rowsOf(TaskRowSchema.pick("seq", "id"))
@@ -100,16 +104,16 @@ export const insertTasks = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<New
 
 /** The project of each of `ids` that exists. */
 export const lookupProjects = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
-  projectRows(sql, "SELECT id, project_id FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(ids)]).pipe(
+  projectRows(sql, `SELECT id, project_id FROM tasks WHERE id IN (${dialectOf(sql).textList})`, [JSON.stringify(ids)]).pipe(
     Effect.map((rows) => new Map(rows.map((r) => [r.id, r.project_id])))
   )
 
-const DECIDE = `SELECT t.id AS id, t.dep_policy AS policy, count(*) AS total,
-    sum(d.status = 'done') AS ok, sum(d.status IN ('failed', 'dead', 'cancelled')) AS bad
+const decideSql = (d: Dialect) => `SELECT t.id AS id, t.dep_policy AS policy, count(*) AS total,
+    ${d.countIf("d.status = 'done'")} AS ok, ${d.countIf("d.status IN ('failed', 'dead', 'cancelled')")} AS bad
   FROM tasks t JOIN task_deps x ON x.task_id = t.id JOIN tasks d ON d.id = x.dep_id
   WHERE t.status = 'waiting' AND t.id IN (
-    SELECT value FROM json_each(?) UNION SELECT task_id FROM task_deps WHERE dep_id IN (SELECT value FROM json_each(?)))
-  GROUP BY t.id`
+    ${d.textList} UNION SELECT task_id FROM task_deps WHERE dep_id IN (${d.textList}))
+  GROUP BY t.id${d.pg ? ", t.dep_policy" : ""}`
 
 const Decision = Schema.Struct({
   id: TaskRowSchema.fields.id,
@@ -142,6 +146,8 @@ const verdict = (d: Decision): { queue: boolean } | { fail: string; cancelSiblin
  */
 export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId>, ended: ReadonlyArray<TaskId>): Effect.Effect<void, SqlError> =>
   Effect.gen(function* () {
+    const d = dialectOf(sql)
+    const DECIDE = decideSql(d)
     let check = direct
     let done = ended
     while (check.length > 0 || done.length > 0) {
@@ -163,7 +169,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
         fx.rows(
           yield* taskRows(
             sql,
-            `UPDATE tasks SET status = ${releasedStatusSql}, updated_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status = 'waiting' RETURNING *`,
+            `UPDATE tasks SET status = ${releasedStatusSql}, updated_at = ? WHERE id IN (${d.textList}) AND status = 'waiting' RETURNING *`,
             [fx.now, JSON.stringify(toQueue)]
           ),
           "waiting"
@@ -174,7 +180,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
           yield* taskRows(
             sql,
             `UPDATE tasks SET status = 'failed', error = j.value->>'e', finished_at = ?, updated_at = ?
-             FROM json_each(?) AS j WHERE tasks.id = j.value->>'id' AND tasks.status = 'waiting' RETURNING *`,
+             FROM ${d.jsonRows} WHERE tasks.id = j.value->>'id' AND tasks.status = 'waiting' RETURNING *`,
             [fx.now, fx.now, JSON.stringify(toFail)]
           ),
           "waiting"
@@ -183,7 +189,7 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
       if (failFast.length > 0) {
         const siblings = yield* statusRows(
           sql,
-          `SELECT id, status FROM tasks WHERE id IN (SELECT dep_id FROM task_deps WHERE task_id IN (SELECT value FROM json_each(?)))
+          `SELECT id, status FROM tasks WHERE id IN (SELECT dep_id FROM task_deps WHERE task_id IN (${d.textList}))
              AND status IN ('waiting', 'queued', 'input_required', 'leased')`,
           [JSON.stringify(failFast)]
         )
@@ -191,10 +197,10 @@ export const release = (sql: Sql, fx: BatchEffects, direct: ReadonlyArray<TaskId
         const cancelled = yield* taskRows(
           sql,
           `UPDATE tasks SET status = 'cancelled', error = 'cancelled: a sibling dependency failed (fail-fast)', lease_expires_at = NULL,
-             attempt_log = CASE WHEN status = 'leased' THEN ${appendAttemptSql("cancelled", "?", "'cancelled: a sibling dependency failed (fail-fast)'")}
+             attempt_log = CASE WHEN status = 'leased' THEN ${appendAttemptSql("cancelled", "?", "'cancelled: a sibling dependency failed (fail-fast)'", d)}
                ELSE attempt_log END,
              finished_at = ?, updated_at = ?
-           WHERE id IN (SELECT value FROM json_each(?)) RETURNING *`,
+           WHERE id IN (${d.textList}) RETURNING *`,
           [fx.now, fx.now, fx.now, JSON.stringify(siblings.map((r) => r.id))]
         )
         for (const r of cancelled) {

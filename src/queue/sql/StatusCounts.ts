@@ -6,7 +6,8 @@ const zero = (): Counts => ({ waiting: 0, queued: 0, input_required: 0, leased: 
 
 /**
  * Task counts per project and status, loaded once from the database and then kept current by the
- * writer's committed batches (it is the only writer), so stats cost no query.
+ * writer's committed batches (on SQLite it is the only writer), so stats cost no query. On
+ * PostgreSQL other hubs write too: there a fresh instance is loaded from a count per call.
  */
 export class StatusCounts {
   private readonly byProject = new Map<string, Counts>()

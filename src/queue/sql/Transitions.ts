@@ -5,6 +5,7 @@ import type { TaskId, WorkerId } from "../../domain/Ids.js"
 import { type AttemptOutcome, LeaseLost, leaseNotHeld, type Task, type TaskAttempt } from "../../domain/Task.js"
 import type { CompleteItem, CompleteOutcome, HeartbeatResult } from "../TaskQueue.js"
 import type { BatchEffects } from "./BatchEffects.js"
+import { dialectOf } from "./Dialect.js"
 import type { Sql } from "./Statements.js"
 import { rowsOf } from "./Query.js"
 import { attemptLog, completedTask, isSuspect, isTerminal, releasedStatusSql, type TaskRow, TaskRowSchema, taskRows, toTask } from "./TaskRows.js"
@@ -20,7 +21,7 @@ const doneRows = rowsOf(TaskRowSchema.pick("id", "fencing_token"))
 const kindRows = rowsOf(TaskRowSchema.pick("kind"))
 
 const currentOf = (sql: Sql, ids: ReadonlyArray<TaskId>) =>
-  currentRows(sql, "SELECT id, status, worker_id, fencing_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(ids)]).pipe(
+  currentRows(sql, `SELECT id, status, worker_id, fencing_token FROM tasks WHERE id IN (${dialectOf(sql).textList})`, [JSON.stringify(ids)]).pipe(
     Effect.map((rows) => new Map(rows.map((r) => [r.id, r])))
   )
 
@@ -84,7 +85,7 @@ export const completeMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<He
       else updated.set(id, fx.task(completedTask(before, results.get(id), fx.now), "leased"))
     }
     if (uncached.length > 0) {
-      const rows = yield* taskRows(sql, "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", [JSON.stringify(uncached)])
+      const rows = yield* taskRows(sql, `SELECT * FROM tasks WHERE id IN (${dialectOf(sql).textList})`, [JSON.stringify(uncached)])
       for (const r of rows) updated.set(r.id, fx.row(r, "leased"))
     }
     const missing = items.filter((i) => !updated.has(i.taskId)).map((i) => i.taskId)
@@ -112,12 +113,13 @@ export interface HeartbeatItem {
 /** Extends each current lease by its duration and records progress; a cancelled lease reports `cancelled`. */
 export const heartbeatMany = (sql: Sql, fx: BatchEffects, items: ReadonlyArray<HeartbeatItem>) =>
   Effect.gen(function* () {
+    const d = dialectOf(sql)
     const rows = yield* taskRows(
       sql,
       `UPDATE tasks SET lease_expires_at = ? + lease_ms, updated_at = ?,
-         progress = CASE WHEN j.value->>'hp' THEN j.value->'p' ELSE progress END
-       FROM json_each(?) AS j
-       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.worker_id = j.value->>'w'
+         progress = ${d.pg ? "CASE WHEN CAST(j.value->>'hp' AS BOOLEAN) THEN CAST(j.value->'p' AS TEXT) ELSE progress END" : "CASE WHEN j.value->>'hp' THEN j.value->'p' ELSE progress END"}
+       FROM ${d.jsonRows}
+       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = ${d.int("j.value->>'t'")} AND tasks.worker_id = j.value->>'w'
          AND tasks.status = 'leased'
        RETURNING *`,
       [
@@ -251,6 +253,7 @@ export const rejectOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, reason: st
  */
 export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number): Effect.Effect<void, SqlError> =>
   Effect.gen(function* () {
+    const d = dialectOf(sql)
     const expired = yield* taskRows(sql, "SELECT * FROM tasks WHERE status = 'leased' AND lease_expires_at <= ?", [fx.now])
     if (expired.length > 0) {
       for (const row of expired) fx.expiredKinds.push(row.kind)
@@ -273,16 +276,16 @@ export const reap = (sql: Sql, fx: BatchEffects, backoff: Backoff, since: number
           sql,
           `UPDATE tasks SET
              status = j.value->>'s',
-             run_after = j.value->>'ra',
+             run_after = ${d.int("j.value->>'ra'")},
              error = j.value->>'e',
              attempt_log = j.value->>'l',
-             suspect = j.value->>'x',
+             suspect = ${d.int("j.value->>'x'")},
              worker_id = CASE WHEN j.value->>'s' = 'dead' THEN worker_id ELSE NULL END,
              lease_expires_at = NULL,
-             finished_at = CASE WHEN j.value->>'s' = 'dead' THEN ? ELSE NULL END,
+             finished_at = CASE WHEN j.value->>'s' = 'dead' THEN ${d.int("?")} ELSE NULL END,
              updated_at = ?
-           FROM json_each(?) AS j
-           WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased' RETURNING *`,
+           FROM ${d.jsonRows}
+           WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = ${d.int("j.value->>'t'")} AND tasks.status = 'leased' RETURNING *`,
           [fx.now, fx.now, JSON.stringify(changes)]
         ),
         "leased"
@@ -302,8 +305,8 @@ export const unlease = (sql: Sql, fx: BatchEffects, leases: ReadonlyArray<{ read
     taskRows(
       sql,
       `UPDATE tasks SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, lease_ms = 0, attempts = attempts - 1, updated_at = ?
-       FROM json_each(?) AS j
-       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = j.value->>'t' AND tasks.status = 'leased' RETURNING *`,
+       FROM ${dialectOf(sql).jsonRows}
+       WHERE tasks.id = j.value->>'id' AND tasks.fencing_token = ${dialectOf(sql).int("j.value->>'t'")} AND tasks.status = 'leased' RETURNING *`,
       [fx.now, JSON.stringify(leases.map((l) => ({ id: l.taskId, t: l.fencingToken })))]
     ),
     (rows) => fx.rows(rows, "leased").length

@@ -24,7 +24,7 @@ export class BatchEffects {
   readonly hotChanges: Array<readonly [TaskId, Task | null]> = []
   /** Human tasks that started or stopped waiting for input, as inbox events, in order. */
   readonly inbox: Array<{ readonly task: Task; readonly event: InboxEvent }> = []
-  /** `hot`: committed queued (some) and leased (all) tasks as of the batch start (see TaskQueueSqlite). */
+  /** `hot`: committed queued (some) and leased (all) tasks as of the batch start (see TaskQueueSql). */
   constructor(
     readonly now: number,
     readonly hot: ReadonlyMap<TaskId, Task>

@@ -153,7 +153,23 @@ export interface GroupCommitOptions {
    * writer, so batches publish in commit order.
    */
   readonly publish?: (fx: BatchEffects) => Effect.Effect<void>
+  /** The batch's last statements, in its transaction (e.g. NOTIFYs that go out when it commits). */
+  readonly beforeCommit?: (fx: BatchEffects) => Effect.Effect<void, SqlError>
 }
+
+/**
+ * On PostgreSQL several hubs may run a writer on one database: each batch first takes this
+ * transaction-scoped advisory lock, so batches commit one at a time cluster-wide and each sees every
+ * earlier one (READ COMMITTED: every statement after the lock reads what was committed before it).
+ * That keeps the single-writer invariants (concurrency limits, dependency release, fencing, retries,
+ * reaping) across hubs. SQLite has one writer per file already.
+ */
+export const WRITER_LOCK = "kiris.queue.writer"
+const lockWriter = (sql: Sql): Effect.Effect<void, SqlError> =>
+  sql.onDialectOrElse({
+    pg: () => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(hashtext(${WRITER_LOCK}))`),
+    orElse: () => Effect.void
+  })
 
 export const makeGroupCommit = (
   sql: Sql,
@@ -165,6 +181,14 @@ export const makeGroupCommit = (
     const scope = yield* Effect.scope
     const maxBacklog = Math.max(1, Math.floor(options.maxBacklog ?? MAX_BACKLOG))
     const publish = options.publish
+    const beforeCommit = options.beforeCommit
+    const transaction = (ops: ReadonlyArray<Op>, fx: BatchEffects) =>
+      sql.withTransaction(
+        lockWriter(sql).pipe(
+          Effect.zipRight(runBatch(sql, ops, fx)),
+          Effect.tap(() => (beforeCommit === undefined ? Effect.void : beforeCommit(fx)))
+        )
+      )
     /** Operations waiting for the writer, oldest first, with their weights. */
     let pending: Array<Op> = []
     let weights: Array<number> = []
@@ -213,7 +237,7 @@ export const makeGroupCommit = (
     const process = (ops: ReadonlyArray<Op>): Effect.Effect<void> =>
       Effect.gen(function* () {
         const fx = new BatchEffects(yield* Clock.currentTimeMillis, hot)
-        const exit = yield* Effect.exit(sql.withTransaction(runBatch(sql, ops, fx)))
+        const exit = yield* Effect.exit(transaction(ops, fx))
         if (Exit.isSuccess(exit)) {
           yield* afterCommit(fx).pipe(
             Effect.catchAllCause((cause) => Effect.logError("task queue: post-commit step failed", cause)),

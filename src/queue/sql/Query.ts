@@ -1,6 +1,7 @@
 import type { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Schema } from "effect"
+import { dialectOf } from "./Dialect.js"
 
 /**
  * Set-based SQL of the queue, run inside the writer's group-commit transaction: one statement per
@@ -10,9 +11,9 @@ import { Effect, Schema } from "effect"
 export type Sql = SqlClient.SqlClient
 export type Q<A> = Effect.Effect<ReadonlyArray<A>, SqlError>
 
-/** A statement whose rows are not read (or only counted). */
+/** A statement whose rows are not read (or only counted). Statements use `?` placeholders on every backend (see Dialect.ts). */
 export const exec = (sql: Sql, text: string, params: ReadonlyArray<unknown>): Effect.Effect<ReadonlyArray<unknown>, SqlError> =>
-  sql.unsafe<object>(text, params)
+  sql.unsafe<object>(dialectOf(sql).placeholders(text), params)
 
 /**
  * The runner of statements returning rows of `schema`: its decoder is compiled once, here, and each
@@ -22,5 +23,5 @@ export const exec = (sql: Sql, text: string, params: ReadonlyArray<unknown>): Ef
 export const rowsOf = <A, I>(schema: Schema.Schema<A, I>) => {
   const decode = Schema.decodeUnknownSync(Schema.Array(schema))
   return (sql: Sql, text: string, params: ReadonlyArray<unknown>): Q<A> =>
-    Effect.flatMap(sql.unsafe<object>(text, params), (rows) => Effect.sync(() => decode(rows)))
+    Effect.flatMap(sql.unsafe<object>(dialectOf(sql).placeholders(text), params), (rows) => Effect.sync(() => decode(rows)))
 }

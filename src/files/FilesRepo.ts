@@ -1,5 +1,6 @@
 import { SqlClient, SqlSchema } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
+import type { Cause, ParseResult } from "effect"
 import { Effect, Option, Schema } from "effect"
 import { FileAuthor, FileSnapshot, FileVersion } from "../domain/File.js"
 import { MessageId, SessionId } from "../domain/Ids.js"
@@ -65,54 +66,34 @@ const chunks = <A>(items: ReadonlyArray<A>): ReadonlyArray<ReadonlyArray<A>> => 
   return out
 }
 
-/** Runs a statement against the caller's project database. */
 /** A statement read no rows from: SQL failures are defects (local disk). */
 const exec = <A, E>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, E>) => Effect.orDie(withSql(f))
 
-const versions = <I, II>(
-  query: string,
-  Request: Schema.Schema<I, II>,
-  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
-) => {
-  const run = SqlSchema.findAll({ Request, Result: VersionRow, execute: (req) => withSql((sql) => execute(sql, req)) })
-  return (req: I) =>
-    run(req).pipe(
-      decodedOrDie(query),
-      Effect.map((rows) => rows.map(toRecord))
-    )
-}
-const version = <I, II>(
-  query: string,
-  Request: Schema.Schema<I, II>,
-  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
-) => {
-  const run = SqlSchema.findOne({ Request, Result: VersionRow, execute: (req) => withSql((sql) => execute(sql, req)) })
-  return (req: I) => run(req).pipe(decodedOrDie(query), Effect.map(Option.map(toRecord)))
-}
-const ids = <I, II>(
-  query: string,
-  Request: Schema.Schema<I, II>,
-  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
-) => {
-  const run = SqlSchema.findAll({ Request, Result: IdRow, execute: (req) => withSql((sql) => execute(sql, req)) })
-  return (req: I) =>
-    run(req).pipe(
-      decodedOrDie(query),
-      Effect.map((rows) => rows.map((r) => r.id))
-    )
-}
-const count = <I, II>(
-  query: string,
-  Request: Schema.Schema<I, II>,
-  execute: (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
-) => {
-  const run = SqlSchema.single({ Request, Result: CountRow, execute: (req) => withSql((sql) => execute(sql, req)) })
-  return (req: I) =>
-    run(req).pipe(
-      decodedOrDie(query),
-      Effect.map((r) => r.n)
-    )
-}
+/** A statement on the caller's project database, given its request. */
+type Execute<II> = (sql: SqlClient.SqlClient, req: II) => Effect.Effect<ReadonlyArray<unknown>, SqlError>
+const onProject =
+  <II>(execute: Execute<II>) =>
+  (req: II) =>
+    withSql((sql) => execute(sql, req))
+
+/** A query whose rows are decoded (a mismatch is a defect naming `query`), then shaped by `map`. */
+const decoded =
+  <I, A, B, R>(
+    query: string,
+    run: (req: I) => Effect.Effect<A, SqlError | ParseResult.ParseError | Cause.NoSuchElementException, R>,
+    map: (a: A) => B
+  ) =>
+  (req: I) =>
+    run(req).pipe(decodedOrDie(query), Effect.map(map))
+
+const versions = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: Execute<II>) =>
+  decoded(query, SqlSchema.findAll({ Request, Result: VersionRow, execute: onProject(execute) }), (rows) => rows.map(toRecord))
+const version = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: Execute<II>) =>
+  decoded(query, SqlSchema.findOne({ Request, Result: VersionRow, execute: onProject(execute) }), Option.map(toRecord))
+const ids = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: Execute<II>) =>
+  decoded(query, SqlSchema.findAll({ Request, Result: IdRow, execute: onProject(execute) }), (rows) => rows.map((r) => r.id))
+const count = <I, II>(query: string, Request: Schema.Schema<I, II>, execute: Execute<II>) =>
+  decoded(query, SqlSchema.single({ Request, Result: CountRow, execute: onProject(execute) }), (r) => r.n)
 
 const PathIdRow = Schema.Struct({ path: Schema.String, id: Int })
 const MessageRow = Schema.Struct({ session_id: SessionId, created_at: Int })

@@ -3,8 +3,8 @@ import { Deferred, Effect, Stream } from "effect"
 import type { ProjectId, SessionId } from "../../src/domain/Ids.js"
 import { fakeOpenAI } from "../support/FakeOpenAI.js"
 import { rawWebSocket, request, type ServerMessage } from "../support/RawRpc.js"
-import { startAgentHub, watchProject } from "../support/AgentHub.js"
-import { backendConfig, backends } from "../support/Pg.js"
+import { watchedSession } from "../support/AgentHub.js"
+import { backends } from "../support/Pg.js"
 import { eventsOf, record } from "./support.js"
 
 /** `n` words, each a chunk of the model's answer (the fake sends one chunk per word). */
@@ -40,11 +40,7 @@ describe.each(backends)("streaming deltas to subscribers on %s", (backend) => {
   it.scoped("a subscriber that keeps up gets every model delta as its own event, no timer involved", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
-      const client = yield* hub.wsClient()
-      const project = yield* client.project.create({ name: "deltas", description: "" })
-      const session = yield* client.session.create({ projectId: project.id })
-      const watch = yield* watchProject(client, project.id)
+      const { client, project, session, watch } = yield* watchedSession(fake, backend, "deltas")
 
       // The model sends chunk k only once this subscriber has all the text of the chunks before it.
       const chunks = words(24)
@@ -92,11 +88,7 @@ describe.each(backends)("streaming deltas to subscribers on %s", (backend) => {
   it.scopedLive("a subscriber that does not read gets the deltas merged, nothing lost, in order; the log keeps every delta", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
-      const client = yield* hub.wsClient()
-      const project = yield* client.project.create({ name: "slow", description: "" })
-      const session = yield* client.session.create({ projectId: project.id })
-      const watch = yield* watchProject(client, project.id)
+      const { hub, client, project, session, watch } = yield* watchedSession(fake, backend, "slow")
 
       // A raw client that acks nothing until told: the hub sends it nothing after its first chunk.
       const slow = yield* rawWebSocket(hub.wsUrl, { ack: false })

@@ -5,20 +5,15 @@ import type { PartData } from "../../src/domain/Session.js"
 import { fakeOpenAI, lastUserText, toolResults } from "../support/FakeOpenAI.js"
 import { tempDir } from "../support/Hub.js"
 import { serveKiris } from "../support/KirisProcess.js"
-import { fakeModelEnv, startAgentHub, transports, watchProject } from "../support/AgentHub.js"
-import { type Backend, backendConfig, backends } from "../support/Pg.js"
+import { fakeModelEnv, startAgentHub, transports, watchedSession, watchProject } from "../support/AgentHub.js"
+import { type Backend, backends } from "../support/Pg.js"
 
 const texts = (parts: ReadonlyArray<{ readonly data: PartData }>) => parts.flatMap((p) => (p.data._tag === "text" ? [p.data.text] : [])).join("")
 
 const setup = (transport: "tcp" | "ws", backend: Backend) =>
   Effect.gen(function* () {
     const fake = yield* fakeOpenAI
-    const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
-    const client = transport === "tcp" ? yield* hub.tcpClient() : yield* hub.wsClient()
-    const project = yield* client.project.create({ name: "control", description: "" })
-    const session = yield* client.session.create({ projectId: project.id })
-    const watch = yield* watchProject(client, project.id)
-    return { fake, hub, client, project, session, watch }
+    return { fake, ...(yield* watchedSession(fake, backend, "control", transport)) }
   })
 
 /** Waits until the turn's request reached the fake server and its first text arrived. */

@@ -3,8 +3,8 @@ import { Effect } from "effect"
 import type { PartData } from "../../src/domain/Session.js"
 import { fakeOpenAI, lastUserText, systemText, toolResults } from "../support/FakeOpenAI.js"
 import { startWorker, workerKey } from "../worker/swarm-support.js"
-import { startAgentHub, watchProject } from "../support/AgentHub.js"
-import { backendConfig, backends } from "../support/Pg.js"
+import { startAgentHub, watchedSession, watchProject } from "../support/AgentHub.js"
+import { backends } from "../support/Pg.js"
 
 const isChild = (body: { readonly messages: ReadonlyArray<{ readonly role: string }> } & Parameters<typeof systemText>[0]) =>
   systemText(body).includes("You are a sub-agent")
@@ -15,11 +15,7 @@ describe.each(backends)("sub-agents on %s", (backend) => {
   it.scopedLive("the task tool runs a child session whose answer returns to the parent turn with the child session id, watched live", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
-      const client = yield* hub.wsClient()
-      const project = yield* client.project.create({ name: "subs", description: "" })
-      const parent = yield* client.session.create({ projectId: project.id })
-      const watch = yield* watchProject(client, project.id)
+      const { client, project, session: parent, watch } = yield* watchedSession(fake, backend, "subs", "ws")
       fake.scriptFor(isChild, { reasoning: "counting", text: "there are three files" })
       fake.script(
         { toolCalls: [{ id: "call_task", name: "task", args: { prompt: "count the files", description: "count files" } }] },
@@ -84,11 +80,7 @@ describe.each(backends)("sub-agents on %s", (backend) => {
   it.scopedLive("cancelling the parent cancels the running sub-agent and its upstream request", () =>
     Effect.gen(function* () {
       const fake = yield* fakeOpenAI
-      const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
-      const client = yield* hub.tcpClient()
-      const project = yield* client.project.create({ name: "subs", description: "" })
-      const parent = yield* client.session.create({ projectId: project.id })
-      const watch = yield* watchProject(client, project.id)
+      const { client, project, session: parent, watch } = yield* watchedSession(fake, backend, "subs", "tcp")
       fake.scriptFor(isChild, { hang: true, text: "child working" })
       fake.script({ toolCalls: [{ name: "task", args: { prompt: "work forever" } }] })
       yield* client.session.prompt({ projectId: project.id, sessionId: parent.id, text: "delegate" })

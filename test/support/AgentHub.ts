@@ -7,6 +7,7 @@ import type { ProjectId, SessionId } from "../../src/domain/Ids.js"
 import type { Message } from "../../src/domain/Session.js"
 import type { FakeOpenAI } from "./FakeOpenAI.js"
 import { startHub } from "./Hub.js"
+import { type Backend, backendConfig } from "./Pg.js"
 import { untilRef } from "./Until.js"
 
 /** The environment that points a hub process (or `kiris worker`) at the fake OpenAI-compatible server. */
@@ -73,4 +74,18 @@ export const watchProject = (client: HubRpcClient, projectId: ProjectId) =>
         return done.length >= n ? done : undefined
       })
     return { events: SubscriptionRef.get(log), until, turns }
+  })
+
+/**
+ * A hub on `backend` answering with `fake`, a client over `transport`, a new project named `name`
+ * with one session, and a watch of the project's events started before anything happens in it.
+ */
+export const watchedSession = (fake: FakeOpenAI, backend: Backend, name: string, transport: "tcp" | "ws" = "ws") =>
+  Effect.gen(function* () {
+    const hub = yield* startAgentHub(fake, yield* backendConfig(backend))
+    const client = transport === "tcp" ? yield* hub.tcpClient() : yield* hub.wsClient()
+    const project = yield* client.project.create({ name, description: "" })
+    const session = yield* client.session.create({ projectId: project.id })
+    const watch = yield* watchProject(client, project.id)
+    return { hub, client, project, session, watch }
   })

@@ -20,7 +20,18 @@ import { WORKER_KEY_FILE } from "./Worker.js"
  * they die), with a live status line; Ctrl-C stops the workers, then the hub.
  */
 
-const binPath = fileURLToPath(new URL("../../bin/kiris.js", import.meta.url))
+/** This installation's bin/kiris.js: the nearest one above this module (src/cli/ or dist/chunks/). */
+const findBin = (): string => {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (;;) {
+    const candidate = path.join(dir, "bin", "kiris.js")
+    if (fs.existsSync(candidate)) return candidate
+    const parent = path.dirname(dir)
+    if (parent === dir) throw new Error(`kiris: no bin/kiris.js above ${fileURLToPath(import.meta.url)}`)
+    dir = parent
+  }
+}
+const binPath = findBin()
 
 const upOptions = {
   ...hubOptions,

@@ -32,7 +32,8 @@ const chatAcrossRestart = (signal: NodeJS.Signals, rest: ReadonlyArray<string>, 
     const fake = yield* fakeOpenAI
     const env = fakeModelEnv(fake)
     const dataDir = path.join(tempDir(), "data")
-    const first = yield* serveKiris(dataDir, { env })
+    // a SIGTERMed hub gives the hanging turn its shutdown grace before it interrupts it: 1 s, not 10
+    const first = yield* serveKiris(dataDir, { env: { ...env, KIRIS_SHUTDOWN_GRACE_SECONDS: "1" } })
     fake.script({ hang: true, text: "thinking" })
     const chat = yield* spawnKiris(chatArgs(first, ...rest), {
       cwd: tempDir("kiris-cwd-"),

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { TaskId } from "../../src/domain/Ids.js"
+import { tempDir } from "../support/TempDir.js"
 import { startWorker, swarmHub, waitAll } from "../worker/swarm-support.js"
 
 /**
@@ -11,9 +12,17 @@ describe("reduce input on a worker", () => {
   it.scopedLive("a shell reducer reads every item's index, item and result in item order from KIRIS_DEPENDENCIES_FILE", () =>
     Effect.gen(function* () {
       const { admin, hub, key, projectId } = yield* swarmHub
-      yield* startWorker({ name: "reducer", tcpPort: hub.tcpPort, key, args: ["--trust-shell", "--concurrency", "8"] })
-      // later items finish first: item i sleeps (20 - i) * 10 ms
-      const items = Array.from({ length: 20 }, (_, i) => ({ command: `sleep 0.${String(20 - i).padStart(2, "0")}; echo item-${i}` }))
+      const count = 20
+      yield* startWorker({ name: "reducer", tcpPort: hub.tcpPort, key, args: ["--trust-shell", "--concurrency", String(count)] })
+      // later items finish first, whatever the machine's load: all run at once, and item i waits
+      // (up to 30 s) for item i + 1 to leave its mark before leaving its own
+      const marks = tempDir("kiris-reduce-marks-")
+      const items = Array.from({ length: count }, (_, i) => ({
+        command:
+          i === count - 1
+            ? `touch ${marks}/${i}; echo item-${i}`
+            : `for t in $(seq 3000); do [ -e ${marks}/${i + 1} ] && break; sleep 0.01; done; touch ${marks}/${i}; echo item-${i}`
+      }))
       const mapped = yield* admin.task.map({
         projectId,
         kind: "shell",

@@ -56,15 +56,17 @@ layer(ToolHarness.allowAll, { excludeTestServices: true })("bash tool", (it) => 
     it.effect("does not hand hub secrets to the command", () =>
       Effect.gen(function* () {
         const h = yield* ToolHarness
-        process.env["KIRIS_TEST_SECRET_VALUE"] = "hidden"
-        process.env["SOME_API_KEY"] = "hidden"
-        process.env["KIRIS_TEST_PLAIN"] = "hidden"
-        process.env["TEST_PLAIN_VALUE"] = "visible"
+        const set = { KIRIS_TEST_SECRET_VALUE: "hidden", SOME_API_KEY: "hidden", KIRIS_TEST_PLAIN: "hidden", TEST_PLAIN_VALUE: "visible" }
+        // set for this test only: later test files in the same process must not inherit them
+        yield* Effect.acquireRelease(
+          Effect.sync(() => Object.assign(process.env, set)),
+          () => Effect.sync(() => Object.keys(set).forEach((k) => delete process.env[k]))
+        )
         const out = expectOk(
           yield* h.exec("bash", { command: 'echo "${KIRIS_TEST_SECRET_VALUE:-unset} ${SOME_API_KEY:-unset} ${TEST_PLAIN_VALUE:-unset}"' })
         )
         assert.strictEqual(out.output, "unset unset visible\n")
-      })
+      }).pipe(Effect.scoped)
     )
   })
 

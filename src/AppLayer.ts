@@ -2,7 +2,6 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import { HttpLayerRouter, HttpServer, SocketServer } from "@effect/platform"
 import { NodeHttpServer, NodeSocketServer } from "@effect/platform-node"
 import { Console, Duration, Effect, Layer, Option, Schedule } from "effect"
-import { createServer } from "node:http"
 import { AccessControl } from "./auth/AccessControl.js"
 import { ApiKeys } from "./auth/ApiKeys.js"
 import { JwtSecret } from "./auth/JwtSecret.js"
@@ -24,6 +23,7 @@ import { ProjectDb } from "./storage/ProjectDb.js"
 import { DatabaseLive } from "./storage/Database.js"
 import { ToolRegistry } from "./tools/ToolRegistry.js"
 import { ApiRoutes } from "./transport/http/ApiRoutes.js"
+import { makeNodeServer } from "./transport/http/NodeServer.js"
 import { OpsRoutes } from "./transport/http/OpsRoutes.js"
 import { Metrics } from "./transport/metrics/Metrics.js"
 import { Orchestrator } from "./orchestrator/Orchestrator.js"
@@ -60,11 +60,16 @@ export const ServicesLive = Layer.mergeAll(
 )
 
 const HttpLive = Layer.unwrapEffect(
-  Effect.map(ServerConfig, (config) =>
-    HttpLayerRouter.serve(Layer.mergeAll(WsRpcServer, OpsRoutes, ApiRoutes), { disableLogger: true, disableListenLog: true }).pipe(
-      Layer.provideMerge(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+  Effect.map(ServerConfig, (config) => {
+    const node = makeNodeServer()
+    // released in this order on shutdown: refuse new connections, close the routes (WebSockets
+    // with 1001), cut what is left, stop listening
+    return node.refuseNew.pipe(
+      Layer.provideMerge(HttpLayerRouter.serve(Layer.mergeAll(WsRpcServer, OpsRoutes, ApiRoutes), { disableLogger: true, disableListenLog: true })),
+      Layer.provideMerge(node.cutRemaining),
+      Layer.provideMerge(NodeHttpServer.layer(() => node.server, { port: config.port, host: config.host }))
     )
-  )
+  })
 )
 
 const TcpLive = Layer.unwrapEffect(

@@ -1,14 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Effect, Queue, Schedule } from "effect"
+import * as net from "node:net"
 import * as path from "node:path"
-import { makeHubClient } from "../../src/client/HubClient.js"
+import { makeHubClient, parseHub } from "../../src/client/HubClient.js"
 import { tempDir } from "../support/Hub.js"
 import { serveKiris } from "../support/KirisProcess.js"
 import { rawTcp, request } from "../support/RawRpc.js"
+import { subscribeQueued } from "../support/Subscribe.js"
 
 /**
  * SIGTERM stops a hub within its shutdown grace period, whatever its connections hold open: an
- * event stream, a `task.wait` on a task nobody runs, and a request with a tag the hub does not know.
+ * event stream, a `task.wait` on a task nobody runs, a request with a tag the hub does not know, and
+ * an HTTP request that never completes.
  */
 
 const metricsText = (httpUrl: string) => Effect.promise(() => fetch(`${httpUrl}/metrics`).then((r) => r.text()))
@@ -56,6 +59,36 @@ describe("kiris serve shutdown", () => {
           (m) => m.requestId === "4" || (m._tag === "Defect" && /no\.such\.rpc/.test(String(m.defect)))
         )
         yield* inFlightIs(hub.httpUrl, 1)
+
+        hub.proc.child.kill("SIGTERM")
+        const exit = yield* hub.proc.exited("15 seconds")
+        assert.deepStrictEqual(exit, { code: 0, signal: null }, hub.proc.stderr())
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "exits 0 soon after SIGTERM with a WebSocket event stream and an HTTP connection whose request never completes",
+    () =>
+      Effect.gen(function* () {
+        const hub = yield* serveKiris(path.join(tempDir(), "data"), { env: { KIRIS_SHUTDOWN_GRACE_SECONDS: "2" } })
+        const admin = yield* makeHubClient(parseHub(`ws://127.0.0.1:${hub.httpPort}/rpc`), hub.adminKey)
+        const project = yield* admin.project.create({ name: "stopping", description: "" })
+        // live (its Ready taken), and nothing else has happened in the project yet
+        const events = yield* subscribeQueued(admin, project.id)
+        assert.strictEqual(yield* Queue.size(events), 0)
+        // a client that never finishes its request: the server would wait for it until its headers
+        // timeout (a minute), as for one that reconnects while the hub stops and is never answered
+        const stalled = yield* Effect.acquireRelease(
+          Effect.async<net.Socket>((resume) => {
+            const socket = net.connect({ host: "127.0.0.1", port: hub.httpPort }, () => {
+              socket.write("GET /rpc HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+              resume(Effect.succeed(socket))
+            })
+          }),
+          (socket) => Effect.sync(() => socket.destroy())
+        )
+        assert.isFalse(stalled.destroyed)
 
         hub.proc.child.kill("SIGTERM")
         const exit = yield* hub.proc.exited("15 seconds")

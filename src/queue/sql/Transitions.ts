@@ -216,34 +216,36 @@ export const retryOne = (sql: Sql, fx: BatchEffects, taskId: TaskId) =>
     return fx.row(updated!, row.status)
   })
 
-export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: unknown) =>
+/** How a `human` task is answered: the status it ends in, and the column the answer goes to. */
+interface HumanAnswer {
+  readonly verb: "approved" | "rejected"
+  readonly status: "done" | "failed"
+  readonly column: "result" | "error"
+  readonly value: string
+}
+
+/** Ends a not-yet-ended `human` task with `answer`; a worker holding its lease is told to cancel it. */
+const answerHuman = (sql: Sql, fx: BatchEffects, taskId: TaskId, answer: HumanAnswer) =>
   Effect.gen(function* () {
     const row = yield* rowById(sql, taskId)
-    if (row.kind !== "human") return yield* new InvalidInput({ reason: `only human tasks are approved; ${taskId} is a ${row.kind} task` })
+    if (row.kind !== "human") return yield* new InvalidInput({ reason: `only human tasks are ${answer.verb}; ${taskId} is a ${row.kind} task` })
     if (isTerminal(row.status)) return yield* new InvalidInput({ reason: `task ${taskId} has already ended (${row.status})` })
     const [updated] = yield* taskRows(
       sql,
-      `UPDATE tasks SET status = 'done', result = ?, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ? RETURNING *`,
-      [JSON.stringify(result === undefined ? null : result), fx.now, fx.now, taskId]
+      `UPDATE tasks SET status = '${answer.status}', ${answer.column} = ?, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ? RETURNING *`,
+      [answer.value, fx.now, fx.now, taskId]
     )
     if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id, taskId })
     return fx.row(updated!, row.status)
   })
 
+/** Ends a not-yet-ended `human` task as done, with `result` as its result. */
+export const approveOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, result: unknown) =>
+  answerHuman(sql, fx, taskId, { verb: "approved", status: "done", column: "result", value: JSON.stringify(result === undefined ? null : result) })
+
 /** Ends a not-yet-ended `human` task as failed, with the reason it was rejected as its error. */
 export const rejectOne = (sql: Sql, fx: BatchEffects, taskId: TaskId, reason: string) =>
-  Effect.gen(function* () {
-    const row = yield* rowById(sql, taskId)
-    if (row.kind !== "human") return yield* new InvalidInput({ reason: `only human tasks are rejected; ${taskId} is a ${row.kind} task` })
-    if (isTerminal(row.status)) return yield* new InvalidInput({ reason: `task ${taskId} has already ended (${row.status})` })
-    const [updated] = yield* taskRows(
-      sql,
-      `UPDATE tasks SET status = 'failed', error = ?, lease_expires_at = NULL, finished_at = ?, updated_at = ? WHERE id = ? RETURNING *`,
-      [reason, fx.now, fx.now, taskId]
-    )
-    if (row.status === "leased" && row.worker_id !== null) fx.cancels.push({ workerId: row.worker_id, taskId })
-    return fx.row(updated!, row.status)
-  })
+  answerHuman(sql, fx, taskId, { verb: "rejected", status: "failed", column: "error", value: reason })
 
 /**
  * Expired leases go back to `queued` after a retry backoff (as a failure does), or to `dead` when

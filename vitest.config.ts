@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config"
+import { LongestFirst } from "./test/support/Sequencer.js"
 
 export default defineConfig({
   test: {
@@ -9,6 +10,8 @@ export default defineConfig({
     globalSetup: ["./scripts/build-for-tests.mjs", "./test/support/TempRoot.ts", "./test/support/PgRun.ts"],
     // puts back, after each file, what a file may change in the process it shares with others
     setupFiles: ["./test/support/Isolation.ts"],
+    // the longest files first (from the last run here, else test/durations.json): see the class
+    sequence: { sequencer: LongestFirst },
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",

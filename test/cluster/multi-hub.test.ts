@@ -10,12 +10,12 @@ import { subscribeQueued } from "../support/Subscribe.js"
 import { tempDir } from "../support/TempDir.js"
 import { newProject, until, workerKey } from "../worker/swarm-support.js"
 
-const TASKS = 5000
-const BATCH = 500
+const TASKS = 2000
+const BATCH = 250
 
 /**
  * Two `kiris serve` processes on one PostgreSQL database and one data dir, three `kiris worker`
- * processes spread over them (each given both addresses), 5,000 no-op tasks enqueued through both
+ * processes spread over them (each given both addresses), 2,000 no-op tasks enqueued through both
  * hubs; one hub is SIGKILLed mid-run.
  */
 describe.runIf(backends.includes("pg"))("several hubs on one PostgreSQL database", () => {

@@ -1,6 +1,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import { HttpLayerRouter, HttpServer, SocketServer } from "@effect/platform"
-import { NodeHttpServer, NodeSocketServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { Console, Duration, Effect, Layer, Option, Schedule } from "effect"
 import { AccessControl } from "./auth/AccessControl.js"
 import { ApiKeys } from "./auth/ApiKeys.js"

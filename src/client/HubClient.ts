@@ -1,5 +1,5 @@
 import { Headers, Socket } from "@effect/platform"
-import { NodeSocket } from "@effect/platform-node"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { RpcClient, RpcMiddleware, RpcSerialization } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Context, Duration, Effect, Layer, type Scope } from "effect"

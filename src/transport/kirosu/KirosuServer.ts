@@ -1,5 +1,7 @@
 import { Socket, SocketServer } from "@effect/platform"
-import { NodeSocket, NodeSocketServer, NodeStream } from "@effect/platform-node"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Cause, Console, Context, Deferred, Effect, Layer, Option, Redacted, Stream } from "effect"
 import * as crypto from "node:crypto"
 import type * as net from "node:net"

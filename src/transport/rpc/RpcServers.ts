@@ -1,5 +1,6 @@
 import { HttpLayerRouter, HttpServerRequest, HttpServerResponse, SocketServer } from "@effect/platform"
-import { NodeHttpServerRequest, NodeSocket } from "@effect/platform-node"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { RpcSchema, RpcServer } from "@effect/rpc"
 import { Context, Effect, Layer, Option } from "effect"
 import type * as Http from "node:http"
